@@ -1,0 +1,304 @@
+//! The real-Redis driver: runs [`Machine`]s over tokio and the `redis` crate.
+//!
+//! Non-blocking commands share one multiplexed connection. `BLPOP` blocks a connection, so it
+//! runs on a connection of its own, taken from a small pool and given back afterwards. Pub/sub
+//! waits open a subscriber connection for the duration of one operation.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, ServerErrorKind, Value};
+
+use crate::error::{Error, Result};
+use crate::proto::{Action, Command, Event, Expiry, Machine, Outcome, Reply, SetCond, num};
+
+/// Timeouts of a [`Connection`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// How long connecting may take.
+    pub connect: Duration,
+    /// How long the answer to one (non-blocking) command may take.
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts { connect: Duration::from_secs(2), response: Duration::from_secs(5) }
+    }
+}
+
+/// Hooks into the driver's loop: how the harness injects step delays and clock skew.
+pub trait Hooks: Send {
+    /// Called before each action is executed, with its index in the operation; a returned
+    /// duration is slept first.
+    fn before(&mut self, _step: usize, _action: &Action) -> Option<Duration> {
+        None
+    }
+
+    /// Milliseconds added to the wall clock the algorithm reads.
+    fn clock_offset_ms(&self) -> i64 {
+        0
+    }
+}
+
+/// Hooks that do nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHooks;
+
+impl Hooks for NoHooks {}
+
+/// A connection to one Redis server, shared by every operation of a lock; cheap to clone.
+#[derive(Clone)]
+pub struct Connection {
+    client: Client,
+    url: String,
+    conn: MultiplexedConnection,
+    blocking: Arc<Mutex<Vec<MultiplexedConnection>>>,
+    timeouts: Timeouts,
+    origin: Instant,
+    sent: Arc<AtomicU64>,
+}
+
+impl Connection {
+    /// Connects to `url` (`redis://host:port/db`), failing within `timeouts.connect`.
+    pub async fn open(url: &str, timeouts: Timeouts) -> Result<Connection> {
+        let connect_err = |reason: String| Error::Connect { url: url.to_string(), reason };
+        let client = Client::open(url).map_err(|e| connect_err(e.to_string()))?;
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(timeouts.connect))
+            .set_response_timeout(Some(timeouts.response));
+        let conn = tokio::time::timeout(
+            timeouts.connect,
+            client.get_multiplexed_async_connection_with_config(&config),
+        )
+        .await
+        .map_err(|_| connect_err(format!("no connection within {:?}", timeouts.connect)))?
+        .map_err(|e| connect_err(e.to_string()))?;
+        Ok(Connection {
+            client,
+            url: url.to_string(),
+            conn,
+            blocking: Arc::default(),
+            timeouts,
+            origin: Instant::now(),
+            sent: Arc::default(),
+        })
+    }
+
+    /// The URL this connection was opened with.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The instant machine time counts from: machine time `t` is `origin() + t`.
+    #[must_use]
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+
+    /// Machine time now.
+    #[must_use]
+    pub fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// How many commands this connection (and its clones) sent to the server.
+    #[must_use]
+    pub fn commands_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Runs a machine to completion.
+    pub async fn run(&self, machine: &mut dyn Machine, hooks: &mut dyn Hooks) -> Result<Outcome> {
+        let mut event = Event::Start;
+        let mut subscriber: Option<(Vec<u8>, redis::aio::PubSubStream)> = None;
+        for step in 0.. {
+            let action = machine.handle(self.now(), event);
+            if let Some(pause) = hooks.before(step, &action) {
+                tokio::time::sleep(pause).await;
+            }
+            event = match action {
+                Action::Done(outcome) => return Ok(outcome),
+                Action::Send(command) => Event::Reply(self.exec(&command).await?),
+                Action::Sleep(d) => {
+                    tokio::time::sleep(d).await;
+                    Event::Slept
+                }
+                Action::ReadClock => Event::Clock(wall_ms(hooks.clock_offset_ms())),
+                Action::Wait { channel, timeout } => {
+                    if subscriber.as_ref().is_none_or(|(c, _)| *c != channel) {
+                        subscriber = Some((channel.clone(), self.subscribe(&channel).await?));
+                    }
+                    let Some((_, stream)) = subscriber.as_mut() else { unreachable!() };
+                    match tokio::time::timeout(timeout, stream.next()).await {
+                        Ok(Some(msg)) => Event::Notified(msg.get_payload_bytes().to_vec()),
+                        Ok(None) => {
+                            return Err(Error::Protocol("the subscription closed".into()));
+                        }
+                        Err(_) => Event::TimedOut,
+                    }
+                }
+            };
+        }
+        unreachable!("the step counter is unbounded")
+    }
+
+    /// Executes one command. Server errors come back as [`Reply::Error`]; failures in transit
+    /// as [`Error::Redis`].
+    pub async fn exec(&self, command: &Command) -> Result<Reply> {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        match command {
+            Command::BLPop { timeout, .. } => self.exec_blocking(command, *timeout).await,
+            Command::Eval { script, keys, args } => {
+                let mut evalsha = redis::cmd("EVALSHA");
+                evalsha.arg(script.sha()).arg(keys.len()).arg(keys).arg(args);
+                let reply = self.send(&mut self.conn.clone(), &evalsha).await?;
+                if !matches!(&reply, Reply::Error(e) if e.starts_with("NOSCRIPT")) {
+                    return Ok(reply);
+                }
+                let mut eval = redis::cmd("EVAL");
+                eval.arg(script.source).arg(keys.len()).arg(keys).arg(args);
+                self.send(&mut self.conn.clone(), &eval).await
+            }
+            other => self.send(&mut self.conn.clone(), &encode(other)).await,
+        }
+    }
+
+    async fn exec_blocking(&self, command: &Command, block: Duration) -> Result<Reply> {
+        let pooled = self.blocking.lock().map_or(None, |mut pool| pool.pop());
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => {
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.timeouts.connect))
+                    .set_response_timeout(None);
+                self.client.get_multiplexed_async_connection_with_config(&config).await?
+            }
+        };
+        let limit = block + self.timeouts.response;
+        let reply = tokio::time::timeout(limit, self.send(&mut conn, &encode(command)))
+            .await
+            .map_err(|_| Error::Protocol(format!("no answer to a blocking command within {limit:?}")))??;
+        // Only a connection whose command completed goes back: it carries no pending reply.
+        if let Ok(mut pool) = self.blocking.lock() {
+            pool.push(conn);
+        }
+        Ok(reply)
+    }
+
+    async fn send(&self, conn: &mut MultiplexedConnection, cmd: &Cmd) -> Result<Reply> {
+        match conn.send_packed_command(cmd).await {
+            Ok(value) => Ok(decode(value)),
+            Err(e) if matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension) => {
+                let code = match e.kind() {
+                    ErrorKind::Server(ServerErrorKind::NoScript) => "NOSCRIPT ",
+                    _ => "",
+                };
+                Ok(Reply::Error(format!("{code}{e}")))
+            }
+            Err(e) => Err(Error::Redis(e)),
+        }
+    }
+
+    async fn subscribe(&self, channel: &[u8]) -> Result<redis::aio::PubSubStream> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok(pubsub.into_on_message())
+    }
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch, shifted by `offset_ms`.
+#[must_use]
+pub fn wall_ms(offset_ms: i64) -> u64 {
+    let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+    u64::try_from(ms).unwrap_or(u64::MAX).saturating_add_signed(offset_ms)
+}
+
+/// The wire form of a command.
+#[must_use]
+pub fn encode(command: &Command) -> Cmd {
+    let (name, args) = words(command);
+    let mut cmd = redis::cmd(name);
+    for arg in args {
+        cmd.arg(arg);
+    }
+    cmd
+}
+
+fn words(command: &Command) -> (&'static str, Vec<Vec<u8>>) {
+    let b = |s: &str| s.as_bytes().to_vec();
+    match command {
+        Command::Ping => ("PING", vec![]),
+        Command::Get { key } => ("GET", vec![key.clone()]),
+        Command::Set { key, value, cond, expiry, get } => {
+            let mut args = vec![key.clone(), value.clone()];
+            match cond {
+                Some(SetCond::Nx) => args.push(b("NX")),
+                Some(SetCond::Xx) => args.push(b("XX")),
+                None => (),
+            }
+            match expiry {
+                Some(Expiry::Px(ms)) => args.extend([b("PX"), num(ms)]),
+                Some(Expiry::Ex(s)) => args.extend([b("EX"), num(s)]),
+                None => (),
+            }
+            if *get {
+                args.push(b("GET"));
+            }
+            ("SET", args)
+        }
+        Command::SetNx { key, value } => ("SETNX", vec![key.clone(), value.clone()]),
+        Command::GetSet { key, value } => ("GETSET", vec![key.clone(), value.clone()]),
+        Command::Del { keys } => ("DEL", keys.clone()),
+        Command::Expire { key, seconds } => ("EXPIRE", vec![key.clone(), num(seconds)]),
+        Command::PExpire { key, ms } => ("PEXPIRE", vec![key.clone(), num(ms)]),
+        Command::Pttl { key } => ("PTTL", vec![key.clone()]),
+        Command::Ttl { key } => ("TTL", vec![key.clone()]),
+        Command::Incr { key } => ("INCR", vec![key.clone()]),
+        Command::Decr { key } => ("DECR", vec![key.clone()]),
+        Command::LPush { key, values } => ("LPUSH", [vec![key.clone()], values.clone()].concat()),
+        Command::RPush { key, values } => ("RPUSH", [vec![key.clone()], values.clone()].concat()),
+        Command::LPop { key } => ("LPOP", vec![key.clone()]),
+        Command::LLen { key } => ("LLEN", vec![key.clone()]),
+        Command::BLPop { key, timeout } => {
+            // Seconds with millisecond precision; zero would mean "forever".
+            let secs = format!("{:.3}", timeout.max(&Duration::from_millis(1)).as_secs_f64());
+            ("BLPOP", vec![key.clone(), secs.into_bytes()])
+        }
+        Command::Publish { channel, message } => ("PUBLISH", vec![channel.clone(), message.clone()]),
+        Command::Time => ("TIME", vec![]),
+        Command::Eval { script, keys, args } => {
+            let head = vec![b(script.source), num(keys.len())];
+            ("EVAL", [head, keys.clone(), args.clone()].concat())
+        }
+    }
+}
+
+/// A reply from the `redis` crate's value.
+#[must_use]
+pub fn decode(value: Value) -> Reply {
+    match value {
+        Value::Nil => Reply::Nil,
+        Value::Int(n) => Reply::Int(n),
+        Value::BulkString(b) => Reply::Bulk(b),
+        Value::Array(items) | Value::Set(items) => {
+            Reply::Array(items.into_iter().map(decode).collect())
+        }
+        Value::SimpleString(s) => Reply::Status(s),
+        Value::Okay => Reply::Status("OK".into()),
+        Value::ServerError(e) => Reply::Error(e.to_string()),
+        Value::Boolean(b) => Reply::Int(i64::from(b)),
+        other => Reply::Error(format!("unsupported reply type: {other:?}")),
+    }
+}

@@ -1,0 +1,319 @@
+//! The public async lock: [`Lock`], built by [`LockBuilder`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::algo::{AcquireParams, Algorithm, Backoff, ReleaseParams};
+use crate::driver::{Connection, NoHooks, Timeouts};
+use crate::error::{Error, Result};
+use crate::guard::Guard;
+use crate::proto::{Grant, Keys, Outcome, Token};
+
+/// The longest wait timeout a lock accepts. A waiter blocked for longer is almost surely a bug
+/// (a lock that is never released), and should surface as an error instead.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
+/// The longest ttl a lock accepts: one day.
+pub const MAX_TTL: Duration = Duration::from_secs(86_400);
+
+/// A named Redis lock. Cheap to clone; clones share the connection and settings.
+///
+/// ```no_run
+/// # async fn demo() -> redmutex::Result<()> {
+/// use std::time::Duration;
+/// use redmutex::{Algorithm, Lock};
+///
+/// let lock = Lock::builder("invoice:42")
+///     .ttl(Duration::from_secs(10))
+///     .wait_timeout(Duration::from_secs(5))
+///     .algorithm(Algorithm::Notify)
+///     .connect("redis://127.0.0.1:6379")
+///     .await?;
+/// let guard = lock.acquire().await?;
+/// // ... the protected work, finished before guard.valid_until() ...
+/// let still_ours = guard.release().await?;
+/// assert!(still_ours);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Lock {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) name: String,
+    pub(crate) keys: Keys,
+    pub(crate) settings: Settings,
+    pub(crate) conn: Connection,
+}
+
+/// The validated settings of a lock.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) ttl: Duration,
+    pub(crate) wait: Duration,
+    pub(crate) drift: Duration,
+    pub(crate) algorithm: Algorithm,
+    pub(crate) backoff: Backoff,
+    pub(crate) renewals: u32,
+}
+
+/// Builds a [`Lock`]. Defaults: ttl 10 s, wait timeout 10 s, drift allowance ttl/100 + 2 ms,
+/// algorithm [`Algorithm::Notify`], key prefix `redmutex:`, connect timeout 2 s, response
+/// timeout 5 s, no auto-renewal.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct LockBuilder {
+    name: String,
+    prefix: String,
+    ttl: Duration,
+    wait: Duration,
+    drift: Option<Duration>,
+    algorithm: Algorithm,
+    backoff: Backoff,
+    timeouts: Timeouts,
+    renewals: u32,
+}
+
+impl Lock {
+    /// Starts building a lock named `name` (the key is `prefix{name}`).
+    pub fn builder(name: impl Into<String>) -> LockBuilder {
+        LockBuilder {
+            name: name.into(),
+            prefix: "redmutex:".into(),
+            ttl: Duration::from_secs(10),
+            wait: Duration::from_secs(10),
+            drift: None,
+            algorithm: Algorithm::default(),
+            backoff: Backoff::default(),
+            timeouts: Timeouts::default(),
+            renewals: 0,
+        }
+    }
+
+    /// Waits up to the wait timeout for the lock. Fails with [`Error::Timeout`] if it stays busy.
+    ///
+    /// Cancel safety: if this future is dropped mid-flight, a background task releases whatever
+    /// the dropped attempt may have taken (owner-checked, so it never touches another holder's
+    /// lock). Without a tokio runtime to run it, or if it fails, the key lives until its ttl.
+    pub async fn acquire(&self) -> Result<Guard> {
+        let wait = Some(self.inner.settings.wait);
+        self.attempt(wait).await?.ok_or_else(|| Error::Timeout(self.inner.name.clone()))
+    }
+
+    /// Takes the lock if it is free right now; `Ok(None)` if another holder has it. Never waits
+    /// for the holder (one round trip).
+    pub async fn try_acquire(&self) -> Result<Option<Guard>> {
+        self.attempt(None).await
+    }
+
+    /// The lock's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The lock's keys in Redis.
+    #[must_use]
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// The connection this lock uses (share it with [`LockBuilder::on`]).
+    #[must_use]
+    pub fn connection(&self) -> &Connection {
+        &self.inner.conn
+    }
+
+    /// The lock's ttl.
+    #[must_use]
+    pub fn ttl(&self) -> Duration {
+        self.inner.settings.ttl
+    }
+
+    /// The lock's algorithm.
+    #[must_use]
+    pub fn algorithm(&self) -> Algorithm {
+        self.inner.settings.algorithm
+    }
+
+    async fn attempt(&self, wait: Option<Duration>) -> Result<Option<Guard>> {
+        let s = &self.inner.settings;
+        let token = Token::random().map_err(|e| Error::Random(e.to_string()))?;
+        let seed = u64::from_le_bytes(token.0[..8].try_into().unwrap_or_default());
+        let mut machine = s.algorithm.protocol().acquire(AcquireParams {
+            keys: self.inner.keys.clone(),
+            token,
+            ttl: s.ttl,
+            wait,
+            drift: s.drift,
+            seed,
+            backoff: s.backoff,
+        });
+        let mut cleanup = Cleanup { lock: Some(self.clone()), token };
+        let outcome = self.inner.conn.run(machine.as_mut(), &mut NoHooks).await?;
+        match outcome {
+            Outcome::Acquired(grant) => {
+                cleanup.lock = None;
+                Ok(Some(Guard::new(self.clone(), grant)))
+            }
+            Outcome::Busy | Outcome::TimedOut => {
+                cleanup.lock = None;
+                Ok(None)
+            }
+            Outcome::Failed(why) => Err(Error::Protocol(why)),
+            other => Err(Error::Protocol(format!("acquire ended with {other:?}"))),
+        }
+    }
+
+    /// Releases the lock held under `grant`: `Ok(true)` if it was still ours.
+    pub(crate) async fn release_grant(&self, grant: Grant) -> Result<bool> {
+        let s = &self.inner.settings;
+        let fresh_token = Token::random().map_err(|e| Error::Random(e.to_string()))?;
+        let mut machine = s.algorithm.protocol().release(ReleaseParams {
+            keys: self.inner.keys.clone(),
+            grant,
+            ttl: s.ttl,
+            fresh_token,
+        });
+        match self.inner.conn.run(machine.as_mut(), &mut NoHooks).await? {
+            Outcome::Released { owned } => Ok(owned),
+            Outcome::Failed(why) => Err(Error::Protocol(why)),
+            other => Err(Error::Protocol(format!("release ended with {other:?}"))),
+        }
+    }
+}
+
+/// Releases, in the background, what a dropped or failed acquire may have taken.
+struct Cleanup {
+    lock: Option<Lock>,
+    token: Token,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let Some(lock) = self.lock.take() else { return };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let grant = Grant {
+            token: self.token.to_bytes(),
+            fence: None,
+            acquired_at: Duration::ZERO,
+            valid_until: Duration::ZERO,
+            clock_ms: None,
+        };
+        rt.spawn(async move {
+            let _ = lock.release_grant(grant).await;
+        });
+    }
+}
+
+impl LockBuilder {
+    /// How long the lock lives in Redis unless released or extended (1 ms to [`MAX_TTL`]).
+    pub fn ttl(mut self, ttl: Duration) -> LockBuilder {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How long [`Lock::acquire`] waits for a busy lock (at most [`MAX_WAIT`]).
+    pub fn wait_timeout(mut self, wait: Duration) -> LockBuilder {
+        self.wait = wait;
+        self
+    }
+
+    /// How much of each lease to give up for clock-rate drift between us and the server (must
+    /// be less than the ttl).
+    pub fn drift(mut self, drift: Duration) -> LockBuilder {
+        self.drift = Some(drift);
+        self
+    }
+
+    /// The algorithm.
+    pub fn algorithm(mut self, algorithm: Algorithm) -> LockBuilder {
+        self.algorithm = algorithm;
+        self
+    }
+
+    /// The key prefix (no `{` or `}`: the name inside braces is the cluster hash tag).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> LockBuilder {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The polling schedule of [`Algorithm::Token`] and [`Algorithm::Fenced`].
+    pub fn backoff(mut self, backoff: Backoff) -> LockBuilder {
+        self.backoff = backoff;
+        self
+    }
+
+    /// How long connecting may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> LockBuilder {
+        self.timeouts.connect = timeout;
+        self
+    }
+
+    /// How long one command's answer may take.
+    pub fn response_timeout(mut self, timeout: Duration) -> LockBuilder {
+        self.timeouts.response = timeout;
+        self
+    }
+
+    /// Renew each acquired lease in the background, every third of a ttl, at most
+    /// `max_renewals` times. A renewal that finds the lock gone makes [`Guard::lost`] resolve;
+    /// after the last renewal the lease runs out as usual. Loss is signalled, never hidden.
+    pub fn auto_renew(mut self, max_renewals: u32) -> LockBuilder {
+        self.renewals = max_renewals;
+        self
+    }
+
+    /// Connects to `url` and builds the lock.
+    pub async fn connect(self, url: &str) -> Result<Lock> {
+        self.validate()?;
+        let conn = Connection::open(url, self.timeouts).await?;
+        self.on(conn)
+    }
+
+    /// Builds the lock on an existing connection (many locks can share one).
+    pub fn on(self, conn: Connection) -> Result<Lock> {
+        let settings = self.validate()?;
+        let keys = Keys::new(&self.prefix, &self.name);
+        Ok(Lock { inner: Arc::new(Inner { name: self.name, keys, settings, conn }) })
+    }
+
+    fn validate(&self) -> Result<Settings> {
+        let bad = |msg: String| Err(Error::Config(msg));
+        if self.name.is_empty() {
+            return bad("the lock name is empty; give every lock a name".into());
+        }
+        if self.name.len() > 512 {
+            return bad(format!("the lock name is {} bytes; at most 512 are allowed", self.name.len()));
+        }
+        if self.name.contains(['{', '}']) || self.prefix.contains(['{', '}']) {
+            return bad("name and prefix must not contain '{' or '}' (the name is the hash tag)".into());
+        }
+        if self.ttl < Duration::from_millis(1) || self.ttl > MAX_TTL {
+            return bad(format!("ttl is {:?}; it must be from 1 ms to {MAX_TTL:?}", self.ttl));
+        }
+        if self.wait > MAX_WAIT {
+            return bad(format!("wait timeout is {:?}; at most {MAX_WAIT:?} is allowed", self.wait));
+        }
+        let drift = self.drift.unwrap_or(self.ttl / 100 + Duration::from_millis(2));
+        if drift >= self.ttl {
+            return bad(format!(
+                "drift allowance {drift:?} leaves nothing of the ttl {:?}; lower the drift or raise the ttl",
+                self.ttl
+            ));
+        }
+        if self.backoff.initial.is_zero() || self.backoff.max < self.backoff.initial {
+            return bad("backoff needs 0 < initial <= max".into());
+        }
+        Ok(Settings {
+            ttl: self.ttl,
+            wait: self.wait,
+            drift,
+            algorithm: self.algorithm,
+            backoff: self.backoff,
+            renewals: self.renewals,
+        })
+    }
+}

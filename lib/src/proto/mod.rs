@@ -1,0 +1,297 @@
+//! The sans-IO protocol core: commands, replies, events, actions and the [`Machine`] trait.
+//!
+//! Deterministic; no sockets, no clocks, no randomness of its own. A driver feeds a machine
+//! events together with the current time on the driver's monotonic clock, executes the action the
+//! machine answers with, and feeds the result back as the next event. The same machines run
+//! against real Redis ([`crate::Lock`]), against a model of Redis, and under loom.
+
+mod script;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use script::{Script, ScriptHost};
+
+/// Raw bytes of a key, value or argument.
+pub type Bytes = Vec<u8>;
+
+/// A Redis command, from the closed set the lock algorithms use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `PING`.
+    Ping,
+    /// `GET key`.
+    Get { key: Bytes },
+    /// `SET key value [NX|XX] [PX ms|EX s] [GET]`.
+    Set { key: Bytes, value: Bytes, cond: Option<SetCond>, expiry: Option<Expiry>, get: bool },
+    /// `SETNX key value`.
+    SetNx { key: Bytes, value: Bytes },
+    /// `GETSET key value`.
+    GetSet { key: Bytes, value: Bytes },
+    /// `DEL key [key ...]`.
+    Del { keys: Vec<Bytes> },
+    /// `EXPIRE key seconds`.
+    Expire { key: Bytes, seconds: u64 },
+    /// `PEXPIRE key ms`.
+    PExpire { key: Bytes, ms: u64 },
+    /// `PTTL key`.
+    Pttl { key: Bytes },
+    /// `TTL key`.
+    Ttl { key: Bytes },
+    /// `INCR key`.
+    Incr { key: Bytes },
+    /// `DECR key`.
+    Decr { key: Bytes },
+    /// `LPUSH key value [value ...]`.
+    LPush { key: Bytes, values: Vec<Bytes> },
+    /// `RPUSH key value [value ...]`.
+    RPush { key: Bytes, values: Vec<Bytes> },
+    /// `LPOP key`.
+    LPop { key: Bytes },
+    /// `LLEN key`.
+    LLen { key: Bytes },
+    /// `BLPOP key timeout`: blocks the connection for at most `timeout` (millisecond precision).
+    BLPop { key: Bytes, timeout: Duration },
+    /// `PUBLISH channel message`.
+    Publish { channel: Bytes, message: Bytes },
+    /// `TIME`.
+    Time,
+    /// `EVALSHA` of a known script, falling back to `EVAL` when the server lacks it.
+    Eval { script: &'static Script, keys: Vec<Bytes>, args: Vec<Bytes> },
+}
+
+/// The condition of a `SET`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetCond {
+    /// Only set the key if it does not exist.
+    Nx,
+    /// Only set the key if it already exists.
+    Xx,
+}
+
+/// The expiry of a `SET`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expiry {
+    /// Milliseconds.
+    Px(u64),
+    /// Seconds.
+    Ex(u64),
+}
+
+/// A reply from Redis (RESP2 shapes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reply {
+    /// The null bulk string or null array.
+    Nil,
+    /// A simple string such as `OK`.
+    Status(String),
+    /// An integer.
+    Int(i64),
+    /// A bulk string.
+    Bulk(Bytes),
+    /// An array.
+    Array(Vec<Reply>),
+    /// An error reply; the text is the server's.
+    Error(String),
+}
+
+impl Reply {
+    /// The integer in an `Int` reply, or in a bulk string that holds a decimal number.
+    #[must_use]
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Reply::Int(n) => Some(*n),
+            Reply::Bulk(b) => std::str::from_utf8(b).ok()?.parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is the `OK` status.
+    #[must_use]
+    pub fn is_ok(&self) -> bool {
+        matches!(self, Reply::Status(s) if s == "OK")
+    }
+}
+
+/// What happened, fed to [`Machine::handle`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// The operation begins; always the first event.
+    Start,
+    /// The reply to the last [`Action::Send`].
+    Reply(Reply),
+    /// A [`Action::Sleep`] ran its course.
+    Slept,
+    /// A message arrived on the channel of the last [`Action::Wait`].
+    Notified(Bytes),
+    /// The last [`Action::Wait`] ran out without a message.
+    TimedOut,
+    /// The wall clock, in milliseconds since the Unix epoch, as asked by [`Action::ReadClock`].
+    Clock(u64),
+}
+
+/// What the driver must do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Send one command and feed back its reply.
+    Send(Command),
+    /// Sleep, then feed [`Event::Slept`].
+    Sleep(Duration),
+    /// Subscribe to `channel` (once per operation; messages are kept from then on) and wait for
+    /// the next message, at most `timeout`.
+    Wait { channel: Bytes, timeout: Duration },
+    /// Read the wall clock and feed [`Event::Clock`].
+    ReadClock,
+    /// The operation is over.
+    Done(Outcome),
+}
+
+/// How an operation ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The lock is ours.
+    Acquired(Grant),
+    /// The lock was held by someone else and the operation did not wait (any more).
+    Busy,
+    /// The lock stayed busy for the whole wait timeout.
+    TimedOut,
+    /// A release ended; `owned` says whether the lock was still ours when it ran.
+    Released { owned: bool },
+    /// An extend ended; on success the new validity deadline, in the driver's time.
+    Extended { valid_until: Option<Duration> },
+    /// Redis answered something the algorithm cannot interpret.
+    Failed(String),
+}
+
+/// What a successful acquisition holds: enough to release, extend, and to know for how long the
+/// lock is safely ours.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The value stored in the lock key; proof of ownership.
+    pub token: Bytes,
+    /// The fence of this acquisition, for algorithms that issue one.
+    pub fence: Option<u64>,
+    /// Driver time at which the command that won the lock was sent.
+    pub acquired_at: Duration,
+    /// Driver time until which the lock is ours: send time + ttl − drift allowance.
+    pub valid_until: Duration,
+    /// Wall-clock milliseconds the algorithm recorded (algorithms that store timestamps).
+    pub clock_ms: Option<u64>,
+}
+
+/// A state machine for one lock operation (acquire, release or extend).
+pub trait Machine: Send {
+    /// Feed the next event at driver time `now`; answers the next action. Call first with
+    /// [`Event::Start`], then with the result of each action until it answers [`Action::Done`].
+    #[must_use]
+    fn handle(&mut self, now: Duration, event: Event) -> Action;
+}
+
+/// The keys of one lock. They share a hash tag so that a cluster keeps them on one slot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keys {
+    /// The lock itself: holds the owner's token.
+    pub lock: Bytes,
+    /// The fence counter (`fenced`).
+    pub fence: Bytes,
+    /// The hand-off list waiters block on (`notify`).
+    pub signal: Bytes,
+    /// The count of registered waiters (`notify`).
+    pub waiters: Bytes,
+    /// The pub/sub channel (algorithms that publish).
+    pub channel: Bytes,
+}
+
+impl Keys {
+    /// The keys for lock `name` under `prefix`: `prefix{name}`, `prefix{name}:fence`, ...
+    #[must_use]
+    pub fn new(prefix: &str, name: &str) -> Keys {
+        let base = format!("{prefix}{{{name}}}");
+        let with = |suffix: &str| format!("{base}:{suffix}").into_bytes();
+        Keys {
+            fence: with("fence"),
+            signal: with("signal"),
+            waiters: with("waiters"),
+            channel: with("channel"),
+            lock: base.into_bytes(),
+        }
+    }
+}
+
+/// A 128-bit random token, written as 32 lowercase hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Token(pub [u8; 16]);
+
+impl Token {
+    /// The token's bytes as stored in Redis (hex text).
+    #[must_use]
+    pub fn to_bytes(self) -> Bytes {
+        self.to_string().into_bytes()
+    }
+
+    /// A token from 128 bits of the operating system's randomness.
+    pub fn random() -> Result<Token, getrandom::Error> {
+        let mut t = [0u8; 16];
+        getrandom::fill(&mut t)?;
+        Ok(Token(t))
+    }
+
+    /// A token from a 128-bit number (simulation and tests).
+    #[must_use]
+    pub fn from_u128(n: u128) -> Token {
+        Token(n.to_be_bytes())
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Token({self})")
+    }
+}
+
+/// Decimal text of a number, as Redis arguments are sent.
+#[must_use]
+pub fn num(n: impl fmt::Display) -> Bytes {
+    n.to_string().into_bytes()
+}
+
+/// Milliseconds in a duration, rounded up and at least one (Redis rejects a zero expiry).
+#[must_use]
+pub fn millis(d: Duration) -> u64 {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    u64::try_from(ms).unwrap_or(u64::MAX).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let k = Keys::new("app:", "orders");
+        assert_eq!(k.lock, b"app:{orders}");
+        assert_eq!(k.fence, b"app:{orders}:fence");
+        assert!(k.signal.starts_with(b"app:{orders}"));
+    }
+
+    #[test]
+    fn token_is_32_hex_digits() {
+        let t = Token::from_u128(0xabc);
+        assert_eq!(t.to_string().len(), 32);
+        assert!(t.to_string().ends_with("0abc"));
+        assert_ne!(Token::random().unwrap(), Token::random().unwrap());
+    }
+
+    #[test]
+    fn millis_rounds_up_and_is_never_zero() {
+        assert_eq!(millis(Duration::from_micros(1)), 1);
+        assert_eq!(millis(Duration::ZERO), 1);
+        assert_eq!(millis(Duration::from_micros(1500)), 2);
+    }
+}

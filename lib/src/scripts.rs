@@ -1,0 +1,217 @@
+//! The Lua scripts of the reference algorithms, each with its model face.
+//!
+//! A model face must mean exactly what its Lua means: the differential test of the model runs
+//! both against the same inputs and requires equal replies.
+
+use crate::proto::{Bytes, Command, Expiry, Reply, Script, ScriptHost, SetCond};
+
+/// Release: delete the lock only if it still holds our token. `KEYS[1]` lock, `ARGV[1]` token.
+/// Answers 1 when it was ours, 0 otherwise.
+pub static RELEASE: Script = Script::new(
+    "release",
+    r"if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('del', KEYS[1])
+  return 1
+end
+return 0",
+    release_model,
+);
+
+/// Extend: reset the lock's expiry to `ARGV[2]` ms only if it still holds token `ARGV[1]`.
+/// Answers 1 when it was ours, 0 otherwise.
+pub static EXTEND: Script = Script::new(
+    "extend",
+    r"if redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  return 1
+end
+return 0",
+    extend_model,
+);
+
+/// Fenced acquire: `SET NX PX`, and on success the next value of the fence counter `KEYS[2]`
+/// (which never expires, so fences strictly increase). Answers the fence, or 0 when busy.
+pub static FENCED_ACQUIRE: Script = Script::new(
+    "fenced-acquire",
+    r"if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('incr', KEYS[2])
+end
+return 0",
+    fenced_acquire_model,
+);
+
+/// The protected resource's compare-and-set: store `ARGV[2]` in `KEYS[1]` only if fence
+/// `ARGV[1]` is not older than the last accepted one, kept in `KEYS[2]`. Answers 1 when stored.
+pub static FENCED_WRITE: Script = Script::new(
+    "fenced-write",
+    r"local last = tonumber(redis.call('get', KEYS[2]) or '0')
+if tonumber(ARGV[1]) < last then
+  return 0
+end
+redis.call('set', KEYS[2], ARGV[1])
+redis.call('set', KEYS[1], ARGV[2])
+return 1",
+    fenced_write_model,
+);
+
+/// Notify acquire. `KEYS` lock, waiters, signal; `ARGV` token, ttl ms, register (`1`/`0`).
+/// Takes a free lock, or a lock a release handed to whoever comes next (its token waits in the
+/// signal list; the lease restarts now). Otherwise, with `register`, counts the caller as a
+/// waiter. Answers `{1, token}` when acquired, `{0, pttl}` when busy.
+pub static NOTIFY_ACQUIRE: Script = Script::new(
+    "notify-acquire",
+    r"if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, ARGV[1]}
+end
+while true do
+  local t = redis.call('lpop', KEYS[3])
+  if not t then break end
+  if redis.call('get', KEYS[1]) == t then
+    redis.call('pexpire', KEYS[1], ARGV[2])
+    return {1, t}
+  end
+end
+if ARGV[3] == '1' then
+  redis.call('incr', KEYS[2])
+  redis.call('pexpire', KEYS[2], ARGV[2])
+end
+return {0, redis.call('pttl', KEYS[1])}",
+    notify_acquire_model,
+);
+
+/// Notify release. `KEYS` lock, waiters, signal; `ARGV` token, fresh token, ttl ms.
+/// When the lock is ours and a waiter is counted, hand the lock over: store the fresh token with
+/// a new lease and push it to the signal list, which wakes exactly one blocked waiter, who now
+/// owns the lock. Otherwise delete the lock. Answers 1 when it was ours, 0 otherwise.
+pub static NOTIFY_RELEASE: Script = Script::new(
+    "notify-release",
+    r"if redis.call('get', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+local w = tonumber(redis.call('get', KEYS[2]) or '0')
+if w > 0 then
+  redis.call('decr', KEYS[2])
+  redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  redis.call('rpush', KEYS[3], ARGV[2])
+  redis.call('pexpire', KEYS[3], ARGV[3])
+else
+  redis.call('del', KEYS[1])
+end
+return 1",
+    notify_release_model,
+);
+
+fn get(h: &mut dyn ScriptHost, key: &[u8]) -> Option<Bytes> {
+    match h.call(Command::Get { key: key.to_vec() }) {
+        Reply::Bulk(b) => Some(b),
+        _ => None,
+    }
+}
+
+fn int(h: &mut dyn ScriptHost, command: Command) -> i64 {
+    h.call(command).as_int().unwrap_or(0)
+}
+
+fn arg_u64(args: &[Bytes], i: usize) -> u64 {
+    args.get(i).and_then(|a| std::str::from_utf8(a).ok()?.parse().ok()).unwrap_or(0)
+}
+
+fn arg(args: &[Bytes], i: usize) -> Bytes {
+    args.get(i).cloned().unwrap_or_default()
+}
+
+fn release_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
+    if get(h, &keys[0]) != Some(arg(args, 0)) {
+        return Reply::Int(0);
+    }
+    h.call(Command::Del { keys: vec![keys[0].clone()] });
+    Reply::Int(1)
+}
+
+fn extend_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
+    if get(h, &keys[0]) != Some(arg(args, 0)) {
+        return Reply::Int(0);
+    }
+    h.call(Command::PExpire { key: keys[0].clone(), ms: arg_u64(args, 1) });
+    Reply::Int(1)
+}
+
+fn set_nx_px(h: &mut dyn ScriptHost, key: &[u8], value: Bytes, ms: u64) -> bool {
+    let set = Command::Set {
+        key: key.to_vec(),
+        value,
+        cond: Some(SetCond::Nx),
+        expiry: Some(Expiry::Px(ms)),
+        get: false,
+    };
+    h.call(set).is_ok()
+}
+
+fn fenced_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
+    if set_nx_px(h, &keys[0], arg(args, 0), arg_u64(args, 1)) {
+        return Reply::Int(int(h, Command::Incr { key: keys[1].clone() }));
+    }
+    Reply::Int(0)
+}
+
+fn fenced_write_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
+    let last = get(h, &keys[1])
+        .and_then(|b| std::str::from_utf8(&b).ok()?.parse::<i64>().ok())
+        .unwrap_or(0);
+    let fence = std::str::from_utf8(&arg(args, 0)).ok().and_then(|s| s.parse::<i64>().ok());
+    if fence.unwrap_or(i64::MIN) < last {
+        return Reply::Int(0);
+    }
+    let set = |key: &Bytes, value: Bytes| Command::Set {
+        key: key.clone(),
+        value,
+        cond: None,
+        expiry: None,
+        get: false,
+    };
+    h.call(set(&keys[1], arg(args, 0)));
+    h.call(set(&keys[0], arg(args, 1)));
+    Reply::Int(1)
+}
+
+fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
+    let ttl = arg_u64(args, 1);
+    if set_nx_px(h, &keys[0], arg(args, 0), ttl) {
+        return Reply::Array(vec![Reply::Int(1), Reply::Bulk(arg(args, 0))]);
+    }
+    while let Reply::Bulk(t) = h.call(Command::LPop { key: keys[2].clone() }) {
+        if get(h, &keys[0]).as_ref() == Some(&t) {
+            h.call(Command::PExpire { key: keys[0].clone(), ms: ttl });
+            return Reply::Array(vec![Reply::Int(1), Reply::Bulk(t)]);
+        }
+    }
+    if arg(args, 2) == b"1" {
+        h.call(Command::Incr { key: keys[1].clone() });
+        h.call(Command::PExpire { key: keys[1].clone(), ms: ttl });
+    }
+    let pttl = int(h, Command::Pttl { key: keys[0].clone() });
+    Reply::Array(vec![Reply::Int(0), Reply::Int(pttl)])
+}
+
+fn notify_release_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
+    if get(h, &keys[0]) != Some(arg(args, 0)) {
+        return Reply::Int(0);
+    }
+    let waiters = get(h, &keys[1]).and_then(|b| std::str::from_utf8(&b).ok()?.parse::<i64>().ok());
+    if waiters.unwrap_or(0) <= 0 {
+        h.call(Command::Del { keys: vec![keys[0].clone()] });
+        return Reply::Int(1);
+    }
+    let ttl = arg_u64(args, 2);
+    h.call(Command::Decr { key: keys[1].clone() });
+    h.call(Command::Set {
+        key: keys[0].clone(),
+        value: arg(args, 1),
+        cond: None,
+        expiry: Some(Expiry::Px(ttl)),
+        get: false,
+    });
+    h.call(Command::RPush { key: keys[2].clone(), values: vec![arg(args, 1)] });
+    h.call(Command::PExpire { key: keys[2].clone(), ms: ttl });
+    Reply::Int(1)
+}
