@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, ServerErrorKind, Value};
+use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, Value};
 
 use crate::error::{Error, Result};
 use crate::proto::{Action, Command, Event, Expiry, Machine, Outcome, Reply, SetCond, num};
@@ -195,11 +195,9 @@ impl Connection {
         match conn.send_packed_command(cmd).await {
             Ok(value) => Ok(decode(value)),
             Err(e) if matches!(e.kind(), ErrorKind::Server(_) | ErrorKind::Extension) => {
-                let code = match e.kind() {
-                    ErrorKind::Server(ServerErrorKind::NoScript) => "NOSCRIPT ",
-                    _ => "",
-                };
-                Ok(Reply::Error(format!("{code}{e}")))
+                // Redis's own wording: the code first (`NOSCRIPT`, `WRONGTYPE`, ...).
+                let code = e.code().unwrap_or("ERR");
+                Ok(Reply::Error(format!("{code} {}", e.detail().unwrap_or_default())))
             }
             Err(e) => Err(Error::Redis(e)),
         }
@@ -297,7 +295,7 @@ pub fn decode(value: Value) -> Reply {
         }
         Value::SimpleString(s) => Reply::Status(s),
         Value::Okay => Reply::Status("OK".into()),
-        Value::ServerError(e) => Reply::Error(e.to_string()),
+        Value::ServerError(e) => Reply::Error(format!("{} {}", e.code(), e.details().unwrap_or_default())),
         Value::Boolean(b) => Reply::Int(i64::from(b)),
         other => Reply::Error(format!("unsupported reply type: {other:?}")),
     }
