@@ -181,9 +181,10 @@ impl Connection {
             }
         };
         let limit = block + self.timeouts.response;
-        let reply = tokio::time::timeout(limit, self.send(&mut conn, &encode(command)))
-            .await
-            .map_err(|_| Error::Protocol(format!("no answer to a blocking command within {limit:?}")))??;
+        let reply =
+            tokio::time::timeout(limit, self.send(&mut conn, &encode(command))).await.map_err(
+                |_| Error::Protocol(format!("no answer to a blocking command within {limit:?}")),
+            )??;
         // Only a connection whose command completed goes back: it carries no pending reply.
         if let Ok(mut pool) = self.blocking.lock() {
             pool.push(conn);
@@ -274,7 +275,9 @@ fn words(command: &Command) -> (&'static str, Vec<Vec<u8>>) {
             let secs = format!("{:.3}", timeout.max(&Duration::from_millis(1)).as_secs_f64());
             ("BLPOP", vec![key.clone(), secs.into_bytes()])
         }
-        Command::Publish { channel, message } => ("PUBLISH", vec![channel.clone(), message.clone()]),
+        Command::Publish { channel, message } => {
+            ("PUBLISH", vec![channel.clone(), message.clone()])
+        }
         Command::Time => ("TIME", vec![]),
         Command::Eval { script, keys, args } => {
             let head = vec![b(script.source), num(keys.len())];
@@ -295,7 +298,9 @@ pub fn decode(value: Value) -> Reply {
         }
         Value::SimpleString(s) => Reply::Status(s),
         Value::Okay => Reply::Status("OK".into()),
-        Value::ServerError(e) => Reply::Error(format!("{} {}", e.code(), e.details().unwrap_or_default())),
+        Value::ServerError(e) => {
+            Reply::Error(format!("{} {}", e.code(), e.details().unwrap_or_default()))
+        }
         Value::Boolean(b) => Reply::Int(i64::from(b)),
         other => Reply::Error(format!("unsupported reply type: {other:?}")),
     }

@@ -8,7 +8,9 @@ pub enum Error {
     #[error("invalid lock settings: {0}")]
     Config(String),
     /// No connection within the connect timeout: check the URL and that the server runs.
-    #[error("cannot connect to Redis at {url}: {reason} (check the URL and that the server is running)")]
+    #[error(
+        "cannot connect to Redis at {url}: {reason} (check the URL and that the server is running)"
+    )]
     Connect {
         /// The address tried.
         url: String,
@@ -24,11 +26,15 @@ pub enum Error {
     #[error("unexpected answer from Redis: {0} (make sure nothing else writes the lock's keys)")]
     Protocol(String),
     /// The lock stayed busy for the whole wait timeout: retry later or wait longer.
-    #[error("lock '{0}' stayed busy for the whole wait timeout (retry later or raise wait_timeout)")]
+    #[error(
+        "lock '{0}' stayed busy for the whole wait timeout (retry later or raise wait_timeout)"
+    )]
     Timeout(String),
     /// The lock is no longer ours: its lease ran out or it was taken over. Redo the protected
     /// work under a new acquisition.
-    #[error("lock '{0}' is no longer held by us: its lease ran out (redo the work under a new acquisition)")]
+    #[error(
+        "lock '{0}' is no longer held by us: its lease ran out (redo the work under a new acquisition)"
+    )]
     Lost(String),
     /// The operating system gave no randomness for a token.
     #[error("no randomness for a lock token: {0}")]

@@ -286,16 +286,24 @@ impl LockBuilder {
             return bad("the lock name is empty; give every lock a name".into());
         }
         if self.name.len() > 512 {
-            return bad(format!("the lock name is {} bytes; at most 512 are allowed", self.name.len()));
+            return bad(format!(
+                "the lock name is {} bytes; at most 512 are allowed",
+                self.name.len()
+            ));
         }
         if self.name.contains(['{', '}']) || self.prefix.contains(['{', '}']) {
-            return bad("name and prefix must not contain '{' or '}' (the name is the hash tag)".into());
+            return bad(
+                "name and prefix must not contain '{' or '}' (the name is the hash tag)".into()
+            );
         }
         if self.ttl < Duration::from_millis(1) || self.ttl > MAX_TTL {
             return bad(format!("ttl is {:?}; it must be from 1 ms to {MAX_TTL:?}", self.ttl));
         }
         if self.wait > MAX_WAIT {
-            return bad(format!("wait timeout is {:?}; at most {MAX_WAIT:?} is allowed", self.wait));
+            return bad(format!(
+                "wait timeout is {:?}; at most {MAX_WAIT:?} is allowed",
+                self.wait
+            ));
         }
         let drift = self.drift.unwrap_or(self.ttl / 100 + Duration::from_millis(2));
         if drift >= self.ttl {

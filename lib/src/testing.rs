@@ -181,7 +181,10 @@ impl RedisServer {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.kill();
-        Err(io::Error::other(format!("redis-server did not answer PING in 10 s; log:\n{}", self.log())))
+        Err(io::Error::other(format!(
+            "redis-server did not answer PING in 10 s; log:\n{}",
+            self.log()
+        )))
     }
 }
 
@@ -211,7 +214,9 @@ pub fn available() -> bool {
 pub fn major_version(binary: &Path) -> u32 {
     static CACHE: OnceLock<std::sync::Mutex<Vec<(PathBuf, u32)>>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    if let Some(hit) = cache.lock().ok().and_then(|c| c.iter().find(|(b, _)| b == binary).map(|e| e.1)) {
+    if let Some(hit) =
+        cache.lock().ok().and_then(|c| c.iter().find(|(b, _)| b == binary).map(|e| e.1))
+    {
         return hit;
     }
     let version = Command::new(binary)
@@ -237,7 +242,8 @@ pub fn free_port() -> io::Result<u16> {
 
 /// One `PING` over a plain socket.
 pub fn ping(port: u16) -> io::Result<()> {
-    let mut s = TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))?;
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))?;
     s.set_read_timeout(Some(Duration::from_millis(500)))?;
     s.write_all(b"*1\r\n$4\r\nPING\r\n")?;
     let mut buf = [0u8; 7];

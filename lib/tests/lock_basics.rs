@@ -54,7 +54,11 @@ async fn an_expired_holder_gets_not_owned_and_the_new_holders_key_survives() {
         let new = lock.acquire().await.unwrap();
         assert!(!old.release().await.unwrap(), "{algorithm}: a stale release must not own");
         let value: Option<String> = raw.get(&lock.keys().lock).await.unwrap();
-        assert_eq!(value.as_deref(), Some(new.token()), "{algorithm}: the new holder's key survives");
+        assert_eq!(
+            value.as_deref(),
+            Some(new.token()),
+            "{algorithm}: the new holder's key survives"
+        );
         assert!(new.release().await.unwrap());
     }
 }

@@ -3,7 +3,9 @@
 //! fence it accepted and refuses writes with an older one ([`crate::FencedResource`]).
 
 use super::token::{Attempt, PollAcquire};
-use super::{AcquireParams, ExtendParams, Protocol, ReleaseParams, checked_extend, checked_release};
+use super::{
+    AcquireParams, ExtendParams, Protocol, ReleaseParams, checked_extend, checked_release,
+};
 use crate::proto::Machine;
 use crate::scripts;
 

@@ -244,7 +244,11 @@ pub fn bad_reply(what: &str, reply: &Reply) -> Outcome {
 /// The owner-checked release shared by the reference algorithms (and by specimens that got it
 /// right).
 #[must_use]
-pub fn checked_release(script: &'static crate::proto::Script, args: Vec<Vec<u8>>, keys: Vec<Vec<u8>>) -> OneShot {
+pub fn checked_release(
+    script: &'static crate::proto::Script,
+    args: Vec<Vec<u8>>,
+    keys: Vec<Vec<u8>>,
+) -> OneShot {
     OneShot::new(Command::Eval { script, keys, args }, |_, reply| match reply.as_int() {
         Some(1) => Outcome::Released { owned: true },
         Some(0) => Outcome::Released { owned: false },
@@ -279,7 +283,11 @@ mod tests {
         for attempt in 0..30 {
             let d = b.delay(attempt, &mut rng);
             let cap = (Duration::from_millis(2) * (1 << attempt.min(20))).min(b.max);
-            assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} outside [{:?}, {cap:?}]", cap / 2);
+            assert!(
+                d >= cap / 2 && d <= cap,
+                "attempt {attempt}: {d:?} outside [{:?}, {cap:?}]",
+                cap / 2
+            );
         }
     }
 

@@ -39,7 +39,12 @@ impl Protocol for Notify {
     }
 
     fn acquire(&self, params: AcquireParams) -> Box<dyn Machine> {
-        Box::new(NotifyAcquire { p: params, deadline: None, sent_at: Duration::ZERO, state: State::New })
+        Box::new(NotifyAcquire {
+            p: params,
+            deadline: None,
+            sent_at: Duration::ZERO,
+            state: State::New,
+        })
     }
 
     fn release(&self, p: ReleaseParams) -> Box<dyn Machine> {
@@ -75,7 +80,11 @@ impl NotifyAcquire {
         let register = if self.deadline.is_some() { "1" } else { "0" };
         Action::Send(Command::Eval {
             script: &scripts::NOTIFY_ACQUIRE,
-            keys: vec![self.p.keys.lock.clone(), self.p.keys.waiters.clone(), self.p.keys.signal.clone()],
+            keys: vec![
+                self.p.keys.lock.clone(),
+                self.p.keys.waiters.clone(),
+                self.p.keys.signal.clone(),
+            ],
             args: vec![self.p.token.to_bytes(), num(millis(self.p.ttl)), register.into()],
         })
     }
@@ -110,7 +119,8 @@ impl NotifyAcquire {
                     ms if ms <= 0 => Duration::from_millis(1),
                     ms => Duration::from_millis(ms.unsigned_abs()),
                 };
-                let block = remaining.min(self.p.ttl / 2).min(deadline - now).max(Duration::from_millis(1));
+                let block =
+                    remaining.min(self.p.ttl / 2).min(deadline - now).max(Duration::from_millis(1));
                 self.state = State::Blocked;
                 Action::Send(Command::BLPop { key: self.p.keys.signal.clone(), timeout: block })
             }

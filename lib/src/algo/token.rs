@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use super::{
-    AcquireParams, ExtendParams, Protocol, ReleaseParams, Rng, bad_reply,
-    checked_extend, checked_release, lease_end, unexpected,
+    AcquireParams, ExtendParams, Protocol, ReleaseParams, Rng, bad_reply, checked_extend,
+    checked_release, lease_end, unexpected,
 };
-use crate::proto::{Action, Command, Event, Expiry, Grant, Machine, Outcome, Reply, SetCond, millis};
+use crate::proto::{
+    Action, Command, Event, Expiry, Grant, Machine, Outcome, Reply, SetCond, millis,
+};
 use crate::scripts;
 
 /// The `token` algorithm.

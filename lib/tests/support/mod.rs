@@ -14,7 +14,10 @@ pub fn server() -> RedisServer {
 /// A lock builder with test-friendly settings: ttl 2 s (a single command here has taken
 /// 178 ms), wait 10 s.
 pub fn builder(name: &str, algorithm: Algorithm) -> LockBuilder {
-    Lock::builder(name).ttl(Duration::from_secs(2)).wait_timeout(Duration::from_secs(10)).algorithm(algorithm)
+    Lock::builder(name)
+        .ttl(Duration::from_secs(2))
+        .wait_timeout(Duration::from_secs(10))
+        .algorithm(algorithm)
 }
 
 /// A plain connection for looking at keys directly.

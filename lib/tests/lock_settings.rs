@@ -1,0 +1,52 @@
+//! Bad settings and unreachable servers fail fast with errors that say what to do.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use redmutex::{Error, Lock, MAX_WAIT};
+
+#[tokio::test]
+async fn bad_settings_are_refused_before_connecting() {
+    // No server at this URL: validation must come first.
+    let url = "redis://127.0.0.1:1";
+    let cases = [
+        ("zero ttl", Lock::builder("a").ttl(Duration::ZERO)),
+        ("wait too long", Lock::builder("a").wait_timeout(MAX_WAIT + Duration::from_secs(1))),
+        ("empty name", Lock::builder("")),
+        ("brace in name", Lock::builder("a{b}")),
+        (
+            "drift eats ttl",
+            Lock::builder("a").ttl(Duration::from_secs(1)).drift(Duration::from_secs(1)),
+        ),
+    ];
+    for (what, builder) in cases {
+        match builder.connect(url).await {
+            Err(Error::Config(msg)) => assert!(!msg.is_empty(), "{what}"),
+            other => panic!("{what}: expected a settings error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_an_error_not_a_hang() {
+    let port = redmutex::testing::free_port().unwrap(); // nothing listens there now
+    let err = Lock::builder("a").connect(&format!("redis://127.0.0.1:{port}")).await.unwrap_err();
+    assert!(matches!(err, Error::Connect { .. }), "{err}");
+    assert!(err.to_string().contains("check the URL"), "{err}");
+}
+
+#[tokio::test]
+async fn a_silent_server_fails_within_the_connect_timeout() {
+    // A socket that accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}", listener.local_addr().unwrap());
+    let timeout = Duration::from_millis(1000);
+    let started = Instant::now();
+    let result = Lock::builder("a").connect_timeout(timeout).connect(&url).await;
+    let took = started.elapsed();
+    assert!(matches!(result, Err(Error::Connect { .. })), "{result:?}");
+    // Generous margin for a busy machine; the point is that it does not hang.
+    assert!(took < timeout * 5, "took {took:?}");
+    drop(listener);
+}
