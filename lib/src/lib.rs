@@ -52,6 +52,7 @@ mod lock;
 pub mod proto;
 mod resource;
 pub mod scripts;
+pub mod sim;
 #[cfg(feature = "testing")]
 pub mod testing;
 

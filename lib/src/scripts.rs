@@ -120,6 +120,17 @@ fn arg(args: &[Bytes], i: usize) -> Bytes {
     args.get(i).cloned().unwrap_or_default()
 }
 
+/// Lua's `tonumber` on a string, for the values scripts meet: decimal numbers, with surrounding
+/// spaces allowed.
+fn lua_tonumber(b: &[u8]) -> Option<f64> {
+    std::str::from_utf8(b).ok()?.trim_ascii().parse().ok()
+}
+
+/// The error Lua raises when a script compares a number with the `nil` of a failed `tonumber`.
+fn lua_compare_error() -> Reply {
+    Reply::Error("ERR user_script: attempt to compare number with nil".into())
+}
+
 fn release_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
     if get(h, &keys[0]) != Some(arg(args, 0)) {
         return Reply::Int(0);
@@ -155,11 +166,16 @@ fn fenced_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
 }
 
 fn fenced_write_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
-    let last = get(h, &keys[1])
-        .and_then(|b| std::str::from_utf8(&b).ok()?.parse::<i64>().ok())
-        .unwrap_or(0);
-    let fence = std::str::from_utf8(&arg(args, 0)).ok().and_then(|s| s.parse::<i64>().ok());
-    if fence.unwrap_or(i64::MIN) < last {
+    // Lua compares `tonumber` results; a value that is not a number makes the script fail.
+    let last = match get(h, &keys[1]) {
+        None => 0.0,
+        Some(b) => match lua_tonumber(&b) {
+            Some(n) => n,
+            None => return lua_compare_error(),
+        },
+    };
+    let Some(fence) = lua_tonumber(&arg(args, 0)) else { return lua_compare_error() };
+    if fence < last {
         return Reply::Int(0);
     }
     let set = |key: &Bytes, value: Bytes| Command::Set {
@@ -197,8 +213,14 @@ fn notify_release_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
     if get(h, &keys[0]) != Some(arg(args, 0)) {
         return Reply::Int(0);
     }
-    let waiters = get(h, &keys[1]).and_then(|b| std::str::from_utf8(&b).ok()?.parse::<i64>().ok());
-    if waiters.unwrap_or(0) <= 0 {
+    let waiters = match get(h, &keys[1]) {
+        None => 0.0,
+        Some(b) => match lua_tonumber(&b) {
+            Some(n) => n,
+            None => return lua_compare_error(),
+        },
+    };
+    if waiters <= 0.0 {
         h.call(Command::Del { keys: vec![keys[0].clone()] });
         return Reply::Int(1);
     }
