@@ -1,0 +1,288 @@
+//! `setnx-pubsub` (seed 004): a lock that waits for a pub/sub message instead of spinning.
+//!
+//! **What the document does.** Acquire tries `SET key token NX EX expiry`. When the lock is
+//! busy it subscribes to the lock's channel and waits for a message, retrying the `SET` only
+//! after a message arrived or its wait ran out; the wait is forced to time out so it never
+//! waits forever, and each round waits longer than the last. Release runs a script that checks
+//! the token, deletes the key and publishes an "unlocked" message on the channel.
+//!
+//! **What is wrong with it.** Only a release publishes. A lock that *expires* (its holder
+//! crashed, or was paused past its lease) frees silently, so every waiter sleeps on through the
+//! expiry until its own timeout, which by then has grown: the lock stays unused for far longer
+//! than the ttl (liveness, `crash-holder`: the lock is not taken again within ttl + slack). A
+//! message published between a waiter's failed `SET` and its `SUBSCRIBE` is lost the same way.
+//! Every message wakes every waiter, and all but one go back to sleep.
+//!
+//! **Mapping.** `expiry` = the harness ttl rounded up to whole seconds (EX); the blocking
+//! timeout = the wait timeout (no wait: one try). Round `n` waits
+//! `first_wait × growth^n`, cut to what is left of the blocking timeout; once nothing is left
+//! after a failed try, the acquire times out.
+
+use std::time::Duration;
+
+use redmutex::algo::{
+    AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, checked_release, lease_end,
+    unexpected,
+};
+use redmutex::proto::{
+    Action, Bytes, Command, Event, Expiry, Grant, Machine, Outcome, Reply, Script, ScriptHost,
+    SetCond,
+};
+
+use super::{KnownBug, scale, whole_secs};
+
+/// The specimen's name.
+pub const NAME: &str = "setnx-pubsub";
+
+/// One line for `contend list`.
+pub const SUMMARY: &str = "seed 004: SET NX EX, waiters wake on a pub/sub message or a growing timeout, release script publishes";
+
+/// The known bugs.
+pub const BUGS: &[KnownBug] = &[KnownBug {
+    id: "silent-expiry",
+    what: "a lock that expires publishes nothing, so waiters sleep through the expiry until their growing timeout",
+    checker: "liveness",
+    scenario: "crash-holder",
+    fault: "kill the holder: its lock expires instead of being released",
+    safety: false,
+}];
+
+/// The message the release publishes.
+pub const UNLOCKED: &[u8] = b"unlocked";
+
+/// Release: if `KEYS[1]` holds token `ARGV[1]`, delete it and publish `ARGV[2]` on channel
+/// `KEYS[2]`. Answers 1 when released, else 0.
+pub static RELEASE: Script = Script::new(
+    "setnx-pubsub-release",
+    r"if redis.call('get', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('del', KEYS[1])
+redis.call('publish', KEYS[2], ARGV[2])
+return 1",
+    release_model,
+);
+
+/// The time constants of the wait.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params {
+    /// The first round's wait for a message (0.1 s).
+    pub first_wait: Duration,
+    /// How much longer each round waits than the last (×2).
+    pub growth: f64,
+}
+
+impl Params {
+    /// The defaults.
+    pub const DOCUMENT: Params = Params { first_wait: Duration::from_millis(100), growth: 2.0 };
+
+    /// The time constants multiplied by `factor`.
+    #[must_use]
+    pub fn scaled(self, factor: f64) -> Params {
+        Params { first_wait: scale(self.first_wait, factor), ..self }
+    }
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params::DOCUMENT
+    }
+}
+
+/// The protocol.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SetnxPubsub {
+    params: Params,
+}
+
+/// The specimen with the default values.
+pub static DOCUMENT: SetnxPubsub = SetnxPubsub { params: Params::DOCUMENT };
+
+impl SetnxPubsub {
+    /// The specimen with `params`.
+    #[must_use]
+    pub fn new(params: Params) -> SetnxPubsub {
+        SetnxPubsub { params }
+    }
+}
+
+impl Protocol for SetnxPubsub {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn acquire(&self, p: AcquireParams) -> Box<dyn Machine> {
+        Box::new(Acquire {
+            p,
+            params: self.params,
+            deadline: None,
+            round: 0,
+            sent_at: Duration::ZERO,
+            started: false,
+        })
+    }
+
+    fn release(&self, p: ReleaseParams) -> Box<dyn Machine> {
+        let args = vec![p.grant.token, UNLOCKED.to_vec()];
+        Box::new(checked_release(&RELEASE, args, vec![p.keys.lock, p.keys.channel]))
+    }
+
+    fn extend(&self, _: ExtendParams) -> Option<Box<dyn Machine>> {
+        None
+    }
+}
+
+struct Acquire {
+    p: AcquireParams,
+    params: Params,
+    deadline: Option<Duration>,
+    round: i32,
+    sent_at: Duration,
+    started: bool,
+}
+
+impl Acquire {
+    fn attempt(&mut self, now: Duration) -> Action {
+        self.sent_at = now;
+        Action::Send(Command::Set {
+            key: self.p.keys.lock.clone(),
+            value: self.p.token.to_bytes(),
+            cond: Some(SetCond::Nx),
+            expiry: Some(Expiry::Ex(whole_secs(self.p.ttl))),
+            get: false,
+        })
+    }
+
+    fn on_reply(&mut self, now: Duration, reply: &Reply) -> Action {
+        if reply.is_ok() {
+            return Action::Done(Outcome::Acquired(Grant {
+                token: self.p.token.to_bytes(),
+                fence: None,
+                acquired_at: self.sent_at,
+                valid_until: lease_end(self.sent_at, self.p.ttl, self.p.drift),
+                clock_ms: None,
+            }));
+        }
+        if *reply != Reply::Nil {
+            return Action::Done(bad_reply("acquire", reply));
+        }
+        let Some(deadline) = self.deadline else { return Action::Done(Outcome::Busy) };
+        let left = deadline.saturating_sub(now);
+        if left.is_zero() {
+            return Action::Done(Outcome::TimedOut);
+        }
+        let grown = self.params.first_wait.as_secs_f64() * self.params.growth.powi(self.round);
+        let wait = Duration::try_from_secs_f64(grown).unwrap_or(left).min(left);
+        self.round = self.round.saturating_add(1);
+        Action::Wait { channel: self.p.keys.channel.clone(), timeout: wait }
+    }
+}
+
+impl Machine for Acquire {
+    fn handle(&mut self, now: Duration, event: Event) -> Action {
+        match event {
+            Event::Start if !self.started => {
+                self.started = true;
+                self.deadline = self.p.wait.map(|w| now + w);
+                self.attempt(now)
+            }
+            // Any message on the channel, or the forced timeout: try again.
+            Event::Notified(_) | Event::TimedOut => self.attempt(now),
+            Event::Reply(reply) => self.on_reply(now, &reply),
+            other => Action::Done(unexpected(&other)),
+        }
+    }
+}
+
+fn release_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
+    let ([key, channel, ..], [token, message, ..]) = (keys, args) else {
+        return Reply::Error("ERR setnx-pubsub-release needs 2 keys and 2 args".into());
+    };
+    let held = h.call(Command::Get { key: key.clone() });
+    if held != Reply::Bulk(token.clone()) {
+        return Reply::Int(0);
+    }
+    h.call(Command::Del { keys: vec![key.clone()] });
+    h.call(Command::Publish { channel: channel.clone(), message: message.clone() });
+    Reply::Int(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::specimens::testkit::{Drive, Mem, acquire, done, grant, lock_key, release};
+
+    fn channel() -> Bytes {
+        redmutex::proto::Keys::new("t:", "l").channel
+    }
+
+    #[test]
+    fn a_busy_lock_waits_on_the_channel_with_growing_timeouts() {
+        let (mut d, first) = Drive::start(DOCUMENT.acquire(acquire(1_500, Some(1_000))), 0);
+        assert!(matches!(first, Action::Send(Command::Set { expiry: Some(Expiry::Ex(2)), .. })));
+        let wait = |ms| Action::Wait { channel: channel(), timeout: Duration::from_millis(ms) };
+        assert_eq!(d.feed(Event::Reply(Reply::Nil)), wait(100));
+        d.now_ms = 100;
+        assert!(matches!(d.feed(Event::TimedOut), Action::Send(Command::Set { .. })));
+        assert_eq!(d.feed(Event::Reply(Reply::Nil)), wait(200));
+        d.now_ms = 150;
+        // A message cuts the wait short; the next round still waits longer.
+        assert!(matches!(d.feed(Event::Notified(UNLOCKED.to_vec())), Action::Send(_)));
+        assert_eq!(d.feed(Event::Reply(Reply::Nil)), wait(400));
+        d.now_ms = 550;
+        let _ = d.feed(Event::TimedOut);
+        // 800 ms would pass the deadline: cut to the 450 ms left.
+        assert_eq!(d.feed(Event::Reply(Reply::Nil)), wait(450));
+        d.now_ms = 1_000;
+        let _ = d.feed(Event::TimedOut);
+        assert_eq!(done(d.feed(Event::Reply(Reply::Nil))), Outcome::TimedOut);
+    }
+
+    #[test]
+    fn without_a_wait_a_busy_lock_is_busy() {
+        let (mut d, _) = Drive::start(DOCUMENT.acquire(acquire(1_000, None)), 0);
+        assert_eq!(done(d.feed(Event::Reply(Reply::Nil))), Outcome::Busy);
+        let (mut d, _) = Drive::start(DOCUMENT.acquire(acquire(1_000, None)), 0);
+        let _ = grant(d.feed(Event::Reply(Reply::Status("OK".into()))));
+    }
+
+    #[test]
+    fn release_runs_the_publishing_script() {
+        let g = Grant {
+            token: b"tok".to_vec(),
+            fence: None,
+            acquired_at: Duration::ZERO,
+            valid_until: Duration::ZERO,
+            clock_ms: None,
+        };
+        let (_, first) = Drive::start(DOCUMENT.release(release(g, 1_000)), 0);
+        let Action::Send(Command::Eval { script, keys, args }) = first else { panic!("{first:?}") };
+        assert_eq!(script.name, RELEASE.name);
+        assert_eq!(keys, vec![lock_key(), channel()]);
+        assert_eq!(args, vec![b"tok".to_vec(), UNLOCKED.to_vec()]);
+    }
+
+    #[test]
+    fn release_model_deletes_and_publishes_only_for_our_token() {
+        let mut mem = Mem::default();
+        let keys = [lock_key(), channel()];
+        mem.put(&lock_key(), b"theirs", Some(1_000));
+        let args = [b"mine".to_vec(), UNLOCKED.to_vec()];
+        assert_eq!((RELEASE.model)(&mut mem, &keys, &args), Reply::Int(0));
+        assert!(mem.published.is_empty());
+        mem.put(&lock_key(), b"mine", Some(1_000));
+        assert_eq!((RELEASE.model)(&mut mem, &keys, &args), Reply::Int(1));
+        assert_eq!(mem.value(&lock_key()), None);
+        assert_eq!(mem.published, vec![(channel(), UNLOCKED.to_vec())]);
+    }
+
+    #[test]
+    fn an_expired_lock_publishes_nothing() {
+        // The weakness in the model: expiry is silent, only the script publishes.
+        let mut mem = Mem::default();
+        mem.put(&lock_key(), b"mine", Some(1_000));
+        mem.now_ms = 1_000;
+        assert_eq!(mem.value(&lock_key()), None);
+        assert!(mem.published.is_empty());
+    }
+}
