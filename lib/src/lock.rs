@@ -1,9 +1,10 @@
 //! The public async lock: [`Lock`], built by [`LockBuilder`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::algo::{AcquireParams, Algorithm, Backoff, ReleaseParams};
+use crate::algo::{AcquireParams, Algorithm, Backoff, Notify, ReleaseParams};
 use crate::driver::{Connection, NoHooks, Timeouts};
 use crate::error::{Error, Result};
 use crate::guard::Guard;
@@ -46,6 +47,8 @@ pub(crate) struct Inner {
     pub(crate) keys: Keys,
     pub(crate) settings: Settings,
     pub(crate) conn: Connection,
+    /// Whether the last acquire found the lock busy (a hint for the next one).
+    pub(crate) contended: AtomicBool,
 }
 
 /// The validated settings of a lock.
@@ -142,7 +145,7 @@ impl Lock {
         let s = &self.inner.settings;
         let token = Token::random().map_err(|e| Error::Random(e.to_string()))?;
         let seed = u64::from_le_bytes(token.0[..8].try_into().unwrap_or_default());
-        let mut machine = s.algorithm.protocol().acquire(AcquireParams {
+        let params = AcquireParams {
             keys: self.inner.keys.clone(),
             token,
             ttl: s.ttl,
@@ -150,9 +153,19 @@ impl Lock {
             drift: s.drift,
             seed,
             backoff: s.backoff,
-        });
+        };
+        let contended = self.inner.contended.load(Ordering::Relaxed);
+        let mut machine = match s.algorithm {
+            Algorithm::Notify if contended => Notify::acquire_contended(params),
+            other => other.protocol().acquire(params),
+        };
         let mut cleanup = Cleanup { lock: Some(self.clone()), token };
+        let sent_before = self.inner.conn.commands_sent();
         let outcome = self.inner.conn.run(machine.as_mut(), &mut NoHooks).await?;
+        // More than one command means the lock was busy: remember it for the next acquire.
+        // (Other users of a shared connection can only make this hint stronger.)
+        let busy = self.inner.conn.commands_sent() - sent_before > 1;
+        self.inner.contended.store(busy, Ordering::Relaxed);
         match outcome {
             Outcome::Acquired(grant) => {
                 cleanup.lock = None;
@@ -277,7 +290,8 @@ impl LockBuilder {
     pub fn on(self, conn: Connection) -> Result<Lock> {
         let settings = self.validate()?;
         let keys = Keys::new(&self.prefix, &self.name);
-        Ok(Lock { inner: Arc::new(Inner { name: self.name, keys, settings, conn }) })
+        let contended = AtomicBool::new(false);
+        Ok(Lock { inner: Arc::new(Inner { name: self.name, keys, settings, conn, contended }) })
     }
 
     fn validate(&self) -> Result<Settings> {

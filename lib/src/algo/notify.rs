@@ -1,7 +1,8 @@
 //! `notify`: waiters block instead of polling, and a release hands the lock to exactly one of
 //! them.
 //!
-//! Acquire runs [`scripts::NOTIFY_ACQUIRE`]: it takes a free lock, or a lock that a release left
+//! Acquire first tries a plain `SET NX PX` (one round trip, no script, when the lock is free),
+//! then runs [`scripts::NOTIFY_ACQUIRE`]: it takes a free lock, or a lock that a release left
 //! for whoever comes next, or counts the caller as a waiter and answers the holder's remaining
 //! ttl. The waiter then blocks on `BLPOP signal` for at most that remaining ttl (and at most
 //! half a ttl), so a lock that expires instead of being released still wakes it.
@@ -26,7 +27,9 @@ use super::{
     AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, checked_extend,
     checked_release, lease_end, unexpected,
 };
-use crate::proto::{Action, Command, Event, Grant, Machine, Outcome, Reply, millis, num};
+use crate::proto::{
+    Action, Command, Event, Expiry, Grant, Machine, Outcome, Reply, SetCond, millis, num,
+};
 use crate::scripts;
 
 /// The `notify` algorithm.
@@ -38,13 +41,11 @@ impl Protocol for Notify {
         "notify"
     }
 
+    /// An acquire that waits starts with a plain `SET NX PX` (the uncontended fast path, no
+    /// script); only when that finds the lock busy does it run the acquire script. A try
+    /// (no wait) runs the script at once, so it also takes a lock left for whoever comes next.
     fn acquire(&self, params: AcquireParams) -> Box<dyn Machine> {
-        Box::new(NotifyAcquire {
-            p: params,
-            deadline: None,
-            sent_at: Duration::ZERO,
-            state: State::New,
-        })
+        Box::new(NotifyAcquire::new(params, true))
     }
 
     fn release(&self, p: ReleaseParams) -> Box<dyn Machine> {
@@ -58,9 +59,20 @@ impl Protocol for Notify {
     }
 }
 
+impl Notify {
+    /// An acquire for a caller that saw contention recently: skips the plain `SET` and runs the
+    /// acquire script at once, saving a round trip when the lock is likely busy.
+    #[must_use]
+    pub fn acquire_contended(params: AcquireParams) -> Box<dyn Machine> {
+        Box::new(NotifyAcquire::new(params, false))
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     New,
+    /// The plain `SET NX PX` of the fast path is in flight.
+    Fast,
     Trying,
     Blocked,
 }
@@ -71,9 +83,26 @@ struct NotifyAcquire {
     /// When the last acquire attempt was sent: the earliest a handed-over lease can have begun.
     sent_at: Duration,
     state: State,
+    fast_first: bool,
 }
 
 impl NotifyAcquire {
+    fn new(p: AcquireParams, fast_first: bool) -> NotifyAcquire {
+        NotifyAcquire { p, deadline: None, sent_at: Duration::ZERO, state: State::New, fast_first }
+    }
+
+    fn fast(&mut self, now: Duration) -> Action {
+        self.sent_at = now;
+        self.state = State::Fast;
+        Action::Send(Command::Set {
+            key: self.p.keys.lock.clone(),
+            value: self.p.token.to_bytes(),
+            cond: Some(SetCond::Nx),
+            expiry: Some(Expiry::Px(millis(self.p.ttl))),
+            get: false,
+        })
+    }
+
     fn attempt(&mut self, now: Duration) -> Action {
         self.sent_at = now;
         self.state = State::Trying;
@@ -146,8 +175,15 @@ impl Machine for NotifyAcquire {
         match (self.state, event) {
             (State::New, Event::Start) => {
                 self.deadline = self.p.wait.map(|w| now + w);
-                self.attempt(now)
+                if self.fast_first && self.deadline.is_some() {
+                    self.fast(now)
+                } else {
+                    self.attempt(now)
+                }
             }
+            (State::Fast, Event::Reply(r)) if r.is_ok() => self.won(self.p.token.to_bytes(), now),
+            (State::Fast, Event::Reply(Reply::Nil)) => self.attempt(now),
+            (State::Fast, Event::Reply(r)) => Action::Done(bad_reply("acquire", &r)),
             (State::Trying, Event::Reply(r)) => self.on_attempt(now, r),
             (State::Blocked, Event::Reply(r)) => self.on_wake(now, r),
             (_, other) => Action::Done(unexpected(&other)),
