@@ -1,4 +1,21 @@
 //! `contend`: runs many real processes contending for a Redis lock, injects faults, and checks
 //! what happened (see `../shared/DESIGN.md`, "The harness").
+//!
+//! The pieces a simulator reuses are pure: [`history`] (the events) and [`check`] (the
+//! checkers, functions from a history to verdicts).
 
+pub mod check;
+pub mod clock;
+#[cfg(feature = "docker")]
+pub mod docker;
+pub mod gate;
+pub mod history;
+pub mod progress;
+pub mod registry;
+pub mod report;
+pub mod run;
+pub mod scenario;
+pub mod servers;
 pub mod specimens;
+pub mod witness;
+pub mod worker;

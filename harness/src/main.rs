@@ -1,5 +1,136 @@
-//! `contend`: the contention harness (see the harness issue). This is a placeholder binary.
+//! `contend`: runs many real processes contending for a Redis lock, injects faults, records
+//! what happened, and checks the lock's promises. See `reports/README.md` and `scenarios/`.
+//!
+//! Exit codes: 0 every verdict as expected; 1 a violation or an unexpected verdict; 2 a usage or
+//! setup error; 130 interrupted (Ctrl-C), after stopping every process the run started.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("contend: the harness is not built yet")
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use contend::registry::{self, Class};
+use contend::run::{Interrupted, RunOptions};
+use contend::scenario::Scenario;
+use contend::servers::ServerChoice;
+
+#[derive(Parser)]
+#[command(name = "contend", version, about = "Many processes contend for a Redis lock; faults are injected; the lock's promises are checked.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run one scenario with one algorithm.
+    Run {
+        /// The scenario file (TOML).
+        scenario: PathBuf,
+        /// The algorithm (see `contend list`).
+        #[arg(long, short)]
+        algorithm: Option<String>,
+        /// Servers: `local` (own redis-server processes), `docker`, or a redis:// URL.
+        #[arg(long, default_value = "local")]
+        server: ServerChoice,
+        /// Seed (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Folder for the report folder.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        /// Worker processes (default: the scenario's).
+        #[arg(long)]
+        workers: Option<u32>,
+        /// Iterations per worker (default: the scenario's).
+        #[arg(long)]
+        iterations: Option<u32>,
+        /// Scale of the specimens' document sleeps and poll delays (default: the scenario's).
+        #[arg(long)]
+        scale: Option<f64>,
+    },
+    /// Run every scenario × algorithm with an expectation; exit 1 when a promise breaks or a
+    /// specimen's known bug goes undetected.
+    Gate {
+        /// The scenario folder.
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+        /// Write JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Servers, as for `run`.
+        #[arg(long, default_value = "local")]
+        server: ServerChoice,
+        /// Folder for the report folders.
+        #[arg(long, default_value = "reports/gate")]
+        out: PathBuf,
+    },
+    /// List the algorithms.
+    List,
+    /// A worker process (started by the coordinator).
+    #[command(hide = true)]
+    Worker {
+        /// The worker's configuration, JSON.
+        #[arg(long)]
+        config: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Cmd::Worker { config } = &cli.command {
+        return match contend::worker::main(config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("{e:#}");
+                ExitCode::from(3)
+            }
+        };
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Local servers die with the thread that started them: this one, for the whole run.
+    match rt.block_on(command(cli.command)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) if e.is::<Interrupted>() => {
+            eprintln!("\ncontend: {e}");
+            ExitCode::from(130)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn command(cmd: Cmd) -> anyhow::Result<bool> {
+    match cmd {
+        Cmd::Run { scenario, algorithm, server, seed, out, workers, iterations, scale } => {
+            let scenario = Scenario::load(&scenario)?;
+            let entry = registry::find(algorithm.as_deref().unwrap_or(registry::default_name()))?;
+            let opts = RunOptions { server, seed, out, workers, iterations, scale, progress: true };
+            let results = contend::run::run(&scenario, entry, &opts).await?;
+            print!("{}", results.table());
+            Ok(results.as_expected)
+        }
+        Cmd::Gate { dir, junit, server, out } => {
+            let opts = RunOptions { server, seed: None, out, workers: None, iterations: None, scale: None, progress: false };
+            let passed = contend::gate::gate(&dir, junit.as_deref(), &opts).await?;
+            println!("gate: {}", if passed { "PASSED" } else { "FAILED" });
+            Ok(passed)
+        }
+        Cmd::List => {
+            for e in registry::all() {
+                let class = if e.class == Class::Reference { "reference" } else { "specimen " };
+                println!("{:<24} {class}  {}", e.name, e.summary);
+            }
+            Ok(true)
+        }
+        Cmd::Worker { .. } => Ok(true),
+    }
 }

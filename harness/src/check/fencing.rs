@@ -1,0 +1,104 @@
+//! Fencing: fences strictly increase across acquisitions, and the resource never accepts a
+//! write whose fence is older than one it accepted before.
+//!
+//! "Before" means certainly before on the monotonic clock: an acquisition that completed before
+//! another was invoked, a section that sent its exit before another's enter answered.
+
+use super::{CheckResult, Context, Finding, Timeline};
+use crate::history::Kind;
+
+/// The fencing checker.
+#[must_use]
+pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
+    if !ctx.fenced {
+        return CheckResult::unknown("the algorithm issues no fences");
+    }
+    if t.acquisitions.is_empty() {
+        return CheckResult::unknown("no acquisition completed");
+    }
+    let mut findings = Vec::new();
+    let mut total = 0;
+    let mut grants = Vec::new();
+    for (a, acq) in t.acquisitions.iter().enumerate() {
+        match t.events[acq.ok].fence {
+            Some(f) => grants.push(Item { from: t.time(acq.invoke), to: t.time(acq.ok), fence: f, at: a }),
+            None => {
+                total += 1;
+                findings.push(Finding {
+                    kind: "missing-fence".into(),
+                    message: format!("worker {}'s acquisition of a fenced lock carried no fence", acq.worker),
+                    events: vec![acq.ok],
+                });
+            }
+        }
+    }
+    for (x, y) in earlier_with_greater(&grants, true) {
+        total += 1;
+        let (a, b) = (&t.acquisitions[x.at], &t.acquisitions[y.at]);
+        findings.push(Finding {
+            kind: "fence-not-increasing".into(),
+            message: format!(
+                "worker {} got fence {} after worker {}'s acquisition with fence {} had completed",
+                b.worker, y.fence, a.worker, x.fence
+            ),
+            events: vec![a.ok, b.invoke, b.ok],
+        });
+    }
+    let mut writes = Vec::new();
+    for (a, acq) in t.acquisitions.iter().enumerate() {
+        let Some(d) = acq.section_done else { continue };
+        let e = &t.events[d];
+        let fence = e.fence.or(t.events[acq.ok].fence);
+        if let (Kind::Ok, Some(true), Some(enter), Some(exit), Some(fence)) = (e.kind, e.accepted, e.enter, e.exit, fence) {
+            writes.push(Item { from: enter, to: exit, fence, at: a });
+        }
+    }
+    for (x, y) in earlier_with_greater(&writes, false) {
+        total += 1;
+        let (a, b) = (&t.acquisitions[x.at], &t.acquisitions[y.at]);
+        let (Some(da), Some(db)) = (a.section_done, b.section_done) else { continue };
+        findings.push(Finding {
+            kind: "older-fence-accepted".into(),
+            message: format!(
+                "the resource accepted worker {}'s write with fence {} after worker {}'s write with fence {}",
+                b.worker, y.fence, a.worker, x.fence
+            ),
+            events: vec![da, db],
+        });
+    }
+    CheckResult::from_findings(findings, total)
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Item {
+    from: u64,
+    to: u64,
+    fence: u64,
+    at: usize,
+}
+
+/// Pairs (x, y) where x ended before y began and x's fence is greater than y's (or equal, with
+/// `or_equal`), reporting for each y the largest such x. O(n log n).
+fn earlier_with_greater(items: &[Item], or_equal: bool) -> Vec<(Item, Item)> {
+    let mut by_start = items.to_vec();
+    by_start.sort_unstable_by_key(|i| i.from);
+    let mut by_end = items.to_vec();
+    by_end.sort_unstable_by_key(|i| i.to);
+    let mut best: Option<Item> = None;
+    let mut p = 0;
+    let mut out = Vec::new();
+    for y in by_start {
+        while p < by_end.len() && by_end[p].to < y.from {
+            if best.is_none_or(|b| by_end[p].fence > b.fence) {
+                best = Some(by_end[p]);
+            }
+            p += 1;
+        }
+        if let Some(x) = best {
+            if x.fence > y.fence || (or_equal && x.fence == y.fence) {
+                out.push((x, y));
+            }
+        }
+    }
+    out
+}

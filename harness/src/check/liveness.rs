@@ -1,0 +1,134 @@
+//! Liveness: every acquire ends within its wait timeout (plus slack); after a holder crashes,
+//! the lock is taken again within ttl + slack whenever someone is waiting for it; no worker
+//! starves. Also measures Jain's fairness index over the workers' acquisitions.
+
+use std::collections::HashMap;
+
+use super::{CheckResult, Context, Finding, Timeline, ms};
+use crate::history::Kind;
+
+/// The liveness checker.
+#[must_use]
+pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
+    if t.attempts.is_empty() {
+        return CheckResult::unknown("no acquire was attempted");
+    }
+    let mut findings = Vec::new();
+    let mut total = 0;
+    let mut push = |f: Finding| {
+        total += 1;
+        if findings.len() < super::MAX_FINDINGS {
+            findings.push(f);
+        }
+    };
+    let limit = ctx.wait_ns.saturating_add(ctx.slack_ns);
+    let end = t.events.last().map_or(0, |e| e.time);
+    let mut timeouts = 0_u32;
+    let mut longest = 0_u64;
+    for a in &t.attempts {
+        let started = t.time(a.invoke);
+        let (took, ended) = match a.done {
+            Some(d) => (t.time(d).saturating_sub(started), true),
+            None => (end.saturating_sub(started), false),
+        };
+        if a.done.is_some_and(|d| t.events[d].kind == Kind::Fail) {
+            timeouts += 1;
+        }
+        longest = longest.max(took);
+        if took > limit {
+            let what = if ended { "ended after" } else { "had not ended after" };
+            push(Finding {
+                kind: "acquire-too-long".into(),
+                message: format!(
+                    "worker {}'s acquire {what} {} ms (wait timeout {} ms + slack {} ms)",
+                    a.worker,
+                    ms(took),
+                    ms(ctx.wait_ns),
+                    ms(ctx.slack_ns)
+                ),
+                events: a.done.map_or(vec![a.invoke], |d| vec![a.invoke, d]),
+            });
+        }
+    }
+    for &c in &t.crashes {
+        if let Some(f) = recovery(t, ctx, c) {
+            push(f);
+        }
+    }
+    // Per worker: (tries, completed, won, first invocation).
+    let mut per_worker: HashMap<u32, (u32, u32, u32, usize)> = HashMap::new();
+    for a in &t.attempts {
+        let entry = per_worker.entry(a.worker).or_insert((0, 0, 0, a.invoke));
+        entry.0 += 1;
+        if let Some(d) = a.done {
+            entry.1 += 1;
+            entry.2 += u32::from(t.events[d].kind == Kind::Ok);
+        }
+    }
+    let any_won = !t.acquisitions.is_empty();
+    let mut workers: Vec<_> = per_worker.into_iter().collect();
+    workers.sort_unstable();
+    for &(w, (tries, completed, won, first)) in &workers {
+        if any_won && won == 0 && completed > 0 {
+            push(Finding {
+                kind: "starved".into(),
+                message: format!("worker {w} tried {tries} time(s) and never acquired while others did"),
+                events: vec![first],
+            });
+        }
+    }
+    let counts: Vec<f64> = workers.iter().map(|(_, (_, _, won, _))| f64::from(*won)).collect();
+    let result = CheckResult::from_findings(findings, total);
+    #[allow(clippy::cast_precision_loss)]
+    result
+        .figure("fairness", jain(&counts))
+        .figure("acquire_failures", f64::from(timeouts))
+        .figure("longest_acquire_ms", ms(longest))
+        .figure("slack_ms", ms(ctx.slack_ns))
+}
+
+/// Jain's fairness index: 1 when every worker got the same share, 1/n when one got all.
+#[must_use]
+pub fn jain(xs: &[f64]) -> f64 {
+    let sum: f64 = xs.iter().sum();
+    let squares: f64 = xs.iter().map(|x| x * x).sum();
+    if squares == 0.0 {
+        return 1.0;
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let n = xs.len() as f64;
+    sum * sum / (n * squares)
+}
+
+/// A finding when the lock of the worker crashed at event `c` was not retaken in time although
+/// someone was waiting.
+fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Option<Finding> {
+    let crash = &t.events[c];
+    let dead = crash.target?;
+    let held = t.acquisitions.iter().rev().find(|a| {
+        a.worker == dead && a.ok < c && a.release_done.is_none_or(|d| d > c)
+    })?;
+    let deadline = t.time(held.ok).saturating_add(ctx.ttl_ns).saturating_add(ctx.slack_ns);
+    let next = t.acquisitions.partition_point(|a| a.ok <= c);
+    let next = t.acquisitions.get(next);
+    if next.is_some_and(|n| t.time(n.ok) <= deadline) {
+        return None;
+    }
+    let waiting = t.attempts.iter().find(|a| {
+        a.worker != dead && t.time(a.invoke) <= deadline && a.done.is_none_or(|d| t.time(d) > deadline)
+    })?;
+    let (message, mut events) = match next {
+        Some(n) => (
+            format!(
+                "worker {dead} crashed holding the lock; it was taken again {} ms after the crash, past ttl + slack ({} ms after its acquisition)",
+                ms(t.time(n.ok).saturating_sub(crash.time)),
+                ms(ctx.ttl_ns + ctx.slack_ns)
+            ),
+            vec![held.ok, c, n.ok],
+        ),
+        None => (format!("worker {dead} crashed holding the lock and it was never taken again"), vec![held.ok, c]),
+    };
+    events.push(waiting.invoke);
+    events.sort_unstable();
+    Some(Finding { kind: "not-retaken".into(), message, events })
+}

@@ -1,0 +1,168 @@
+//! The checkers: each a pure function from a history (and what the run promised) to a verdict.
+//!
+//! A verdict is `valid`, `invalid` with findings that name the events proving them, or
+//! `unknown` with the reason. Verdicts merge as invalid > unknown > valid. The checkers know
+//! nothing of processes or Redis: a simulator's history is checked the same way.
+
+mod exclusion;
+mod fencing;
+mod liveness;
+mod ownership;
+mod timeline;
+mod updates;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use exclusion::mutual_exclusion;
+pub use fencing::fencing;
+pub use liveness::liveness;
+pub use ownership::ownership;
+pub use timeline::{Acquisition, Timeline};
+pub use updates::lost_updates;
+
+use crate::history::Event;
+
+/// The most findings a checker lists; the rest are counted in its reason.
+pub const MAX_FINDINGS: usize = 20;
+
+/// What the run promised: the settings the checkers judge against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Context {
+    /// The lock's ttl (lease), ns.
+    pub ttl_ns: u64,
+    /// The acquire wait timeout, ns.
+    pub wait_ns: u64,
+    /// Slack allowed on top of a deadline (scheduling, polling intervals), ns.
+    pub slack_ns: u64,
+    /// Whether the algorithm issues fences (the section writes through the fenced resource).
+    pub fenced: bool,
+}
+
+/// The verdict of one checker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The history proves the property holds (as far as the property can be observed).
+    Valid,
+    /// The history cannot decide; the result says why.
+    Unknown,
+    /// The history proves the property broken; the findings say how.
+    Invalid,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Valid => "valid",
+            Verdict::Unknown => "unknown",
+            Verdict::Invalid => "invalid",
+        })
+    }
+}
+
+/// One proof that a property broke.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// A short class, e.g. `lease-violated`, `stale-release`.
+    pub kind: String,
+    /// What the events show, in a sentence.
+    pub message: String,
+    /// Indices into the history of the events that prove it.
+    pub events: Vec<usize>,
+}
+
+/// The result of one checker.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why the verdict is unknown, or a summary of the findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The proofs of an invalid verdict (at most [`MAX_FINDINGS`]).
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// Figures the checker measured on the way (fairness index, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub figures: BTreeMap<String, f64>,
+}
+
+impl CheckResult {
+    /// Valid, with no findings.
+    #[must_use]
+    pub fn valid() -> CheckResult {
+        CheckResult { verdict: Verdict::Valid, reason: None, findings: Vec::new(), figures: BTreeMap::new() }
+    }
+
+    /// Unknown, for `reason`.
+    #[must_use]
+    pub fn unknown(reason: impl Into<String>) -> CheckResult {
+        CheckResult { verdict: Verdict::Unknown, reason: Some(reason.into()), ..CheckResult::valid() }
+    }
+
+    /// Invalid when there are findings (of `total`, of which the first are listed), else valid.
+    #[must_use]
+    pub fn from_findings(mut findings: Vec<Finding>, total: usize) -> CheckResult {
+        if total == 0 {
+            return CheckResult::valid();
+        }
+        findings.truncate(MAX_FINDINGS);
+        let reason = format!("{total} finding(s){}", if total > findings.len() { ", first ones listed" } else { "" });
+        CheckResult { verdict: Verdict::Invalid, reason: Some(reason), findings, figures: BTreeMap::new() }
+    }
+
+    /// The same result with a figure added.
+    #[must_use]
+    pub fn figure(mut self, name: &str, value: f64) -> CheckResult {
+        self.figures.insert(name.to_string(), value);
+        self
+    }
+}
+
+/// A checker: a pure function of the history's timeline and the context.
+pub type Checker = fn(&Timeline<'_>, &Context) -> CheckResult;
+
+/// Every checker with its name, in report order.
+pub const CHECKERS: [(&str, Checker); 5] = [
+    ("mutual-exclusion", mutual_exclusion),
+    ("lost-updates", lost_updates),
+    ("ownership", ownership),
+    ("fencing", fencing),
+    ("liveness", liveness),
+];
+
+/// Runs every checker on a history.
+#[must_use]
+pub fn check_all(history: &[Event], ctx: &Context) -> BTreeMap<String, CheckResult> {
+    let timeline = Timeline::new(history);
+    CHECKERS.iter().map(|(name, check)| ((*name).to_string(), check(&timeline, ctx))).collect()
+}
+
+/// The verdicts merged: invalid > unknown > valid.
+#[must_use]
+pub fn merge(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+    verdicts.into_iter().max().unwrap_or(Verdict::Valid)
+}
+
+/// Milliseconds of a nanosecond span, for messages.
+pub(crate) fn ms(ns: u64) -> f64 {
+    // Precision loss is irrelevant for a message.
+    #[allow(clippy::cast_precision_loss)]
+    let v = ns as f64 / 1e6;
+    (v * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_merge_invalid_over_unknown_over_valid() {
+        assert_eq!(merge([Verdict::Valid, Verdict::Unknown]), Verdict::Unknown);
+        assert_eq!(merge([Verdict::Unknown, Verdict::Invalid, Verdict::Valid]), Verdict::Invalid);
+        assert_eq!(merge([]), Verdict::Valid);
+    }
+}

@@ -1,0 +1,112 @@
+//! Ownership: a release never removes a lock that another worker holds (a stale release).
+//!
+//! Proof from the history alone: worker A's release reported that it removed the lock (`owned`,
+//! which an unconditional `DEL` always reports), yet another worker B acquired after A did,
+//! before A's release began, and B had not begun its own release and was still within its
+//! lease when A's release ended. B's key was then in place (it cannot expire before B's acquire
+//! invocation + ttl), so what A removed was B's lock.
+
+use super::{CheckResult, Context, Finding, Timeline, ms};
+use crate::history::Kind;
+
+/// The ownership checker.
+#[must_use]
+pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
+    // Each acquisition's window of certain ownership: from its ok until its release begins or
+    // its lease may have ended; sorted by start.
+    let mut windows: Vec<(u64, u64, usize)> = t
+        .acquisitions
+        .iter()
+        .enumerate()
+        .map(|(b, acq)| {
+            let lease = t.time(acq.invoke).saturating_add(ctx.ttl_ns);
+            let end = acq.release_invoke.map_or(lease, |r| t.time(r).min(lease));
+            (t.time(acq.ok), end, b)
+        })
+        .collect();
+    windows.sort_unstable();
+    let table = MaxTable::new(&windows.iter().map(|w| (w.1, w.2)).collect::<Vec<_>>());
+    let mut findings = Vec::new();
+    let mut total = 0;
+    for acq in &t.acquisitions {
+        let (Some(ri), Some(rd)) = (acq.release_invoke, acq.release_done) else { continue };
+        let done = &t.events[rd];
+        if done.kind != Kind::Ok || done.owned != Some(true) {
+            continue;
+        }
+        let (after, before) = (t.time(acq.ok), t.time(ri));
+        // Windows that began strictly after A's acquisition and before A's release.
+        let lo = windows.partition_point(|w| w.0 <= after);
+        let hi = windows.partition_point(|w| w.0 < before);
+        let Some((end, b)) = table.max(lo, hi) else { continue };
+        if end <= done.time {
+            continue;
+        }
+        total += 1;
+        if findings.len() >= super::MAX_FINDINGS {
+            continue;
+        }
+        let other = &t.acquisitions[b];
+        findings.push(Finding {
+            kind: "stale-release".into(),
+            message: format!(
+                "worker {}'s release removed the lock while worker {} held it ({} ms into {}'s lease)",
+                acq.worker,
+                other.worker,
+                ms(done.time.saturating_sub(t.time(other.invoke))),
+                other.worker
+            ),
+            events: vec![acq.ok, other.invoke, other.ok, ri, rd],
+        });
+    }
+    if t.acquisitions.is_empty() {
+        return CheckResult::unknown("no acquisition completed");
+    }
+    CheckResult::from_findings(findings, total)
+}
+
+/// Range maximum over `(end, id)` pairs: a sparse table, O(n log n) to build, O(1) to query.
+struct MaxTable {
+    levels: Vec<Vec<(u64, usize)>>,
+}
+
+impl MaxTable {
+    fn new(items: &[(u64, usize)]) -> MaxTable {
+        let mut levels = vec![items.to_vec()];
+        let mut width = 1;
+        while width * 2 <= items.len() {
+            let prev = &levels[levels.len() - 1];
+            let next = (0..=items.len() - width * 2).map(|i| prev[i].max(prev[i + width])).collect();
+            levels.push(next);
+            width *= 2;
+        }
+        MaxTable { levels }
+    }
+
+    /// The maximum over `lo..hi`, if non-empty.
+    fn max(&self, lo: usize, hi: usize) -> Option<(u64, usize)> {
+        if lo >= hi {
+            return None;
+        }
+        let k = (usize::BITS - 1 - (hi - lo).leading_zeros()) as usize;
+        let level = &self.levels[k];
+        Some(level[lo].max(level[hi - (1 << k)]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MaxTable;
+
+    #[test]
+    fn sparse_table_answers_range_maxima() {
+        let items: Vec<(u64, usize)> = [5, 1, 9, 3, 7, 2].iter().enumerate().map(|(i, &v)| (v, i)).collect();
+        let t = MaxTable::new(&items);
+        for lo in 0..items.len() {
+            for hi in lo + 1..=items.len() {
+                assert_eq!(t.max(lo, hi), items[lo..hi].iter().copied().max(), "{lo}..{hi}");
+            }
+        }
+        assert_eq!(t.max(3, 3), None);
+    }
+}

@@ -1,0 +1,189 @@
+//! One pass over a history that pairs invocations with completions and groups each worker's
+//! acquire → section → release into an [`Acquisition`]; every checker starts from it.
+
+use std::collections::HashMap;
+
+use crate::history::{Event, Kind, Op};
+
+/// One successful acquisition and what its holder did with it (event indices).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acquisition {
+    /// The holder.
+    pub worker: u32,
+    /// The acquire's invocation.
+    pub invoke: usize,
+    /// The acquire's `ok`.
+    pub ok: usize,
+    /// The section's invocation, if it began.
+    pub section_invoke: Option<usize>,
+    /// The section's completion (`ok` or `info`), if it ended.
+    pub section_done: Option<usize>,
+    /// The release's invocation, if it began.
+    pub release_invoke: Option<usize>,
+    /// The release's completion, if it ended.
+    pub release_done: Option<usize>,
+}
+
+/// One acquire operation, successful or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The worker.
+    pub worker: u32,
+    /// The invocation.
+    pub invoke: usize,
+    /// The completion, if any.
+    pub done: Option<usize>,
+}
+
+/// A history with its operations paired up.
+#[derive(Debug)]
+pub struct Timeline<'h> {
+    /// The events.
+    pub events: &'h [Event],
+    /// Successful acquisitions, in order of their `ok`.
+    pub acquisitions: Vec<Acquisition>,
+    /// Every acquire operation, in order of invocation.
+    pub attempts: Vec<Attempt>,
+    /// Indices of `crash` events.
+    pub crashes: Vec<usize>,
+    /// Index of the `final` event, if the run got that far.
+    pub final_event: Option<usize>,
+    /// Every worker id that appears, ascending.
+    pub workers: Vec<u32>,
+}
+
+#[derive(Default)]
+struct WorkerState {
+    pending: Option<(Op, usize)>,
+    current: Option<usize>,
+    attempt: Option<usize>,
+}
+
+impl<'h> Timeline<'h> {
+    /// Pairs the operations of `events` (which must be in time order).
+    #[must_use]
+    pub fn new(events: &'h [Event]) -> Timeline<'h> {
+        let mut t = Timeline {
+            events,
+            acquisitions: Vec::new(),
+            attempts: Vec::new(),
+            crashes: Vec::new(),
+            final_event: None,
+            workers: Vec::new(),
+        };
+        let mut states: HashMap<u32, WorkerState> = HashMap::new();
+        for (i, e) in events.iter().enumerate() {
+            match e.f {
+                Op::Crash => t.crashes.push(i),
+                Op::Final => t.final_event = Some(i),
+                _ => {}
+            }
+            let Some(worker) = e.worker else { continue };
+            let s = states.entry(worker).or_default();
+            if e.kind == Kind::Invoke {
+                t.invoke(s, worker, e.f, i);
+            } else if let Some((op, invoke)) = s.pending.take() {
+                if op == e.f {
+                    t.complete(s, worker, e, op, invoke, i);
+                }
+            }
+        }
+        t.workers = states.into_keys().collect();
+        t.workers.sort_unstable();
+        t
+    }
+
+    /// The time of event `i`.
+    #[must_use]
+    pub fn time(&self, i: usize) -> u64 {
+        self.events[i].time
+    }
+
+    /// The events with `f == op` in completion `kind`, as indices.
+    pub fn indices(&self, op: Op, kind: Kind) -> impl Iterator<Item = usize> + '_ {
+        self.events.iter().enumerate().filter(move |(_, e)| e.f == op && e.kind == kind).map(|(i, _)| i)
+    }
+
+    fn invoke(&mut self, s: &mut WorkerState, worker: u32, op: Op, i: usize) {
+        s.pending = Some((op, i));
+        match op {
+            Op::Acquire => {
+                s.current = None;
+                s.attempt = Some(self.attempts.len());
+                self.attempts.push(Attempt { worker, invoke: i, done: None });
+            }
+            Op::Section => {
+                if let Some(c) = s.current {
+                    self.acquisitions[c].section_invoke = Some(i);
+                }
+            }
+            Op::Release => {
+                if let Some(c) = s.current {
+                    self.acquisitions[c].release_invoke = Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn complete(&mut self, s: &mut WorkerState, worker: u32, e: &Event, op: Op, invoke: usize, i: usize) {
+        match op {
+            Op::Acquire => {
+                if let Some(a) = s.attempt.take() {
+                    self.attempts[a].done = Some(i);
+                }
+                if e.kind == Kind::Ok {
+                    s.current = Some(self.acquisitions.len());
+                    self.acquisitions.push(Acquisition {
+                        worker,
+                        invoke,
+                        ok: i,
+                        section_invoke: None,
+                        section_done: None,
+                        release_invoke: None,
+                        release_done: None,
+                    });
+                }
+            }
+            Op::Section => {
+                if let Some(c) = s.current {
+                    self.acquisitions[c].section_done = Some(i);
+                }
+            }
+            Op::Release => {
+                if let Some(c) = s.current.take() {
+                    self.acquisitions[c].release_done = Some(i);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operations_pair_up_per_worker() {
+        let ev = |t, kind, f, w| Event::new(t, kind, f).by(w, 0);
+        let h = vec![
+            ev(1, Kind::Invoke, Op::Acquire, 1),
+            ev(2, Kind::Invoke, Op::Acquire, 2),
+            ev(3, Kind::Ok, Op::Acquire, 1),
+            ev(4, Kind::Invoke, Op::Section, 1),
+            ev(5, Kind::Ok, Op::Section, 1),
+            ev(6, Kind::Invoke, Op::Release, 1),
+            ev(7, Kind::Ok, Op::Release, 1),
+            ev(8, Kind::Fail, Op::Acquire, 2),
+        ];
+        let t = Timeline::new(&h);
+        assert_eq!(t.acquisitions.len(), 1);
+        let a = t.acquisitions[0];
+        assert_eq!((a.invoke, a.ok, a.section_invoke, a.section_done), (0, 2, Some(3), Some(4)));
+        assert_eq!((a.release_invoke, a.release_done), (Some(5), Some(6)));
+        assert_eq!(t.attempts.len(), 2);
+        assert_eq!(t.attempts[1].done, Some(7));
+        assert_eq!(t.workers, vec![1, 2]);
+    }
+}

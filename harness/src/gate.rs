@@ -1,0 +1,226 @@
+//! `contend gate`: every scenario × every algorithm it states expectations for, the matrix,
+//! JUnit XML, and the verdict for CI: a reference algorithm that breaks a promise, or a
+//! specimen whose known bug goes undetected, fails the gate.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use crate::check::Verdict;
+use crate::registry::{self, Class};
+use crate::report::Results;
+use crate::run::{Interrupted, RunOptions, run};
+use crate::scenario::Scenario;
+
+/// What happened to one scenario × algorithm.
+#[derive(Debug)]
+pub enum Cell {
+    /// It ran.
+    Ran(Box<Results>, f64),
+    /// The algorithm is not registered.
+    Skipped(String),
+    /// The run failed to happen.
+    Error(String),
+}
+
+/// Runs the gate over the scenarios in `dir`; answers whether it passed.
+pub async fn gate(dir: &Path, junit: Option<&Path>, opts: &RunOptions) -> anyhow::Result<bool> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the scenario folder {}: check the path", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let scenarios = files.iter().map(|f| Scenario::load(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    let mut cells: Vec<(String, String, Cell)> = Vec::new();
+    for scenario in scenarios {
+        let scenario = scenario.for_gate();
+        for algorithm in scenario.expect.keys() {
+            let cell = match registry::find(algorithm) {
+                Err(_) => Cell::Skipped("skipped: unknown algorithm".into()),
+                Ok(entry) => {
+                    eprintln!("gate: {} × {} ...", scenario.name, algorithm);
+                    let started = Instant::now();
+                    match run(&scenario, entry, opts).await {
+                        Ok(r) => Cell::Ran(Box::new(r), started.elapsed().as_secs_f64()),
+                        Err(e) if e.is::<Interrupted>() => return Err(e),
+                        Err(e) => Cell::Error(format!("{e:#}")),
+                    }
+                }
+            };
+            cells.push((scenario.name.clone(), algorithm.clone(), cell));
+        }
+    }
+    let bugs = known_bugs(&cells);
+    print!("{}", matrix(&cells));
+    print!("{}", bug_lines(&bugs));
+    if let Some(path) = junit {
+        std::fs::write(path, junit_xml(&cells, &bugs)).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let cells_ok = cells.iter().all(|(_, _, c)| match c {
+        Cell::Ran(r, _) => r.as_expected,
+        Cell::Skipped(_) => true,
+        Cell::Error(_) => false,
+    });
+    let bugs_ok = bugs.iter().all(|b| b.caught != Some(false)) && specimens_caught(&bugs);
+    Ok(cells_ok && bugs_ok)
+}
+
+/// One known bug of a specimen and whether the gate saw it.
+#[derive(Debug)]
+pub struct BugStatus {
+    /// The specimen.
+    pub algorithm: String,
+    /// The bug's id.
+    pub id: String,
+    /// Its scenario.
+    pub scenario: String,
+    /// Its checker.
+    pub checker: String,
+    /// `Some(true)` caught, `Some(false)` run but missed, `None` not run.
+    pub caught: Option<bool>,
+}
+
+fn known_bugs(cells: &[(String, String, Cell)]) -> Vec<BugStatus> {
+    let mut out = Vec::new();
+    for entry in registry::all().into_iter().filter(|e| e.class == Class::Specimen) {
+        for bug in entry.bugs {
+            let caught = cells.iter().find_map(|(s, a, c)| match c {
+                Cell::Ran(r, _) if s == bug.scenario && a == entry.name => {
+                    Some(r.checkers.get(bug.checker).is_some_and(|c| c.result.verdict == Verdict::Invalid))
+                }
+                _ => None,
+            });
+            out.push(BugStatus {
+                algorithm: entry.name.into(),
+                id: bug.id.into(),
+                scenario: bug.scenario.into(),
+                checker: bug.checker.into(),
+                caught,
+            });
+        }
+    }
+    out
+}
+
+/// Every specimen with known bugs has at least one caught.
+fn specimens_caught(bugs: &[BugStatus]) -> bool {
+    let names: BTreeSet<&str> = bugs.iter().map(|b| b.algorithm.as_str()).collect();
+    names.into_iter().all(|n| bugs.iter().any(|b| b.algorithm == n && b.caught == Some(true)))
+}
+
+fn bug_lines(bugs: &[BugStatus]) -> String {
+    let mut s = String::from("\nknown bugs of the specimens:\n");
+    for b in bugs {
+        let status = match b.caught {
+            Some(true) => "caught",
+            Some(false) => "MISSED",
+            None => "not run",
+        };
+        let _ = writeln!(s, "  {:<8} {} / {}: {} in {}", status, b.algorithm, b.id, b.checker, b.scenario);
+    }
+    s
+}
+
+fn matrix(cells: &[(String, String, Cell)]) -> String {
+    let scenarios: Vec<&str> = cells.iter().map(|c| c.0.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+    let algorithms: Vec<&str> = {
+        let known: Vec<&str> = registry::all().iter().map(|e| e.name).collect();
+        let mut names: Vec<&str> = cells.iter().map(|c| c.1.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+        names.sort_by_key(|n| known.iter().position(|k| k == n).unwrap_or(usize::MAX));
+        names
+    };
+    let by: BTreeMap<(&str, &str), &Cell> = cells.iter().map(|(s, a, c)| ((s.as_str(), a.as_str()), c)).collect();
+    let mut out = format!("\n{:<22}", "scenario");
+    for a in &algorithms {
+        let _ = write!(out, " {a:>13.13}");
+    }
+    out.push('\n');
+    for s in &scenarios {
+        let _ = write!(out, "{s:<22}");
+        for a in &algorithms {
+            let mark = match by.get(&(*s, *a)) {
+                None => "·",
+                Some(Cell::Ran(r, _)) if r.as_expected => "ok",
+                Some(Cell::Ran(..)) => "FAIL",
+                Some(Cell::Skipped(_)) => "skip",
+                Some(Cell::Error(_)) => "ERROR",
+            };
+            let _ = write!(out, " {mark:>13}");
+        }
+        out.push('\n');
+    }
+    for (s, a, c) in cells {
+        match c {
+            Cell::Ran(r, _) if !r.as_expected => {
+                let _ = writeln!(out, "FAIL {s} × {a}: {}", unexpected(r));
+            }
+            Cell::Error(e) => {
+                let _ = writeln!(out, "ERROR {s} × {a}: {e}");
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn unexpected(r: &Results) -> String {
+    r.checkers
+        .iter()
+        .filter(|(_, c)| !c.as_expected)
+        .map(|(n, c)| format!("{n} is {} (expected {})", c.result.verdict, c.expected.map_or("no invalid", |e| e.name())))
+        .collect::<Vec<_>>()
+        .join("; ")
+        + &format!(" — {}", r.dir.display())
+}
+
+fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {
+    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let mut suites: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut failures: BTreeMap<&str, usize> = BTreeMap::new();
+    for (s, a, c) in cells {
+        let (time, body) = match c {
+            Cell::Ran(r, t) if r.as_expected => (*t, String::new()),
+            Cell::Ran(r, t) => {
+                *failures.entry(s).or_default() += 1;
+                (*t, format!("<failure message=\"{}\"/>", esc(&unexpected(r))))
+            }
+            Cell::Skipped(why) => (0.0, format!("<skipped message=\"{}\"/>", esc(why))),
+            Cell::Error(e) => {
+                *failures.entry(s).or_default() += 1;
+                (0.0, format!("<error message=\"{}\"/>", esc(e)))
+            }
+        };
+        suites.entry(s).or_default().push(format!(
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{time:.3}\">{body}</testcase>",
+            esc(s),
+            esc(a)
+        ));
+    }
+    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"contend gate\">\n");
+    for (s, cases) in &suites {
+        let _ = writeln!(
+            xml,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">\n{}\n  </testsuite>",
+            esc(s),
+            cases.len(),
+            failures.get(s).copied().unwrap_or(0),
+            cases.join("\n")
+        );
+    }
+    let missed = bugs.iter().filter(|b| b.caught == Some(false)).count();
+    let _ = writeln!(xml, "  <testsuite name=\"known-bugs\" tests=\"{}\" failures=\"{missed}\">", bugs.len());
+    for b in bugs {
+        let body = match b.caught {
+            Some(true) => String::new(),
+            Some(false) => format!("<failure message=\"{} did not report it in {}\"/>", esc(&b.checker), esc(&b.scenario)),
+            None => format!("<skipped message=\"scenario {} not run\"/>", esc(&b.scenario)),
+        };
+        let _ = writeln!(xml, "    <testcase classname=\"{}\" name=\"{}\">{body}</testcase>", esc(&b.algorithm), esc(&b.id));
+    }
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
+}

@@ -1,0 +1,186 @@
+//! The history of a run: one event per line, Jepsen-style.
+//!
+//! Every operation of a worker is an `invoke` followed by one completion: `ok` (it happened),
+//! `fail` (it certainly did not) or `info` (it may or may not have happened: a timeout, a crash).
+//! Faults are events of the nemesis (no worker) with a start (`invoke`) and a stop (`ok`).
+//! Times are plain nanoseconds on one system-wide monotonic clock, so a simulator can produce
+//! the same history in simulated time and run the same checkers.
+
+use std::io::{BufRead, Write};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+/// A whole history, in time order; an event's index is its position.
+pub type History = Vec<Event>;
+
+/// Whether an event begins or ends an operation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The operation begins (a fault starts).
+    #[default]
+    Invoke,
+    /// The operation happened (a fault stops).
+    Ok,
+    /// The operation certainly did not happen.
+    Fail,
+    /// The operation may or may not have happened.
+    Info,
+}
+
+/// What an event is about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Op {
+    /// A worker acquires the lock.
+    #[default]
+    Acquire,
+    /// A worker runs the critical section: witness enter, GET, SET (or fenced write), exit.
+    Section,
+    /// A worker releases the lock.
+    Release,
+    /// The nemesis kills a worker (SIGKILL).
+    Kill,
+    /// The nemesis pauses a worker (SIGSTOP .. SIGCONT).
+    Pause,
+    /// A window in which workers sleep before a given step of an operation.
+    StepDelay,
+    /// A window in which workers read a skewed wall clock.
+    ClockSkew,
+    /// A worker died (killed, or exited abnormally); `target` names it.
+    Crash,
+    /// The heal phase: every fault is undone before liveness is judged.
+    Heal,
+    /// The coordinator read the outcome on the witness after the run (`value`).
+    Final,
+    /// A worker's closing counters (not part of a saved history).
+    Stats,
+}
+
+/// One line of a history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Nanoseconds on the system-wide monotonic clock.
+    pub time: u64,
+    /// Invoke or completion.
+    #[serde(rename = "type")]
+    pub kind: Kind,
+    /// What happened.
+    pub f: Op,
+    /// The worker (a fresh id per process; a restarted worker gets a new one); `None` for the
+    /// nemesis and the coordinator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<u32>,
+    /// The operating-system process id (0 in simulation).
+    #[serde(default)]
+    pub pid: u32,
+    /// The lock token of the acquisition this event belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// The fence of the acquisition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<u64>,
+    /// Release: whether the algorithm says the lock was still ours (and so it removed it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owned: Option<bool>,
+    /// Section: when the witness `enter` answered (ns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enter: Option<u64>,
+    /// Section: when the witness `exit` was sent (ns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<u64>,
+    /// Section: the counter value read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<i64>,
+    /// Section: the counter value written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrote: Option<i64>,
+    /// Section of a fenced lock: whether the resource accepted the write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<bool>,
+    /// Section: the other workers the witness saw inside when this one entered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<u32>,
+    /// Faults and crashes: the worker aimed at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<u32>,
+    /// `final`: the counter (or the fenced resource's value); `stats`: lock commands sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
+    /// A step delay that hit this operation (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delayed_ms: Option<u64>,
+    /// Free-form details: an error, the reason of a failure, a fault's settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+impl Event {
+    /// An event at `time` of `kind` for operation `f`; the other fields empty.
+    #[must_use]
+    pub fn new(time: u64, kind: Kind, f: Op) -> Event {
+        Event { time, kind, f, ..Event::default() }
+    }
+
+    /// The same event for worker `worker` with process id `pid`.
+    #[must_use]
+    pub fn by(mut self, worker: u32, pid: u32) -> Event {
+        self.worker = Some(worker);
+        self.pid = pid;
+        self
+    }
+
+    /// Whether this event completes an operation.
+    #[must_use]
+    pub fn is_completion(&self) -> bool {
+        self.kind != Kind::Invoke
+    }
+}
+
+/// Writes a history as JSON lines.
+pub fn write_jsonl(history: &[Event], out: &mut dyn Write) -> anyhow::Result<()> {
+    for event in history {
+        serde_json::to_writer(&mut *out, event)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads a history from JSON lines; an error names the line.
+pub fn read_jsonl(input: impl BufRead) -> anyhow::Result<History> {
+    let mut history = History::new();
+    for (n, line) in input.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let event = serde_json::from_str(&line).with_context(|| format!("history line {}", n + 1))?;
+        history.push(event);
+    }
+    Ok(history)
+}
+
+/// Sorts events into time order (stable: equal times keep their arrival order).
+pub fn sort(history: &mut History) {
+    history.sort_by_key(|e| e.time);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_history_survives_jsonl() {
+        let mut ok = Event::new(5, Kind::Ok, Op::Section).by(3, 42);
+        ok.others = vec![1];
+        ok.read = Some(7);
+        let history = vec![Event::new(1, Kind::Invoke, Op::Acquire).by(3, 42), ok];
+        let mut buf = Vec::new();
+        write_jsonl(&history, &mut buf).unwrap();
+        let text = String::from_utf8(buf.clone()).unwrap();
+        assert!(text.starts_with(r#"{"time":1,"type":"invoke","f":"acquire","worker":3"#), "{text}");
+        assert_eq!(read_jsonl(&buf[..]).unwrap(), history);
+    }
+}

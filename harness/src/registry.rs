@@ -1,0 +1,105 @@
+//! The algorithms `contend` can run: the reference algorithms of `redmutex` and the specimens.
+//! Adding an algorithm means adding it to [`all`]'s list; everything else looks it up by name.
+
+use redmutex::algo::{AcquireParams, Algorithm, ExtendParams, Protocol, ReleaseParams};
+use redmutex::proto::Machine;
+
+use crate::specimens::{self, KnownBug};
+
+/// Whether an algorithm is one we promise things for, or a specimen kept for its bugs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// A `redmutex` algorithm: a broken promise fails the gate.
+    Reference,
+    /// A specimen: an undetected known bug fails the gate.
+    Specimen,
+}
+
+/// One algorithm as the harness lists and runs it.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry {
+    /// The name scenarios and `--algorithm` use.
+    pub name: &'static str,
+    /// One line for `contend list`.
+    pub summary: &'static str,
+    /// Reference or specimen.
+    pub class: Class,
+    /// Known bugs (specimens).
+    pub bugs: &'static [KnownBug],
+}
+
+impl Entry {
+    /// The algorithm's protocol, with a specimen's document time constants scaled by `scale`.
+    #[must_use]
+    pub fn protocol(&self, scale: f64) -> Box<dyn Protocol> {
+        if let Some(s) = specimens::find(self.name) {
+            return if (scale - 1.0).abs() < f64::EPSILON { Box::new(Static(s.protocol())) } else { s.scaled(scale) };
+        }
+        let reference = Algorithm::ALL.into_iter().find(|a| a.name() == self.name).unwrap_or_default();
+        Box::new(Static(reference.protocol()))
+    }
+
+    /// Whether acquisitions carry fences.
+    #[must_use]
+    pub fn fenced(&self) -> bool {
+        self.protocol(1.0).fenced()
+    }
+}
+
+/// Every algorithm: reference ones first, then the specimens.
+#[must_use]
+pub fn all() -> Vec<Entry> {
+    let reference = Algorithm::ALL.into_iter().map(|a| Entry {
+        name: a.name(),
+        summary: match a {
+            Algorithm::Token => "SET NX PX with a random token, owner-checked Lua release, jittered exponential backoff",
+            Algorithm::Notify => "token, but waiters block on a signal list and a release hands the lock to one of them",
+            Algorithm::Fenced => "token plus a strictly increasing fence; the resource refuses writes with an older fence",
+            _ => "reference algorithm",
+        },
+        class: Class::Reference,
+        bugs: &[],
+    });
+    let specimens = specimens::SPECIMENS.iter().map(|s| Entry {
+        name: s.name,
+        summary: s.summary,
+        class: Class::Specimen,
+        bugs: s.bugs,
+    });
+    reference.chain(specimens).collect()
+}
+
+/// The algorithm called `name`; the error lists the known ones.
+pub fn find(name: &str) -> anyhow::Result<Entry> {
+    all().into_iter().find(|e| e.name == name).ok_or_else(|| {
+        let known: Vec<_> = all().iter().map(|e| e.name).collect();
+        anyhow::anyhow!("unknown algorithm `{name}`; known algorithms: {} (see `contend list`)", known.join(", "))
+    })
+}
+
+/// The default algorithm.
+#[must_use]
+pub fn default_name() -> &'static str {
+    Algorithm::default().name()
+}
+
+/// A `'static` protocol behind a box.
+struct Static(&'static dyn Protocol);
+
+impl Protocol for Static {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn acquire(&self, params: AcquireParams) -> Box<dyn Machine> {
+        self.0.acquire(params)
+    }
+    fn release(&self, params: ReleaseParams) -> Box<dyn Machine> {
+        self.0.release(params)
+    }
+    fn extend(&self, params: ExtendParams) -> Option<Box<dyn Machine>> {
+        self.0.extend(params)
+    }
+    fn fenced(&self) -> bool {
+        self.0.fenced()
+    }
+}

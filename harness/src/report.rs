@@ -1,0 +1,380 @@
+//! What a run leaves behind: `results.json`, `report.md`, `history.jsonl` in
+//! `<out>/<scenario>-<algorithm>-<time>/`, a `<out>/latest` link, and the verdict table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::check::{CheckResult, Context, Timeline, Verdict};
+use crate::history::{Event, Kind};
+use crate::registry::{Class, Entry};
+use crate::scenario::{Expect, Scenario};
+
+/// Round trips of one uncontended critical section: 1 acquire + 4 body commands on the witness
+/// (`enter`, `GET`, `SET` or the fenced write, `exit`) + 1 release.
+pub const ROUND_TRIPS_PER_SECTION: u32 = 6;
+
+/// Figures the coordinator measured outside the history.
+#[derive(Clone, Debug)]
+pub struct Figures {
+    /// Median PING round trip on the lock server, µs.
+    pub ping_us_p50: f64,
+    /// Commands the workers sent to the lock server.
+    pub lock_commands_sent: u64,
+    /// Commands the lock server ran, including those inside scripts (INFO commandstats).
+    pub lock_commands_internal: Option<u64>,
+    /// Commands the workers sent to the witness.
+    pub witness_commands_sent: u64,
+    /// Workers.
+    pub workers: u32,
+    /// Iterations per worker.
+    pub iterations: u32,
+    /// Seed.
+    pub seed: u64,
+    /// Which servers.
+    pub server: String,
+    /// Workers that died unexpectedly, and other trouble.
+    pub worker_failures: Vec<String>,
+}
+
+/// One checker's result with its expectation.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckerReport {
+    /// The checker's result.
+    #[serde(flatten)]
+    pub result: CheckResult,
+    /// What the scenario expected (`None`: not stated).
+    pub expected: Option<Expect>,
+    /// Whether the verdict met the expectation.
+    pub as_expected: bool,
+}
+
+/// Latency percentiles, ms.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub n: usize,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+/// The run's figures.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stats {
+    /// Critical sections completed.
+    pub completed: u64,
+    /// The counter (fenced: the resource's value) read on the witness at the end.
+    pub counter: i64,
+    /// Successful acquisitions.
+    pub acquisitions: u64,
+    /// Acquires that did not succeed.
+    pub acquire_failures: u64,
+    /// Median PING round trip on the lock server, µs, measured by the coordinator in this run.
+    pub ping_us_p50: f64,
+    /// From the first acquire's invocation to the last release's completion, s.
+    pub lock_work_s: f64,
+    /// See [`ROUND_TRIPS_PER_SECTION`].
+    pub round_trips_per_section: u32,
+    /// `lock_work_s / (completed × round_trips_per_section × ping_us_p50)`: 1 is a perfectly
+    /// serial chain of uncontended round trips.
+    pub floor_ratio: f64,
+    /// Critical sections per second.
+    pub throughput_per_s: f64,
+    /// Commands the workers sent to the lock server per acquisition.
+    pub server_commands_per_acquisition: f64,
+    /// Commands the lock server ran per acquisition, counting those inside Lua scripts (INFO
+    /// commandstats); only with servers of our own.
+    pub server_commands_per_acquisition_incl_scripts: Option<f64>,
+    /// Commands sent to the witness per completed section.
+    pub witness_commands_per_section: f64,
+    /// Acquire, section and release latencies.
+    pub latency_ms: BTreeMap<String, Percentiles>,
+}
+
+/// Everything `results.json` holds.
+#[derive(Clone, Debug, Serialize)]
+pub struct Results {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The algorithm's name.
+    pub algorithm: String,
+    /// `reference` or `specimen`.
+    pub class: &'static str,
+    /// Seed.
+    pub seed: u64,
+    /// Which servers.
+    pub server: String,
+    /// Workers.
+    pub workers: u32,
+    /// Iterations per worker.
+    pub iterations: u32,
+    /// What the checkers judged against.
+    pub context: Context,
+    /// Checker name → verdict, findings, expectation.
+    pub checkers: BTreeMap<String, CheckerReport>,
+    /// Whether every verdict met its expectation (with none stated: no verdict is invalid).
+    pub as_expected: bool,
+    /// Whether the scenario states expectations for this algorithm.
+    pub expectations_stated: bool,
+    /// Figures.
+    pub stats: Stats,
+    /// Workers that died unexpectedly, and other trouble.
+    pub worker_failures: Vec<String>,
+    /// The report folder.
+    pub dir: PathBuf,
+}
+
+impl Results {
+    /// Results of a checked history.
+    #[must_use]
+    pub fn new(
+        scenario: &Scenario,
+        entry: &Entry,
+        history: &[Event],
+        ctx: &Context,
+        checked: BTreeMap<String, CheckResult>,
+        figures: Figures,
+    ) -> Results {
+        let expect = scenario.expect.get(entry.name);
+        let checkers: BTreeMap<String, CheckerReport> = checked
+            .into_iter()
+            .map(|(name, result)| {
+                let expected = expect.and_then(|e| e.get(&name));
+                let as_expected = match expected {
+                    Some(e) => e.met_by(&result),
+                    None => expect.is_some() || result.verdict != Verdict::Invalid,
+                };
+                (name, CheckerReport { result, expected, as_expected })
+            })
+            .collect();
+        let as_expected = checkers.values().all(|c| c.as_expected);
+        Results {
+            scenario: scenario.name.clone(),
+            algorithm: entry.name.to_string(),
+            class: if entry.class == Class::Reference { "reference" } else { "specimen" },
+            seed: figures.seed,
+            server: figures.server.clone(),
+            workers: figures.workers,
+            iterations: figures.iterations,
+            context: *ctx,
+            checkers,
+            as_expected,
+            expectations_stated: expect.is_some(),
+            stats: stats(history, &figures),
+            worker_failures: figures.worker_failures,
+            dir: PathBuf::new(),
+        }
+    }
+
+    /// The verdict table, as printed at the end of a run.
+    #[must_use]
+    pub fn table(&self) -> String {
+        let mut t = format!("{} × {}\n", self.scenario, self.algorithm);
+        let _ = writeln!(t, "  {:<18} {:<9} {:<15} {}", "checker", "verdict", "expected", "");
+        for (name, c) in &self.checkers {
+            let expected = c.expected.map_or_else(|| "-".to_string(), |e| e.name().to_string());
+            let mark = if c.as_expected { "ok" } else { "UNEXPECTED" };
+            let why = c.result.reason.as_deref().unwrap_or("");
+            let _ = writeln!(t, "  {name:<18} {:<9} {expected:<15} {mark:<10} {why}", c.result.verdict.to_string());
+        }
+        let s = &self.stats;
+        let _ = writeln!(
+            t,
+            "  completed {} sections, counter {}, {:.3} s of lock work, {:.0}/s; ping p50 {:.1} µs; floor_ratio {:.2} \
+             ({} round trips per section); lock-server commands per acquisition {:.2} sent{}",
+            s.completed,
+            s.counter,
+            s.lock_work_s,
+            s.throughput_per_s,
+            s.ping_us_p50,
+            s.floor_ratio,
+            s.round_trips_per_section,
+            s.server_commands_per_acquisition,
+            s.server_commands_per_acquisition_incl_scripts.map_or_else(String::new, |v| format!(", {v:.2} incl. script-internal"))
+        );
+        for f in &self.worker_failures {
+            let _ = writeln!(t, "  trouble: {f}");
+        }
+        let _ = writeln!(t, "  {} — report: {}", if self.as_expected { "AS EXPECTED" } else { "NOT AS EXPECTED" }, self.dir.display());
+        t
+    }
+}
+
+fn percentiles(mut v: Vec<u64>) -> Percentiles {
+    if v.is_empty() {
+        return Percentiles::default();
+    }
+    v.sort_unstable();
+    let at = |q: f64| {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        let i = ((v.len() - 1) as f64 * q).round() as usize;
+        crate::check::ms(v[i])
+    };
+    Percentiles { n: v.len(), p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1.0) }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn stats(history: &[Event], f: &Figures) -> Stats {
+    let t = Timeline::new(history);
+    let span = |i: usize, d: Option<usize>| d.map(|d| t.time(d).saturating_sub(t.time(i)));
+    let ok = |d: &Option<usize>| d.is_some_and(|d| history[d].kind == Kind::Ok);
+    let acquire: Vec<u64> = t.acquisitions.iter().map(|a| t.time(a.ok) - t.time(a.invoke)).collect();
+    let section: Vec<u64> =
+        t.acquisitions.iter().filter(|a| ok(&a.section_done)).filter_map(|a| span(a.section_invoke?, a.section_done)).collect();
+    let release: Vec<u64> =
+        t.acquisitions.iter().filter(|a| ok(&a.release_done)).filter_map(|a| span(a.release_invoke?, a.release_done)).collect();
+    let completed = section.len() as u64;
+    let acquisitions = t.acquisitions.len() as u64;
+    let first = t.attempts.first().map(|a| t.time(a.invoke));
+    let last = t.acquisitions.iter().filter_map(|a| a.release_done).map(|d| t.time(d)).max();
+    let lock_work_s = match (first, last) {
+        (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 1e9,
+        _ => 0.0,
+    };
+    let floor = completed as f64 * f64::from(ROUND_TRIPS_PER_SECTION) * f.ping_us_p50 / 1e6;
+    let per = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+    let counter = t.final_event.and_then(|i| history[i].value).unwrap_or(0);
+    let mut latency_ms = BTreeMap::new();
+    latency_ms.insert("acquire".to_string(), percentiles(acquire));
+    latency_ms.insert("section".to_string(), percentiles(section));
+    latency_ms.insert("release".to_string(), percentiles(release));
+    Stats {
+        completed,
+        counter,
+        acquisitions,
+        acquire_failures: t.attempts.len() as u64 - acquisitions,
+        ping_us_p50: f.ping_us_p50,
+        lock_work_s,
+        round_trips_per_section: ROUND_TRIPS_PER_SECTION,
+        floor_ratio: if floor > 0.0 { lock_work_s / floor } else { 0.0 },
+        throughput_per_s: if lock_work_s > 0.0 { completed as f64 / lock_work_s } else { 0.0 },
+        server_commands_per_acquisition: per(f.lock_commands_sent, acquisitions),
+        server_commands_per_acquisition_incl_scripts: f.lock_commands_internal.map(|n| per(n, acquisitions)),
+        witness_commands_per_section: per(f.witness_commands_sent, completed),
+        latency_ms,
+    }
+}
+
+/// Writes the report folder under `out` and points `out/latest` at it; answers the results
+/// with their folder filled in.
+pub fn write(out: &Path, results: &Results, history: &[Event]) -> anyhow::Result<Results> {
+    let name = format!("{}-{}-{}", results.scenario, results.algorithm, utc_stamp());
+    let dir = out.join(&name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the report folder {}: check --out", dir.display()))?;
+    let mut results = results.clone();
+    results.dir = dir.clone();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(dir.join("history.jsonl"))?);
+    crate::history::write_jsonl(history, &mut file)?;
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(dir.join("report.md"), markdown(&results, history))?;
+    let latest = out.join("latest");
+    let _ = std::fs::remove_file(&latest);
+    let _ = std::os::unix::fs::symlink(&name, &latest);
+    Ok(results)
+}
+
+fn markdown(r: &Results, history: &[Event]) -> String {
+    let mut m = format!("# {} × {}\n\n", r.scenario, r.algorithm);
+    let _ = writeln!(
+        m,
+        "{} ({}), {} workers × {} iterations, seed {}, servers: {}. ttl {} ms, wait {} ms, liveness slack {} ms.\n",
+        if r.as_expected { "**As expected.**" } else { "**Not as expected.**" },
+        r.class,
+        r.workers,
+        r.iterations,
+        r.seed,
+        r.server,
+        r.context.ttl_ns / 1_000_000,
+        r.context.wait_ns / 1_000_000,
+        r.context.slack_ns / 1_000_000,
+    );
+    m.push_str("## Verdicts\n\n| checker | verdict | expected | as expected | reason |\n|---|---|---|---|---|\n");
+    for (name, c) in &r.checkers {
+        let expected = c.expected.map_or_else(|| "—".into(), |e| e.name().to_string());
+        let _ = writeln!(
+            m,
+            "| {name} | {} | {expected} | {} | {} |",
+            c.result.verdict,
+            if c.as_expected { "yes" } else { "**no**" },
+            c.result.reason.as_deref().unwrap_or("")
+        );
+    }
+    let start = history.first().map_or(0, |e| e.time);
+    for (name, c) in &r.checkers {
+        if c.result.findings.is_empty() {
+            continue;
+        }
+        let _ = writeln!(m, "\n## {name}: findings\n");
+        for f in &c.result.findings {
+            let _ = writeln!(m, "- **{}**: {}\n\n  ```text", f.kind, f.message);
+            for &i in &f.events {
+                let Some(e) = history.get(i) else { continue };
+                let line = serde_json::to_string(e).unwrap_or_default();
+                let _ = writeln!(m, "  #{i:<7} +{:>10.3} ms  {line}", (e.time.saturating_sub(start)) as f64 / 1e6);
+            }
+            m.push_str("  ```\n");
+        }
+    }
+    let s = &r.stats;
+    m.push_str("\n## Figures\n\n");
+    let _ = writeln!(m, "- completed critical sections: {}; counter on the witness: {}", s.completed, s.counter);
+    let _ = writeln!(m, "- acquisitions: {}; acquires that did not succeed: {}", s.acquisitions, s.acquire_failures);
+    let _ = writeln!(m, "- lock work (first acquire to last release): {:.3} s; throughput {:.1} sections/s", s.lock_work_s, s.throughput_per_s);
+    let _ = writeln!(
+        m,
+        "- PING p50 on the lock server: {:.1} µs; floor_ratio = lock work / (completed × {} round trips × PING p50) = **{:.2}**",
+        s.ping_us_p50, s.round_trips_per_section, s.floor_ratio
+    );
+    let _ = writeln!(
+        m,
+        "  (round trips per section: 1 acquire + 4 on the witness — enter, GET, SET or fenced write, exit — + 1 release)"
+    );
+    let _ = writeln!(m, "- lock-server commands per acquisition: {:.2} sent by the workers", s.server_commands_per_acquisition);
+    if let Some(v) = s.server_commands_per_acquisition_incl_scripts {
+        let _ = writeln!(m, "  ({v:.2} run by the server, counting the commands inside Lua scripts, from INFO commandstats)");
+    }
+    let _ = writeln!(m, "- witness commands per section: {:.2}", s.witness_commands_per_section);
+    m.push_str("\n| latency (ms) | n | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n");
+    for (name, p) in &s.latency_ms {
+        let _ = writeln!(m, "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |", p.n, p.p50, p.p90, p.p99, p.max);
+    }
+    for (name, c) in &r.checkers {
+        for (k, v) in &c.result.figures {
+            let _ = writeln!(m, "- {name}: {k} = {v:.3}");
+        }
+    }
+    if !r.worker_failures.is_empty() {
+        m.push_str("\n## Trouble\n\n");
+        for f in &r.worker_failures {
+            let _ = writeln!(m, "- {f}");
+        }
+    }
+    m
+}
+
+/// `YYYYMMDD-HHMMSS.mmm` in UTC.
+fn utc_stamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = now.as_secs();
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = i64::try_from(days).unwrap_or(0) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}{mo:02}{d:02}-{:02}{:02}{:02}.{:03}", rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_millis())
+}

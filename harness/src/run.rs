@@ -1,0 +1,577 @@
+//! The coordinator of one run: servers up, workers spawned, faults applied, events merged into
+//! the history, heal, final read, checkers, report.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use redmutex::FencedResource;
+use redmutex::driver::Timeouts;
+use redmutex::proto::{Command, Reply};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::sync::mpsc;
+
+use crate::check::{Context, check_all};
+use crate::clock::{monotonic_ns, ms};
+use crate::history::{self, Event, History, Kind, Op};
+use crate::progress::Progress;
+use crate::registry::Entry;
+use crate::report::{self, Results};
+use crate::scenario::{Fault, HolderFault, Scenario};
+use crate::servers::{self, ServerChoice, Servers};
+use crate::witness::RunKeys;
+use crate::worker::WorkerConfig;
+
+/// How to run a scenario.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Where the servers come from.
+    pub server: ServerChoice,
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// The folder report folders go into.
+    pub out: PathBuf,
+    /// Overrides the scenario's worker count.
+    pub workers: Option<u32>,
+    /// Overrides the scenario's iterations.
+    pub iterations: Option<u32>,
+    /// Overrides the scenario's scale of the specimens' document time constants.
+    pub scale: Option<f64>,
+    /// Show a live progress line on stderr.
+    pub progress: bool,
+}
+
+/// The run was interrupted (Ctrl-C or SIGTERM); everything it started has been stopped.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted; the run's workers and servers were stopped")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Runs `scenario` with algorithm `entry`; answers the results and the report folder.
+pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow::Result<Results> {
+    let run_id = format!("{:08x}{}", monotonic_ns() as u32 ^ std::process::id().rotate_left(16), std::process::id());
+    let servers = Servers::start(&opts.server, &run_id).await?;
+    let result = run_on(scenario, entry, opts, &servers).await;
+    if servers.shared {
+        if let Err(e) = servers.clean().await {
+            eprintln!("warning: could not delete the run's keys under {}: {e:#}", servers.prefix);
+        }
+    }
+    drop(servers);
+    result
+}
+
+async fn run_on(scenario: &Scenario, entry: Entry, opts: &RunOptions, servers: &Servers) -> anyhow::Result<Results> {
+    let keys = RunKeys::new(&servers.prefix);
+    let mut lock_raw = servers::connect(&servers.lock_url).await?;
+    let ping = measure_ping(&mut lock_raw).await?;
+    let stats_before = servers::commandstats(&mut lock_raw).await.ok();
+    let workers = opts.workers.unwrap_or(scenario.workers).max(1);
+    let iterations = opts.iterations.unwrap_or(scenario.iterations);
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let exe = std::env::current_exe().context("cannot find this program's own path to start workers")?;
+    let run_start = monotonic_ns();
+    let base = WorkerConfig {
+        id: 0,
+        slot: 0,
+        lock_url: servers.lock_url.clone(),
+        witness_url: servers.witness_url.clone(),
+        prefix: servers.prefix.clone(),
+        algorithm: entry.name.to_string(),
+        scale: opts.scale.unwrap_or(scenario.specimen_scale),
+        ttl_ms: scenario.lock.ttl_ms,
+        wait_ms: scenario.lock.wait_ms,
+        drift_ms: scenario.drift_ms(),
+        iterations,
+        hold: scenario.hold,
+        seed,
+        run_start_ns: run_start,
+        step_delays: scenario.faults.iter().filter_map(|f| if let Fault::StepDelay(d) = f { Some(d.clone()) } else { None }).collect(),
+        clock_skews: scenario.faults.iter().filter_map(|f| if let Fault::ClockSkew(s) = f { Some(s.clone()) } else { None }).collect(),
+        give_up_after: 3,
+    };
+    let mut c = Coordinator::new(base, exe, scenario, opts.progress);
+    for slot in 0..workers {
+        c.spawn(slot, iterations)?;
+    }
+    let outcome = c.drive(scenario).await;
+    c.kill_all().await;
+    outcome?;
+
+    // The outcome, read on the witness.
+    let witness = redmutex::Connection::open(&servers.witness_url, Timeouts::default()).await?;
+    let value = if entry.fenced() {
+        let resource = FencedResource::new(witness.clone(), &keys.resource);
+        resource.read().await?.map(|b| String::from_utf8_lossy(&b).into_owned())
+    } else {
+        match witness.exec(&Command::Get { key: keys.counter.clone() }).await? {
+            Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            _ => None,
+        }
+    };
+    let mut fin = Event::new(monotonic_ns(), Kind::Ok, Op::Final);
+    fin.value = Some(value.map_or(Ok(0), |v| v.parse()).context("the counter on the witness is not a number")?);
+    c.history.push(fin);
+    let stats_after = servers::commandstats(&mut lock_raw).await.ok();
+    let internal = match (servers.shared, stats_before, stats_after) {
+        (false, Some(b), Some(a)) => Some(servers::calls_between(&b, &a)),
+        _ => None,
+    };
+
+    let mut history = std::mem::take(&mut c.history);
+    history::sort(&mut history);
+    let ctx = Context {
+        ttl_ns: ms(scenario.lock.ttl_ms),
+        wait_ns: ms(scenario.lock.wait_ms),
+        slack_ns: ms(scenario.slack_ms),
+        fenced: entry.fenced(),
+    };
+    let checked = check_all(&history, &ctx);
+    let figures = report::Figures {
+        ping_us_p50: ping,
+        lock_commands_sent: c.lock_commands,
+        lock_commands_internal: internal,
+        witness_commands_sent: c.witness_commands,
+        workers,
+        iterations,
+        seed,
+        server: match &opts.server {
+            ServerChoice::Local => "local".into(),
+            ServerChoice::Docker => "docker".into(),
+            ServerChoice::Url(u) => u.clone(),
+        },
+        worker_failures: c.failures.clone(),
+    };
+    let results = Results::new(scenario, &entry, &history, &ctx, checked, figures);
+    report::write(&opts.out, &results, &history)
+}
+
+/// The median round trip of `PING` on the lock server, µs, from 200 samples.
+async fn measure_ping(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<f64> {
+    let mut samples = Vec::with_capacity(200);
+    for _ in 0..220 {
+        let t = monotonic_ns();
+        redis::cmd("PING").query_async::<String>(conn).await.context("PING the lock server")?;
+        samples.push(monotonic_ns() - t);
+    }
+    samples.drain(..20); // warm-up
+    samples.sort_unstable();
+    #[allow(clippy::cast_precision_loss)]
+    Ok(samples[samples.len() / 2] as f64 / 1000.0)
+}
+
+enum Msg {
+    Line(usize, String),
+    Exited(usize, Option<i32>, Option<i32>, String),
+}
+
+struct Live {
+    id: u32,
+    slot: u32,
+    pid: u32,
+    iterations: u32,
+    started: u32,
+    alive: bool,
+    stopped: bool,
+    killed: bool,
+    holding_since: Option<u64>,
+    pending: Option<Op>,
+}
+
+struct HolderPlan {
+    fault: HolderFault,
+    pause_ms: Option<u64>,
+    next_ms: Option<u64>,
+    strikes: u32,
+}
+
+struct Coordinator {
+    base: WorkerConfig,
+    exe: PathBuf,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    live: Vec<Live>,
+    history: History,
+    next_id: u32,
+    holder_plans: Vec<HolderPlan>,
+    windows: Vec<(Op, crate::scenario::Window, String, bool, bool)>,
+    resumes: Vec<(u64, usize)>,
+    progress: Progress,
+    lock_commands: u64,
+    witness_commands: u64,
+    failures: Vec<String>,
+    witness: Option<redis::aio::MultiplexedConnection>,
+    inside_key: Vec<u8>,
+}
+
+impl Coordinator {
+    fn new(base: WorkerConfig, exe: PathBuf, scenario: &Scenario, progress: bool) -> Coordinator {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut holder_plans = Vec::new();
+        let mut windows = Vec::new();
+        for f in &scenario.faults {
+            match f {
+                Fault::KillHolder(h) => holder_plans.push(HolderPlan { fault: *h, pause_ms: None, next_ms: Some(h.window.start_ms), strikes: 0 }),
+                Fault::PauseHolder { strike, pause_ms } => holder_plans.push(HolderPlan {
+                    fault: *strike,
+                    pause_ms: Some(*pause_ms),
+                    next_ms: Some(strike.window.start_ms),
+                    strikes: 0,
+                }),
+                Fault::StepDelay(d) => windows.push((
+                    Op::StepDelay,
+                    d.window,
+                    format!("{:?} step {} +{} ms, workers {:?}, every {}", d.op, d.step, d.delay_ms, d.workers, d.every),
+                    false,
+                    false,
+                )),
+                Fault::ClockSkew(s) => windows.push((Op::ClockSkew, s.window, format!("{:+} ms, workers {:?}", s.offset_ms, s.workers), false, false)),
+            }
+        }
+        let inside_key = RunKeys::new(&base.prefix).inside;
+        Coordinator {
+            base,
+            exe,
+            tx,
+            rx,
+            live: Vec::new(),
+            history: History::new(),
+            next_id: 1,
+            holder_plans,
+            windows,
+            resumes: Vec::new(),
+            progress: Progress::new(progress),
+            lock_commands: 0,
+            witness_commands: 0,
+            failures: Vec::new(),
+            witness: None,
+            inside_key,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        monotonic_ns().saturating_sub(self.base.run_start_ns) / ms(1)
+    }
+
+    fn spawn(&mut self, slot: u32, iterations: u32) -> anyhow::Result<()> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut cfg = self.base.clone();
+        cfg.id = id;
+        cfg.slot = slot;
+        cfg.iterations = iterations;
+        cfg.seed = self.base.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(id));
+        let mut cmd = tokio::process::Command::new(&self.exe);
+        cmd.arg("worker").arg("--config").arg(serde_json::to_string(&cfg)?);
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        // SAFETY: setpgid and prctl are async-signal-safe and touch only the child itself.
+        unsafe {
+            cmd.pre_exec(|| {
+                // Own process group: a terminal's Ctrl-C reaches the coordinator, which stops
+                // workers itself; and the worker dies if the coordinator does.
+                libc::setpgid(0, 0);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().with_context(|| format!("cannot start worker process {}", self.exe.display()))?;
+        let pid = child.id().unwrap_or(0);
+        let index = self.live.len();
+        self.live.push(Live {
+            id,
+            slot,
+            pid,
+            iterations,
+            started: 0,
+            alive: true,
+            stopped: false,
+            killed: false,
+            holding_since: None,
+            pending: None,
+        });
+        let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+            bail!("worker {id}: no pipes");
+        };
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let err = tokio::spawn(async move {
+                let mut text = String::new();
+                let _ = stderr.read_to_string(&mut text).await;
+                text
+            });
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if tx.send(Msg::Line(index, line)).is_err() {
+                    break;
+                }
+            }
+            let status = child.wait().await.ok();
+            let text = err.await.unwrap_or_default();
+            let code = status.and_then(|s| s.code());
+            let signal = status.and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s));
+            let _ = tx.send(Msg::Exited(index, code, signal, text));
+        });
+        Ok(())
+    }
+
+    /// Runs until every worker is done (or the time limit), applying faults; then heals.
+    async fn drive(&mut self, scenario: &Scenario) -> anyhow::Result<()> {
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let fast = !self.holder_plans.is_empty() || !self.windows.is_empty();
+        let mut tick = tokio::time::interval(Duration::from_millis(if fast { 2 } else { 100 }));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let limit_ms = scenario.max_duration_ms;
+        let grace_ms = (scenario.lock.ttl_ms + scenario.lock.wait_ms + 2000).min(30_000);
+        let mut heal_at: Option<u64> = None;
+        loop {
+            if self.live.iter().all(|l| !l.alive) {
+                break;
+            }
+            tokio::select! {
+                msg = self.rx.recv() => match msg {
+                    Some(Msg::Line(i, line)) => self.line(i, &line),
+                    Some(Msg::Exited(i, code, signal, err)) => self.exited(i, code, signal, &err).await?,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    let now = self.now_ms();
+                    if heal_at.is_none() {
+                        self.faults(now).await?;
+                        if now >= limit_ms {
+                            self.heal("the run reached its time limit");
+                            heal_at = Some(now);
+                        }
+                    } else if heal_at.is_some_and(|h| now >= h + grace_ms) {
+                        self.failures.push(format!("workers still running {grace_ms} ms after the heal were stopped"));
+                        break;
+                    }
+                    self.resume_due(now);
+                    self.progress.tick(false);
+                }
+                _ = sigint.recv() => return Err(Interrupted.into()),
+                _ = sigterm.recv() => return Err(Interrupted.into()),
+            }
+        }
+        if heal_at.is_none() {
+            self.heal("the workers finished");
+        }
+        self.progress.tick(true);
+        Ok(())
+    }
+
+    fn line(&mut self, i: usize, line: &str) {
+        let Ok(event) = serde_json::from_str::<Event>(line) else {
+            self.failures.push(format!("worker {} wrote a line that is not an event: {line}", self.live[i].id));
+            return;
+        };
+        let l = &mut self.live[i];
+        if event.f == Op::Stats {
+            self.lock_commands += event.value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+            self.witness_commands += event.details.as_deref().and_then(|d| d.parse().ok()).unwrap_or(0);
+            return;
+        }
+        if event.kind == Kind::Invoke {
+            l.pending = Some(event.f);
+            match event.f {
+                Op::Acquire => l.started += 1,
+                Op::Release => l.holding_since = None,
+                _ => {}
+            }
+        } else {
+            l.pending = None;
+            if event.f == Op::Acquire && event.kind == Kind::Ok {
+                l.holding_since = Some(event.time);
+                self.progress.acquired();
+            }
+            if event.f == Op::Section && !event.others.is_empty() {
+                self.progress.violation();
+            }
+        }
+        self.history.push(event);
+    }
+
+    async fn exited(&mut self, i: usize, code: Option<i32>, signal: Option<i32>, err: &str) -> anyhow::Result<()> {
+        let l = &mut self.live[i];
+        l.alive = false;
+        if code == Some(0) && l.pending.is_none() {
+            return Ok(());
+        }
+        let (id, pid, slot) = (l.id, l.pid, l.slot);
+        let remaining = l.iterations.saturating_sub(l.started);
+        let why = if l.killed {
+            "killed by the nemesis".to_string()
+        } else {
+            let status = code.map_or_else(|| format!("signal {}", signal.unwrap_or(0)), |c| format!("exit code {c}"));
+            let msg = format!("worker {id} (pid {pid}) died: {status}: {}", err.trim());
+            self.failures.push(msg.clone());
+            msg
+        };
+        let now = monotonic_ns();
+        if let Some(op) = l.pending.take() {
+            let mut info = Event::new(now, Kind::Info, op).by(id, pid);
+            info.details = Some(why.clone());
+            self.history.push(info);
+        }
+        let killed = l.killed;
+        let mut crash = Event::new(now, Kind::Info, Op::Crash);
+        crash.target = Some(id);
+        crash.pid = pid;
+        crash.details = Some(why);
+        self.history.push(crash);
+        self.forget_inside(id).await;
+        if killed && remaining > 0 {
+            self.spawn(slot, remaining)?;
+        } else if !killed && self.live.iter().all(|l| !l.alive) && self.history.iter().all(|e| e.f != Op::Acquire) {
+            bail!("every worker failed before doing anything; the first said: {}", self.failures.first().map_or("", String::as_str));
+        }
+        Ok(())
+    }
+
+    /// Takes a dead worker out of the witness's occupancy set.
+    async fn forget_inside(&mut self, id: u32) {
+        if self.witness.is_none() {
+            self.witness = servers::connect(&self.base.witness_url).await.ok();
+        }
+        if let Some(conn) = self.witness.as_mut() {
+            let _ = redis::cmd("SREM").arg(&self.inside_key).arg(id).query_async::<i64>(conn).await;
+        }
+    }
+
+    async fn faults(&mut self, now: u64) -> anyhow::Result<()> {
+        for w in &mut self.windows {
+            let (op, window, details, started, stopped) = w;
+            if !*started && window.contains(now) {
+                *started = true;
+                let mut e = Event::new(monotonic_ns(), Kind::Invoke, *op);
+                e.details = Some(details.clone());
+                self.history.push(e);
+            }
+            if *started && !*stopped && !window.contains(now) {
+                *stopped = true;
+                self.history.push(Event::new(monotonic_ns(), Kind::Ok, *op));
+            }
+        }
+        for p in 0..self.holder_plans.len() {
+            let plan = &self.holder_plans[p];
+            let Some(due) = plan.next_ms else { continue };
+            if now < due || !plan.fault.window.contains(now) || plan.fault.count.is_some_and(|c| plan.strikes >= c) {
+                if plan.fault.window.stop_ms.is_some_and(|s| now >= s) {
+                    self.holder_plans[p].next_ms = None;
+                }
+                continue;
+            }
+            let after = ms(plan.fault.after_acquire_ms);
+            let t = monotonic_ns();
+            let Some(h) = self.live.iter().position(|l| {
+                l.alive && !l.stopped && !l.killed && l.holding_since.is_some_and(|s| t >= s + after)
+            }) else {
+                continue;
+            };
+            let plan = &mut self.holder_plans[p];
+            plan.strikes += 1;
+            plan.next_ms = plan.fault.every_ms.map(|e| now + e);
+            let pause = plan.pause_ms;
+            let l = &mut self.live[h];
+            let pid = i32::try_from(l.pid).unwrap_or(0);
+            let mut e = Event::new(monotonic_ns(), Kind::Invoke, if pause.is_some() { Op::Pause } else { Op::Kill });
+            e.target = Some(l.id);
+            e.pid = l.pid;
+            if let Some(pause_ms) = pause {
+                // SAFETY: kill(2) with a pid we spawned and have not reaped (alive).
+                unsafe { libc::kill(pid, libc::SIGSTOP) };
+                l.stopped = true;
+                e.details = Some(format!("SIGSTOP for {pause_ms} ms"));
+                self.resumes.push((now + pause_ms, h));
+                self.history.push(e);
+            } else {
+                // SAFETY: as above.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                l.killed = true;
+                e.details = Some("SIGKILL".into());
+                let mut done = e.clone();
+                done.kind = Kind::Ok;
+                self.history.push(e);
+                self.history.push(done);
+            }
+        }
+        Ok(())
+    }
+
+    fn resume_due(&mut self, now: u64) {
+        let (due, rest): (Vec<_>, Vec<_>) = self.resumes.drain(..).partition(|(at, _)| *at <= now);
+        self.resumes = rest;
+        for (_, h) in due {
+            self.resume(h);
+        }
+    }
+
+    fn resume(&mut self, h: usize) {
+        let l = &mut self.live[h];
+        if !l.stopped {
+            return;
+        }
+        l.stopped = false;
+        if l.alive {
+            // SAFETY: kill(2) on our own unreaped child.
+            unsafe { libc::kill(i32::try_from(l.pid).unwrap_or(0), libc::SIGCONT) };
+        }
+        let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Pause);
+        e.target = Some(l.id);
+        e.pid = l.pid;
+        self.history.push(e);
+    }
+
+    /// The heal phase: every paused worker continues, every fault window closes.
+    fn heal(&mut self, why: &str) {
+        for h in 0..self.live.len() {
+            self.resume(h);
+        }
+        self.resumes.clear();
+        for w in &mut self.windows {
+            if w.3 && !w.4 {
+                w.4 = true;
+                self.history.push(Event::new(monotonic_ns(), Kind::Ok, w.0));
+            }
+        }
+        for p in &mut self.holder_plans {
+            p.next_ms = None;
+        }
+        let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Heal);
+        e.details = Some(why.to_string());
+        self.history.push(e);
+    }
+
+    /// Stops every worker still running and waits for their exit reports.
+    async fn kill_all(&mut self) {
+        for l in &mut self.live {
+            if l.alive {
+                // SAFETY: kill(2) on our own unreaped child; SIGKILL also ends a stopped one.
+                unsafe { libc::kill(i32::try_from(l.pid).unwrap_or(0), libc::SIGKILL) };
+            }
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while self.live.iter().any(|l| l.alive) {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Ok(Some(Msg::Line(i, line))) => self.line(i, &line),
+                Ok(Some(Msg::Exited(i, ..))) => {
+                    let l = &mut self.live[i];
+                    l.alive = false;
+                    if let Some(op) = l.pending.take() {
+                        let mut info = Event::new(monotonic_ns(), Kind::Info, op).by(l.id, l.pid);
+                        info.details = Some("stopped at the end of the run".into());
+                        self.history.push(info);
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+}

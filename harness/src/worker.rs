@@ -1,0 +1,366 @@
+//! A worker process (`contend worker`): connects, loops acquire → critical section → release,
+//! and writes each event to stdout as a JSON line the moment it happens, so the coordinator
+//! always knows who holds the lock.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use redmutex::algo::{AcquireParams, Backoff, Protocol, ReleaseParams, Rng};
+use redmutex::driver::{Hooks, Timeouts};
+use redmutex::proto::{Action, Command, Grant, Outcome, Reply, Token};
+use redmutex::{Connection, FencedResource};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{monotonic_ns, ms};
+use crate::history::{Event, Kind, Op};
+use crate::registry;
+use crate::scenario::{ClockSkew, DelayOp, Hold, StepDelay};
+use crate::witness::{RunKeys, others};
+
+/// Everything a worker needs, passed by the coordinator as one JSON argument.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WorkerConfig {
+    /// This process's worker id (fresh per process).
+    pub id: u32,
+    /// The slot it fills (a replacement keeps the slot of the worker it replaces).
+    pub slot: u32,
+    /// The lock server.
+    pub lock_url: String,
+    /// The witness server.
+    pub witness_url: String,
+    /// The run's key prefix.
+    pub prefix: String,
+    /// The algorithm's name.
+    pub algorithm: String,
+    /// Scale of a specimen's document time constants.
+    pub scale: f64,
+    /// Lock ttl, ms.
+    pub ttl_ms: u64,
+    /// Acquire wait timeout, ms.
+    pub wait_ms: u64,
+    /// Drift allowance, ms.
+    pub drift_ms: u64,
+    /// Rounds to run.
+    pub iterations: u32,
+    /// Extra time between the section's read and write.
+    pub hold: Hold,
+    /// Seed of this worker's randomness.
+    pub seed: u64,
+    /// When the run began (monotonic ns): fault windows count from here.
+    pub run_start_ns: u64,
+    /// Step delays of the scenario.
+    pub step_delays: Vec<StepDelay>,
+    /// Clock skews of the scenario.
+    pub clock_skews: Vec<ClockSkew>,
+    /// Stop after this many acquires in a row that did not succeed.
+    pub give_up_after: u32,
+}
+
+/// Runs a worker to the end; errors go to stderr and a non-zero exit.
+pub fn main(config_json: &str) -> anyhow::Result<()> {
+    let cfg: WorkerConfig = serde_json::from_str(config_json).context("worker: bad --config")?;
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(run(cfg))
+}
+
+async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
+    let entry = registry::find(&cfg.algorithm)?;
+    let protocol = entry.protocol(cfg.scale);
+    let timeouts = Timeouts { connect: Duration::from_secs(3), response: Duration::from_secs(5) };
+    let lock = Connection::open(&cfg.lock_url, timeouts).await.context("worker: connect to the lock server")?;
+    let witness = Connection::open(&cfg.witness_url, timeouts).await.context("worker: connect to the witness")?;
+    let keys = RunKeys::new(&cfg.prefix);
+    let resource = FencedResource::new(witness.clone(), &keys.resource);
+    let mut w = Worker {
+        out: Emitter { id: cfg.id, pid: std::process::id(), buf: Vec::with_capacity(512) },
+        rng: Rng::new(cfg.seed),
+        cfg: &cfg,
+        protocol: &*protocol,
+        lock: &lock,
+        witness: &witness,
+        keys: &keys,
+        resource: &resource,
+        ops: [0, 0],
+    };
+    let mut misses = 0;
+    for i in 0..cfg.iterations {
+        let Some(grant) = w.acquire(i).await else {
+            misses += 1;
+            if misses >= cfg.give_up_after {
+                break;
+            }
+            continue;
+        };
+        misses = 0;
+        w.section(&grant).await;
+        w.release(grant).await;
+    }
+    let mut stats = Event::new(monotonic_ns(), Kind::Ok, Op::Stats);
+    stats.value = i64::try_from(lock.commands_sent()).ok();
+    stats.details = Some(witness.commands_sent().to_string());
+    w.out.emit(stats);
+    Ok(())
+}
+
+struct Emitter {
+    id: u32,
+    pid: u32,
+    buf: Vec<u8>,
+}
+
+impl Emitter {
+    /// Writes one event line; a closed stdout (the coordinator is gone) ends the process.
+    fn emit(&mut self, event: Event) {
+        self.buf.clear();
+        let event = event.by(self.id, self.pid);
+        if serde_json::to_writer(&mut self.buf, &event).is_err() {
+            return;
+        }
+        self.buf.push(b'\n');
+        let mut out = std::io::stdout().lock();
+        if out.write_all(&self.buf).and_then(|()| out.flush()).is_err() {
+            std::process::exit(3);
+        }
+    }
+
+    fn now(&self, kind: Kind, f: Op) -> Event {
+        Event::new(monotonic_ns(), kind, f)
+    }
+}
+
+struct Worker<'a> {
+    out: Emitter,
+    rng: Rng,
+    cfg: &'a WorkerConfig,
+    protocol: &'a dyn Protocol,
+    lock: &'a Connection,
+    witness: &'a Connection,
+    keys: &'a RunKeys,
+    resource: &'a FencedResource,
+    ops: [u32; 2],
+}
+
+impl Worker<'_> {
+    async fn acquire(&mut self, i: u32) -> Option<Grant> {
+        let token = match Token::random() {
+            Ok(t) => t,
+            Err(e) => {
+                let mut ev = self.out.now(Kind::Invoke, Op::Acquire);
+                ev.details = Some(format!("no randomness: {e}"));
+                self.out.emit(ev);
+                return None;
+            }
+        };
+        let params = AcquireParams {
+            keys: self.keys.lock.clone(),
+            token,
+            ttl: Duration::from_millis(self.cfg.ttl_ms),
+            wait: Some(Duration::from_millis(self.cfg.wait_ms)),
+            drift: Duration::from_millis(self.cfg.drift_ms),
+            seed: self.cfg.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9),
+            backoff: Backoff::default(),
+        };
+        let mut machine = self.protocol.acquire(params);
+        let mut hooks = self.hooks(DelayOp::Acquire);
+        self.out.emit(self.out.now(Kind::Invoke, Op::Acquire));
+        let result = self.lock.run(&mut *machine, &mut hooks).await;
+        let mut ev = self.out.now(Kind::Info, Op::Acquire);
+        ev.delayed_ms = hooks.delayed_ms();
+        let grant = match result {
+            Ok(Outcome::Acquired(grant)) => {
+                ev.kind = Kind::Ok;
+                ev.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
+                ev.fence = grant.fence;
+                Some(grant)
+            }
+            Ok(Outcome::Busy | Outcome::TimedOut) => {
+                ev.kind = Kind::Fail;
+                ev.details = Some("timed out".into());
+                None
+            }
+            Ok(other) => {
+                ev.details = Some(format!("{other:?}"));
+                None
+            }
+            Err(e) => {
+                ev.details = Some(e.to_string());
+                None
+            }
+        };
+        self.out.emit(ev);
+        grant
+    }
+
+    async fn section(&mut self, grant: &Grant) {
+        let mut ev = self.out.now(Kind::Invoke, Op::Section);
+        ev.fence = grant.fence;
+        self.out.emit(ev.clone());
+        match self.section_body(grant, &mut ev).await {
+            Ok(()) => ev.kind = Kind::Ok,
+            Err(e) => {
+                ev.kind = Kind::Info;
+                ev.details = Some(format!("{e:#}"));
+            }
+        }
+        ev.time = monotonic_ns();
+        self.out.emit(ev);
+    }
+
+    async fn section_body(&mut self, grant: &Grant, ev: &mut Event) -> anyhow::Result<()> {
+        let id = self.cfg.id;
+        let entered = self.witness.exec(&self.keys.enter(id)).await?;
+        ev.enter = Some(monotonic_ns());
+        ev.others = others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))?;
+        let read = match grant.fence {
+            Some(_) => self.resource.read().await?.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            None => match self.witness.exec(&Command::Get { key: self.keys.counter.clone() }).await? {
+                Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                Reply::Nil => None,
+                other => anyhow::bail!("GET counter answered {other:?}"),
+            },
+        };
+        let read: i64 = read.map_or(Ok(0), |s| s.parse()).context("the counter is not a number")?;
+        ev.read = Some(read);
+        let hold = self.hold();
+        if !hold.is_zero() {
+            tokio::time::sleep(hold).await;
+        }
+        let value = (read + 1).to_string().into_bytes();
+        match grant.fence {
+            Some(fence) => ev.accepted = Some(self.resource.write(fence, &value).await?),
+            None => {
+                let set = Command::Set { key: self.keys.counter.clone(), value, cond: None, expiry: None, get: false };
+                let reply = self.witness.exec(&set).await?;
+                anyhow::ensure!(reply.is_ok(), "SET counter answered {reply:?}");
+            }
+        }
+        ev.wrote = Some(read + 1);
+        ev.exit = Some(monotonic_ns());
+        self.witness.exec(&self.keys.exit(id)).await?;
+        Ok(())
+    }
+
+    async fn release(&mut self, grant: Grant) {
+        let fresh_token = Token::random().unwrap_or(Token::from_u128(u128::from(self.rng.next_u64())));
+        let mut ev = self.out.now(Kind::Invoke, Op::Release);
+        ev.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
+        ev.fence = grant.fence;
+        let params = ReleaseParams {
+            keys: self.keys.lock.clone(),
+            grant,
+            ttl: Duration::from_millis(self.cfg.ttl_ms),
+            fresh_token,
+        };
+        let mut machine = self.protocol.release(params);
+        let mut hooks = self.hooks(DelayOp::Release);
+        self.out.emit(ev.clone());
+        let result = self.lock.run(&mut *machine, &mut hooks).await;
+        ev.time = monotonic_ns();
+        ev.delayed_ms = hooks.delayed_ms();
+        match result {
+            Ok(Outcome::Released { owned }) => {
+                ev.kind = Kind::Ok;
+                ev.owned = Some(owned);
+            }
+            Ok(other) => {
+                ev.kind = Kind::Info;
+                ev.details = Some(format!("{other:?}"));
+            }
+            Err(e) => {
+                ev.kind = Kind::Info;
+                ev.details = Some(e.to_string());
+            }
+        }
+        self.out.emit(ev);
+    }
+
+    fn hooks(&mut self, op: DelayOp) -> WorkerHooks {
+        let n = &mut self.ops[usize::from(op == DelayOp::Release)];
+        *n += 1;
+        WorkerHooks { cfg: self.cfg.clone_faults(), op, nth: *n, delayed: 0 }
+    }
+
+    fn hold(&mut self) -> Duration {
+        let unit = |n: u64| n as f64 / (1u64 << 53) as f64;
+        let ms = match self.cfg.hold {
+            Hold::None => 0,
+            Hold::Fixed { ms } => ms,
+            Hold::Uniform { min_ms, max_ms } => min_ms + self.rng.below(max_ms - min_ms + 1),
+            Hold::Exponential { mean_ms } => {
+                let u = unit(self.rng.next_u64() >> 11);
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+                let v = (-(1.0 - u).ln() * mean_ms as f64).min(20.0 * mean_ms as f64) as u64;
+                v
+            }
+        };
+        Duration::from_millis(ms)
+    }
+}
+
+/// The faults a worker applies to itself.
+#[derive(Clone, Debug)]
+struct Faults {
+    slot: u32,
+    run_start_ns: u64,
+    step_delays: Vec<StepDelay>,
+    clock_skews: Vec<ClockSkew>,
+}
+
+impl WorkerConfig {
+    fn clone_faults(&self) -> Faults {
+        Faults {
+            slot: self.slot,
+            run_start_ns: self.run_start_ns,
+            step_delays: self.step_delays.clone(),
+            clock_skews: self.clock_skews.clone(),
+        }
+    }
+}
+
+struct WorkerHooks {
+    cfg: Faults,
+    op: DelayOp,
+    nth: u32,
+    delayed: u64,
+}
+
+impl WorkerHooks {
+    fn since_start_ms(&self) -> u64 {
+        monotonic_ns().saturating_sub(self.cfg.run_start_ns) / ms(1)
+    }
+
+    fn hits(&self, workers: Option<&Vec<u32>>) -> bool {
+        workers.is_none_or(|w| w.contains(&self.cfg.slot))
+    }
+
+    fn delayed_ms(&self) -> Option<u64> {
+        (self.delayed > 0).then_some(self.delayed)
+    }
+}
+
+impl Hooks for WorkerHooks {
+    fn before(&mut self, step: usize, _action: &Action) -> Option<Duration> {
+        let now = self.since_start_ms();
+        let total: u64 = self
+            .cfg
+            .step_delays
+            .iter()
+            .filter(|d| d.op == self.op && d.step == step && self.nth % d.every == 0)
+            .filter(|d| self.hits(d.workers.as_ref()) && d.window.contains(now))
+            .map(|d| d.delay_ms)
+            .sum();
+        self.delayed += total;
+        (total > 0).then(|| Duration::from_millis(total))
+    }
+
+    fn clock_offset_ms(&self) -> i64 {
+        let now = self.since_start_ms();
+        self.cfg
+            .clock_skews
+            .iter()
+            .filter(|s| self.hits(s.workers.as_ref()) && s.window.contains(now))
+            .map(|s| s.offset_ms)
+            .sum()
+    }
+}
