@@ -25,14 +25,17 @@
 //! actions; [`driver::Connection`] runs them on real Redis. The same machines run against a model
 //! of Redis and under loom.
 //!
-//! ```no_run
-//! # async fn demo() -> redmutex::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = redmutex::testing::RedisServer::start()?;
+//! # let url = server.url();
 //! use std::time::Duration;
 //! use redmutex::Lock;
 //!
 //! let lock = Lock::builder("report:daily")
 //!     .ttl(Duration::from_secs(30))
-//!     .connect("redis://127.0.0.1:6379")
+//!     .connect(&url) // e.g. "redis://127.0.0.1:6379"
 //!     .await?;
 //! if let Some(guard) = lock.try_acquire().await? {
 //!     tokio::select! {

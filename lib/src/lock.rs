@@ -19,8 +19,11 @@ pub const MAX_TTL: Duration = Duration::from_secs(86_400);
 
 /// A named Redis lock. Cheap to clone; clones share the connection and settings.
 ///
-/// ```no_run
-/// # async fn demo() -> redmutex::Result<()> {
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = redmutex::testing::RedisServer::start()?;
+/// # let url = server.url();
 /// use std::time::Duration;
 /// use redmutex::{Algorithm, Lock};
 ///
@@ -28,7 +31,7 @@ pub const MAX_TTL: Duration = Duration::from_secs(86_400);
 ///     .ttl(Duration::from_secs(10))
 ///     .wait_timeout(Duration::from_secs(5))
 ///     .algorithm(Algorithm::Notify)
-///     .connect("redis://127.0.0.1:6379")
+///     .connect(&url) // e.g. "redis://127.0.0.1:6379"
 ///     .await?;
 /// let guard = lock.acquire().await?;
 /// // ... the protected work, finished before guard.valid_until() ...
