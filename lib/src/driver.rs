@@ -117,9 +117,12 @@ impl Connection {
     pub async fn run(&self, machine: &mut dyn Machine, hooks: &mut dyn Hooks) -> Result<Outcome> {
         let mut event = Event::Start;
         let mut subscriber: Option<(Vec<u8>, redis::aio::PubSubStream)> = None;
-        for step in 0.. {
+        let mut step = 0;
+        loop {
             let action = machine.handle(self.now(), event);
-            if let Some(pause) = hooks.before(step, &action) {
+            let pause = hooks.before(step, &action);
+            step += 1;
+            if let Some(pause) = pause {
                 tokio::time::sleep(pause).await;
             }
             event = match action {
@@ -131,10 +134,11 @@ impl Connection {
                 }
                 Action::ReadClock => Event::Clock(wall_ms(hooks.clock_offset_ms())),
                 Action::Wait { channel, timeout } => {
-                    if subscriber.as_ref().is_none_or(|(c, _)| *c != channel) {
-                        subscriber = Some((channel.clone(), self.subscribe(&channel).await?));
-                    }
-                    let Some((_, stream)) = subscriber.as_mut() else { unreachable!() };
+                    let stream = match subscriber.take() {
+                        Some((c, stream)) if c == channel => subscriber.insert((c, stream)),
+                        _ => subscriber.insert((channel.clone(), self.subscribe(&channel).await?)),
+                    };
+                    let stream = &mut stream.1;
                     match tokio::time::timeout(timeout, stream.next()).await {
                         Ok(Some(msg)) => Event::Notified(msg.get_payload_bytes().to_vec()),
                         Ok(None) => {
@@ -145,7 +149,6 @@ impl Connection {
                 }
             };
         }
-        unreachable!("the step counter is unbounded")
     }
 
     /// Executes one command. Server errors come back as [`Reply::Error`]; failures in transit
