@@ -1,0 +1,479 @@
+//! The model of Redis (`redmutex::sim`) against a real `redis-server`: proptest generates random
+//! command sequences (the reference scripts included) over a small key space, with short sleeps
+//! and restarts, and every reply of the model must equal the server's.
+//!
+//! Time: before each command the test reads the server's clock (`TIME`, pipelined with the
+//! command) and sets the model's clock to it. The one tolerance is ±2 ms on that clock: a reply
+//! also counts as equal if the model gives it at an instant up to 2 ms away (the command runs a
+//! few microseconds after `TIME`, SET's expiry reads a fresh clock, and the two may straddle a
+//! millisecond). Script errors are compared by their code (the first word): Redis appends the
+//! script's SHA and line, which a model face has no way to know.
+//!
+//! Budget: `REDMUTEX_MODEL_DIFF_CASES` sequences per test (default 64; `just model-diff` runs
+//! 10,000). A mismatch fails the test and prints the shrunk sequence in Redis syntax.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use proptest::sample::select;
+use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
+use redmutex::driver::encode;
+use redmutex::proto::{Bytes, Command, Expiry, Reply, Script, SetCond};
+use redmutex::scripts;
+use redmutex::sim::{ClientId, Model, Persistence, Step};
+use redmutex::testing::RedisServer;
+
+const KEYS: [&str; 4] = ["a", "b", "c", "q"];
+const VALUES: [&str; 11] =
+    ["x", "y", "tok1", "tok2", "1", "2", "10", "-3", "007", "+1", "9223372036854775807"];
+const CHANNELS: [&str; 2] = ["ch1", "ch2"];
+/// The channel the test's second connection subscribes to.
+const SUBSCRIBED: &str = "ch1";
+const ME: ClientId = ClientId(1);
+const SUBSCRIBER: ClientId = ClientId(2);
+/// How far (ms) from the server's clock the model may be to produce an equal reply.
+const CLOCK_TOLERANCE_MS: i64 = 2;
+
+#[test]
+fn model_replies_equal_redis_replies() {
+    let cases = budget();
+    let found = differential(Persistence::None, cases, |c| c.clone());
+    if let Err(failure) = found {
+        panic!("the model differs from redis-server:\n{failure}");
+    }
+}
+
+#[test]
+fn model_replies_equal_redis_replies_across_restarts_with_aof() {
+    let cases = (budget() / 4).max(8);
+    let found = differential(Persistence::Aof, cases, |c| c.clone());
+    if let Err(failure) = found {
+        panic!("the model differs from redis-server:\n{failure}");
+    }
+}
+
+/// The test can fail: a model that rounds `PX` up to whole seconds must be caught.
+#[test]
+fn a_model_that_rounds_px_to_seconds_is_caught() {
+    let broken = |c: &Command| match c {
+        Command::Set { key, value, cond, expiry: Some(Expiry::Px(ms)), get } => Command::Set {
+            key: key.clone(),
+            value: value.clone(),
+            cond: *cond,
+            expiry: Some(Expiry::Px(ms.div_ceil(1000) * 1000)),
+            get: *get,
+        },
+        other => other.clone(),
+    };
+    let found = differential(Persistence::None, 256, broken);
+    let Err(failure) = found else { panic!("256 sequences did not notice PX rounded to seconds") };
+    eprintln!("caught, as it should be:\n{failure}");
+}
+
+fn budget() -> u32 {
+    std::env::var("REDMUTEX_MODEL_DIFF_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+}
+
+/// Runs `cases` random sequences against a fresh server and the model (whose commands first go
+/// through `distort`, to prove the test notices a wrong model). `Err` holds the shrunk failure.
+fn differential(
+    persistence: Persistence,
+    cases: u32,
+    distort: impl Fn(&Command) -> Command,
+) -> Result<(), String> {
+    let server = RedisServer::builder()
+        .persistence(persistence == Persistence::Aof)
+        .start()
+        .expect("start redis-server (apt-get install redis-server)");
+    let real = RefCell::new(Real::connect(server).expect("connect to our redis-server"));
+    let config =
+        Config { cases, failure_persistence: None, max_shrink_iters: 2_000, ..Config::default() };
+    let mut runner = TestRunner::new(config);
+    let stats = RefCell::new(Stats::default());
+    let result = runner.run(&prop::collection::vec(op(), 1..40), |ops| {
+        let mut real = real.borrow_mut();
+        real.reset().map_err(|e| TestCaseError::fail(format!("reset: {e}")))?;
+        let outcome = check(&mut real, persistence, &ops, &distort);
+        if let Ok(s) = &outcome {
+            stats.borrow_mut().add(s);
+        }
+        outcome.map(|_| ())
+    });
+    eprintln!("{persistence:?}: {cases} cases, {:?}", stats.borrow());
+    match result {
+        Ok(()) => Ok(()),
+        Err(TestError::Fail(reason, ops)) => {
+            Err(format!("{reason}\nshrunk sequence:\n{}", Listing(&ops)))
+        }
+        Err(TestError::Abort(reason)) => Err(format!("aborted: {reason}")),
+    }
+}
+
+/// Figures of passing sequences.
+#[derive(Debug, Default)]
+struct Stats {
+    commands: u64,
+    /// Replies equal only at a clock up to ±2 ms away.
+    tolerated: u64,
+}
+
+impl Stats {
+    fn add(&mut self, other: &Stats) {
+        self.commands += other.commands;
+        self.tolerated += other.tolerated;
+    }
+}
+
+/// One step of a sequence.
+#[derive(Clone)]
+enum Op {
+    Run(Command),
+    Sleep(u64),
+    Restart,
+}
+
+impl fmt::Debug for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::Sleep(ms) => write!(f, "sleep {ms}ms"),
+            Op::Restart => f.write_str("RESTART"),
+            Op::Run(Command::Eval { script, keys, args }) => {
+                write!(f, "EVAL {} {}", script.name, keys.len())?;
+                keys.iter()
+                    .chain(args)
+                    .try_for_each(|a| write!(f, " {}", String::from_utf8_lossy(a)))
+            }
+            Op::Run(command) => {
+                let packed = encode(command);
+                let mut words = packed.args_iter().map(|arg| match arg {
+                    redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
+                    _ => "<arg>".into(),
+                });
+                f.write_str(&words.next().unwrap_or_default())?;
+                words.try_for_each(|w| write!(f, " {w}"))
+            }
+        }
+    }
+}
+
+/// A sequence, one step a line.
+struct Listing<'a>(&'a [Op]);
+
+impl fmt::Display for Listing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().enumerate().try_for_each(|(i, op)| writeln!(f, "  {i:>2}: {op:?}"))
+    }
+}
+
+fn bytes(s: &str) -> Bytes {
+    s.as_bytes().to_vec()
+}
+
+fn key() -> impl Strategy<Value = Bytes> {
+    select(&KEYS[..]).prop_map(bytes)
+}
+
+fn value() -> impl Strategy<Value = Bytes> {
+    select(&VALUES[..]).prop_map(bytes)
+}
+
+/// A ttl in ms: mostly short enough to expire inside a sequence, sometimes around a second
+/// (for TTL's rounding), rarely zero (an error).
+fn ttl_ms() -> impl Strategy<Value = u64> {
+    prop_oneof![8 => 1..150u64, 2 => 400..2600u64, 1 => Just(0u64)]
+}
+
+fn ttl_arg() -> impl Strategy<Value = Bytes> {
+    ttl_ms().prop_map(|ms| ms.to_string().into_bytes())
+}
+
+fn eval(script: &'static Script, keys: Vec<Bytes>, args: Vec<Bytes>) -> Command {
+    Command::Eval { script, keys, args }
+}
+
+fn script() -> impl Strategy<Value = Command> {
+    let keys = |n: usize| prop::collection::vec(key(), n);
+    let fence = prop_oneof![value(), (0..12u64).prop_map(|n| n.to_string().into_bytes())];
+    prop_oneof![
+        (key(), value()).prop_map(|(k, t)| eval(&scripts::RELEASE, vec![k], vec![t])),
+        (key(), value(), ttl_arg()).prop_map(|(k, t, ms)| eval(
+            &scripts::EXTEND,
+            vec![k],
+            vec![t, ms]
+        )),
+        (keys(2), value(), ttl_arg()).prop_map(|(k, t, ms)| eval(
+            &scripts::FENCED_ACQUIRE,
+            k,
+            vec![t, ms]
+        )),
+        (keys(2), fence, value()).prop_map(|(k, f, v)| eval(&scripts::FENCED_WRITE, k, vec![f, v])),
+        (keys(3), value(), ttl_arg(), select(&["0", "1"][..])).prop_map(|(k, t, ms, reg)| {
+            eval(&scripts::NOTIFY_ACQUIRE, k, vec![t, ms, bytes(reg)])
+        }),
+        (keys(3), value(), value(), ttl_arg()).prop_map(|(k, t, fresh, ms)| {
+            eval(&scripts::NOTIFY_RELEASE, k, vec![t, fresh, ms])
+        }),
+    ]
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    let cond = prop_oneof![Just(None), Just(Some(SetCond::Nx)), Just(Some(SetCond::Xx))];
+    let expiry = prop_oneof![
+        Just(None),
+        ttl_ms().prop_map(|ms| Some(Expiry::Px(ms))),
+        (0..3u64).prop_map(|s| Some(Expiry::Ex(s))),
+    ];
+    let set = (key(), value(), cond, expiry, any::<bool>())
+        .prop_map(|(key, value, cond, expiry, get)| Command::Set { key, value, cond, expiry, get });
+    let values = || prop::collection::vec(value(), 1..4);
+    prop_oneof![
+        6 => set,
+        3 => key().prop_map(|key| Command::Get { key }),
+        2 => (key(), value()).prop_map(|(key, value)| Command::SetNx { key, value }),
+        1 => (key(), value()).prop_map(|(key, value)| Command::GetSet { key, value }),
+        2 => prop::collection::vec(key(), 1..3).prop_map(|keys| Command::Del { keys }),
+        1 => (key(), 0..3u64).prop_map(|(key, seconds)| Command::Expire { key, seconds }),
+        2 => (key(), prop_oneof![Just(0u64), ttl_ms()]).prop_map(|(key, ms)| Command::PExpire { key, ms }),
+        3 => key().prop_map(|key| Command::Pttl { key }),
+        2 => key().prop_map(|key| Command::Ttl { key }),
+        2 => key().prop_map(|key| Command::Incr { key }),
+        1 => key().prop_map(|key| Command::Decr { key }),
+        2 => (key(), values()).prop_map(|(key, values)| Command::LPush { key, values }),
+        2 => (key(), values()).prop_map(|(key, values)| Command::RPush { key, values }),
+        2 => key().prop_map(|key| Command::LPop { key }),
+        1 => key().prop_map(|key| Command::LLen { key }),
+        2 => (key(), 1..20u64).prop_map(|(key, ms)| Command::BLPop { key, timeout: Duration::from_millis(ms) }),
+        1 => (select(&CHANNELS[..]), value()).prop_map(|(c, message)| Command::Publish { channel: bytes(c), message }),
+        1 => Just(Command::Time),
+        1 => Just(Command::Ping),
+        8 => script(),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        30 => command().prop_map(Op::Run),
+        8 => (0..30u64).prop_map(Op::Sleep),
+        1 => Just(Op::Restart),
+    ]
+}
+
+/// Runs one sequence on both sides; `Err` names the first difference.
+fn check(
+    real: &mut Real,
+    persistence: Persistence,
+    ops: &[Op],
+    distort: &impl Fn(&Command) -> Command,
+) -> Result<Stats, TestCaseError> {
+    let mut model = Model::new();
+    model.subscribe(SUBSCRIBER, SUBSCRIBED.as_bytes());
+    let mut stats = Stats::default();
+    let io = |what: &str, e: std::io::Error| TestCaseError::fail(format!("{what}: {e}"));
+    for (i, op) in ops.iter().enumerate() {
+        let command = match op {
+            Op::Sleep(ms) => {
+                std::thread::sleep(Duration::from_millis(*ms));
+                continue;
+            }
+            Op::Restart => {
+                real.restart().map_err(|e| io("restart", e))?;
+                let _ = model.restart(persistence);
+                model.subscribe(SUBSCRIBER, SUBSCRIBED.as_bytes());
+                continue;
+            }
+            Op::Run(command) => command,
+        };
+        let (server_ms, got) = real.exec(command).map_err(|e| io("redis", e))?;
+        stats.commands += 1;
+        let modelled = distort(command);
+        let mut matched = None;
+        for offset in [0, 1, -1, 2, -2] {
+            debug_assert!(i64::abs(offset) <= CLOCK_TOLERANCE_MS);
+            let mut candidate = model.clone();
+            candidate.set_clock(server_ms.saturating_add_signed(offset));
+            let want = reply_of(&mut candidate, &modelled);
+            if equal(command, &want, &got) {
+                matched = Some((candidate, offset));
+                break;
+            }
+        }
+        let Some((next, offset)) = matched else {
+            let mut at = model.clone();
+            at.set_clock(server_ms);
+            let want = reply_of(&mut at, &modelled);
+            return Err(TestCaseError::fail(format!(
+                "step {i}: {op:?}\n  redis: {got:?}\n  model: {want:?}"
+            )));
+        };
+        stats.tolerated += u64::from(offset != 0);
+        model = next;
+        if let Command::Publish { channel, message } = command {
+            check_delivery(real, &mut model, channel, message, i)?;
+        }
+    }
+    Ok(stats)
+}
+
+/// The model's reply to `command` at its current clock, waiting out a block like the real
+/// connection does (nobody else pushes).
+fn reply_of(model: &mut Model, command: &Command) -> Reply {
+    match model.exec(ME, command) {
+        Step::Reply(reply) => reply,
+        Step::Blocked => {
+            if let Some(deadline) = model.next_timeout() {
+                model.set_clock(deadline + 1);
+            }
+            model.take_unblocked_for(ME).unwrap_or(Reply::Error("still blocked".into()))
+        }
+    }
+}
+
+fn equal(command: &Command, model: &Reply, real: &Reply) -> bool {
+    match (command, model, real) {
+        (Command::Time, Reply::Array(m), Reply::Array(r)) => match (time_ms(m), time_ms(r)) {
+            (Some(m), Some(r)) => m.abs_diff(r) <= CLOCK_TOLERANCE_MS.unsigned_abs(),
+            _ => false,
+        },
+        (Command::Eval { .. }, Reply::Error(m), Reply::Error(r)) => {
+            m.split_whitespace().next() == r.split_whitespace().next()
+        }
+        _ => model == real,
+    }
+}
+
+fn time_ms(parts: &[Reply]) -> Option<u64> {
+    let [secs, micros] = parts else { return None };
+    let n = |r: &Reply| u64::try_from(r.as_int()?).ok();
+    Some(n(secs)? * 1000 + n(micros)? / 1000)
+}
+
+/// A `PUBLISH` to the subscribed channel must reach the subscriber, on both sides alike.
+fn check_delivery(
+    real: &mut Real,
+    model: &mut Model,
+    channel: &[u8],
+    message: &[u8],
+    step: usize,
+) -> Result<(), TestCaseError> {
+    let modelled = model.take_delivery_for(SUBSCRIBER).map(|d| (d.channel, d.message));
+    if channel != SUBSCRIBED.as_bytes() {
+        return match modelled {
+            None => Ok(()),
+            Some(d) => Err(TestCaseError::fail(format!("step {step}: model delivered {d:?}"))),
+        };
+    }
+    let got = real.sub.read().map_err(|e| TestCaseError::fail(format!("subscriber: {e}")))?;
+    let want = Reply::Array(vec![
+        Reply::Bulk(bytes("message")),
+        Reply::Bulk(channel.to_vec()),
+        Reply::Bulk(message.to_vec()),
+    ]);
+    if got != want || modelled != Some((channel.to_vec(), message.to_vec())) {
+        return Err(TestCaseError::fail(format!(
+            "step {step}: subscriber got {got:?}, model delivered {modelled:?}"
+        )));
+    }
+    Ok(())
+}
+
+/// Our server with a command connection and a subscriber connection.
+struct Real {
+    server: RedisServer,
+    conn: Resp,
+    sub: Resp,
+}
+
+impl Real {
+    fn connect(server: RedisServer) -> std::io::Result<Real> {
+        let conn = Resp::connect(server.port())?;
+        let mut sub = Resp::connect(server.port())?;
+        sub.send(&[b"SUBSCRIBE", SUBSCRIBED.as_bytes()])?;
+        let _confirmation = sub.read()?;
+        Ok(Real { server, conn, sub })
+    }
+
+    fn restart(&mut self) -> std::io::Result<()> {
+        self.server.restart()?;
+        let port = self.server.port();
+        self.conn = Resp::connect(port)?;
+        self.sub = Resp::connect(port)?;
+        self.sub.send(&[b"SUBSCRIBE", SUBSCRIBED.as_bytes()])?;
+        self.sub.read().map(drop)
+    }
+
+    fn reset(&mut self) -> std::io::Result<()> {
+        self.conn.send(&[b"FLUSHALL"])?;
+        match self.conn.read()? {
+            r if r.is_ok() => Ok(()),
+            other => Err(std::io::Error::other(format!("FLUSHALL answered {other:?}"))),
+        }
+    }
+
+    /// The server's clock (ms) just before `command` ran, and its reply.
+    fn exec(&mut self, command: &Command) -> std::io::Result<(u64, Reply)> {
+        let mut packed = encode(&Command::Time).get_packed_command();
+        packed.extend(encode(command).get_packed_command());
+        self.conn.write.write_all(&packed)?;
+        let time = self.conn.read()?;
+        let Reply::Array(parts) = &time else {
+            return Err(std::io::Error::other(format!("TIME answered {time:?}")));
+        };
+        let ms = time_ms(parts).ok_or_else(|| std::io::Error::other("TIME: not two numbers"))?;
+        Ok((ms, self.conn.read()?))
+    }
+}
+
+/// A minimal RESP2 connection: the test needs pipelining and raw replies.
+struct Resp {
+    read: BufReader<TcpStream>,
+    write: TcpStream,
+}
+
+impl Resp {
+    fn connect(port: u16) -> std::io::Result<Resp> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        stream.set_nodelay(true)?;
+        Ok(Resp { read: BufReader::new(stream.try_clone()?), write: stream })
+    }
+
+    fn send(&mut self, words: &[&[u8]]) -> std::io::Result<()> {
+        let mut out = format!("*{}\r\n", words.len()).into_bytes();
+        for w in words {
+            out.extend(format!("${}\r\n", w.len()).as_bytes());
+            out.extend(*w);
+            out.extend(b"\r\n");
+        }
+        self.write.write_all(&out)
+    }
+
+    fn read(&mut self) -> std::io::Result<Reply> {
+        let mut line = Vec::new();
+        self.read.read_until(b'\n', &mut line)?;
+        let text =
+            String::from_utf8_lossy(line.strip_suffix(b"\r\n").unwrap_or(&line)).into_owned();
+        let bad = || std::io::Error::other(format!("bad RESP line {text:?}"));
+        let (kind, rest) = (text.chars().next().ok_or_else(bad)?, text.get(1..).unwrap_or(""));
+        let n = || rest.parse::<i64>().map_err(|_| bad());
+        Ok(match kind {
+            '+' => Reply::Status(rest.into()),
+            '-' => Reply::Error(rest.into()),
+            ':' => Reply::Int(n()?),
+            '$' if n()? < 0 => Reply::Nil,
+            '$' => {
+                let len = usize::try_from(n()?).map_err(|_| bad())?;
+                let mut body = vec![0; len + 2];
+                self.read.read_exact(&mut body)?;
+                body.truncate(len);
+                Reply::Bulk(body)
+            }
+            '*' if n()? < 0 => Reply::Nil,
+            '*' => Reply::Array((0..n()?).map(|_| self.read()).collect::<Result<_, _>>()?),
+            _ => return Err(bad()),
+        })
+    }
+}
