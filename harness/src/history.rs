@@ -81,6 +81,14 @@ pub struct Event {
     /// The fence of the acquisition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fence: Option<u64>,
+    /// Acquire `ok`: when the command that won the lock was sent (ns), as the algorithm reports
+    /// it; the lease cannot have begun earlier. Absent: use the invocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_from: Option<u64>,
+    /// Release completion: when the operation's last command was sent (ns). A release removes
+    /// the lock with its last command, so the removal happened between this and the completion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_send: Option<u64>,
     /// Release: whether the algorithm says the lock was still ours (and so it removed it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owned: Option<bool>,

@@ -103,6 +103,15 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn value_bytes(reply: &Reply) -> Vec<u8> {
+    match reply {
+        Reply::Bulk(b) => b.clone(),
+        Reply::Int(n) => n.to_string().into_bytes(),
+        Reply::Status(s) => s.clone().into_bytes(),
+        _ => b"0".to_vec(),
+    }
+}
+
 struct Emitter {
     id: u32,
     pid: u32,
@@ -163,6 +172,7 @@ impl Worker<'_> {
         };
         let mut machine = self.protocol.acquire(params);
         let mut hooks = self.hooks(DelayOp::Acquire);
+        hooks.before_invoke().await;
         self.out.emit(self.out.now(Kind::Invoke, Op::Acquire));
         let result = self.lock.run(&mut *machine, &mut hooks).await;
         let mut ev = self.out.now(Kind::Info, Op::Acquire);
@@ -172,6 +182,8 @@ impl Worker<'_> {
                 ev.kind = Kind::Ok;
                 ev.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
                 ev.fence = grant.fence;
+                let origin = monotonic_ns().saturating_sub(u64::try_from(self.lock.now().as_nanos()).unwrap_or(0));
+                ev.lease_from = u64::try_from(grant.acquired_at.as_nanos()).ok().map(|a| origin.saturating_add(a));
                 Some(grant)
             }
             Ok(Outcome::Busy | Outcome::TimedOut) => {
@@ -213,7 +225,20 @@ impl Worker<'_> {
         ev.enter = Some(monotonic_ns());
         ev.others = others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))?;
         let read = match grant.fence {
-            Some(_) => self.resource.read().await?.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            Some(fence) => match self.witness.exec(&self.keys.fenced_read(fence)).await? {
+                Reply::Array(items) => match items.as_slice() {
+                    [Reply::Int(1), value] => Some(String::from_utf8_lossy(&value_bytes(value)).into_owned()),
+                    [Reply::Int(0)] => {
+                        // A newer holder already read the resource: our lease is over.
+                        ev.accepted = Some(false);
+                        ev.exit = Some(monotonic_ns());
+                        self.witness.exec(&self.keys.exit(id)).await?;
+                        return Ok(());
+                    }
+                    _ => anyhow::bail!("fenced read answered {items:?}"),
+                },
+                other => anyhow::bail!("fenced read answered {other:?}"),
+            },
             None => match self.witness.exec(&Command::Get { key: self.keys.counter.clone() }).await? {
                 Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
                 Reply::Nil => None,
@@ -254,10 +279,13 @@ impl Worker<'_> {
         };
         let mut machine = self.protocol.release(params);
         let mut hooks = self.hooks(DelayOp::Release);
+        hooks.before_invoke().await;
+        ev.time = monotonic_ns();
         self.out.emit(ev.clone());
         let result = self.lock.run(&mut *machine, &mut hooks).await;
         ev.time = monotonic_ns();
         ev.delayed_ms = hooks.delayed_ms();
+        ev.last_send = hooks.last_send;
         match result {
             Ok(Outcome::Released { owned }) => {
                 ev.kind = Kind::Ok;
@@ -278,7 +306,7 @@ impl Worker<'_> {
     fn hooks(&mut self, op: DelayOp) -> WorkerHooks {
         let n = &mut self.ops[usize::from(op == DelayOp::Release)];
         *n += 1;
-        WorkerHooks { cfg: self.cfg.clone_faults(), op, nth: *n, delayed: 0 }
+        WorkerHooks { cfg: self.cfg.clone_faults(), op, nth: *n, delayed: 0, invoked: false, last_send: None }
     }
 
     fn hold(&mut self) -> Duration {
@@ -323,6 +351,8 @@ struct WorkerHooks {
     op: DelayOp,
     nth: u32,
     delayed: u64,
+    invoked: bool,
+    last_send: Option<u64>,
 }
 
 impl WorkerHooks {
@@ -334,13 +364,16 @@ impl WorkerHooks {
         workers.is_none_or(|w| w.contains(&self.cfg.slot))
     }
 
-    fn delayed_ms(&self) -> Option<u64> {
-        (self.delayed > 0).then_some(self.delayed)
+    /// A delay before step 0 is the client being slow to start the operation: it is slept
+    /// before the invocation is recorded, so the history shows when the operation really began.
+    async fn before_invoke(&mut self) {
+        if let Some(d) = self.delay(0) {
+            tokio::time::sleep(d).await;
+        }
+        self.invoked = true;
     }
-}
 
-impl Hooks for WorkerHooks {
-    fn before(&mut self, step: usize, _action: &Action) -> Option<Duration> {
+    fn delay(&mut self, step: usize) -> Option<Duration> {
         let now = self.since_start_ms();
         let total: u64 = self
             .cfg
@@ -352,6 +385,22 @@ impl Hooks for WorkerHooks {
             .sum();
         self.delayed += total;
         (total > 0).then(|| Duration::from_millis(total))
+    }
+
+    fn delayed_ms(&self) -> Option<u64> {
+        (self.delayed > 0).then_some(self.delayed)
+    }
+}
+
+impl Hooks for WorkerHooks {
+    fn before(&mut self, step: usize, action: &Action) -> Option<Duration> {
+        let delay = if step == 0 && self.invoked { None } else { self.delay(step) };
+        if matches!(action, Action::Send(_)) {
+            // The command goes out right after the delay.
+            let after = delay.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
+            self.last_send = Some(monotonic_ns() + after);
+        }
+        delay
     }
 
     fn clock_offset_ms(&self) -> i64 {

@@ -7,7 +7,8 @@
 //! was inside at the same time.
 //!
 //! Each overlap is classified by the two acquisitions. *Lease violated*: the second acquisition
-//! completed before the first acquire's invocation + ttl, so the lock was handed out while the
+//! completed before the first lease's start (the winning command's send time, never before the
+//! acquire's invocation) + ttl, so the lock was handed out while the
 //! first lease was provably still valid — a bug in the lock. *Lease outlived*: the first holder
 //! kept working after its lease may have expired — the hazard fencing exists for.
 
@@ -95,8 +96,8 @@ fn witness_pairs(t: &Timeline<'_>) -> Vec<(usize, usize, &'static str)> {
 
 fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source: &str) -> Finding {
     let (f, s) = (&t.acquisitions[first], &t.acquisitions[second]);
-    let after = t.time(s.ok).saturating_sub(t.time(f.invoke));
-    let violated = t.time(s.ok) < t.time(f.invoke).saturating_add(ctx.ttl_ns);
+    let after = t.time(s.ok).saturating_sub(t.lease_start(f));
+    let violated = t.time(s.ok) < t.lease_start(f).saturating_add(ctx.ttl_ns);
     let how = if source == "witness" { "the witness saw both inside" } else { "their sections overlap in time" };
     let (kind, why) = if violated {
         ("lease-violated", format!("within worker {}'s {} ms lease: the lock handed out twice", f.worker, ms(ctx.ttl_ns)))
@@ -104,7 +105,7 @@ fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source:
         ("lease-outlived", format!("after worker {}'s lease may have run out: it kept working past its lease", f.worker))
     };
     let message = format!(
-        "workers {} and {} were inside at once ({how}); worker {} acquired {} ms after worker {}'s acquire began, {why}",
+        "workers {} and {} were inside at once ({how}); worker {} acquired {} ms after worker {}'s lease began, {why}",
         f.worker,
         s.worker,
         s.worker,

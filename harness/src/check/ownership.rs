@@ -2,9 +2,15 @@
 //!
 //! Proof from the history alone: worker A's release reported that it removed the lock (`owned`,
 //! which an unconditional `DEL` always reports), yet another worker B acquired after A did,
-//! before A's release began, and B had not begun its own release and was still within its
-//! lease when A's release ended. B's key was then in place (it cannot expire before B's acquire
-//! invocation + ttl), so what A removed was B's lock.
+//! before A's release sent its last command (the one that removes the lock; `last_send`, else
+//! the invocation), and B had not begun its own release and was still within its lease when
+//! A's release ended. B's key was then in place (it cannot expire before B's acquire
+//! lease start + ttl), so what A removed was B's lock.
+//!
+//! A second proof catches a removal that happened while A's release was under way: B's own
+//! release found its lock gone (`owned: false`) although it was over before B's lease could
+//! have ended. Nothing but another client removes or overwrites a key before its expiry; the
+//! finding names the releases by others that removed a lock after B acquired as suspects.
 
 use super::{CheckResult, Context, Finding, Timeline, ms};
 use crate::history::Kind;
@@ -19,7 +25,7 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         .iter()
         .enumerate()
         .map(|(b, acq)| {
-            let lease = t.time(acq.invoke).saturating_add(ctx.ttl_ns);
+            let lease = t.lease_start(acq).saturating_add(ctx.ttl_ns);
             let end = acq.release_invoke.map_or(lease, |r| t.time(r).min(lease));
             (t.time(acq.ok), end, b)
         })
@@ -34,8 +40,8 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         if done.kind != Kind::Ok || done.owned != Some(true) {
             continue;
         }
-        let (after, before) = (t.time(acq.ok), t.time(ri));
-        // Windows that began strictly after A's acquisition and before A's release.
+        let (after, before) = (t.time(acq.ok), done.last_send.unwrap_or(0).max(t.time(ri)));
+        // Windows that began strictly after A's acquisition and before A's removing command.
         let lo = windows.partition_point(|w| w.0 <= after);
         let hi = windows.partition_point(|w| w.0 < before);
         let Some((end, b)) = table.max(lo, hi) else { continue };
@@ -61,6 +67,52 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     }
     if t.acquisitions.is_empty() {
         return CheckResult::unknown("no acquisition completed");
+    }
+    // Safety margin for the server's clock running a little faster than ours.
+    let margin = ctx.ttl_ns / 100 + 2_000_000;
+    for (b, acq) in t.acquisitions.iter().enumerate() {
+        let (Some(ri), Some(rd)) = (acq.release_invoke, acq.release_done) else { continue };
+        let done = &t.events[rd];
+        if done.kind != Kind::Ok || done.owned != Some(false) {
+            continue;
+        }
+        let lease_end = t.lease_start(acq).saturating_add(ctx.ttl_ns).saturating_sub(margin);
+        // The check may have run as late as the completion: only a release over before the
+        // lease could end proves the key was removed by someone else.
+        if t.time(rd) >= lease_end {
+            continue;
+        }
+        total += 1;
+        if findings.len() >= super::MAX_FINDINGS {
+            continue;
+        }
+        let mut events = vec![acq.ok, ri, rd];
+        let suspects: Vec<u32> = t
+            .acquisitions
+            .iter()
+            .enumerate()
+            .filter(|(a, other)| *a != b && other.worker != acq.worker)
+            .filter_map(|(_, other)| {
+                let (oi, od) = (other.release_invoke?, other.release_done?);
+                let removed = t.events[od].kind == Kind::Ok && t.events[od].owned == Some(true);
+                (removed && t.time(od) > t.time(acq.ok) && t.time(oi) < t.time(ri)).then(|| {
+                    events.extend([oi, od]);
+                    other.worker
+                })
+            })
+            .collect();
+        events.sort_unstable();
+        findings.push(Finding {
+            kind: "lock-removed-under-holder".into(),
+            message: format!(
+                "worker {}'s lock was gone when it released {} ms into its {} ms lease: another client removed it{}",
+                acq.worker,
+                ms(t.time(ri).saturating_sub(t.lease_start(acq))),
+                ms(ctx.ttl_ns),
+                if suspects.is_empty() { String::new() } else { format!(" (releases that removed a lock meanwhile: workers {suspects:?})") }
+            ),
+            events,
+        });
     }
     CheckResult::from_findings(findings, total)
 }

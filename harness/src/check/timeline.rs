@@ -99,6 +99,13 @@ impl<'h> Timeline<'h> {
         self.events[i].time
     }
 
+    /// When `a`'s lease began at the earliest: the algorithm's send time of the winning command
+    /// (`lease_from`), never before the acquire's invocation.
+    #[must_use]
+    pub fn lease_start(&self, a: &Acquisition) -> u64 {
+        self.time(a.invoke).max(self.events[a.ok].lease_from.unwrap_or(0))
+    }
+
     /// The events with `f == op` in completion `kind`, as indices.
     pub fn indices(&self, op: Op, kind: Kind) -> impl Iterator<Item = usize> + '_ {
         self.events.iter().enumerate().filter(move |(_, e)| e.f == op && e.kind == kind).map(|(i, _)| i)
