@@ -151,6 +151,27 @@ impl Hooks for Skew {
     }
 }
 
+/// Returns once someone listens on `channel`: a message published before a waiter's
+/// SUBSCRIBE is lost (a weakness of `setnx-pubsub`), so tests that mean to wake it wait for this.
+async fn until_subscribed(server: &RedisServer, channel: &[u8]) {
+    let started = Instant::now();
+    let client = redis::Client::open(server.url()).expect("url");
+    let mut raw = client.get_multiplexed_async_connection().await.expect("connect");
+    loop {
+        let counts: Vec<(Vec<u8>, i64)> = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(channel)
+            .query_async(&mut raw)
+            .await
+            .expect("PUBSUB NUMSUB");
+        if counts.first().is_some_and(|(_, n)| *n > 0) {
+            return;
+        }
+        assert!(started.elapsed() < 5 * SECOND, "nobody subscribed to the channel");
+        tokio::task::yield_now().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_specimen_acquires_waits_and_releases() {
     let server = server();
@@ -172,6 +193,9 @@ async fn each_specimen_acquires_waits_and_releases() {
             )
         };
         busy.await.expect("the waiter finds the lock busy");
+        if name == setnx_pubsub::NAME {
+            until_subscribed(&server, &a.keys.channel).await;
+        }
         let released = a.release(first, ttl, &mut NoHooks).await;
         assert_eq!(released, Outcome::Released { owned: true }, "{name}");
         let second = granted(waiter.await.expect("the waiter ends"), name);
@@ -296,28 +320,48 @@ async fn setnx_getset_expiry_release_delayed_after_its_elapsed_check_deletes_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn setnx_pubsub_waiter_sleeps_through_an_expiry_until_its_timeout() {
+async fn setnx_pubsub_waiter_sleeps_through_an_expiry_and_times_out_on_a_free_lock() {
     let server = server();
-    let params = setnx_pubsub::Params { first_wait: 4 * SECOND, growth: 2.0 };
-    let protocol: Arc<dyn Protocol> = Arc::new(setnx_pubsub::SetnxPubsub::new(params));
+    let protocol: Arc<dyn Protocol> =
+        Arc::new(setnx_pubsub::SetnxPubsub::new(setnx_pubsub::Params::DOCUMENT));
     let name = "silent-expiry";
     let a = Client::new(&server, protocol.clone(), name).await;
-    let b = Client::new(&server, protocol, name).await;
+    let b = Client::new(&server, protocol.clone(), name).await;
 
     // A "crashes" holding a 1 s lock: it never releases, the key expires, nobody publishes.
     let _first = granted(a.acquire(SECOND, None, &mut NoHooks).await, "A");
     let started = Instant::now();
+    let outcome = b.acquire(SECOND, Some(3 * SECOND), &mut NoHooks).await;
+    // The lock was free after 1 s; B, waiting for a message that never comes, gives up at 3 s.
+    assert_eq!(outcome, Outcome::TimedOut);
+    assert!(started.elapsed() >= 3 * SECOND, "{:?}", started.elapsed());
+    assert_eq!(b.held().await, None, "the lock was free all along");
+    // Only a fresh acquire notices.
+    let _second = granted(b.acquire(SECOND, None, &mut NoHooks).await, "B, afresh");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setnx_pubsub_growing_variant_still_sleeps_through_an_expiry() {
+    let server = server();
+    let params = setnx_pubsub::Params { first_wait: Some(4 * SECOND), growth: 2.0 };
+    let protocol: Arc<dyn Protocol> = Arc::new(setnx_pubsub::SetnxPubsub::new(params));
+    let name = "silent-expiry-growing";
+    let a = Client::new(&server, protocol.clone(), name).await;
+    let b = Client::new(&server, protocol, name).await;
+
+    let _first = granted(a.acquire(SECOND, None, &mut NoHooks).await, "A");
+    let started = Instant::now();
     let _second = granted(b.acquire(SECOND, Some(10 * SECOND), &mut NoHooks).await, "B");
+    // The lock was free after 1 s; B only looked again when its 4 s round ran out.
     let waited = started.elapsed();
-    // The lock was free after 1 s; B only looked again when its 4 s wait ran out.
     assert!(waited >= 4 * SECOND, "B waited {waited:?}: woken without a message?");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setnx_pubsub_release_wakes_a_subscribed_waiter_at_once() {
     let server = server();
-    let params = setnx_pubsub::Params { first_wait: 8 * SECOND, growth: 2.0 };
-    let protocol: Arc<dyn Protocol> = Arc::new(setnx_pubsub::SetnxPubsub::new(params));
+    let protocol: Arc<dyn Protocol> =
+        Arc::new(setnx_pubsub::SetnxPubsub::new(setnx_pubsub::Params::DOCUMENT));
     let name = "wake";
     let a = Client::new(&server, protocol.clone(), name).await;
     let b = Client::new(&server, protocol, name).await;
@@ -328,26 +372,8 @@ async fn setnx_pubsub_release_wakes_a_subscribed_waiter_at_once() {
         let b = b.clone();
         tokio::spawn(async move { b.acquire(10 * SECOND, Some(10 * SECOND), &mut NoHooks).await })
     };
-    // Release only once B listens: a message before its SUBSCRIBE would be lost (the other
-    // weakness of this design).
-    let mut raw = redis::Client::open(server.url())
-        .expect("url")
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
-    loop {
-        let counts: Vec<(Vec<u8>, i64)> = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(&a.keys.channel)
-            .query_async(&mut raw)
-            .await
-            .expect("PUBSUB NUMSUB");
-        if counts.first().is_some_and(|(_, n)| *n > 0) {
-            break;
-        }
-        assert!(started.elapsed() < 5 * SECOND, "B never subscribed");
-        tokio::task::yield_now().await;
-    }
+    // Release only once B listens: a message before its SUBSCRIBE would be lost.
+    until_subscribed(&server, &a.keys.channel).await;
     assert_eq!(
         a.release(first, 10 * SECOND, &mut NoHooks).await,
         Outcome::Released { owned: true }

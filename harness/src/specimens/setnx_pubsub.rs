@@ -1,22 +1,25 @@
 //! `setnx-pubsub` (seed 004): a lock that waits for a pub/sub message instead of spinning.
 //!
 //! **What the document does.** Acquire tries `SET key token NX EX expiry`. When the lock is
-//! busy it subscribes to the lock's channel and waits for a message, retrying the `SET` only
-//! after a message arrived or its wait ran out; the wait is forced to time out so it never
-//! waits forever, and each round waits longer than the last. Release runs a script that checks
-//! the token, deletes the key and publishes an "unlocked" message on the channel.
+//! busy it subscribes to the lock's channel and waits for a message; it retries the `SET` only
+//! when a message arrived ("retry only on a message"). The wait is forced to time out so that
+//! it never waits forever: once the blocking timeout has passed, after a message or not, it
+//! gives up without another try. Release runs a script that checks the token, deletes the key
+//! and publishes an "unlocked" message on the channel.
 //!
 //! **What is wrong with it.** Only a release publishes. A lock that *expires* (its holder
 //! crashed, or was paused past its lease) frees silently, so every waiter sleeps on through the
-//! expiry until its own timeout, which by then has grown: the lock stays unused for far longer
-//! than the ttl (liveness, `crash-holder`: the lock is not taken again within ttl + slack). A
-//! message published between a waiter's failed `SET` and its `SUBSCRIBE` is lost the same way.
-//! Every message wakes every waiter, and all but one go back to sleep.
+//! expiry until its blocking timeout and then fails: the lock stays unused until some client
+//! starts a *fresh* acquire (liveness, `crash-holder`: the lock is not taken again within
+//! ttl + slack, and the waiters' acquires time out on a free lock). A message published between
+//! a waiter's failed `SET` and its `SUBSCRIBE` is lost the same way. Every message wakes every
+//! waiter, and all but one go back to sleep.
 //!
 //! **Mapping.** `expiry` = the harness ttl rounded up to whole seconds (EX); the blocking
-//! timeout = the wait timeout (no wait: one try). Round `n` waits
-//! `first_wait × growth^n`, cut to what is left of the blocking timeout; once nothing is left
-//! after a failed try, the acquire times out.
+//! timeout = the wait timeout (no wait: one try). By default a round waits for whatever is left
+//! of the blocking timeout, as in the document. [`Params::first_wait`] turns on a variant in
+//! which round `n` waits `first_wait × growth^n` (cut to what is left) and a timed-out round
+//! retries too: it shortens, but does not remove, the sleep through a silent expiry.
 
 use std::time::Duration;
 
@@ -40,7 +43,7 @@ pub const SUMMARY: &str = "seed 004: SET NX EX, waiters wake on a pub/sub messag
 /// The known bugs.
 pub const BUGS: &[KnownBug] = &[KnownBug {
     id: "silent-expiry",
-    what: "a lock that expires publishes nothing, so waiters sleep through the expiry until their growing timeout",
+    what: "a lock that expires publishes nothing, so waiters sleep through the expiry and time out on a free lock",
     checker: "liveness",
     scenario: "crash-holder",
     fault: "kill the holder: its lock expires instead of being released",
@@ -63,23 +66,25 @@ return 1",
     release_model,
 );
 
-/// The time constants of the wait.
+/// How long a round waits for a message.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Params {
-    /// The first round's wait for a message (0.1 s).
-    pub first_wait: Duration,
-    /// How much longer each round waits than the last (×2).
+    /// `None` (the document): a round waits for the rest of the blocking timeout, and only a
+    /// message leads to another try. `Some(d)`: the first round waits `d`, and a round that times
+    /// out before the blocking timeout tries again too.
+    pub first_wait: Option<Duration>,
+    /// With `first_wait`, how much longer each round waits than the last.
     pub growth: f64,
 }
 
 impl Params {
-    /// The defaults.
-    pub const DOCUMENT: Params = Params { first_wait: Duration::from_millis(100), growth: 2.0 };
+    /// The document's behaviour.
+    pub const DOCUMENT: Params = Params { first_wait: None, growth: 1.0 };
 
-    /// The time constants multiplied by `factor`.
+    /// The time constants multiplied by `factor` (the document has none).
     #[must_use]
     pub fn scaled(self, factor: f64) -> Params {
-        Params { first_wait: scale(self.first_wait, factor), ..self }
+        Params { first_wait: self.first_wait.map(|d| scale(d, factor)), ..self }
     }
 }
 
@@ -95,7 +100,7 @@ pub struct SetnxPubsub {
     params: Params,
 }
 
-/// The specimen with the default values.
+/// The specimen with the document's behaviour.
 pub static DOCUMENT: SetnxPubsub = SetnxPubsub { params: Params::DOCUMENT };
 
 impl SetnxPubsub {
@@ -171,10 +176,22 @@ impl Acquire {
         if left.is_zero() {
             return Action::Done(Outcome::TimedOut);
         }
-        let grown = self.params.first_wait.as_secs_f64() * self.params.growth.powi(self.round);
-        let wait = Duration::try_from_secs_f64(grown).unwrap_or(left).min(left);
+        let wait = self.params.first_wait.map_or(left, |first| {
+            let grown = first.as_secs_f64() * self.params.growth.powi(self.round);
+            Duration::try_from_secs_f64(grown).unwrap_or(left).min(left)
+        });
         self.round = self.round.saturating_add(1);
         Action::Wait { channel: self.p.keys.channel.clone(), timeout: wait }
+    }
+
+    /// After a wait: past the blocking timeout, give up without another try (the document
+    /// checks its deadline first). Otherwise try again, after a message, or after a timed-out
+    /// round of the growing variant.
+    fn woken(&mut self, now: Duration) -> Action {
+        if self.deadline.is_none_or(|deadline| now >= deadline) {
+            return Action::Done(Outcome::TimedOut);
+        }
+        self.attempt(now)
     }
 }
 
@@ -186,8 +203,7 @@ impl Machine for Acquire {
                 self.deadline = self.p.wait.map(|w| now + w);
                 self.attempt(now)
             }
-            // Any message on the channel, or the forced timeout: try again.
-            Event::Notified(_) | Event::TimedOut => self.attempt(now),
+            Event::Notified(_) | Event::TimedOut => self.woken(now),
             Event::Reply(reply) => self.on_reply(now, &reply),
             other => Action::Done(unexpected(&other)),
         }
@@ -217,8 +233,25 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_lock_waits_on_the_channel_with_growing_timeouts() {
-        let (mut d, first) = Drive::start(DOCUMENT.acquire(acquire(1_500, Some(1_000))), 0);
+    fn a_busy_lock_waits_for_a_message_and_gives_up_at_the_timeout_without_another_try() {
+        let (mut d, first) = Drive::start(DOCUMENT.acquire(acquire(1_000, Some(3_000))), 0);
+        assert!(matches!(first, Action::Send(Command::Set { .. })));
+        let wait = |ms| Action::Wait { channel: channel(), timeout: Duration::from_millis(ms) };
+        assert_eq!(d.feed(Event::Reply(Reply::Nil)), wait(3_000));
+        d.now_ms = 1_200;
+        // A release's message: try again, and wait for the rest of the timeout when still busy.
+        assert!(matches!(d.feed(Event::Notified(UNLOCKED.to_vec())), Action::Send(_)));
+        assert_eq!(d.feed(Event::Reply(Reply::Nil)), wait(1_800));
+        // The holder's lock expired meanwhile, silently: the wait runs out, and that is the end.
+        d.now_ms = 3_000;
+        assert_eq!(done(d.feed(Event::TimedOut)), Outcome::TimedOut);
+    }
+
+    #[test]
+    fn the_growing_variant_retries_after_each_timed_out_round() {
+        let params = Params { first_wait: Some(Duration::from_millis(100)), growth: 2.0 };
+        let growing = SetnxPubsub::new(params);
+        let (mut d, first) = Drive::start(growing.acquire(acquire(1_500, Some(1_000))), 0);
         assert!(matches!(first, Action::Send(Command::Set { expiry: Some(Expiry::Ex(2)), .. })));
         let wait = |ms| Action::Wait { channel: channel(), timeout: Duration::from_millis(ms) };
         assert_eq!(d.feed(Event::Reply(Reply::Nil)), wait(100));
@@ -234,8 +267,7 @@ mod tests {
         // 800 ms would pass the deadline: cut to the 450 ms left.
         assert_eq!(d.feed(Event::Reply(Reply::Nil)), wait(450));
         d.now_ms = 1_000;
-        let _ = d.feed(Event::TimedOut);
-        assert_eq!(done(d.feed(Event::Reply(Reply::Nil))), Outcome::TimedOut);
+        assert_eq!(done(d.feed(Event::TimedOut)), Outcome::TimedOut);
     }
 
     #[test]
