@@ -203,6 +203,8 @@ pub(crate) fn parse_stamp(value: &[u8]) -> Option<f64> {
 }
 
 #[cfg(test)]
+mod in_model;
+#[cfg(test)]
 pub(crate) mod testkit;
 
 #[cfg(test)]
