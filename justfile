@@ -31,3 +31,11 @@ bench:
 # Round trips per lock operation, against a PING in the same run (prints JSON).
 roundtrips:
     cargo run --release -p redmutex --example roundtrips
+
+# Build the local Redis image for --server docker (no registry needed).
+redis-image:
+    harness/docker/build-image.sh
+
+# The docker backend's tests (testcontainers; feature `docker`).
+test-docker: redis-image
+    cargo test -p contend --features docker --test docker
