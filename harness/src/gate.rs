@@ -29,7 +29,9 @@ pub enum Cell {
 /// Runs the gate over the scenarios in `dir`; answers whether it passed.
 pub async fn gate(dir: &Path, junit: Option<&Path>, opts: &RunOptions) -> anyhow::Result<bool> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the scenario folder {}: check the path", dir.display()))?
+        .with_context(|| {
+            format!("cannot read the scenario folder {}: check the path", dir.display())
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
@@ -58,7 +60,8 @@ pub async fn gate(dir: &Path, junit: Option<&Path>, opts: &RunOptions) -> anyhow
     print!("{}", matrix(&cells));
     print!("{}", bug_lines(&bugs));
     if let Some(path) = junit {
-        std::fs::write(path, junit_xml(&cells, &bugs)).with_context(|| format!("cannot write {}", path.display()))?;
+        std::fs::write(path, junit_xml(&cells, &bugs))
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     let cells_ok = cells.iter().all(|(_, _, c)| match c {
         Cell::Ran(r, _) => r.as_expected,
@@ -89,9 +92,11 @@ fn known_bugs(cells: &[(String, String, Cell)]) -> Vec<BugStatus> {
     for entry in registry::all().into_iter().filter(|e| e.class == Class::Specimen) {
         for bug in entry.bugs {
             let caught = cells.iter().find_map(|(s, a, c)| match c {
-                Cell::Ran(r, _) if s == bug.scenario && a == entry.name => {
-                    Some(r.checkers.get(bug.checker).is_some_and(|c| c.result.verdict == Verdict::Invalid))
-                }
+                Cell::Ran(r, _) if s == bug.scenario && a == entry.name => Some(
+                    r.checkers
+                        .get(bug.checker)
+                        .is_some_and(|c| c.result.verdict == Verdict::Invalid),
+                ),
                 _ => None,
             });
             out.push(BugStatus {
@@ -120,20 +125,27 @@ fn bug_lines(bugs: &[BugStatus]) -> String {
             Some(false) => "MISSED",
             None => "not run",
         };
-        let _ = writeln!(s, "  {:<8} {} / {}: {} in {}", status, b.algorithm, b.id, b.checker, b.scenario);
+        let _ = writeln!(
+            s,
+            "  {:<8} {} / {}: {} in {}",
+            status, b.algorithm, b.id, b.checker, b.scenario
+        );
     }
     s
 }
 
 fn matrix(cells: &[(String, String, Cell)]) -> String {
-    let scenarios: Vec<&str> = cells.iter().map(|c| c.0.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+    let scenarios: Vec<&str> =
+        cells.iter().map(|c| c.0.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
     let algorithms: Vec<&str> = {
         let known: Vec<&str> = registry::all().iter().map(|e| e.name).collect();
-        let mut names: Vec<&str> = cells.iter().map(|c| c.1.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
+        let mut names: Vec<&str> =
+            cells.iter().map(|c| c.1.as_str()).collect::<BTreeSet<_>>().into_iter().collect();
         names.sort_by_key(|n| known.iter().position(|k| k == n).unwrap_or(usize::MAX));
         names
     };
-    let by: BTreeMap<(&str, &str), &Cell> = cells.iter().map(|(s, a, c)| ((s.as_str(), a.as_str()), c)).collect();
+    let by: BTreeMap<(&str, &str), &Cell> =
+        cells.iter().map(|(s, a, c)| ((s.as_str(), a.as_str()), c)).collect();
     let mut out = format!("\n{:<22}", "scenario");
     for a in &algorithms {
         let _ = write!(out, " {a:>13.13}");
@@ -171,14 +183,22 @@ fn unexpected(r: &Results) -> String {
     r.checkers
         .iter()
         .filter(|(_, c)| !c.as_expected)
-        .map(|(n, c)| format!("{n} is {} (expected {})", c.result.verdict, c.expected.map_or("no invalid", |e| e.name())))
+        .map(|(n, c)| {
+            format!(
+                "{n} is {} (expected {})",
+                c.result.verdict,
+                c.expected.map_or("no invalid", |e| e.name())
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
         + &format!(" — {}", r.dir.display())
 }
 
 fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {
-    let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let esc = |s: &str| {
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    };
     let mut suites: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     let mut failures: BTreeMap<&str, usize> = BTreeMap::new();
     for (s, a, c) in cells {
@@ -200,7 +220,9 @@ fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {
             esc(a)
         ));
     }
-    let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"contend gate\">\n");
+    let mut xml = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"contend gate\">\n",
+    );
     for (s, cases) in &suites {
         let _ = writeln!(
             xml,
@@ -212,14 +234,27 @@ fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {
         );
     }
     let missed = bugs.iter().filter(|b| b.caught == Some(false)).count();
-    let _ = writeln!(xml, "  <testsuite name=\"known-bugs\" tests=\"{}\" failures=\"{missed}\">", bugs.len());
+    let _ = writeln!(
+        xml,
+        "  <testsuite name=\"known-bugs\" tests=\"{}\" failures=\"{missed}\">",
+        bugs.len()
+    );
     for b in bugs {
         let body = match b.caught {
             Some(true) => String::new(),
-            Some(false) => format!("<failure message=\"{} did not report it in {}\"/>", esc(&b.checker), esc(&b.scenario)),
+            Some(false) => format!(
+                "<failure message=\"{} did not report it in {}\"/>",
+                esc(&b.checker),
+                esc(&b.scenario)
+            ),
             None => format!("<skipped message=\"scenario {} not run\"/>", esc(&b.scenario)),
         };
-        let _ = writeln!(xml, "    <testcase classname=\"{}\" name=\"{}\">{body}</testcase>", esc(&b.algorithm), esc(&b.id));
+        let _ = writeln!(
+            xml,
+            "    <testcase classname=\"{}\" name=\"{}\">{body}</testcase>",
+            esc(&b.algorithm),
+            esc(&b.id)
+        );
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml

@@ -164,7 +164,8 @@ pub fn read_jsonl(input: impl BufRead) -> anyhow::Result<History> {
         if line.trim().is_empty() {
             continue;
         }
-        let event = serde_json::from_str(&line).with_context(|| format!("history line {}", n + 1))?;
+        let event =
+            serde_json::from_str(&line).with_context(|| format!("history line {}", n + 1))?;
         history.push(event);
     }
     Ok(history)
@@ -188,7 +189,10 @@ mod tests {
         let mut buf = Vec::new();
         write_jsonl(&history, &mut buf).unwrap();
         let text = String::from_utf8(buf.clone()).unwrap();
-        assert!(text.starts_with(r#"{"time":1,"type":"invoke","f":"acquire","worker":3"#), "{text}");
+        assert!(
+            text.starts_with(r#"{"time":1,"type":"invoke","f":"acquire","worker":3"#),
+            "{text}"
+        );
         assert_eq!(read_jsonl(&buf[..]).unwrap(), history);
     }
 }

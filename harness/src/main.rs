@@ -14,7 +14,11 @@ use contend::scenario::Scenario;
 use contend::servers::ServerChoice;
 
 #[derive(Parser)]
-#[command(name = "contend", version, about = "Many processes contend for a Redis lock; faults are injected; the lock's promises are checked.")]
+#[command(
+    name = "contend",
+    version,
+    about = "Many processes contend for a Redis lock; faults are injected; the lock's promises are checked."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -119,7 +123,15 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
             Ok(results.as_expected)
         }
         Cmd::Gate { dir, junit, server, out } => {
-            let opts = RunOptions { server, seed: None, out, workers: None, iterations: None, scale: None, progress: false };
+            let opts = RunOptions {
+                server,
+                seed: None,
+                out,
+                workers: None,
+                iterations: None,
+                scale: None,
+                progress: false,
+            };
             let passed = contend::gate::gate(&dir, junit.as_deref(), &opts).await?;
             println!("gate: {}", if passed { "PASSED" } else { "FAILED" });
             Ok(passed)

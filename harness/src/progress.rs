@@ -18,7 +18,13 @@ impl Progress {
     #[must_use]
     pub fn new(wanted: bool) -> Progress {
         let now = Instant::now();
-        Progress { on: wanted && std::io::stderr().is_terminal(), started: now, last_draw: now, acquisitions: 0, violations: 0 }
+        Progress {
+            on: wanted && std::io::stderr().is_terminal(),
+            started: now,
+            last_draw: now,
+            acquisitions: 0,
+            violations: 0,
+        }
     }
 
     /// One more acquisition.

@@ -33,9 +33,14 @@ impl Entry {
     #[must_use]
     pub fn protocol(&self, scale: f64) -> Box<dyn Protocol> {
         if let Some(s) = specimens::find(self.name) {
-            return if (scale - 1.0).abs() < f64::EPSILON { Box::new(Static(s.protocol())) } else { s.scaled(scale) };
+            return if (scale - 1.0).abs() < f64::EPSILON {
+                Box::new(Static(s.protocol()))
+            } else {
+                s.scaled(scale)
+            };
         }
-        let reference = Algorithm::ALL.into_iter().find(|a| a.name() == self.name).unwrap_or_default();
+        let reference =
+            Algorithm::ALL.into_iter().find(|a| a.name() == self.name).unwrap_or_default();
         Box::new(Static(reference.protocol()))
     }
 
@@ -73,7 +78,10 @@ pub fn all() -> Vec<Entry> {
 pub fn find(name: &str) -> anyhow::Result<Entry> {
     all().into_iter().find(|e| e.name == name).ok_or_else(|| {
         let known: Vec<_> = all().iter().map(|e| e.name).collect();
-        anyhow::anyhow!("unknown algorithm `{name}`; known algorithms: {} (see `contend list`)", known.join(", "))
+        anyhow::anyhow!(
+            "unknown algorithm `{name}`; known algorithms: {} (see `contend list`)",
+            known.join(", ")
+        )
     })
 }
 

@@ -179,12 +179,16 @@ impl Results {
     #[must_use]
     pub fn table(&self) -> String {
         let mut t = format!("{} × {}\n", self.scenario, self.algorithm);
-        let _ = writeln!(t, "  {:<18} {:<9} {:<15} {}", "checker", "verdict", "expected", "");
+        let _ = writeln!(t, "  {:<18} {:<9} {:<15}", "checker", "verdict", "expected");
         for (name, c) in &self.checkers {
             let expected = c.expected.map_or_else(|| "-".to_string(), |e| e.name().to_string());
             let mark = if c.as_expected { "ok" } else { "UNEXPECTED" };
             let why = c.result.reason.as_deref().unwrap_or("");
-            let _ = writeln!(t, "  {name:<18} {:<9} {expected:<15} {mark:<10} {why}", c.result.verdict.to_string());
+            let _ = writeln!(
+                t,
+                "  {name:<18} {:<9} {expected:<15} {mark:<10} {why}",
+                c.result.verdict.to_string()
+            );
         }
         let s = &self.stats;
         let _ = writeln!(
@@ -199,12 +203,18 @@ impl Results {
             s.floor_ratio,
             s.round_trips_per_section,
             s.server_commands_per_acquisition,
-            s.server_commands_per_acquisition_incl_scripts.map_or_else(String::new, |v| format!(", {v:.2} incl. script-internal"))
+            s.server_commands_per_acquisition_incl_scripts
+                .map_or_else(String::new, |v| format!(", {v:.2} incl. script-internal"))
         );
         for f in &self.worker_failures {
             let _ = writeln!(t, "  trouble: {f}");
         }
-        let _ = writeln!(t, "  {} — report: {}", if self.as_expected { "AS EXPECTED" } else { "NOT AS EXPECTED" }, self.dir.display());
+        let _ = writeln!(
+            t,
+            "  {} — report: {}",
+            if self.as_expected { "AS EXPECTED" } else { "NOT AS EXPECTED" },
+            self.dir.display()
+        );
         t
     }
 }
@@ -215,7 +225,11 @@ fn percentiles(mut v: Vec<u64>) -> Percentiles {
     }
     v.sort_unstable();
     let at = |q: f64| {
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
         let i = ((v.len() - 1) as f64 * q).round() as usize;
         crate::check::ms(v[i])
     };
@@ -227,11 +241,20 @@ fn stats(history: &[Event], f: &Figures) -> Stats {
     let t = Timeline::new(history);
     let span = |i: usize, d: Option<usize>| d.map(|d| t.time(d).saturating_sub(t.time(i)));
     let ok = |d: &Option<usize>| d.is_some_and(|d| history[d].kind == Kind::Ok);
-    let acquire: Vec<u64> = t.acquisitions.iter().map(|a| t.time(a.ok) - t.time(a.invoke)).collect();
-    let section: Vec<u64> =
-        t.acquisitions.iter().filter(|a| ok(&a.section_done)).filter_map(|a| span(a.section_invoke?, a.section_done)).collect();
-    let release: Vec<u64> =
-        t.acquisitions.iter().filter(|a| ok(&a.release_done)).filter_map(|a| span(a.release_invoke?, a.release_done)).collect();
+    let acquire: Vec<u64> =
+        t.acquisitions.iter().map(|a| t.time(a.ok) - t.time(a.invoke)).collect();
+    let section: Vec<u64> = t
+        .acquisitions
+        .iter()
+        .filter(|a| ok(&a.section_done))
+        .filter_map(|a| span(a.section_invoke?, a.section_done))
+        .collect();
+    let release: Vec<u64> = t
+        .acquisitions
+        .iter()
+        .filter(|a| ok(&a.release_done))
+        .filter_map(|a| span(a.release_invoke?, a.release_done))
+        .collect();
     let completed = section.len() as u64;
     let acquisitions = t.acquisitions.len() as u64;
     let first = t.attempts.first().map(|a| t.time(a.invoke));
@@ -258,7 +281,9 @@ fn stats(history: &[Event], f: &Figures) -> Stats {
         floor_ratio: if floor > 0.0 { lock_work_s / floor } else { 0.0 },
         throughput_per_s: if lock_work_s > 0.0 { completed as f64 / lock_work_s } else { 0.0 },
         server_commands_per_acquisition: per(f.lock_commands_sent, acquisitions),
-        server_commands_per_acquisition_incl_scripts: f.lock_commands_internal.map(|n| per(n, acquisitions)),
+        server_commands_per_acquisition_incl_scripts: f
+            .lock_commands_internal
+            .map(|n| per(n, acquisitions)),
         witness_commands_per_section: per(f.witness_commands_sent, completed),
         latency_ms,
     }
@@ -269,7 +294,9 @@ fn stats(history: &[Event], f: &Figures) -> Stats {
 pub fn write(out: &Path, results: &Results, history: &[Event]) -> anyhow::Result<Results> {
     let name = format!("{}-{}-{}", results.scenario, results.algorithm, utc_stamp());
     let dir = out.join(&name);
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create the report folder {}: check --out", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| {
+        format!("cannot create the report folder {}: check --out", dir.display())
+    })?;
     let mut results = results.clone();
     results.dir = dir.clone();
     let mut file = std::io::BufWriter::new(std::fs::File::create(dir.join("history.jsonl"))?);
@@ -319,16 +346,32 @@ fn markdown(r: &Results, history: &[Event]) -> String {
             for &i in &f.events {
                 let Some(e) = history.get(i) else { continue };
                 let line = serde_json::to_string(e).unwrap_or_default();
-                let _ = writeln!(m, "  #{i:<7} +{:>10.3} ms  {line}", (e.time.saturating_sub(start)) as f64 / 1e6);
+                let _ = writeln!(
+                    m,
+                    "  #{i:<7} +{:>10.3} ms  {line}",
+                    (e.time.saturating_sub(start)) as f64 / 1e6
+                );
             }
             m.push_str("  ```\n");
         }
     }
     let s = &r.stats;
     m.push_str("\n## Figures\n\n");
-    let _ = writeln!(m, "- completed critical sections: {}; counter on the witness: {}", s.completed, s.counter);
-    let _ = writeln!(m, "- acquisitions: {}; acquires that did not succeed: {}", s.acquisitions, s.acquire_failures);
-    let _ = writeln!(m, "- lock work (first acquire to last release): {:.3} s; throughput {:.1} sections/s", s.lock_work_s, s.throughput_per_s);
+    let _ = writeln!(
+        m,
+        "- completed critical sections: {}; counter on the witness: {}",
+        s.completed, s.counter
+    );
+    let _ = writeln!(
+        m,
+        "- acquisitions: {}; acquires that did not succeed: {}",
+        s.acquisitions, s.acquire_failures
+    );
+    let _ = writeln!(
+        m,
+        "- lock work (first acquire to last release): {:.3} s; throughput {:.1} sections/s",
+        s.lock_work_s, s.throughput_per_s
+    );
     let _ = writeln!(
         m,
         "- PING p50 on the lock server: {:.1} µs; floor_ratio = lock work / (completed × {} round trips × PING p50) = **{:.2}**",
@@ -338,14 +381,25 @@ fn markdown(r: &Results, history: &[Event]) -> String {
         m,
         "  (round trips per section: 1 acquire + 4 on the witness — enter, GET, SET or fenced write, exit — + 1 release)"
     );
-    let _ = writeln!(m, "- lock-server commands per acquisition: {:.2} sent by the workers", s.server_commands_per_acquisition);
+    let _ = writeln!(
+        m,
+        "- lock-server commands per acquisition: {:.2} sent by the workers",
+        s.server_commands_per_acquisition
+    );
     if let Some(v) = s.server_commands_per_acquisition_incl_scripts {
-        let _ = writeln!(m, "  ({v:.2} run by the server, counting the commands inside Lua scripts, from INFO commandstats)");
+        let _ = writeln!(
+            m,
+            "  ({v:.2} run by the server, counting the commands inside Lua scripts, from INFO commandstats)"
+        );
     }
     let _ = writeln!(m, "- witness commands per section: {:.2}", s.witness_commands_per_section);
     m.push_str("\n| latency (ms) | n | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n");
     for (name, p) in &s.latency_ms {
-        let _ = writeln!(m, "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |", p.n, p.p50, p.p90, p.p99, p.max);
+        let _ = writeln!(
+            m,
+            "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            p.n, p.p50, p.p90, p.p99, p.max
+        );
     }
     for (name, c) in &r.checkers {
         for (k, v) in &c.result.figures {
@@ -363,7 +417,8 @@ fn markdown(r: &Results, history: &[Event]) -> String {
 
 /// `YYYYMMDD-HHMMSS.mmm` in UTC.
 fn utc_stamp() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
@@ -376,5 +431,11 @@ fn utc_stamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!("{y:04}{mo:02}{d:02}-{:02}{:02}{:02}.{:03}", rem / 3600, rem % 3600 / 60, rem % 60, now.subsec_millis())
+    format!(
+        "{y:04}{mo:02}{d:02}-{:02}{:02}{:02}.{:03}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        now.subsec_millis()
+    )
 }

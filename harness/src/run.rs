@@ -56,19 +56,28 @@ impl std::error::Error for Interrupted {}
 
 /// Runs `scenario` with algorithm `entry`; answers the results and the report folder.
 pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow::Result<Results> {
-    let run_id = format!("{:08x}{}", monotonic_ns() as u32 ^ std::process::id().rotate_left(16), std::process::id());
+    let run_id = format!(
+        "{:08x}{}",
+        monotonic_ns() as u32 ^ std::process::id().rotate_left(16),
+        std::process::id()
+    );
     let servers = Servers::start(&opts.server, &run_id).await?;
     let result = run_on(scenario, entry, opts, &servers).await;
-    if servers.shared {
-        if let Err(e) = servers.clean().await {
-            eprintln!("warning: could not delete the run's keys under {}: {e:#}", servers.prefix);
-        }
+    if servers.shared
+        && let Err(e) = servers.clean().await
+    {
+        eprintln!("warning: could not delete the run's keys under {}: {e:#}", servers.prefix);
     }
     drop(servers);
     result
 }
 
-async fn run_on(scenario: &Scenario, entry: Entry, opts: &RunOptions, servers: &Servers) -> anyhow::Result<Results> {
+async fn run_on(
+    scenario: &Scenario,
+    entry: Entry,
+    opts: &RunOptions,
+    servers: &Servers,
+) -> anyhow::Result<Results> {
     let keys = RunKeys::new(&servers.prefix);
     let mut lock_raw = servers::connect(&servers.lock_url).await?;
     let ping = measure_ping(&mut lock_raw).await?;
@@ -76,7 +85,8 @@ async fn run_on(scenario: &Scenario, entry: Entry, opts: &RunOptions, servers: &
     let workers = opts.workers.unwrap_or(scenario.workers).max(1);
     let iterations = opts.iterations.unwrap_or(scenario.iterations);
     let seed = opts.seed.unwrap_or(scenario.seed);
-    let exe = std::env::current_exe().context("cannot find this program's own path to start workers")?;
+    let exe =
+        std::env::current_exe().context("cannot find this program's own path to start workers")?;
     let run_start = monotonic_ns();
     let base = WorkerConfig {
         id: 0,
@@ -93,8 +103,16 @@ async fn run_on(scenario: &Scenario, entry: Entry, opts: &RunOptions, servers: &
         hold: scenario.hold,
         seed,
         run_start_ns: run_start,
-        step_delays: scenario.faults.iter().filter_map(|f| if let Fault::StepDelay(d) = f { Some(d.clone()) } else { None }).collect(),
-        clock_skews: scenario.faults.iter().filter_map(|f| if let Fault::ClockSkew(s) = f { Some(s.clone()) } else { None }).collect(),
+        step_delays: scenario
+            .faults
+            .iter()
+            .filter_map(|f| if let Fault::StepDelay(d) = f { Some(d.clone()) } else { None })
+            .collect(),
+        clock_skews: scenario
+            .faults
+            .iter()
+            .filter_map(|f| if let Fault::ClockSkew(s) = f { Some(s.clone()) } else { None })
+            .collect(),
         give_up_after: 3,
     };
     let mut c = Coordinator::new(base, exe, scenario, opts.progress);
@@ -117,7 +135,9 @@ async fn run_on(scenario: &Scenario, entry: Entry, opts: &RunOptions, servers: &
         }
     };
     let mut fin = Event::new(monotonic_ns(), Kind::Ok, Op::Final);
-    fin.value = Some(value.map_or(Ok(0), |v| v.parse()).context("the counter on the witness is not a number")?);
+    fin.value = Some(
+        value.map_or(Ok(0), |v| v.parse()).context("the counter on the witness is not a number")?,
+    );
     c.history.push(fin);
     let stats_after = servers::commandstats(&mut lock_raw).await.ok();
     let internal = match (servers.shared, stats_before, stats_after) {
@@ -218,7 +238,12 @@ impl Coordinator {
         let mut windows = Vec::new();
         for f in &scenario.faults {
             match f {
-                Fault::KillHolder(h) => holder_plans.push(HolderPlan { fault: *h, pause_ms: None, next_ms: Some(h.window.start_ms), strikes: 0 }),
+                Fault::KillHolder(h) => holder_plans.push(HolderPlan {
+                    fault: *h,
+                    pause_ms: None,
+                    next_ms: Some(h.window.start_ms),
+                    strikes: 0,
+                }),
                 Fault::PauseHolder { strike, pause_ms } => holder_plans.push(HolderPlan {
                     fault: *strike,
                     pause_ms: Some(*pause_ms),
@@ -228,11 +253,20 @@ impl Coordinator {
                 Fault::StepDelay(d) => windows.push((
                     Op::StepDelay,
                     d.window,
-                    format!("{:?} step {} +{} ms, workers {:?}, every {}", d.op, d.step, d.delay_ms, d.workers, d.every),
+                    format!(
+                        "{:?} step {} +{} ms, workers {:?}, every {}",
+                        d.op, d.step, d.delay_ms, d.workers, d.every
+                    ),
                     false,
                     false,
                 )),
-                Fault::ClockSkew(s) => windows.push((Op::ClockSkew, s.window, format!("{:+} ms, workers {:?}", s.offset_ms, s.workers), false, false)),
+                Fault::ClockSkew(s) => windows.push((
+                    Op::ClockSkew,
+                    s.window,
+                    format!("{:+} ms, workers {:?}", s.offset_ms, s.workers),
+                    false,
+                    false,
+                )),
             }
         }
         let inside_key = RunKeys::new(&base.prefix).inside;
@@ -281,7 +315,9 @@ impl Coordinator {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().with_context(|| format!("cannot start worker process {}", self.exe.display()))?;
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start worker process {}", self.exe.display()))?;
         let pid = child.id().unwrap_or(0);
         let index = self.live.len();
         self.live.push(Live {
@@ -324,7 +360,8 @@ impl Coordinator {
     /// Runs until every worker is done (or the time limit), applying faults; then heals.
     async fn drive(&mut self, scenario: &Scenario) -> anyhow::Result<()> {
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let fast = !self.holder_plans.is_empty() || !self.windows.is_empty();
         let mut tick = tokio::time::interval(Duration::from_millis(if fast { 2 } else { 100 }));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -369,13 +406,17 @@ impl Coordinator {
 
     fn line(&mut self, i: usize, line: &str) {
         let Ok(event) = serde_json::from_str::<Event>(line) else {
-            self.failures.push(format!("worker {} wrote a line that is not an event: {line}", self.live[i].id));
+            self.failures.push(format!(
+                "worker {} wrote a line that is not an event: {line}",
+                self.live[i].id
+            ));
             return;
         };
         let l = &mut self.live[i];
         if event.f == Op::Stats {
             self.lock_commands += event.value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
-            self.witness_commands += event.details.as_deref().and_then(|d| d.parse().ok()).unwrap_or(0);
+            self.witness_commands +=
+                event.details.as_deref().and_then(|d| d.parse().ok()).unwrap_or(0);
             return;
         }
         if event.kind == Kind::Invoke {
@@ -398,7 +439,13 @@ impl Coordinator {
         self.history.push(event);
     }
 
-    async fn exited(&mut self, i: usize, code: Option<i32>, signal: Option<i32>, err: &str) -> anyhow::Result<()> {
+    async fn exited(
+        &mut self,
+        i: usize,
+        code: Option<i32>,
+        signal: Option<i32>,
+        err: &str,
+    ) -> anyhow::Result<()> {
         let l = &mut self.live[i];
         l.alive = false;
         if code == Some(0) && l.pending.is_none() {
@@ -409,7 +456,10 @@ impl Coordinator {
         let why = if l.killed {
             "killed by the nemesis".to_string()
         } else {
-            let status = code.map_or_else(|| format!("signal {}", signal.unwrap_or(0)), |c| format!("exit code {c}"));
+            let status = code.map_or_else(
+                || format!("signal {}", signal.unwrap_or(0)),
+                |c| format!("exit code {c}"),
+            );
             let msg = format!("worker {id} (pid {pid}) died: {status}: {}", err.trim());
             self.failures.push(msg.clone());
             msg
@@ -429,8 +479,14 @@ impl Coordinator {
         self.forget_inside(id).await;
         if killed && remaining > 0 {
             self.spawn(slot, remaining)?;
-        } else if !killed && self.live.iter().all(|l| !l.alive) && self.history.iter().all(|e| e.f != Op::Acquire) {
-            bail!("every worker failed before doing anything; the first said: {}", self.failures.first().map_or("", String::as_str));
+        } else if !killed
+            && self.live.iter().all(|l| !l.alive)
+            && self.history.iter().all(|e| e.f != Op::Acquire)
+        {
+            bail!(
+                "every worker failed before doing anything; the first said: {}",
+                self.failures.first().map_or("", String::as_str)
+            );
         }
         Ok(())
     }
@@ -462,7 +518,10 @@ impl Coordinator {
         for p in 0..self.holder_plans.len() {
             let plan = &self.holder_plans[p];
             let Some(due) = plan.next_ms else { continue };
-            if now < due || !plan.fault.window.contains(now) || plan.fault.count.is_some_and(|c| plan.strikes >= c) {
+            if now < due
+                || !plan.fault.window.contains(now)
+                || plan.fault.count.is_some_and(|c| plan.strikes >= c)
+            {
                 if plan.fault.window.stop_ms.is_some_and(|s| now >= s) {
                     self.holder_plans[p].next_ms = None;
                 }
@@ -471,7 +530,10 @@ impl Coordinator {
             let after = ms(plan.fault.after_acquire_ms);
             let t = monotonic_ns();
             let Some(h) = self.live.iter().position(|l| {
-                l.alive && !l.stopped && !l.killed && l.holding_since.is_some_and(|s| t >= s + after)
+                l.alive
+                    && !l.stopped
+                    && !l.killed
+                    && l.holding_since.is_some_and(|s| t >= s + after)
             }) else {
                 continue;
             };
@@ -481,7 +543,11 @@ impl Coordinator {
             let pause = plan.pause_ms;
             let l = &mut self.live[h];
             let pid = i32::try_from(l.pid).unwrap_or(0);
-            let mut e = Event::new(monotonic_ns(), Kind::Invoke, if pause.is_some() { Op::Pause } else { Op::Kill });
+            let mut e = Event::new(
+                monotonic_ns(),
+                Kind::Invoke,
+                if pause.is_some() { Op::Pause } else { Op::Kill },
+            );
             e.target = Some(l.id);
             e.pid = l.pid;
             if let Some(pause_ms) = pause {

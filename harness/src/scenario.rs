@@ -210,7 +210,8 @@ impl Expect {
             Expect::Invalid => result.verdict == Verdict::Invalid,
             Expect::Unknown => result.verdict == Verdict::Unknown,
             Expect::LeaseOutlived => {
-                result.verdict == Verdict::Invalid && result.findings.iter().all(|f| f.kind == "lease-outlived")
+                result.verdict == Verdict::Invalid
+                    && result.findings.iter().all(|f| f.kind == "lease-outlived")
             }
             Expect::Any => true,
         }
@@ -283,14 +284,22 @@ impl Scenario {
             anyhow::anyhow!("{}{at}: {}", path.display(), e.message().trim_end())
         })?;
         let at = |span: &Range<usize>| format!("{}{}", path.display(), position(text, span));
-        let stem = path.file_stem().map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
-        let lock = raw.lock.unwrap_or(LockSettings { ttl_ms: default_ttl(), wait_ms: default_ttl(), drift_ms: None });
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+        let lock = raw.lock.unwrap_or(LockSettings {
+            ttl_ms: default_ttl(),
+            wait_ms: default_ttl(),
+            drift_ms: None,
+        });
         if lock.ttl_ms == 0 {
             bail!("{}: [lock] ttl_ms must be positive", path.display());
         }
         let hold = match raw.section.and_then(|s| s.hold) {
             None => Hold::None,
-            Some(h) => h.get_ref().to_hold().map_err(|m| anyhow::anyhow!("{}: {m}", at(&h.span())))?,
+            Some(h) => {
+                h.get_ref().to_hold().map_err(|m| anyhow::anyhow!("{}: {m}", at(&h.span())))?
+            }
         };
         let faults = raw
             .faults
@@ -400,19 +409,33 @@ struct RawHold {
 impl RawHold {
     fn to_hold(&self) -> Result<Hold, String> {
         let h = self;
-        let fields = [("ms", h.ms.is_some()), ("min_ms", h.min_ms.is_some()), ("max_ms", h.max_ms.is_some()), ("mean_ms", h.mean_ms.is_some())];
+        let fields = [
+            ("ms", h.ms.is_some()),
+            ("min_ms", h.min_ms.is_some()),
+            ("max_ms", h.max_ms.is_some()),
+            ("mean_ms", h.mean_ms.is_some()),
+        ];
         let (hold, allowed): (Option<Hold>, &[&str]) = match h.distribution {
             Distribution::None => (Some(Hold::None), &[]),
             Distribution::Fixed => (h.ms.map(|ms| Hold::Fixed { ms }), &["ms"]),
             Distribution::Uniform => match (h.min_ms, h.max_ms) {
-                (Some(min_ms), Some(max_ms)) if min_ms <= max_ms => (Some(Hold::Uniform { min_ms, max_ms }), &["min_ms", "max_ms"]),
-                (Some(_), Some(_)) => return Err("section.hold: min_ms must not exceed max_ms".into()),
+                (Some(min_ms), Some(max_ms)) if min_ms <= max_ms => {
+                    (Some(Hold::Uniform { min_ms, max_ms }), &["min_ms", "max_ms"])
+                }
+                (Some(_), Some(_)) => {
+                    return Err("section.hold: min_ms must not exceed max_ms".into());
+                }
                 _ => (None, &["min_ms", "max_ms"]),
             },
-            Distribution::Exponential => (h.mean_ms.map(|mean_ms| Hold::Exponential { mean_ms }), &["mean_ms"]),
+            Distribution::Exponential => {
+                (h.mean_ms.map(|mean_ms| Hold::Exponential { mean_ms }), &["mean_ms"])
+            }
         };
         if let Some((key, _)) = fields.iter().find(|(k, set)| *set && !allowed.contains(k)) {
-            return Err(format!("section.hold: key `{key}` does not apply to this distribution (it takes: {})", allowed.join(", ")));
+            return Err(format!(
+                "section.hold: key `{key}` does not apply to this distribution (it takes: {})",
+                allowed.join(", ")
+            ));
         }
         hold.ok_or_else(|| format!("section.hold: this distribution needs: {}", allowed.join(", ")))
     }
@@ -463,12 +486,17 @@ impl RawFault {
         ];
         let (name, allowed): (&str, &[&str]) = match kind {
             FaultKind::KillHolder => ("kill-holder", &["every_ms", "after_acquire_ms", "count"]),
-            FaultKind::PauseHolder => ("pause-holder", &["every_ms", "after_acquire_ms", "count", "pause_ms"]),
+            FaultKind::PauseHolder => {
+                ("pause-holder", &["every_ms", "after_acquire_ms", "count", "pause_ms"])
+            }
             FaultKind::StepDelay => ("step-delay", &["op", "step", "delay_ms", "every", "workers"]),
             FaultKind::ClockSkew => ("clock-skew", &["offset_ms", "workers"]),
         };
         if let Some((key, _)) = set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
-            return Err(format!("fault `{name}`: key `{key}` does not apply (it takes start_ms, stop_ms, {})", allowed.join(", ")));
+            return Err(format!(
+                "fault `{name}`: key `{key}` does not apply (it takes start_ms, stop_ms, {})",
+                allowed.join(", ")
+            ));
         }
         let window = Window { start_ms: self.start_ms, stop_ms: self.stop_ms };
         if window.stop_ms.is_some_and(|s| s <= window.start_ms) {
@@ -483,7 +511,10 @@ impl RawFault {
         };
         Ok(match kind {
             FaultKind::KillHolder => Fault::KillHolder(strike),
-            FaultKind::PauseHolder => Fault::PauseHolder { strike, pause_ms: self.pause_ms.ok_or_else(|| need("pause_ms"))? },
+            FaultKind::PauseHolder => Fault::PauseHolder {
+                strike,
+                pause_ms: self.pause_ms.ok_or_else(|| need("pause_ms"))?,
+            },
             FaultKind::StepDelay => Fault::StepDelay(StepDelay {
                 window,
                 op: self.op.ok_or_else(|| need("op"))?,
@@ -518,7 +549,8 @@ mod tests {
 
     #[test]
     fn a_fault_setting_of_another_kind_is_refused_with_its_line() {
-        let err = parse("[[faults]]\nkind = \"kill-holder\"\npause_ms = 5\n").unwrap_err().to_string();
+        let err =
+            parse("[[faults]]\nkind = \"kill-holder\"\npause_ms = 5\n").unwrap_err().to_string();
         assert!(err.starts_with("s.toml:2:8:") && err.contains("`pause_ms`"), "{err}");
     }
 
@@ -548,7 +580,9 @@ workers = 2
         .unwrap();
         assert_eq!(s.name, "s");
         assert_eq!(s.hold, Hold::Uniform { min_ms: 1, max_ms: 5 });
-        assert!(matches!(&s.faults[0], Fault::StepDelay(d) if d.step == 1 && d.op == DelayOp::Release));
+        assert!(
+            matches!(&s.faults[0], Fault::StepDelay(d) if d.step == 1 && d.op == DelayOp::Release)
+        );
         assert_eq!(s.expect["token"].get("mutual-exclusion"), Some(Expect::Valid));
         assert_eq!(s.for_gate().workers, 2);
     }

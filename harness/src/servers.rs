@@ -26,8 +26,12 @@ impl FromStr for ServerChoice {
         match s {
             "local" => Ok(ServerChoice::Local),
             "docker" => Ok(ServerChoice::Docker),
-            url if url.starts_with("redis://") || url.starts_with("rediss://") => Ok(ServerChoice::Url(url.into())),
-            other => Err(format!("`{other}` is not a server: use local, docker or a redis://HOST:PORT URL")),
+            url if url.starts_with("redis://") || url.starts_with("rediss://") => {
+                Ok(ServerChoice::Url(url.into()))
+            }
+            other => Err(format!(
+                "`{other}` is not a server: use local, docker or a redis://HOST:PORT URL"
+            )),
         }
     }
 }
@@ -110,7 +114,8 @@ impl Servers {
                         .query_async(&mut conn)
                         .await?;
                     if !keys.is_empty() {
-                        deleted += redis::cmd("DEL").arg(&keys).query_async::<u64>(&mut conn).await?;
+                        deleted +=
+                            redis::cmd("DEL").arg(&keys).query_async::<u64>(&mut conn).await?;
                     }
                     cursor = next;
                     if cursor == 0 {
@@ -126,7 +131,14 @@ impl Servers {
 #[cfg(feature = "docker")]
 fn docker(prefix: String) -> anyhow::Result<Servers> {
     let (guard, lock_url, witness_url) = crate::docker::start_pair()?;
-    Ok(Servers { lock_url, witness_url, prefix, shared: false, local: Vec::new(), guard: Some(guard) })
+    Ok(Servers {
+        lock_url,
+        witness_url,
+        prefix,
+        shared: false,
+        local: Vec::new(),
+        guard: Some(guard),
+    })
 }
 
 #[cfg(not(feature = "docker"))]
@@ -139,10 +151,13 @@ fn docker(_prefix: String) -> anyhow::Result<Servers> {
 
 /// A plain connection, failing within 5 s.
 pub async fn connect(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
-    let client = redis::Client::open(url).with_context(|| format!("`{url}` is not a valid Redis URL"))?;
+    let client =
+        redis::Client::open(url).with_context(|| format!("`{url}` is not a valid Redis URL"))?;
     tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
         .await
-        .map_err(|_| anyhow::anyhow!("no connection to {url} within 5 s: is the server up and reachable?"))?
+        .map_err(|_| {
+            anyhow::anyhow!("no connection to {url} within 5 s: is the server up and reachable?")
+        })?
         .with_context(|| format!("cannot connect to {url}: is the server up and reachable?"))
 }
 
@@ -155,12 +170,16 @@ async fn reach(url: &str) -> anyhow::Result<()> {
     };
     tokio::time::timeout(Duration::from_secs(5), ping)
         .await
-        .map_err(|_| anyhow::anyhow!("{url} did not answer PING within 5 s: is the server up and reachable?"))?
+        .map_err(|_| {
+            anyhow::anyhow!("{url} did not answer PING within 5 s: is the server up and reachable?")
+        })?
         .with_context(|| format!("cannot use the server at {url}"))
 }
 
 /// `INFO commandstats` as command → calls.
-pub async fn commandstats(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<BTreeMap<String, u64>> {
+pub async fn commandstats(
+    conn: &mut redis::aio::MultiplexedConnection,
+) -> anyhow::Result<BTreeMap<String, u64>> {
     let text: String = redis::cmd("INFO").arg("commandstats").query_async(conn).await?;
     let mut stats = BTreeMap::new();
     for line in text.lines() {
@@ -183,7 +202,9 @@ pub fn calls_between(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u6
     const OURS: [&str; 7] = ["info", "ping", "scan", "hello", "select", "config", "client"];
     after
         .iter()
-        .filter(|(name, _)| !OURS.iter().any(|o| name.as_str() == *o || name.starts_with(&format!("{o}|"))))
+        .filter(|(name, _)| {
+            !OURS.iter().any(|o| name.as_str() == *o || name.starts_with(&format!("{o}|")))
+        })
         .map(|(name, &calls)| calls.saturating_sub(before.get(name).copied().unwrap_or(0)))
         .sum()
 }

@@ -15,7 +15,8 @@ pub static ENTER: Script = Script::new(
 );
 
 /// `exit`: `SREM KEYS[1] ARGV[1]`.
-pub static EXIT: Script = Script::new("witness-exit", "return redis.call('srem', KEYS[1], ARGV[1])", real_redis_only);
+pub static EXIT: Script =
+    Script::new("witness-exit", "return redis.call('srem', KEYS[1], ARGV[1])", real_redis_only);
 
 /// The fenced read: refuse (`{0}`) when fence `ARGV[1]` is older than the last one the
 /// resource saw (`KEYS[2]`), else record it as the last and answer `{1, value}` (`KEYS[1]`,
@@ -75,7 +76,10 @@ impl RunKeys {
     /// The fenced read of the resource with `fence`.
     #[must_use]
     pub fn fenced_read(&self, fence: u64) -> Command {
-        let keys = vec![format!("{{{}}}:value", self.resource).into_bytes(), format!("{{{}}}:fence", self.resource).into_bytes()];
+        let keys = vec![
+            format!("{{{}}}:value", self.resource).into_bytes(),
+            format!("{{{}}}:fence", self.resource).into_bytes(),
+        ];
         Command::Eval { script: &FENCED_READ, keys, args: vec![num(fence)] }
     }
 

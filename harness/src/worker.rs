@@ -68,8 +68,12 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let entry = registry::find(&cfg.algorithm)?;
     let protocol = entry.protocol(cfg.scale);
     let timeouts = Timeouts { connect: Duration::from_secs(3), response: Duration::from_secs(5) };
-    let lock = Connection::open(&cfg.lock_url, timeouts).await.context("worker: connect to the lock server")?;
-    let witness = Connection::open(&cfg.witness_url, timeouts).await.context("worker: connect to the witness")?;
+    let lock = Connection::open(&cfg.lock_url, timeouts)
+        .await
+        .context("worker: connect to the lock server")?;
+    let witness = Connection::open(&cfg.witness_url, timeouts)
+        .await
+        .context("worker: connect to the witness")?;
     let keys = RunKeys::new(&cfg.prefix);
     let resource = FencedResource::new(witness.clone(), &keys.resource);
     let mut w = Worker {
@@ -119,17 +123,23 @@ struct Emitter {
 }
 
 impl Emitter {
-    /// Writes one event line; a closed stdout (the coordinator is gone) ends the process.
+    /// Queues one event line, and writes the queue out before every invocation (so the
+    /// coordinator knows of an operation before it can have any effect, and of a completed
+    /// acquire before the section begins) and at the end. A closed stdout (the coordinator is
+    /// gone) ends the process.
     fn emit(&mut self, event: Event) {
-        self.buf.clear();
         let event = event.by(self.id, self.pid);
+        let (kind, f) = (event.kind, event.f);
         if serde_json::to_writer(&mut self.buf, &event).is_err() {
             return;
         }
         self.buf.push(b'\n');
-        let mut out = std::io::stdout().lock();
-        if out.write_all(&self.buf).and_then(|()| out.flush()).is_err() {
-            std::process::exit(3);
+        if kind == Kind::Invoke || f == Op::Stats {
+            let mut out = std::io::stdout().lock();
+            if out.write_all(&self.buf).and_then(|()| out.flush()).is_err() {
+                std::process::exit(3);
+            }
+            self.buf.clear();
         }
     }
 
@@ -182,8 +192,11 @@ impl Worker<'_> {
                 ev.kind = Kind::Ok;
                 ev.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
                 ev.fence = grant.fence;
-                let origin = monotonic_ns().saturating_sub(u64::try_from(self.lock.now().as_nanos()).unwrap_or(0));
-                ev.lease_from = u64::try_from(grant.acquired_at.as_nanos()).ok().map(|a| origin.saturating_add(a));
+                let origin = monotonic_ns()
+                    .saturating_sub(u64::try_from(self.lock.now().as_nanos()).unwrap_or(0));
+                ev.lease_from = u64::try_from(grant.acquired_at.as_nanos())
+                    .ok()
+                    .map(|a| origin.saturating_add(a));
                 Some(grant)
             }
             Ok(Outcome::Busy | Outcome::TimedOut) => {
@@ -223,11 +236,14 @@ impl Worker<'_> {
         let id = self.cfg.id;
         let entered = self.witness.exec(&self.keys.enter(id)).await?;
         ev.enter = Some(monotonic_ns());
-        ev.others = others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))?;
+        ev.others =
+            others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))?;
         let read = match grant.fence {
             Some(fence) => match self.witness.exec(&self.keys.fenced_read(fence)).await? {
                 Reply::Array(items) => match items.as_slice() {
-                    [Reply::Int(1), value] => Some(String::from_utf8_lossy(&value_bytes(value)).into_owned()),
+                    [Reply::Int(1), value] => {
+                        Some(String::from_utf8_lossy(&value_bytes(value)).into_owned())
+                    }
                     [Reply::Int(0)] => {
                         // A newer holder already read the resource: our lease is over.
                         ev.accepted = Some(false);
@@ -239,11 +255,13 @@ impl Worker<'_> {
                 },
                 other => anyhow::bail!("fenced read answered {other:?}"),
             },
-            None => match self.witness.exec(&Command::Get { key: self.keys.counter.clone() }).await? {
-                Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                Reply::Nil => None,
-                other => anyhow::bail!("GET counter answered {other:?}"),
-            },
+            None => {
+                match self.witness.exec(&Command::Get { key: self.keys.counter.clone() }).await? {
+                    Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                    Reply::Nil => None,
+                    other => anyhow::bail!("GET counter answered {other:?}"),
+                }
+            }
         };
         let read: i64 = read.map_or(Ok(0), |s| s.parse()).context("the counter is not a number")?;
         ev.read = Some(read);
@@ -255,7 +273,13 @@ impl Worker<'_> {
         match grant.fence {
             Some(fence) => ev.accepted = Some(self.resource.write(fence, &value).await?),
             None => {
-                let set = Command::Set { key: self.keys.counter.clone(), value, cond: None, expiry: None, get: false };
+                let set = Command::Set {
+                    key: self.keys.counter.clone(),
+                    value,
+                    cond: None,
+                    expiry: None,
+                    get: false,
+                };
                 let reply = self.witness.exec(&set).await?;
                 anyhow::ensure!(reply.is_ok(), "SET counter answered {reply:?}");
             }
@@ -267,7 +291,8 @@ impl Worker<'_> {
     }
 
     async fn release(&mut self, grant: Grant) {
-        let fresh_token = Token::random().unwrap_or(Token::from_u128(u128::from(self.rng.next_u64())));
+        let fresh_token =
+            Token::random().unwrap_or(Token::from_u128(u128::from(self.rng.next_u64())));
         let mut ev = self.out.now(Kind::Invoke, Op::Release);
         ev.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
         ev.fence = grant.fence;
@@ -306,7 +331,14 @@ impl Worker<'_> {
     fn hooks(&mut self, op: DelayOp) -> WorkerHooks {
         let n = &mut self.ops[usize::from(op == DelayOp::Release)];
         *n += 1;
-        WorkerHooks { cfg: self.cfg.clone_faults(), op, nth: *n, delayed: 0, invoked: false, last_send: None }
+        WorkerHooks {
+            cfg: self.cfg.clone_faults(),
+            op,
+            nth: *n,
+            delayed: 0,
+            invoked: false,
+            last_send: None,
+        }
     }
 
     fn hold(&mut self) -> Duration {
@@ -317,7 +349,11 @@ impl Worker<'_> {
             Hold::Uniform { min_ms, max_ms } => min_ms + self.rng.below(max_ms - min_ms + 1),
             Hold::Exponential { mean_ms } => {
                 let u = unit(self.rng.next_u64() >> 11);
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
                 let v = (-(1.0 - u).ln() * mean_ms as f64).min(20.0 * mean_ms as f64) as u64;
                 v
             }
@@ -379,7 +415,7 @@ impl WorkerHooks {
             .cfg
             .step_delays
             .iter()
-            .filter(|d| d.op == self.op && d.step == step && self.nth % d.every == 0)
+            .filter(|d| d.op == self.op && d.step == step && self.nth.is_multiple_of(d.every))
             .filter(|d| self.hits(d.workers.as_ref()) && d.window.contains(now))
             .map(|d| d.delay_ms)
             .sum();

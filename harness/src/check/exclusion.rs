@@ -48,7 +48,8 @@ pub fn mutual_exclusion(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     let mut findings = Vec::new();
     let mut total = 0;
     for (x, y, source) in pairs {
-        let (first, second) = if t.acquisitions[x].ok <= t.acquisitions[y].ok { (x, y) } else { (y, x) };
+        let (first, second) =
+            if t.acquisitions[x].ok <= t.acquisitions[y].ok { (x, y) } else { (y, x) };
         if first == second || !seen.insert((first, second)) {
             continue;
         }
@@ -98,11 +99,28 @@ fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source:
     let (f, s) = (&t.acquisitions[first], &t.acquisitions[second]);
     let after = t.time(s.ok).saturating_sub(t.lease_start(f));
     let violated = t.time(s.ok) < t.lease_start(f).saturating_add(ctx.ttl_ns);
-    let how = if source == "witness" { "the witness saw both inside" } else { "their sections overlap in time" };
-    let (kind, why) = if violated {
-        ("lease-violated", format!("within worker {}'s {} ms lease: the lock handed out twice", f.worker, ms(ctx.ttl_ns)))
+    let how = if source == "witness" {
+        "the witness saw both inside"
     } else {
-        ("lease-outlived", format!("after worker {}'s lease may have run out: it kept working past its lease", f.worker))
+        "their sections overlap in time"
+    };
+    let (kind, why) = if violated {
+        (
+            "lease-violated",
+            format!(
+                "within worker {}'s {} ms lease: the lock handed out twice",
+                f.worker,
+                ms(ctx.ttl_ns)
+            ),
+        )
+    } else {
+        (
+            "lease-outlived",
+            format!(
+                "after worker {}'s lease may have run out: it kept working past its lease",
+                f.worker
+            ),
+        )
     };
     let message = format!(
         "workers {} and {} were inside at once ({how}); worker {} acquired {} ms after worker {}'s lease began, {why}",
@@ -112,7 +130,8 @@ fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source:
         ms(after),
         f.worker
     );
-    let events = [Some(f.invoke), Some(f.ok), f.section_done, Some(s.invoke), Some(s.ok), s.section_done];
+    let events =
+        [Some(f.invoke), Some(f.ok), f.section_done, Some(s.invoke), Some(s.ok), s.section_done];
     let mut events: Vec<usize> = events.into_iter().flatten().collect();
     events.sort_unstable();
     Finding { kind: kind.into(), message, events }

@@ -21,12 +21,17 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     let mut grants = Vec::new();
     for (a, acq) in t.acquisitions.iter().enumerate() {
         match t.events[acq.ok].fence {
-            Some(f) => grants.push(Item { from: t.time(acq.invoke), to: t.time(acq.ok), fence: f, at: a }),
+            Some(f) => {
+                grants.push(Item { from: t.time(acq.invoke), to: t.time(acq.ok), fence: f, at: a })
+            }
             None => {
                 total += 1;
                 findings.push(Finding {
                     kind: "missing-fence".into(),
-                    message: format!("worker {}'s acquisition of a fenced lock carried no fence", acq.worker),
+                    message: format!(
+                        "worker {}'s acquisition of a fenced lock carried no fence",
+                        acq.worker
+                    ),
                     events: vec![acq.ok],
                 });
             }
@@ -49,7 +54,9 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         let Some(d) = acq.section_done else { continue };
         let e = &t.events[d];
         let fence = e.fence.or(t.events[acq.ok].fence);
-        if let (Kind::Ok, Some(true), Some(enter), Some(exit), Some(fence)) = (e.kind, e.accepted, e.enter, e.exit, fence) {
+        if let (Kind::Ok, Some(true), Some(enter), Some(exit), Some(fence)) =
+            (e.kind, e.accepted, e.enter, e.exit, fence)
+        {
             writes.push(Item { from: enter, to: exit, fence, at: a });
         }
     }
@@ -94,10 +101,10 @@ fn earlier_with_greater(items: &[Item], or_equal: bool) -> Vec<(Item, Item)> {
             }
             p += 1;
         }
-        if let Some(x) = best {
-            if x.fence > y.fence || (or_equal && x.fence == y.fence) {
-                out.push((x, y));
-            }
+        if let Some(x) = best
+            && (x.fence > y.fence || (or_equal && x.fence == y.fence))
+        {
+            out.push((x, y));
         }
     }
     out

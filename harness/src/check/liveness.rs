@@ -72,7 +72,9 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         if any_won && won == 0 && completed > 0 {
             push(Finding {
                 kind: "starved".into(),
-                message: format!("worker {w} tried {tries} time(s) and never acquired while others did"),
+                message: format!(
+                    "worker {w} tried {tries} time(s) and never acquired while others did"
+                ),
                 events: vec![first],
             });
         }
@@ -105,9 +107,11 @@ pub fn jain(xs: &[f64]) -> f64 {
 fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Option<Finding> {
     let crash = &t.events[c];
     let dead = crash.target?;
-    let held = t.acquisitions.iter().rev().find(|a| {
-        a.worker == dead && a.ok < c && a.release_done.is_none_or(|d| d > c)
-    })?;
+    let held = t
+        .acquisitions
+        .iter()
+        .rev()
+        .find(|a| a.worker == dead && a.ok < c && a.release_done.is_none_or(|d| d > c))?;
     let deadline = t.time(held.ok).saturating_add(ctx.ttl_ns).saturating_add(ctx.slack_ns);
     let next = t.acquisitions.partition_point(|a| a.ok <= c);
     let next = t.acquisitions.get(next);
@@ -115,7 +119,9 @@ fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Option<Finding> {
         return None;
     }
     let waiting = t.attempts.iter().find(|a| {
-        a.worker != dead && t.time(a.invoke) <= deadline && a.done.is_none_or(|d| t.time(d) > deadline)
+        a.worker != dead
+            && t.time(a.invoke) <= deadline
+            && a.done.is_none_or(|d| t.time(d) > deadline)
     })?;
     let (message, mut events) = match next {
         Some(n) => (
@@ -126,7 +132,10 @@ fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Option<Finding> {
             ),
             vec![held.ok, c, n.ok],
         ),
-        None => (format!("worker {dead} crashed holding the lock and it was never taken again"), vec![held.ok, c]),
+        None => (
+            format!("worker {dead} crashed holding the lock and it was never taken again"),
+            vec![held.ok, c],
+        ),
     };
     events.push(waiting.invoke);
     events.sort_unstable();

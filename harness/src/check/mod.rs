@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use exclusion::mutual_exclusion;
 pub use fencing::fencing;
-pub use liveness::liveness;
+pub use liveness::{jain as jain_index, liveness};
 pub use ownership::ownership;
 pub use timeline::{Acquisition, Timeline};
 pub use updates::lost_updates;
@@ -94,13 +94,22 @@ impl CheckResult {
     /// Valid, with no findings.
     #[must_use]
     pub fn valid() -> CheckResult {
-        CheckResult { verdict: Verdict::Valid, reason: None, findings: Vec::new(), figures: BTreeMap::new() }
+        CheckResult {
+            verdict: Verdict::Valid,
+            reason: None,
+            findings: Vec::new(),
+            figures: BTreeMap::new(),
+        }
     }
 
     /// Unknown, for `reason`.
     #[must_use]
     pub fn unknown(reason: impl Into<String>) -> CheckResult {
-        CheckResult { verdict: Verdict::Unknown, reason: Some(reason.into()), ..CheckResult::valid() }
+        CheckResult {
+            verdict: Verdict::Unknown,
+            reason: Some(reason.into()),
+            ..CheckResult::valid()
+        }
     }
 
     /// Invalid when there are findings (of `total`, of which the first are listed), else valid.
@@ -110,8 +119,16 @@ impl CheckResult {
             return CheckResult::valid();
         }
         findings.truncate(MAX_FINDINGS);
-        let reason = format!("{total} finding(s){}", if total > findings.len() { ", first ones listed" } else { "" });
-        CheckResult { verdict: Verdict::Invalid, reason: Some(reason), findings, figures: BTreeMap::new() }
+        let reason = format!(
+            "{total} finding(s){}",
+            if total > findings.len() { ", first ones listed" } else { "" }
+        );
+        CheckResult {
+            verdict: Verdict::Invalid,
+            reason: Some(reason),
+            findings,
+            figures: BTreeMap::new(),
+        }
     }
 
     /// The same result with a figure added.

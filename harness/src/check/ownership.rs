@@ -128,7 +128,8 @@ impl MaxTable {
         let mut width = 1;
         while width * 2 <= items.len() {
             let prev = &levels[levels.len() - 1];
-            let next = (0..=items.len() - width * 2).map(|i| prev[i].max(prev[i + width])).collect();
+            let next =
+                (0..=items.len() - width * 2).map(|i| prev[i].max(prev[i + width])).collect();
             levels.push(next);
             width *= 2;
         }
@@ -152,7 +153,8 @@ mod tests {
 
     #[test]
     fn sparse_table_answers_range_maxima() {
-        let items: Vec<(u64, usize)> = [5, 1, 9, 3, 7, 2].iter().enumerate().map(|(i, &v)| (v, i)).collect();
+        let items: Vec<(u64, usize)> =
+            [5, 1, 9, 3, 7, 2].iter().enumerate().map(|(i, &v)| (v, i)).collect();
         let t = MaxTable::new(&items);
         for lo in 0..items.len() {
             for hi in lo + 1..=items.len() {

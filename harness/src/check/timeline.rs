@@ -82,10 +82,10 @@ impl<'h> Timeline<'h> {
             let s = states.entry(worker).or_default();
             if e.kind == Kind::Invoke {
                 t.invoke(s, worker, e.f, i);
-            } else if let Some((op, invoke)) = s.pending.take() {
-                if op == e.f {
-                    t.complete(s, worker, e, op, invoke, i);
-                }
+            } else if let Some((op, invoke)) = s.pending.take()
+                && op == e.f
+            {
+                t.complete(s, worker, e, op, invoke, i);
             }
         }
         t.workers = states.into_keys().collect();
@@ -108,7 +108,11 @@ impl<'h> Timeline<'h> {
 
     /// The events with `f == op` in completion `kind`, as indices.
     pub fn indices(&self, op: Op, kind: Kind) -> impl Iterator<Item = usize> + '_ {
-        self.events.iter().enumerate().filter(move |(_, e)| e.f == op && e.kind == kind).map(|(i, _)| i)
+        self.events
+            .iter()
+            .enumerate()
+            .filter(move |(_, e)| e.f == op && e.kind == kind)
+            .map(|(i, _)| i)
     }
 
     fn invoke(&mut self, s: &mut WorkerState, worker: u32, op: Op, i: usize) {
@@ -133,7 +137,15 @@ impl<'h> Timeline<'h> {
         }
     }
 
-    fn complete(&mut self, s: &mut WorkerState, worker: u32, e: &Event, op: Op, invoke: usize, i: usize) {
+    fn complete(
+        &mut self,
+        s: &mut WorkerState,
+        worker: u32,
+        e: &Event,
+        op: Op,
+        invoke: usize,
+        i: usize,
+    ) {
         match op {
             Op::Acquire => {
                 if let Some(a) = s.attempt.take() {

@@ -57,11 +57,17 @@ pub fn lost_updates(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     let result = if value >= certain && value <= certain + unsure {
         CheckResult::valid()
     } else {
-        let what = if ctx.fenced { "accepted fenced writes" } else { "completed critical sections" };
-        let message = format!("the counter is {value} but {certain} {what} wrote it ({unsure} more may have)");
+        let what =
+            if ctx.fenced { "accepted fenced writes" } else { "completed critical sections" };
+        let message = format!(
+            "the counter is {value} but {certain} {what} wrote it ({unsure} more may have)"
+        );
         findings.insert(0, Finding { kind: "counter-mismatch".into(), message, events: vec![fin] });
         CheckResult::from_findings(findings, total + 1)
     };
     #[allow(clippy::cast_precision_loss)]
-    result.figure("counter", value as f64).figure("writes", certain as f64).figure("unsure", unsure as f64)
+    result
+        .figure("counter", value as f64)
+        .figure("writes", certain as f64)
+        .figure("unsure", unsure as f64)
 }

@@ -1,0 +1,127 @@
+//! The fencing checker: hand-made histories, and real algorithms on real Redis.
+
+mod support;
+
+use std::time::Duration;
+
+use contend::check::{Timeline, Verdict, fencing};
+use contend::clock::monotonic_ns;
+use contend::history::{Event, Kind, Op};
+use redmutex::algo::{AcquireParams, Algorithm, Backoff, ExtendParams, Protocol, ReleaseParams};
+use redmutex::driver::{NoHooks, Timeouts};
+use redmutex::proto::{Action, Event as MachineEvent, Keys, Machine, Outcome, Token};
+use support::{H, ctx};
+
+#[test]
+fn increasing_fences_and_newer_accepted_writes_are_valid() {
+    let h = H::new()
+        .acquire(1, 0, 1, Some(1))
+        .fenced_section(1, 2, 1500, 0, 1, false)
+        .acquire(2, 0, 1100, Some(2))
+        .fenced_section(2, 1101, 1200, 0, 2, true)
+        .done();
+    assert_eq!(fencing(&Timeline::new(&h), &ctx(true)).verdict, Verdict::Valid);
+}
+
+#[test]
+fn an_older_fence_accepted_after_a_newer_one_is_invalid() {
+    // Worker 2's write (fence 2) ended before worker 1's (fence 1) began; both accepted.
+    let h = H::new()
+        .acquire(1, 0, 1, Some(1))
+        .acquire(2, 0, 5, Some(2))
+        .fenced_section(2, 6, 20, 0, 2, true)
+        .fenced_section(1, 30, 40, 1, 1, true)
+        .done();
+    let r = fencing(&Timeline::new(&h), &ctx(true));
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert!(r.findings.iter().any(|f| f.kind == "older-fence-accepted"), "{r:?}");
+}
+
+#[test]
+fn a_fence_handed_out_twice_is_invalid() {
+    let h = H::new().acquire(1, 0, 1, Some(7)).acquire(2, 5, 1100, Some(7)).done();
+    let r = fencing(&Timeline::new(&h), &ctx(true));
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.findings[0].kind, "fence-not-increasing");
+}
+
+#[test]
+fn an_unfenced_algorithm_is_unknown() {
+    let h = H::new().acquire(1, 0, 1, None).done();
+    assert_eq!(fencing(&Timeline::new(&h), &ctx(false)).verdict, Verdict::Unknown);
+}
+
+/// A deliberately broken fenced lock: every acquisition claims fence 1.
+struct ConstantFence;
+
+struct Constant(Box<dyn Machine>);
+
+impl Machine for Constant {
+    fn handle(&mut self, now: Duration, event: MachineEvent) -> Action {
+        match self.0.handle(now, event) {
+            Action::Done(Outcome::Acquired(mut grant)) => {
+                grant.fence = Some(1);
+                Action::Done(Outcome::Acquired(grant))
+            }
+            other => other,
+        }
+    }
+}
+
+impl Protocol for ConstantFence {
+    fn name(&self) -> &'static str {
+        "constant-fence"
+    }
+    fn acquire(&self, params: AcquireParams) -> Box<dyn Machine> {
+        Box::new(Constant(Algorithm::Fenced.protocol().acquire(params)))
+    }
+    fn release(&self, params: ReleaseParams) -> Box<dyn Machine> {
+        Algorithm::Fenced.protocol().release(params)
+    }
+    fn extend(&self, _: ExtendParams) -> Option<Box<dyn Machine>> {
+        None
+    }
+    fn fenced(&self) -> bool {
+        true
+    }
+}
+
+/// Two workers take the lock one after the other (the first never releases; its lease runs
+/// out) and the acquisitions go into a history as the harness records them.
+async fn two_acquisitions(protocol: &dyn Protocol, url: &str) -> Vec<Event> {
+    let conn = redmutex::Connection::open(url, Timeouts::default()).await.expect("connect");
+    let mut history = Vec::new();
+    for worker in 1..=2 {
+        let params = AcquireParams {
+            keys: Keys::new("test:", "fence"),
+            token: Token::random().expect("token"),
+            ttl: Duration::from_millis(1000),
+            wait: Some(Duration::from_secs(5)),
+            drift: Duration::from_millis(12),
+            seed: u64::from(worker),
+            backoff: Backoff::default(),
+        };
+        let mut machine = protocol.acquire(params);
+        history.push(Event::new(monotonic_ns(), Kind::Invoke, Op::Acquire).by(worker, 0));
+        let outcome = conn.run(&mut *machine, &mut NoHooks).await.expect("acquire");
+        let Outcome::Acquired(grant) = outcome else { panic!("worker {worker}: {outcome:?}") };
+        let mut ok = Event::new(monotonic_ns(), Kind::Ok, Op::Acquire).by(worker, 0);
+        ok.fence = grant.fence;
+        history.push(ok);
+    }
+    history
+}
+
+#[tokio::test]
+async fn catches_a_repeated_fence_on_real_redis_and_passes_fenced() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let server = redmutex::testing::RedisServer::start().expect("redis-server");
+    let broken = two_acquisitions(&ConstantFence, &server.url()).await;
+    let r = fencing(&Timeline::new(&broken), &ctx(true));
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    let reference = two_acquisitions(Algorithm::Fenced.protocol(), &server.url()).await;
+    assert_eq!(fencing(&Timeline::new(&reference), &ctx(true)).verdict, Verdict::Valid);
+}

@@ -1,0 +1,94 @@
+//! The liveness checker: hand-made histories, and real algorithms on real Redis.
+
+mod support;
+
+use contend::check::{Timeline, Verdict, liveness};
+use support::{H, ctx};
+
+fn check(h: &[contend::history::Event]) -> contend::check::CheckResult {
+    liveness(&Timeline::new(h), &ctx(false))
+}
+
+#[test]
+fn prompt_acquires_and_a_prompt_retake_after_a_crash_are_valid() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .crash(1, 10)
+        .acquire(2, 5, 1050, None)
+        .release(2, 1060, 1061, true)
+        .done();
+    let r = check(&h);
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+    assert!((r.figures["fairness"] - 1.0).abs() < 1e-9);
+}
+
+#[test]
+fn an_acquire_longer_than_wait_plus_slack_is_invalid() {
+    let h = H::new().acquire(1, 0, 2500, None).done();
+    let r = check(&h);
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.findings[0].kind, "acquire-too-long");
+}
+
+#[test]
+fn a_crashed_holders_lock_not_retaken_within_ttl_and_slack_is_invalid() {
+    let h = H::new().acquire(1, 0, 1, None).crash(1, 10).acquire(2, 5, 1900, None).done();
+    let r = check(&h);
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert!(r.findings.iter().any(|f| f.kind == "not-retaken"), "{r:?}");
+}
+
+#[test]
+fn a_worker_that_never_acquires_while_others_do_starves() {
+    let h = H::new().acquire(1, 0, 1, None).release(1, 2, 3, true).timeout(2, 0, 2000).done();
+    let r = check(&h);
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert!(r.findings.iter().any(|f| f.kind == "starved"), "{r:?}");
+    assert!(r.figures["fairness"] < 0.6);
+}
+
+#[test]
+fn jain_index_is_one_for_equal_shares_and_one_over_n_for_one_winner() {
+    assert!((contend::check::jain_index(&[3.0, 3.0, 3.0]) - 1.0).abs() < 1e-9);
+    assert!((contend::check::jain_index(&[9.0, 0.0, 0.0]) - 1.0 / 3.0).abs() < 1e-9);
+}
+
+/// On real Redis: `setnx-pubsub` waiters sleep through the silent expiry of a killed holder's
+/// lock; `notify` retakes it within ttl + slack.
+#[test]
+fn catches_a_silent_expiry_and_passes_notify() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/crash-holder.toml");
+    let (out, results) = support::run(dir.path(), &scenario, "setnx-pubsub");
+    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+    assert_eq!(support::verdict(&results, "liveness"), "invalid", "{}", support::text(&out));
+    let (out, results) = support::run(dir.path(), &scenario, "notify");
+    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+    assert_eq!(support::verdict(&results, "liveness"), "valid", "{}", support::text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+}
+
+/// The million-event timing, as a test (run it in release: `cargo test -p contend --release
+/// --test check_liveness -- --ignored --nocapture`); it prints, it does not assert a time.
+#[test]
+#[ignore = "a timing run; use --release"]
+fn a_million_events_are_checked_and_the_time_printed() {
+    let mut h = H::new();
+    for i in 0..(1_000_000 / 6) {
+        let w = u32::try_from(i % 20).expect("small");
+        let t = i * 10;
+        h.acquire(w, t, t + 1, None)
+            .section(w, t + 2, t + 5, i64::try_from(i).expect("small"), &[])
+            .release(w, t + 6, t + 7, true);
+    }
+    let events = h.fin(u64::MAX / 2_000_000, 1_000_000 / 6).done();
+    let started = std::time::Instant::now();
+    let results = contend::check::check_all(&events, &ctx(false));
+    println!("checked {} events in {:.3} s", events.len(), started.elapsed().as_secs_f64());
+    assert!(results.values().all(|r| r.verdict != Verdict::Invalid), "{results:?}");
+}

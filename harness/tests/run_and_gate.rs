@@ -1,0 +1,74 @@
+//! End to end: a run writes its report folder with the promised fields; the gate runs a
+//! scenario folder, prints the matrix and writes JUnit XML.
+
+mod support;
+
+#[test]
+fn a_run_writes_history_results_report_and_latest() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/increment-20x100.toml");
+    let out = support::contend()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--workers", "4", "--iterations", "10", "--out"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+    let latest = dir.path().join("latest");
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(latest.join("results.json")).expect("results"),
+    )
+    .expect("json");
+    assert_eq!(results["scenario"], "increment-20x100");
+    assert_eq!(results["algorithm"], "notify");
+    assert_eq!(results["as_expected"], true);
+    let stats = &results["stats"];
+    assert_eq!(stats["completed"], 40);
+    assert_eq!(stats["counter"], 40);
+    for key in ["ping_us_p50", "lock_work_s", "floor_ratio", "server_commands_per_acquisition"] {
+        assert!(stats[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {stats}");
+    }
+    let history = std::fs::read_to_string(latest.join("history.jsonl")).expect("history");
+    assert!(history.lines().count() >= 40 * 6, "{} lines", history.lines().count());
+    assert!(
+        std::fs::read_to_string(latest.join("report.md")).expect("report").contains("floor_ratio")
+    );
+}
+
+#[test]
+fn the_gate_runs_a_folder_writes_junit_and_skips_unknown_algorithms() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir(&scenarios).expect("mkdir");
+    support::scenario(
+        &scenarios,
+        "tiny",
+        "workers = 2\niterations = 3\n[lock]\nttl_ms = 2000\n[expect.token]\nmutual-exclusion = \"valid\"\n\
+         lost-updates = \"valid\"\n[expect.no-such-lock]\nmutual-exclusion = \"valid\"\n",
+    );
+    let junit = dir.path().join("junit.xml");
+    let out = support::contend()
+        .arg("gate")
+        .arg(&scenarios)
+        .arg("--junit")
+        .arg(&junit)
+        .arg("--out")
+        .arg(dir.path().join("reports"))
+        .output()
+        .expect("gate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("tiny") && stdout.contains("skip"), "{}", support::text(&out));
+    let xml = std::fs::read_to_string(&junit).expect("junit");
+    assert!(xml.contains("<testcase classname=\"tiny\" name=\"token\""), "{xml}");
+    assert!(xml.contains("skipped: unknown algorithm"), "{xml}");
+}

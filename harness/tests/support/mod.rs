@@ -1,0 +1,153 @@
+//! Shared helpers of the harness's integration tests: hand-made histories for the checkers,
+//! and runs of the `contend` binary on small scenarios.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use contend::check::Context;
+use contend::history::{Event, History, Kind, Op};
+
+/// One millisecond in ns.
+pub const MS: u64 = 1_000_000;
+
+/// A context with ttl 1000 ms, wait 2000 ms, slack 100 ms.
+pub fn ctx(fenced: bool) -> Context {
+    Context { ttl_ns: 1000 * MS, wait_ns: 2000 * MS, slack_ns: 100 * MS, fenced }
+}
+
+/// Builds a history event by event; times in ms.
+#[derive(Default)]
+pub struct H {
+    pub events: History,
+}
+
+impl H {
+    pub fn new() -> H {
+        H::default()
+    }
+
+    fn push(&mut self, at_ms: u64, kind: Kind, f: Op, w: u32) -> &mut Event {
+        self.events.push(Event::new(at_ms * MS, kind, f).by(w, 1000 + w));
+        self.events.last_mut().expect("just pushed")
+    }
+
+    /// Worker `w` acquires: invoke at `from`, ok at `to`.
+    pub fn acquire(&mut self, w: u32, from: u64, to: u64, fence: Option<u64>) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Acquire, w);
+        let ok = self.push(to, Kind::Ok, Op::Acquire, w);
+        ok.token = Some(format!("t{w}-{to}"));
+        ok.fence = fence;
+        self
+    }
+
+    /// Worker `w` runs a section [from, to] that read `read` and wrote `read + 1`.
+    pub fn section(&mut self, w: u32, from: u64, to: u64, read: i64, others: &[u32]) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Section, w);
+        let ok = self.push(to, Kind::Ok, Op::Section, w);
+        ok.enter = Some(from * MS + MS / 10);
+        ok.exit = Some(to * MS - MS / 10);
+        ok.read = Some(read);
+        ok.wrote = Some(read + 1);
+        ok.others = others.to_vec();
+        self
+    }
+
+    /// As [`H::section`] for a fenced lock: the write with `fence` was `accepted` or not.
+    pub fn fenced_section(
+        &mut self,
+        w: u32,
+        from: u64,
+        to: u64,
+        read: i64,
+        fence: u64,
+        accepted: bool,
+    ) -> &mut H {
+        self.section(w, from, to, read, &[]);
+        let ok = self.events.last_mut().expect("section");
+        ok.fence = Some(fence);
+        ok.accepted = Some(accepted);
+        self
+    }
+
+    /// Worker `w` releases [from, to]; `owned` as the algorithm reported.
+    pub fn release(&mut self, w: u32, from: u64, to: u64, owned: bool) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Release, w);
+        self.push(to, Kind::Ok, Op::Release, w).owned = Some(owned);
+        self
+    }
+
+    /// Worker `w`'s acquire that failed (timed out) after [from, to].
+    pub fn timeout(&mut self, w: u32, from: u64, to: u64) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Acquire, w);
+        self.push(to, Kind::Fail, Op::Acquire, w);
+        self
+    }
+
+    /// Worker `w` is killed at `at`.
+    pub fn crash(&mut self, w: u32, at: u64) -> &mut H {
+        let mut e = Event::new(at * MS, Kind::Info, Op::Crash);
+        e.target = Some(w);
+        self.events.push(e);
+        self
+    }
+
+    /// The counter read at the end.
+    pub fn fin(&mut self, at: u64, value: i64) -> &mut H {
+        let mut e = Event::new(at * MS, Kind::Ok, Op::Final);
+        e.value = Some(value);
+        self.events.push(e);
+        self
+    }
+
+    /// The history, in time order.
+    pub fn done(&mut self) -> History {
+        let mut h = std::mem::take(&mut self.events);
+        contend::history::sort(&mut h);
+        h
+    }
+}
+
+/// The `contend` binary.
+pub fn contend() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_contend"))
+}
+
+/// A scratch folder with `name.toml` holding `text`.
+pub fn scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write scenario");
+    path
+}
+
+/// Runs `contend run SCENARIO -a ALGORITHM --out DIR/reports`; answers the output and the
+/// parsed results.json (if the run got that far).
+pub fn run(dir: &Path, scenario: &Path, algorithm: &str) -> (Output, Option<serde_json::Value>) {
+    let out = dir.join("reports");
+    let output = contend()
+        .arg("run")
+        .arg(scenario)
+        .args(["-a", algorithm, "--out"])
+        .arg(&out)
+        .output()
+        .expect("run contend");
+    let results = std::fs::read_to_string(out.join("latest").join("results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    (output, results)
+}
+
+/// The verdict of checker `name` in results.json.
+pub fn verdict(results: &serde_json::Value, name: &str) -> String {
+    results["checkers"][name]["verdict"].as_str().unwrap_or("?").to_string()
+}
+
+/// Output as text, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
