@@ -179,6 +179,12 @@ impl Model {
         self.deliveries.remove(i)
     }
 
+    /// How many messages wait for `client` in [`Model::take_deliveries`].
+    #[must_use]
+    pub fn pending_deliveries(&self, client: ClientId) -> usize {
+        self.deliveries.iter().filter(|d| d.client == client).count()
+    }
+
     /// Restarts the server: every connection drops (blocked clients get no reply,
     /// subscriptions end) and the data survives only with [`Persistence::Aof`]. Answers the
     /// clients that were blocked or subscribed, in id order. Replies and messages already sent
