@@ -2,12 +2,13 @@
 //! command sequences (the reference scripts included) over a small key space, with short sleeps
 //! and restarts, and every reply of the model must equal the server's.
 //!
-//! Time: before each command the test reads the server's clock (`TIME`, pipelined with the
-//! command) and sets the model's clock to it. The one tolerance is ±2 ms on that clock: a reply
-//! also counts as equal if the model gives it at an instant up to 2 ms away (the command runs a
-//! few microseconds after `TIME`, SET's expiry reads a fresh clock, and the two may straddle a
-//! millisecond). Script errors are compared by their code (the first word): Redis appends the
-//! script's SHA and line, which a model face has no way to know.
+//! Time: the test reads the server's clock (`TIME`) right before and right after each command,
+//! in one pipeline, and runs the model at the first of those instants. The one tolerance is on
+//! that clock: a reply also counts as equal if the model gives it at an instant from 2 ms
+//! before the first reading to 2 ms after the second (the command runs between the readings,
+//! SET's expiry reads a fresh clock, and the readings may straddle a millisecond; a server
+//! descheduled between them widens the window). Script errors are compared by their code (the
+//! first word): Redis appends the script's SHA and line, which a model face cannot know.
 //!
 //! Budget: `REDMUTEX_MODEL_DIFF_CASES` sequences per test (default 64; `just model-diff` runs
 //! 10,000). A mismatch fails the test and prints the shrunk sequence in Redis syntax.
@@ -117,14 +118,17 @@ fn differential(
 #[derive(Debug, Default)]
 struct Stats {
     commands: u64,
-    /// Replies equal only at a clock up to ±2 ms away.
+    /// Replies equal only at another instant than the first clock reading.
     tolerated: u64,
+    /// Error replies (equal on both sides).
+    errors: u64,
 }
 
 impl Stats {
     fn add(&mut self, other: &Stats) {
         self.commands += other.commands;
         self.tolerated += other.tolerated;
+        self.errors += other.errors;
     }
 }
 
@@ -287,35 +291,51 @@ fn check(
             }
             Op::Run(command) => command,
         };
-        let (server_ms, got) = real.exec(command).map_err(|e| io("redis", e))?;
+        let (before, after, got) = real.exec(command).map_err(|e| io("redis", e))?;
+        // A BLPOP's second reading comes after its block: only the first one says when it ran.
+        let after = if matches!(command, Command::BLPop { .. }) { before } else { after };
         stats.commands += 1;
         let modelled = distort(command);
         let mut matched = None;
-        for offset in [0, 1, -1, 2, -2] {
-            debug_assert!(i64::abs(offset) <= CLOCK_TOLERANCE_MS);
+        for at in instants(before, after) {
             let mut candidate = model.clone();
-            candidate.set_clock(server_ms.saturating_add_signed(offset));
+            candidate.set_clock(at);
             let want = reply_of(&mut candidate, &modelled);
             if equal(command, &want, &got) {
-                matched = Some((candidate, offset));
+                matched = Some((candidate, at != before));
                 break;
             }
         }
-        let Some((next, offset)) = matched else {
+        let Some((next, tolerated)) = matched else {
             let mut at = model.clone();
-            at.set_clock(server_ms);
+            at.set_clock(before);
             let want = reply_of(&mut at, &modelled);
             return Err(TestCaseError::fail(format!(
-                "step {i}: {op:?}\n  redis: {got:?}\n  model: {want:?}"
+                "step {i}: {op:?}\n  redis: {got:?}\n  model: {want:?} (server clock {before}..={after} ms)"
             )));
         };
-        stats.tolerated += u64::from(offset != 0);
+        stats.tolerated += u64::from(tolerated);
+        stats.errors += u64::from(matches!(got, Reply::Error(_)));
         model = next;
         if let Command::Publish { channel, message } = command {
             check_delivery(real, &mut model, channel, message, i)?;
         }
     }
     Ok(stats)
+}
+
+/// The instants the model may run a command at, given the server's clock readings around it:
+/// the first reading first, then outwards to ±2 ms around the window.
+fn instants(before: u64, after: u64) -> Vec<u64> {
+    let tolerance = CLOCK_TOLERANCE_MS.unsigned_abs();
+    let mut all = vec![before];
+    for d in 1..=tolerance {
+        all.push(before + d);
+        all.push(before.saturating_sub(d));
+    }
+    all.extend(before + tolerance + 1..=after.max(before) + tolerance);
+    all.dedup();
+    all
 }
 
 /// The model's reply to `command` at its current clock, waiting out a block like the real
@@ -413,17 +433,24 @@ impl Real {
         }
     }
 
-    /// The server's clock (ms) just before `command` ran, and its reply.
-    fn exec(&mut self, command: &Command) -> std::io::Result<(u64, Reply)> {
-        let mut packed = encode(&Command::Time).get_packed_command();
+    /// The server's clock (ms) just before and just after `command` ran, and its reply.
+    fn exec(&mut self, command: &Command) -> std::io::Result<(u64, u64, Reply)> {
+        let time = encode(&Command::Time).get_packed_command();
+        let mut packed = time.clone();
         packed.extend(encode(command).get_packed_command());
+        packed.extend(time);
         self.conn.write.write_all(&packed)?;
+        let before = self.clock()?;
+        let reply = self.conn.read()?;
+        Ok((before, self.clock()?, reply))
+    }
+
+    fn clock(&mut self) -> std::io::Result<u64> {
         let time = self.conn.read()?;
         let Reply::Array(parts) = &time else {
             return Err(std::io::Error::other(format!("TIME answered {time:?}")));
         };
-        let ms = time_ms(parts).ok_or_else(|| std::io::Error::other("TIME: not two numbers"))?;
-        Ok((ms, self.conn.read()?))
+        time_ms(parts).ok_or_else(|| std::io::Error::other("TIME: not two numbers"))
     }
 }
 
