@@ -1,0 +1,162 @@
+//! The `contend sim` and `contend sim-coverage` commands.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+
+use super::{Coverage, Faults, SimConfig, counterexample, coverage, simulate, verdict_lines, violations};
+use crate::registry;
+use crate::scenario::Hold;
+
+/// Prints to stdout; a closed pipe (`| head`) is not an error worth a panic.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+macro_rules! say_raw {
+    ($($t:tt)*) => {{
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// The arguments of `contend sim`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SimArgs {
+    /// The seed (with `--seeds`, the first one).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// How many seeds to run, from `--seed` on; stops at the first violation.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
+    /// The algorithm (see `contend list`).
+    #[arg(long, short)]
+    pub algorithm: Option<String>,
+    /// Simulated clients.
+    #[arg(long, default_value_t = 3)]
+    pub workers: u32,
+    /// Rounds per client.
+    #[arg(long, default_value_t = 10)]
+    pub iterations: u32,
+    /// Faults of the nemesis: none, safe, all, or a comma list of pause, crash, restart,
+    /// restart-volatile, skew, delay.
+    #[arg(long, default_value = "none")]
+    pub faults: Faults,
+    /// The lock's ttl, ms.
+    #[arg(long, default_value_t = 1000)]
+    pub ttl_ms: u64,
+    /// The acquire wait timeout, ms.
+    #[arg(long, default_value_t = 4000)]
+    pub wait_ms: u64,
+    /// Liveness slack, ms.
+    #[arg(long, default_value_t = 100)]
+    pub slack_ms: u64,
+    /// Holds between the section's read and write are uniform in 0..=this, ms.
+    #[arg(long, default_value_t = 50)]
+    pub hold_ms: u64,
+    /// Mean time between nemesis strikes, ms.
+    #[arg(long, default_value_t = 1000)]
+    pub fault_every_ms: u64,
+    /// Write the (last) history here as JSON lines.
+    #[arg(long)]
+    pub history: Option<PathBuf>,
+}
+
+impl SimArgs {
+    /// The run's configuration for `seed`.
+    #[must_use]
+    pub fn config(&self, seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            workers: self.workers.max(1),
+            iterations: self.iterations,
+            ttl_ms: self.ttl_ms.max(1),
+            wait_ms: self.wait_ms,
+            drift_ms: self.ttl_ms / 100 + 2,
+            slack_ms: self.slack_ms,
+            hold: Hold::Uniform { min_ms: 0, max_ms: self.hold_ms },
+            faults: self.faults.clone(),
+            fault_every_ms: self.fault_every_ms.max(1),
+            ..SimConfig::default()
+        }
+    }
+}
+
+/// `contend sim`: answers whether every run was free of violations.
+pub fn sim(args: &SimArgs) -> anyhow::Result<bool> {
+    let entry = registry::find(args.algorithm.as_deref().unwrap_or(registry::default_name()))?;
+    let protocol = entry.protocol(1.0);
+    let started = Instant::now();
+    let mut events = 0;
+    for seed in args.seed..args.seed.saturating_add(args.seeds.max(1)) {
+        let cfg = args.config(seed);
+        let run = simulate(&*protocol, &cfg);
+        events += run.history.len();
+        let found = violations(&run, cfg.judges_liveness());
+        if let Some(path) = &args.history {
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+            );
+            crate::history::write_jsonl(&run.history, &mut file)?;
+        }
+        if args.seeds > 1 && found.is_empty() {
+            continue;
+        }
+        say!(
+            "sim {} seed {seed}: {} clients x {} rounds, faults {}: {} events, {} ms simulated{}",
+            entry.name,
+            cfg.workers,
+            cfg.iterations,
+            cfg.faults,
+            run.history.len(),
+            run.counters.sim_ms,
+            if run.counters.stopped { " (stopped at the time limit)" } else { "" }
+        );
+        say_raw!("{}", verdict_lines(&run));
+        if found.is_empty() {
+            say!("no violation{}", if cfg.judges_liveness() { "" } else { " (liveness not judged under pauses, delays and restarts)" });
+            continue;
+        }
+        say!("{} violation(s); the first ones:", found.len());
+        for v in found.iter().take(3) {
+            say_raw!("{}", counterexample(&run.history, v, &cfg.replay_command(entry.name)));
+        }
+        return Ok(false);
+    }
+    if args.seeds > 1 {
+        say!(
+            "sim {}: {} seeds from {} without a violation ({events} events, {:.2} s)",
+            entry.name,
+            args.seeds,
+            args.seed,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(true)
+}
+
+/// The arguments of `contend sim-coverage`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CoverageArgs {
+    /// Seeds per reference algorithm.
+    #[arg(long, default_value_t = 100_000)]
+    pub reference_seeds: u64,
+    /// The most seeds tried per specimen bug.
+    #[arg(long, default_value_t = 1000)]
+    pub specimen_seeds: u64,
+    /// Threads for the reference seeds (default: the machine's cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `contend sim-coverage`: prints the figures.
+pub fn sim_coverage(args: &CoverageArgs) -> anyhow::Result<bool> {
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let budget = Coverage { reference_seeds: args.reference_seeds, specimen_seeds: args.specimen_seeds, threads };
+    let (text, ok) = coverage(budget);
+    say_raw!("{text}");
+    Ok(ok)
+}

@@ -1,0 +1,721 @@
+//! A simulated worker: the loop of `contend worker` (acquire → critical section → release),
+//! driving the algorithm's real sans-IO machines through the engine's network, and writing the
+//! same history events a worker process writes.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use redmutex::algo::{AcquireParams, Backoff, ReleaseParams, Rng};
+use redmutex::proto::{Action, Bytes, Event as MEvent, Grant, Machine, Outcome, Token};
+use redmutex::sim::ClientId;
+
+use super::SimConfig;
+use super::engine::{Engine, Ev, WOp, WReply};
+use crate::history::{Event, Kind, Op};
+use crate::scenario::{DelayOp, Hold};
+
+/// One worker slot's current incarnation.
+pub(super) struct Client {
+    pub(super) id: u32,
+    seed: u64,
+    rng: Rng,
+    iterations: u32,
+    /// Acquires invoked (the coordinator's `started`).
+    started: u32,
+    misses: u32,
+    pub(super) paused_until: u64,
+    pub(super) paused_open: bool,
+    pub(super) skew_ms: i64,
+    pub(super) skew_open: bool,
+    /// A nemesis delay waiting for step `delay_step` of an operation, ms.
+    pub(super) delay_next_ms: u64,
+    /// The step the nemesis delay hits.
+    pub(super) delay_step: usize,
+    /// A nemesis delay is being slept.
+    pub(super) delay_open: bool,
+    epoch: u64,
+    ops: [u32; 2],
+    pub(super) pending: Option<Op>,
+    pub(super) stage: Stage,
+}
+
+/// What a client is doing.
+pub(super) enum Stage {
+    /// Between operations; its timer starts the next iteration.
+    Idle,
+    /// Running an acquire or release machine.
+    Op(Box<OpRun>),
+    /// In the critical section.
+    Section(Box<SectionRun>),
+    /// Done (iterations run, gave up, or stopped).
+    Finished,
+}
+
+pub(super) struct OpRun {
+    kind: DelayOp,
+    machine: Box<dyn Machine>,
+    step: usize,
+    /// The completion event under construction (a release carries token and fence).
+    done: Event,
+    /// The invocation, emitted once a step-0 delay has been slept.
+    invoke: Option<Event>,
+    delayed_ms: u64,
+    last_send: Option<u64>,
+    parked: Option<Action>,
+    waiting: Waiting,
+    sub: Option<Sub>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    Nothing,
+    Reply,
+    /// The step-0 delay before the invocation.
+    Start,
+    /// A step delay before the parked action.
+    Parked,
+    Slept,
+    /// A pub/sub wait (its timer is the wait timeout).
+    Message,
+    /// The subscription's confirmation; then wait this long.
+    Subscribed(Duration),
+}
+
+struct Sub {
+    id: u64,
+    channel: Bytes,
+    ready: bool,
+    lost: bool,
+    mailbox: VecDeque<Bytes>,
+}
+
+pub(super) struct SectionRun {
+    grant: Grant,
+    ev: Event,
+    stage: Sec,
+    read: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sec {
+    Enter,
+    Read,
+    Hold,
+    Write,
+    Exit,
+}
+
+impl Client {
+    pub(super) fn new(cfg: &SimConfig, id: u32, iterations: u32) -> Client {
+        let seed = cfg.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(id));
+        Client {
+            id,
+            seed,
+            rng: Rng::new(seed),
+            iterations,
+            started: 0,
+            misses: 0,
+            paused_until: 0,
+            paused_open: false,
+            skew_ms: 0,
+            skew_open: false,
+            delay_next_ms: 0,
+            delay_step: 0,
+            delay_open: false,
+            epoch: 0,
+            ops: [0, 0],
+            pending: None,
+            stage: Stage::Idle,
+        }
+    }
+
+    /// The channel of subscriber connection `sub`, if it is this client's current one.
+    pub(super) fn subscription(&self, sub: u64) -> Option<Bytes> {
+        match &self.stage {
+            Stage::Op(op) => op.sub.as_ref().filter(|s| s.id == sub).map(|s| s.channel.clone()),
+            _ => None,
+        }
+    }
+
+    /// The hold between the section's read and write (the worker's formula).
+    fn hold(&mut self, hold: Hold) -> Duration {
+        let unit = |n: u64| n as f64 / (1u64 << 53) as f64;
+        let ms = match hold {
+            Hold::None => 0,
+            Hold::Fixed { ms } => ms,
+            Hold::Uniform { min_ms, max_ms } => min_ms + self.rng.below(max_ms - min_ms + 1),
+            Hold::Exponential { mean_ms } => {
+                let u = unit(self.rng.next_u64() >> 11);
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+                let v = (-(1.0 - u).ln() * mean_ms as f64).min(20.0 * mean_ms as f64) as u64;
+                v
+            }
+        };
+        Duration::from_millis(ms)
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 4).max(1)
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl Engine<'_> {
+    fn client(&mut self, slot: u32) -> &mut Client {
+        &mut self.clients[slot as usize]
+    }
+
+    fn op(&mut self, slot: u32) -> Option<&mut OpRun> {
+        match &mut self.clients[slot as usize].stage {
+            Stage::Op(op) => Some(op),
+            _ => None,
+        }
+    }
+
+    /// Sets the client's one timer to fire at `at` (µs); any earlier timer is void.
+    fn timer_at(&mut self, slot: u32, at: u64) {
+        let c = self.client(slot);
+        c.epoch += 1;
+        let (id, epoch) = (c.id, c.epoch);
+        self.push(at, Ev::Timer { slot, id, epoch });
+    }
+
+    fn timer(&mut self, slot: u32, after_us: u64) {
+        let at = self.now_us + after_us;
+        self.timer_at(slot, at);
+    }
+
+    /// The client in `slot` starts (or restarts) at `at`.
+    pub(super) fn start_client(&mut self, slot: u32, at: u64) {
+        self.client(slot).stage = Stage::Idle;
+        self.timer_at(slot, at);
+    }
+
+    /// An event for the (running, unpaused) client in `slot`.
+    pub(super) fn to_client(&mut self, slot: u32, ev: Ev) {
+        match ev {
+            Ev::Timer { epoch, .. } => {
+                if epoch != self.client(slot).epoch {
+                    return;
+                }
+                self.client(slot).epoch += 1;
+                self.timer_fired(slot);
+            }
+            Ev::Reply { reply, .. } => {
+                let Some(op) = self.op(slot) else { return };
+                if op.waiting != Waiting::Reply {
+                    return;
+                }
+                op.waiting = Waiting::Nothing;
+                self.feed(slot, MEvent::Reply(reply));
+            }
+            Ev::Subscribed { sub, .. } => {
+                let Some(op) = self.op(slot) else { return };
+                let Some(s) = op.sub.as_mut().filter(|s| s.id == sub) else { return };
+                s.ready = true;
+                if let Waiting::Subscribed(timeout) = op.waiting {
+                    self.wait_message(slot, timeout);
+                }
+            }
+            Ev::Message { sub, message, .. } => {
+                let Some(op) = self.op(slot) else { return };
+                let Some(s) = op.sub.as_mut().filter(|s| s.id == sub) else { return };
+                if op.waiting == Waiting::Message && s.mailbox.is_empty() {
+                    op.waiting = Waiting::Nothing;
+                    self.client(slot).epoch += 1;
+                    self.feed(slot, MEvent::Notified(message));
+                } else {
+                    // Kept until the next wait of this operation.
+                    s.mailbox.push_back(message);
+                }
+            }
+            Ev::WReply { reply, .. } => self.section_reply(slot, reply),
+            _ => {}
+        }
+    }
+
+    fn timer_fired(&mut self, slot: u32) {
+        let waiting = match &mut self.client(slot).stage {
+            Stage::Idle => return self.next_iteration(slot),
+            Stage::Section(s) if s.stage == Sec::Hold => return self.section_write(slot),
+            Stage::Op(op) => std::mem::replace(&mut op.waiting, Waiting::Nothing),
+            _ => return,
+        };
+        match waiting {
+            Waiting::Start => self.invoke(slot),
+            Waiting::Parked => {
+                if self.client(slot).delay_open {
+                    self.client(slot).delay_open = false;
+                    let id = self.client(slot).id;
+                    self.nemesis_event(Kind::Ok, Op::StepDelay, Some(id), None);
+                }
+                let Some(action) = self.op(slot).and_then(|op| op.parked.take()) else { return };
+                if let Some(event) = self.perform(slot, action) {
+                    self.feed(slot, event);
+                }
+            }
+            Waiting::Slept => self.feed(slot, MEvent::Slept),
+            Waiting::Message => self.feed(slot, MEvent::TimedOut),
+            other => {
+                if let Some(op) = self.op(slot) {
+                    op.waiting = other;
+                }
+            }
+        }
+    }
+
+    /// The next round of the worker loop, or the end.
+    fn next_iteration(&mut self, slot: u32) {
+        let (give_up, cfg_seed, cfg) = (self.cfg.give_up_after, self.cfg.seed, self.cfg);
+        let keys = self.keys.lock.clone();
+        let c = &mut self.clients[slot as usize];
+        if c.started >= c.iterations || c.misses >= give_up {
+            c.stage = Stage::Finished;
+            self.active -= 1;
+            return;
+        }
+        let i = c.started;
+        c.started += 1;
+        let token = Token::from_u128((u128::from(c.id) << 64) | (u128::from(i) << 32) | u128::from(cfg_seed as u32));
+        let params = AcquireParams {
+            keys,
+            token,
+            ttl: Duration::from_millis(cfg.ttl_ms),
+            wait: Some(Duration::from_millis(cfg.wait_ms)),
+            drift: Duration::from_millis(cfg.drift_ms),
+            seed: c.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9),
+            backoff: Backoff::default(),
+        };
+        let machine = self.protocol.acquire(params);
+        let invoke = Event::new(0, Kind::Invoke, Op::Acquire);
+        let done = Event::new(0, Kind::Info, Op::Acquire);
+        self.begin_op(slot, DelayOp::Acquire, machine, invoke, done);
+    }
+
+    fn begin_op(&mut self, slot: u32, kind: DelayOp, machine: Box<dyn Machine>, invoke: Event, done: Event) {
+        let c = self.client(slot);
+        c.ops[usize::from(kind == DelayOp::Release)] += 1;
+        c.stage = Stage::Op(Box::new(OpRun {
+            kind,
+            machine,
+            step: 0,
+            done,
+            invoke: Some(invoke),
+            delayed_ms: 0,
+            last_send: None,
+            parked: None,
+            waiting: Waiting::Nothing,
+            sub: None,
+        }));
+        let delay = self.step_delay(slot, kind, 0);
+        if delay > 0 {
+            if let Some(op) = self.op(slot) {
+                op.delayed_ms += delay;
+                op.waiting = Waiting::Start;
+            }
+            self.timer(slot, delay * 1000);
+            return;
+        }
+        self.invoke(slot);
+    }
+
+    fn invoke(&mut self, slot: u32) {
+        if self.client(slot).delay_open {
+            self.client(slot).delay_open = false;
+            let id = self.client(slot).id;
+            self.nemesis_event(Kind::Ok, Op::StepDelay, Some(id), None);
+        }
+        let time = self.stamp();
+        let id = self.client(slot).id;
+        let Some(op) = self.op(slot) else { return };
+        let Some(mut invoke) = op.invoke.take() else { return };
+        invoke.time = time;
+        let f = invoke.f;
+        self.client(slot).pending = Some(f);
+        self.emit(invoke.by(id, 0));
+        self.feed(slot, MEvent::Start);
+    }
+
+    /// Feeds the machine, and keeps feeding while its actions need no waiting.
+    fn feed(&mut self, slot: u32, mut event: MEvent) {
+        loop {
+            let now = self.machine_now();
+            let Some(op) = self.op(slot) else { return };
+            let action = op.machine.handle(now, event);
+            let (step, kind) = (op.step, op.kind);
+            op.step += 1;
+            let delay = if step == 0 { 0 } else { self.step_delay(slot, kind, step) };
+            if delay > 0 {
+                if let Some(op) = self.op(slot) {
+                    op.delayed_ms += delay;
+                    op.parked = Some(action);
+                    op.waiting = Waiting::Parked;
+                }
+                self.timer(slot, delay * 1000);
+                return;
+            }
+            match self.perform(slot, action) {
+                Some(next) => event = next,
+                None => return,
+            }
+        }
+    }
+
+    /// Executes one action; answers the next event when it is available at once.
+    fn perform(&mut self, slot: u32, action: Action) -> Option<MEvent> {
+        match action {
+            Action::Done(outcome) => {
+                self.finish_op(slot, outcome);
+                None
+            }
+            Action::Send(cmd) => {
+                let at = self.stamp();
+                let id = self.client(slot).id;
+                let op = self.op(slot)?;
+                op.last_send = Some(at);
+                op.waiting = Waiting::Reply;
+                self.counters.lock_commands += 1;
+                self.send(Ev::Lock { slot, id, cmd });
+                None
+            }
+            Action::Sleep(d) => {
+                self.op(slot)?.waiting = Waiting::Slept;
+                self.timer(slot, micros(d));
+                None
+            }
+            Action::ReadClock => {
+                let skew = self.skew_ms(slot);
+                Some(MEvent::Clock(self.wall_ms().saturating_add_signed(skew)))
+            }
+            Action::Wait { channel, timeout } => self.wait(slot, channel, timeout),
+        }
+    }
+
+    fn wait(&mut self, slot: u32, channel: Bytes, timeout: Duration) -> Option<MEvent> {
+        let id = self.client(slot).id;
+        let op = self.op(slot)?;
+        match op.sub.as_mut() {
+            Some(s) if s.lost => {
+                self.finish_op(slot, Outcome::Failed("the subscription closed".into()));
+                None
+            }
+            Some(s) if s.channel == channel && s.ready => {
+                if let Some(m) = s.mailbox.pop_front() {
+                    return Some(MEvent::Notified(m));
+                }
+                self.wait_message(slot, timeout);
+                None
+            }
+            _ => {
+                if let Some(old) = op.sub.take() {
+                    self.lock.unsubscribe(ClientId(old.id), &old.channel);
+                }
+                let sub = self.fresh_sub(slot, id);
+                let op = self.op(slot)?;
+                op.sub = Some(Sub { id: sub, channel, ready: false, lost: false, mailbox: VecDeque::new() });
+                op.waiting = Waiting::Subscribed(timeout);
+                self.send(Ev::Subscribe { sub });
+                None
+            }
+        }
+    }
+
+    /// Subscribed: take a kept message, or wait for one at most `timeout`.
+    fn wait_message(&mut self, slot: u32, timeout: Duration) {
+        let Some(op) = self.op(slot) else { return };
+        if let Some(m) = op.sub.as_mut().and_then(|s| s.mailbox.pop_front()) {
+            op.waiting = Waiting::Nothing;
+            self.feed(slot, MEvent::Notified(m));
+            return;
+        }
+        op.waiting = Waiting::Message;
+        self.timer(slot, micros(timeout));
+    }
+
+    /// The lock server restarted: the subscriber connection `sub` is gone.
+    pub(super) fn subscription_lost(&mut self, slot: u32, id: u32, sub: u64) {
+        if self.current(slot, id).is_none() {
+            return;
+        }
+        let Some(op) = self.op(slot) else { return };
+        let Some(s) = op.sub.as_mut().filter(|s| s.id == sub) else { return };
+        s.lost = true;
+        if matches!(op.waiting, Waiting::Message | Waiting::Subscribed(_)) {
+            op.waiting = Waiting::Nothing;
+            self.client(slot).epoch += 1;
+            self.finish_op(slot, Outcome::Failed("the subscription closed".into()));
+        }
+    }
+
+    fn finish_op(&mut self, slot: u32, outcome: Outcome) {
+        let c = &mut self.clients[slot as usize];
+        let id = c.id;
+        let Stage::Op(op) = std::mem::replace(&mut c.stage, Stage::Idle) else { return };
+        let op = *op;
+        c.pending = None;
+        if let Some(s) = &op.sub {
+            self.lock.unsubscribe(ClientId(s.id), &s.channel);
+        }
+        let mut ev = op.done;
+        ev.time = self.stamp();
+        ev.delayed_ms = (op.delayed_ms > 0).then_some(op.delayed_ms);
+        match op.kind {
+            DelayOp::Acquire => match outcome {
+                Outcome::Acquired(grant) => {
+                    ev.kind = Kind::Ok;
+                    ev.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
+                    ev.fence = grant.fence;
+                    ev.lease_from = Some(nanos(grant.acquired_at));
+                    self.emit(ev.by(id, 0));
+                    self.client(slot).misses = 0;
+                    self.holders.insert(slot, self.now_us);
+                    self.begin_section(slot, grant);
+                }
+                other => {
+                    if matches!(other, Outcome::Busy | Outcome::TimedOut) {
+                        ev.kind = Kind::Fail;
+                        ev.details = Some("timed out".into());
+                    } else {
+                        ev.details = Some(format!("{other:?}"));
+                    }
+                    self.emit(ev.by(id, 0));
+                    self.client(slot).misses += 1;
+                    self.next_iteration(slot);
+                }
+            },
+            DelayOp::Release => {
+                ev.last_send = op.last_send;
+                match outcome {
+                    Outcome::Released { owned } => {
+                        ev.kind = Kind::Ok;
+                        ev.owned = Some(owned);
+                    }
+                    other => {
+                        ev.kind = Kind::Info;
+                        ev.details = Some(format!("{other:?}"));
+                    }
+                }
+                self.emit(ev.by(id, 0));
+                self.next_iteration(slot);
+            }
+        }
+    }
+
+    fn begin_section(&mut self, slot: u32, grant: Grant) {
+        let id = self.client(slot).id;
+        let mut ev = Event::new(self.stamp(), Kind::Invoke, Op::Section).by(id, 0);
+        ev.fence = grant.fence;
+        self.emit(ev.clone());
+        let c = self.client(slot);
+        c.pending = Some(Op::Section);
+        c.stage = Stage::Section(Box::new(SectionRun { grant, ev, stage: Sec::Enter, read: 0 }));
+        self.witness_send(slot, WOp::Enter);
+    }
+
+    fn witness_send(&mut self, slot: u32, op: WOp) {
+        let id = self.client(slot).id;
+        self.counters.witness_commands += 1;
+        self.send(Ev::Witness { slot, id, op });
+    }
+
+    fn section(&mut self, slot: u32) -> Option<&mut SectionRun> {
+        match &mut self.clients[slot as usize].stage {
+            Stage::Section(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    fn section_reply(&mut self, slot: u32, reply: WReply) {
+        let Some(stage) = self.section(slot).map(|s| s.stage) else { return };
+        match (stage, reply) {
+            (Sec::Enter, WReply::Inside(others)) => {
+                let at = self.stamp();
+                let Some(s) = self.section(slot) else { return };
+                s.ev.enter = Some(at);
+                s.ev.others = others;
+                s.stage = Sec::Read;
+                let op = s.grant.fence.map_or(WOp::Get, WOp::FencedRead);
+                self.witness_send(slot, op);
+            }
+            (Sec::Read, WReply::Value(Ok(v))) => {
+                let hold = self.cfg.hold;
+                let d = self.client(slot).hold(hold);
+                let Some(s) = self.section(slot) else { return };
+                s.read = v.unwrap_or(0);
+                s.ev.read = Some(s.read);
+                if d.is_zero() {
+                    self.section_write(slot);
+                } else {
+                    s.stage = Sec::Hold;
+                    self.timer(slot, micros(d));
+                }
+            }
+            (Sec::Read, WReply::Refused) => {
+                // A newer holder already read the resource: our lease is over.
+                let at = self.stamp();
+                let Some(s) = self.section(slot) else { return };
+                s.ev.accepted = Some(false);
+                s.ev.exit = Some(at);
+                s.stage = Sec::Exit;
+                self.witness_send(slot, WOp::Exit);
+            }
+            (Sec::Write, WReply::Written(Ok(accepted))) => {
+                let at = self.stamp();
+                let fenced = self.fenced;
+                let Some(s) = self.section(slot) else { return };
+                if fenced {
+                    s.ev.accepted = Some(accepted);
+                }
+                s.ev.wrote = Some(s.read + 1);
+                s.ev.exit = Some(at);
+                s.stage = Sec::Exit;
+                self.witness_send(slot, WOp::Exit);
+            }
+            (Sec::Exit, WReply::Exited) => self.section_done(slot, Kind::Ok, None),
+            (_, WReply::Value(Err(e)) | WReply::Written(Err(e))) => self.section_done(slot, Kind::Info, Some(e)),
+            (_, other) => self.section_done(slot, Kind::Info, Some(format!("unexpected witness reply {other:?}"))),
+        }
+    }
+
+    fn section_write(&mut self, slot: u32) {
+        let Some(s) = self.section(slot) else { return };
+        s.stage = Sec::Write;
+        let value = s.read + 1;
+        let op = s.grant.fence.map_or(WOp::Set(value), |f| WOp::FencedWrite(f, value));
+        self.witness_send(slot, op);
+    }
+
+    fn section_done(&mut self, slot: u32, kind: Kind, details: Option<String>) {
+        let time = self.stamp();
+        let c = self.client(slot);
+        let Stage::Section(s) = std::mem::replace(&mut c.stage, Stage::Idle) else { return };
+        c.pending = None;
+        let SectionRun { grant, mut ev, .. } = *s;
+        ev.kind = kind;
+        ev.time = time;
+        ev.details = details;
+        self.emit(ev);
+        self.begin_release(slot, grant);
+    }
+
+    fn begin_release(&mut self, slot: u32, grant: Grant) {
+        self.holders.remove(&slot);
+        let c = self.client(slot);
+        let fresh_token = Token::from_u128((1 << 127) | (u128::from(c.id) << 64) | u128::from(c.rng.next_u64()));
+        let mut invoke = Event::new(0, Kind::Invoke, Op::Release);
+        invoke.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
+        invoke.fence = grant.fence;
+        let mut done = invoke.clone();
+        done.kind = Kind::Info;
+        let params = ReleaseParams {
+            keys: self.keys.lock.clone(),
+            grant,
+            ttl: Duration::from_millis(self.cfg.ttl_ms),
+            fresh_token,
+        };
+        let machine = self.protocol.release(params);
+        self.begin_op(slot, DelayOp::Release, machine, invoke, done);
+    }
+
+    /// The delay before step `step` of the client's current operation: the scenario's step
+    /// delays (exactly as a worker's hooks compute them) plus a pending nemesis delay, ms.
+    fn step_delay(&mut self, slot: u32, kind: DelayOp, step: usize) -> u64 {
+        let now = self.run_ms();
+        let c = &self.clients[slot as usize];
+        let nth = c.ops[usize::from(kind == DelayOp::Release)];
+        let scenario: u64 = self
+            .cfg
+            .step_delays
+            .iter()
+            .filter(|d| d.op == kind && d.step == step && nth % d.every.max(1) == 0)
+            .filter(|d| d.workers.as_ref().is_none_or(|w| w.contains(&slot)) && d.window.contains(now))
+            .map(|d| d.delay_ms)
+            .sum();
+        let c = self.client(slot);
+        let mut nemesis = 0;
+        if c.delay_next_ms > 0 && c.delay_step == step {
+            nemesis = std::mem::take(&mut c.delay_next_ms);
+            c.delay_open = true;
+        }
+        scenario + nemesis
+    }
+
+    /// The offset of the client's wall clock, ms.
+    fn skew_ms(&self, slot: u32) -> i64 {
+        let now = self.run_ms();
+        let scenario: i64 = self
+            .cfg
+            .clock_skews
+            .iter()
+            .filter(|s| s.workers.as_ref().is_none_or(|w| w.contains(&slot)) && s.window.contains(now))
+            .map(|s| s.offset_ms)
+            .sum();
+        scenario + self.clients[slot as usize].skew_ms
+    }
+
+    /// Kills the client in `slot` (SIGKILL): its pending operation ends as `info`, and a fresh
+    /// worker with a new id takes the slot for the iterations left.
+    pub(super) fn kill(&mut self, slot: u32, why: &str) {
+        let c = &self.clients[slot as usize];
+        if matches!(c.stage, Stage::Finished) {
+            return;
+        }
+        let id = c.id;
+        self.nemesis_event(Kind::Invoke, Op::Kill, Some(id), Some("SIGKILL".into()));
+        self.nemesis_event(Kind::Ok, Op::Kill, Some(id), Some("SIGKILL".into()));
+        let c = &mut self.clients[slot as usize];
+        let pending = c.pending.take();
+        let stage = std::mem::replace(&mut c.stage, Stage::Finished);
+        let remaining = c.iterations.saturating_sub(c.started);
+        let (paused, skewed, delayed) = (c.paused_open, c.skew_open, c.delay_open || c.delay_next_ms > 0);
+        if let Stage::Op(op) = stage {
+            if let Some(s) = &op.sub {
+                self.lock.unsubscribe(ClientId(s.id), &s.channel);
+            }
+        }
+        if let Some(op) = pending {
+            let mut info = Event::new(self.stamp(), Kind::Info, op).by(id, 0);
+            info.details = Some(why.to_string());
+            self.emit(info);
+        }
+        let mut crash = Event::new(self.stamp(), Kind::Info, Op::Crash);
+        crash.target = Some(id);
+        crash.details = Some(why.to_string());
+        self.emit(crash);
+        if paused {
+            self.nemesis_event(Kind::Ok, Op::Pause, Some(id), None);
+        }
+        if skewed {
+            self.nemesis_event(Kind::Ok, Op::ClockSkew, Some(id), None);
+        }
+        if delayed {
+            self.nemesis_event(Kind::Ok, Op::StepDelay, Some(id), None);
+        }
+        self.lock.disconnect(ClientId(u64::from(id)));
+        self.forget_inside(id);
+        self.holders.remove(&slot);
+        if remaining == 0 {
+            self.active -= 1;
+            return;
+        }
+        let fresh = self.fresh_id(slot);
+        self.clients[slot as usize] = Client::new(self.cfg, fresh, remaining);
+        // A supervisor restarts the process a moment later.
+        let at = self.now_us + 1000 + self.rng.below(9000);
+        self.start_client(slot, at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_never_round_a_sleep_to_nothing() {
+        assert_eq!(micros(Duration::ZERO), 1);
+        assert_eq!(micros(Duration::from_millis(3)), 3000);
+    }
+}

@@ -1,0 +1,138 @@
+//! `contend sim-coverage`: how fast the simulator finds each specimen's known bugs, and how
+//! many seeds the reference algorithms pass.
+
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use redmutex::algo::{Algorithm, Protocol};
+
+use super::{FaultKind, Faults, SimConfig, simulate, timeline_lines, violations};
+use crate::specimens::{KnownBug, SPECIMENS};
+
+/// The budget of a coverage run.
+#[derive(Clone, Copy, Debug)]
+pub struct Coverage {
+    /// Seeds per reference algorithm.
+    pub reference_seeds: u64,
+    /// The most seeds tried per specimen bug.
+    pub specimen_seeds: u64,
+    /// Threads for the reference seeds.
+    pub threads: usize,
+}
+
+/// The fault kinds that provoke a known bug, from the scenario the bug names.
+#[must_use]
+pub fn faults_for(bug: &KnownBug) -> Faults {
+    Faults::of(match bug.scenario {
+        "client-clock-skew" => &[FaultKind::Skew],
+        "release-step-delay" => &[FaultKind::Delay],
+        "crash-holder" => &[FaultKind::Crash],
+        "stale-release" => &[FaultKind::Pause, FaultKind::Delay],
+        _ => &[FaultKind::Pause],
+    })
+}
+
+/// Whether `run`'s violations include one of `bug`'s checker.
+fn found(protocol: &dyn Protocol, cfg: &SimConfig, bug: &KnownBug) -> Option<usize> {
+    let run = simulate(protocol, cfg);
+    let v = violations(&run, !bug.safety);
+    let hit = v.iter().find(|v| v.checker == bug.checker)?;
+    Some(timeline_lines(&run.history, hit).len())
+}
+
+/// The first seed from 0 (of at most `budget`) whose run shows `bug`; answers the seed and the
+/// counterexample's timeline length.
+pub fn search(protocol: &dyn Protocol, base: &SimConfig, bug: &KnownBug, budget: u64) -> Option<(u64, usize)> {
+    (0..budget).find_map(|seed| {
+        let cfg = SimConfig { seed, ..base.clone() };
+        found(protocol, &cfg, bug).map(|len| (seed, len))
+    })
+}
+
+/// Runs the coverage; answers the report and whether every bug was found and every reference
+/// seed passed.
+#[must_use]
+pub fn coverage(budget: Coverage) -> (String, bool) {
+    let mut out = String::new();
+    let mut ok = true;
+    let _ = writeln!(out, "specimen bugs (3 clients x 10 rounds, ttl 1 s; seeds from 0 until found):");
+    let _ = writeln!(out, "  {:<24} {:<32} {:<26} {:>6} {:>9} {:>12}", "specimen", "bug", "faults", "seeds", "time", "timeline");
+    for s in &SPECIMENS {
+        for bug in s.bugs {
+            let faults = faults_for(bug);
+            let base = SimConfig { faults: faults.clone(), ..SimConfig::default() };
+            let started = Instant::now();
+            let hit = search(s.protocol(), &base, bug, budget.specimen_seeds);
+            let secs = started.elapsed().as_secs_f64();
+            let (seeds, len) = match hit {
+                Some((seed, len)) => ((seed + 1).to_string(), format!("{len} events")),
+                None => {
+                    ok = false;
+                    (format!(">{}", budget.specimen_seeds), "NOT FOUND".into())
+                }
+            };
+            let _ = writeln!(out, "  {:<24} {:<32} {:<26} {seeds:>6} {secs:>8.3}s {len:>12}", s.name, bug.id, faults.to_string());
+        }
+    }
+    let _ = writeln!(
+        out,
+        "reference algorithms ({} seeds each; 1-4 clients x 5 rounds; faults {}):",
+        budget.reference_seeds,
+        Faults::of(&FaultKind::SAFE)
+    );
+    for a in Algorithm::ALL {
+        let started = Instant::now();
+        let (failed, events) = reference(a.protocol(), budget.reference_seeds, budget.threads);
+        let _ = writeln!(
+            out,
+            "  {:<8} {} seeds, {} with a violation, {} events, {:.1} s",
+            a.name(),
+            budget.reference_seeds,
+            failed.len(),
+            events,
+            started.elapsed().as_secs_f64()
+        );
+        ok &= failed.is_empty();
+        for seed in failed.iter().take(5) {
+            let cfg = reference_config(*seed);
+            let _ = writeln!(out, "    failing: {}", cfg.replay_command(a.name()));
+        }
+    }
+    (out, ok)
+}
+
+/// The configuration of reference seed `seed`.
+#[must_use]
+pub fn reference_config(seed: u64) -> SimConfig {
+    let workers = 1 + u32::try_from(seed % 4).unwrap_or(0);
+    SimConfig { seed, workers, iterations: 5, faults: Faults::of(&FaultKind::SAFE), ..SimConfig::default() }
+}
+
+/// Runs `seeds` reference seeds on `threads` threads; answers the failing seeds and the events.
+fn reference(protocol: &dyn Protocol, seeds: u64, threads: usize) -> (Vec<u64>, u64) {
+    let threads = threads.max(1) as u64;
+    let parts: Vec<(Vec<u64>, u64)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    let mut failed = Vec::new();
+                    let mut events = 0;
+                    let mut seed = t;
+                    while seed < seeds {
+                        let run = simulate(protocol, &reference_config(seed));
+                        events += run.history.len() as u64;
+                        if !violations(&run, false).is_empty() {
+                            failed.push(seed);
+                        }
+                        seed += threads;
+                    }
+                    (failed, events)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut failed: Vec<u64> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
+    failed.sort_unstable();
+    (failed, parts.iter().map(|p| p.1).sum())
+}

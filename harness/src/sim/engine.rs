@@ -1,0 +1,685 @@
+//! The event loop: a time-ordered queue of messages and timers, the lock server (a
+//! [`Model`]), the witness (a second [`Model`]), the nemesis, and the clients
+//! ([`super::client`]).
+//!
+//! Time is a logical clock in microseconds; the lock server's model reads it in milliseconds,
+//! the machines see it as a [`Duration`], and the history stamps it in nanoseconds (plus a
+//! sub-microsecond counter, so that every event has its own instant and their order is the
+//! order they happened in). Every random choice — message delays, which fault strikes whom and
+//! when — comes from one seeded generator, and the queue breaks ties by insertion order, so a
+//! seed replays the same history byte for byte.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use redmutex::algo::{Protocol, Rng};
+use redmutex::proto::{Bytes, Command, Reply, num};
+use redmutex::scripts;
+use redmutex::sim::{ClientId, Model, Persistence, Step};
+
+use super::SimConfig;
+use super::client::{Client, Stage};
+use super::faults::{FaultKind, Plans};
+use crate::history::{Event, History, Kind, Op};
+use crate::witness::RunKeys;
+
+/// The model's wall clock at the start of a run (a plausible Unix time in ms, for algorithms
+/// that store timestamps).
+pub(super) const T0_MS: u64 = 1_700_000_000_000;
+
+/// Subscriber connections get model client ids from here up (worker ids stay below).
+const SUB_BASE: u64 = 1 << 40;
+
+/// What happens at an instant.
+pub(super) enum Ev {
+    /// A command reaches the lock server.
+    Lock { slot: u32, id: u32, cmd: Command },
+    /// A `SUBSCRIBE` reaches the lock server.
+    Subscribe { sub: u64 },
+    /// A witness command reaches the witness.
+    Witness { slot: u32, id: u32, op: WOp },
+    /// A lock-server reply reaches its client.
+    Reply { slot: u32, id: u32, reply: Reply },
+    /// The subscription is confirmed to its client.
+    Subscribed { slot: u32, id: u32, sub: u64 },
+    /// A pub/sub message reaches a subscriber.
+    Message { slot: u32, id: u32, sub: u64, message: Bytes },
+    /// A witness reply reaches its client.
+    WReply { slot: u32, id: u32, reply: WReply },
+    /// A client's timer.
+    Timer { slot: u32, id: u32, epoch: u64 },
+    /// Blocked clients whose `BLPOP` deadline passed are answered.
+    BlockTimeout,
+    /// A paused client continues.
+    Resume { slot: u32, id: u32 },
+    /// A client's skewed clock is set right.
+    SkewEnd { slot: u32, id: u32 },
+    /// The random nemesis strikes.
+    Nemesis,
+    /// The scenario's holder faults look for a holder.
+    Tick,
+    /// A scenario fault window opens (`true`) or closes.
+    Window { index: usize, open: bool },
+}
+
+/// A command to the witness.
+#[derive(Clone, Debug)]
+pub(super) enum WOp {
+    /// Enter the critical section; answers who else is inside.
+    Enter,
+    /// `GET counter`.
+    Get,
+    /// The fenced read of the resource.
+    FencedRead(u64),
+    /// `SET counter value`.
+    Set(i64),
+    /// The fenced write ([`scripts::FENCED_WRITE`]).
+    FencedWrite(u64, i64),
+    /// Leave the critical section.
+    Exit,
+}
+
+/// A witness reply.
+#[derive(Clone, Debug)]
+pub(super) enum WReply {
+    /// Who else was inside at `enter`.
+    Inside(Vec<u32>),
+    /// The value read (`None`: unset); `Err` when it is not a number.
+    Value(Result<Option<i64>, String>),
+    /// The fenced read was refused: a newer fence was seen.
+    Refused,
+    /// A write: whether it was accepted.
+    Written(Result<bool, String>),
+    /// `exit` done.
+    Exited,
+}
+
+struct Item {
+    at: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Item {
+    fn eq(&self, other: &Item) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Item {}
+
+impl PartialOrd for Item {
+    fn partial_cmp(&self, other: &Item) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Item {
+    fn cmp(&self, other: &Item) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Counters of one run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counters {
+    /// Events the loop processed.
+    pub steps: u64,
+    /// Commands the clients sent to the lock server.
+    pub lock_commands: u64,
+    /// Commands the clients sent to the witness.
+    pub witness_commands: u64,
+    /// Simulated time, ms.
+    pub sim_ms: u64,
+    /// Whether the run hit its time limit.
+    pub stopped: bool,
+}
+
+/// One simulated run in progress.
+pub(super) struct Engine<'a> {
+    pub(super) cfg: &'a SimConfig,
+    pub(super) protocol: &'a dyn Protocol,
+    pub(super) fenced: bool,
+    pub(super) rng: Rng,
+    pub(super) now_us: u64,
+    t0_us: u64,
+    last_stamp: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Item>>,
+    pub(super) lock: Model,
+    witness: Model,
+    inside: BTreeSet<u32>,
+    pub(super) keys: RunKeys,
+    pub(super) clients: Vec<Client>,
+    /// Worker id → slot.
+    slot_of: Vec<u32>,
+    /// Subscriber connection (from [`SUB_BASE`]) → (slot, worker id).
+    subs: Vec<(u32, u32)>,
+    pub(super) next_id: u32,
+    /// Slots whose client holds the lock (acquire ok, release not yet invoked).
+    pub(super) holders: BTreeMap<u32, u64>,
+    pub(super) active: u32,
+    pub(super) history: History,
+    pub(super) plans: Plans,
+    pub(super) counters: Counters,
+}
+
+impl<'a> Engine<'a> {
+    pub(super) fn new(cfg: &'a SimConfig, protocol: &'a dyn Protocol) -> Engine<'a> {
+        let t0_us = T0_MS * 1000;
+        Engine {
+            cfg,
+            protocol,
+            fenced: protocol.fenced(),
+            rng: Rng::new(cfg.seed ^ 0x5eed_5eed_5eed_5eed),
+            now_us: t0_us,
+            t0_us,
+            last_stamp: 0,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            lock: Model::starting_at(T0_MS),
+            witness: Model::starting_at(T0_MS),
+            inside: BTreeSet::new(),
+            keys: RunKeys::new("sim:"),
+            clients: Vec::new(),
+            slot_of: vec![0],
+            subs: Vec::new(),
+            next_id: 1,
+            holders: BTreeMap::new(),
+            active: 0,
+            history: History::new(),
+            plans: Plans::new(cfg),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Runs to the end: every client finished (or the time limit), heal, final read.
+    pub(super) fn run(mut self) -> (History, Counters) {
+        for slot in 0..self.cfg.workers {
+            let id = self.fresh_id(slot);
+            self.clients.push(Client::new(self.cfg, id, self.cfg.iterations));
+            self.active += 1;
+            // Processes start a little apart.
+            let at = self.now_us + self.rng.below(1000);
+            self.start_client(slot, at);
+        }
+        let plans = std::mem::take(&mut self.plans);
+        plans.schedule(&mut self);
+        self.plans = plans;
+        let limit = self.t0_us.saturating_add(self.cfg.max_duration_ms.saturating_mul(1000));
+        while let Some(Reverse(item)) = self.queue.pop() {
+            if self.active == 0 {
+                break;
+            }
+            if item.at > limit {
+                self.counters.stopped = true;
+                break;
+            }
+            self.now_us = self.now_us.max(item.at);
+            self.counters.steps += 1;
+            self.dispatch(item.ev);
+        }
+        self.finish();
+        self.counters.sim_ms = (self.now_us - self.t0_us) / 1000;
+        (self.history, self.counters)
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        match ev {
+            Ev::Lock { slot, id, cmd } => self.at_lock(slot, id, &cmd),
+            Ev::Subscribe { sub } => self.at_subscribe(sub),
+            Ev::Witness { slot, id, op } => self.at_witness(slot, id, op),
+            Ev::BlockTimeout => {
+                self.lock.advance_to(self.now_us / 1000);
+                self.drain_lock();
+            }
+            Ev::Nemesis => self.nemesis(),
+            Ev::Tick => self.tick(),
+            Ev::Window { index, open } => self.window(index, open),
+            Ev::Resume { slot, id } => self.resume(slot, id),
+            Ev::SkewEnd { slot, id } => self.skew_end(slot, id),
+            // Everything else is for a client, who may be paused.
+            ev => {
+                let (slot, id) = match &ev {
+                    Ev::Reply { slot, id, .. }
+                    | Ev::Subscribed { slot, id, .. }
+                    | Ev::Message { slot, id, .. }
+                    | Ev::WReply { slot, id, .. }
+                    | Ev::Timer { slot, id, .. } => (*slot, *id),
+                    _ => return,
+                };
+                let Some(c) = self.current(slot, id) else { return };
+                if c.paused_until > self.now_us {
+                    // A stopped process reads nothing; it finds everything queued on return.
+                    let at = c.paused_until;
+                    self.push(at, ev);
+                    return;
+                }
+                self.to_client(slot, ev);
+            }
+        }
+    }
+
+    /// The client in `slot` if it is still incarnation `id` and running.
+    pub(super) fn current(&self, slot: u32, id: u32) -> Option<&Client> {
+        self.clients.get(slot as usize).filter(|c| c.id == id && !matches!(c.stage, Stage::Finished))
+    }
+
+    pub(super) fn push(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.push(Reverse(Item { at, seq: self.seq, ev }));
+    }
+
+    /// A one-way network delay, µs.
+    pub(super) fn delay(&mut self) -> u64 {
+        let (lo, hi) = (self.cfg.net_min_us, self.cfg.net_max_us.max(self.cfg.net_min_us));
+        lo + self.rng.below(hi - lo + 1)
+    }
+
+    /// Sends `ev` over the network: it arrives after a random delay.
+    pub(super) fn send(&mut self, ev: Ev) {
+        let at = self.now_us + self.delay();
+        self.push(at, ev);
+    }
+
+    /// A fresh instant on the history's clock: ns since the start, strictly increasing.
+    pub(super) fn stamp(&mut self) -> u64 {
+        let base = (self.now_us - self.t0_us) * 1000;
+        self.last_stamp = if base > self.last_stamp { base } else { self.last_stamp + 1 };
+        self.last_stamp
+    }
+
+    /// The machines' clock.
+    pub(super) fn machine_now(&self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.now_us - self.t0_us)
+    }
+
+    /// Milliseconds since the run began (fault windows count from here).
+    pub(super) fn run_ms(&self) -> u64 {
+        (self.now_us - self.t0_us) / 1000
+    }
+
+    /// The wall clock, Unix ms, unskewed.
+    pub(super) fn wall_ms(&self) -> u64 {
+        self.now_us / 1000
+    }
+
+    pub(super) fn emit(&mut self, event: Event) {
+        self.history.push(event);
+    }
+
+    /// A nemesis event at a fresh instant.
+    pub(super) fn nemesis_event(&mut self, kind: Kind, f: Op, target: Option<u32>, details: Option<String>) {
+        let mut e = Event::new(self.stamp(), kind, f);
+        e.target = target;
+        e.details = details;
+        self.emit(e);
+    }
+
+    pub(super) fn fresh_id(&mut self, slot: u32) -> u32 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.slot_of.push(slot);
+        id
+    }
+
+    /// A new subscriber connection for the client in `slot`.
+    pub(super) fn fresh_sub(&mut self, slot: u32, id: u32) -> u64 {
+        self.subs.push((slot, id));
+        SUB_BASE + (self.subs.len() as u64 - 1)
+    }
+
+    pub(super) fn sub_owner(&self, sub: u64) -> Option<(u32, u32)> {
+        let i = usize::try_from(sub.checked_sub(SUB_BASE)?).ok()?;
+        self.subs.get(i).copied()
+    }
+
+    fn at_lock(&mut self, slot: u32, id: u32, cmd: &Command) {
+        self.lock.advance_to(self.now_us / 1000);
+        let client = ClientId(u64::from(id));
+        let step = self.lock.exec(client, cmd);
+        let live = self.current(slot, id).is_some();
+        if !live {
+            // A dead client's last command still runs; then the server sees its connection
+            // close.
+            self.lock.disconnect(client);
+        }
+        match step {
+            Step::Reply(reply) if live => self.send(Ev::Reply { slot, id, reply }),
+            Step::Reply(_) => {}
+            Step::Blocked => {
+                if let Command::BLPop { timeout, .. } = cmd {
+                    // The model times a blocked client out once its clock passes the deadline.
+                    let deadline = self.lock.now() + redmutex::proto::millis(*timeout);
+                    self.push((deadline + 1) * 1000, Ev::BlockTimeout);
+                }
+            }
+        }
+        self.drain_lock();
+    }
+
+    fn at_subscribe(&mut self, sub: u64) {
+        let Some((slot, id)) = self.sub_owner(sub) else { return };
+        let Some(channel) = self.current(slot, id).and_then(|c| c.subscription(sub)) else { return };
+        self.lock.subscribe(ClientId(sub), &channel);
+        self.send(Ev::Subscribed { slot, id, sub });
+    }
+
+    /// Replies of unblocked clients and pub/sub messages go out.
+    fn drain_lock(&mut self) {
+        for (client, reply) in self.lock.take_unblocked() {
+            let Ok(id) = u32::try_from(client.0) else { continue };
+            let Some(&slot) = self.slot_of.get(id as usize) else { continue };
+            if self.current(slot, id).is_some() {
+                self.send(Ev::Reply { slot, id, reply });
+            }
+        }
+        for d in self.lock.take_deliveries() {
+            let Some((slot, id)) = self.sub_owner(d.client.0) else { continue };
+            self.send(Ev::Message { slot, id, sub: d.client.0, message: d.message });
+        }
+    }
+
+    fn at_witness(&mut self, slot: u32, id: u32, op: WOp) {
+        let live = self.current(slot, id).is_some();
+        let reply = match op {
+            WOp::Enter => {
+                let others = self.inside.iter().copied().filter(|&w| w != id).collect();
+                if live {
+                    self.inside.insert(id);
+                }
+                WReply::Inside(others)
+            }
+            WOp::Exit => {
+                self.inside.remove(&id);
+                WReply::Exited
+            }
+            WOp::Get => WReply::Value(self.witness_int(&self.keys.counter.clone())),
+            WOp::Set(v) => {
+                let set = Command::Set { key: self.keys.counter.clone(), value: num(v), cond: None, expiry: None, get: false };
+                let reply = self.witness_exec(&set);
+                WReply::Written(if reply.is_ok() { Ok(true) } else { Err(format!("SET counter answered {reply:?}")) })
+            }
+            WOp::FencedRead(fence) => self.fenced_read(fence),
+            WOp::FencedWrite(fence, v) => {
+                let (value, fence_key) = self.resource_keys();
+                let cmd = Command::Eval { script: &scripts::FENCED_WRITE, keys: vec![value, fence_key], args: vec![num(fence), num(v)] };
+                WReply::Written(match self.witness_exec(&cmd) {
+                    Reply::Int(1) => Ok(true),
+                    Reply::Int(0) => Ok(false),
+                    other => Err(format!("fenced write answered {other:?}")),
+                })
+            }
+        };
+        if live {
+            self.send(Ev::WReply { slot, id, reply });
+        }
+    }
+
+    /// The keys of the fenced resource: value, last fence.
+    fn resource_keys(&self) -> (Bytes, Bytes) {
+        let name = &self.keys.resource;
+        (format!("{{{name}}}:value").into_bytes(), format!("{{{name}}}:fence").into_bytes())
+    }
+
+    /// The witness's fenced read (the meaning of [`crate::witness::FENCED_READ`]): refuse a
+    /// fence older than the last seen, else record it and answer the value.
+    fn fenced_read(&mut self, fence: u64) -> WReply {
+        let (value, fence_key) = self.resource_keys();
+        let last = match self.witness_int(&fence_key) {
+            Ok(v) => v.unwrap_or(0),
+            Err(e) => return WReply::Value(Err(e)),
+        };
+        if i64::try_from(fence).unwrap_or(i64::MAX) < last {
+            return WReply::Refused;
+        }
+        let set = Command::Set { key: fence_key, value: num(fence), cond: None, expiry: None, get: false };
+        let _ = self.witness_exec(&set);
+        WReply::Value(self.witness_int(&value))
+    }
+
+    fn witness_exec(&mut self, cmd: &Command) -> Reply {
+        match self.witness.exec(ClientId(0), cmd) {
+            Step::Reply(r) => r,
+            Step::Blocked => Reply::Error("ERR the witness never blocks".into()),
+        }
+    }
+
+    fn witness_int(&mut self, key: &Bytes) -> Result<Option<i64>, String> {
+        match self.witness_exec(&Command::Get { key: key.clone() }) {
+            Reply::Nil => Ok(None),
+            Reply::Bulk(b) => std::str::from_utf8(&b)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map(Some)
+                .ok_or_else(|| format!("the witness holds a non-number: {}", String::from_utf8_lossy(&b))),
+            other => Err(format!("GET answered {other:?}")),
+        }
+    }
+
+    /// Takes a dead worker out of the witness's occupancy set.
+    pub(super) fn forget_inside(&mut self, id: u32) {
+        self.inside.remove(&id);
+    }
+
+    /// Restarts the lock server. Clients blocked in `BLPOP` see their connection drop; the
+    /// subscriptions end.
+    pub(super) fn restart_server(&mut self, persistence: Persistence) {
+        self.lock.advance_to(self.now_us / 1000);
+        let dropped = self.lock.restart(persistence);
+        let details = match persistence {
+            Persistence::None => "lock server restarted without persistence: every key lost",
+            Persistence::Aof => "lock server restarted with appendfsync always: keys kept",
+        };
+        self.nemesis_event(Kind::Invoke, Op::Restart, None, Some(details.into()));
+        for client in dropped {
+            if client.0 >= SUB_BASE {
+                if let Some((slot, id)) = self.sub_owner(client.0) {
+                    self.subscription_lost(slot, id, client.0);
+                }
+                continue;
+            }
+            let Ok(id) = u32::try_from(client.0) else { continue };
+            let Some(&slot) = self.slot_of.get(id as usize) else { continue };
+            if self.current(slot, id).is_some() {
+                let reply = Reply::Error("ERR connection lost: the server restarted".into());
+                self.send(Ev::Reply { slot, id, reply });
+            }
+        }
+        self.nemesis_event(Kind::Ok, Op::Restart, None, None);
+    }
+
+    /// Heal, stop whatever still runs (time limit), and read the outcome on the witness.
+    fn finish(&mut self) {
+        let why = if self.counters.stopped { "the run reached its time limit" } else { "the workers finished" };
+        self.heal(why);
+        for slot in 0..self.clients.len() {
+            let c = &mut self.clients[slot];
+            if matches!(c.stage, Stage::Finished) {
+                continue;
+            }
+            c.stage = Stage::Finished;
+            let (id, pending) = (c.id, c.pending.take());
+            if let Some(op) = pending {
+                let mut info = Event::new(self.stamp(), Kind::Info, op).by(id, 0);
+                info.details = Some("stopped at the end of the run".into());
+                self.emit(info);
+            }
+        }
+        let key = if self.fenced { self.resource_keys().0 } else { self.keys.counter.clone() };
+        let mut fin = Event::new(self.stamp(), Kind::Ok, Op::Final);
+        match self.witness_int(&key) {
+            Ok(v) => fin.value = Some(v.unwrap_or(0)),
+            Err(e) => fin.details = Some(e),
+        }
+        self.emit(fin);
+    }
+
+    /// Applies one fault of the random nemesis, and schedules the next.
+    fn nemesis(&mut self) {
+        if self.active == 0 {
+            return;
+        }
+        let kinds = self.cfg.faults.kinds();
+        if let Some(&kind) = kinds.get(self.rng.below(kinds.len() as u64) as usize) {
+            self.strike(kind);
+        }
+        let every = self.cfg.fault_every_ms.max(1) * 1000;
+        let at = self.now_us + 1 + self.rng.below(2 * every);
+        self.push(at, Ev::Nemesis);
+    }
+
+    fn strike(&mut self, kind: FaultKind) {
+        let ttl = self.cfg.ttl_ms.max(1);
+        match kind {
+            FaultKind::Restart => self.restart_server(Persistence::Aof),
+            FaultKind::RestartVolatile => self.restart_server(Persistence::None),
+            FaultKind::Pause => {
+                let Some(slot) = self.victim() else { return };
+                let ms = ttl / 2 + self.rng.below(ttl * 5 / 2 + 1);
+                self.pause(slot, ms);
+            }
+            FaultKind::Crash => {
+                let Some(slot) = self.victim() else { return };
+                self.kill(slot, "crashed by the nemesis");
+            }
+            FaultKind::Skew => {
+                let Some(slot) = self.victim() else { return };
+                let size = ttl + self.rng.below(2 * ttl + 1);
+                let size = i64::try_from(size).unwrap_or(i64::MAX);
+                let offset = if self.rng.below(4) == 0 { -size } else { size };
+                let until = self.now_us + (ttl + self.rng.below(4 * ttl + 1)) * 1000;
+                self.skew(slot, offset, until);
+            }
+            FaultKind::Delay => {
+                let Some(slot) = self.victim() else { return };
+                let ms = ttl / 2 + self.rng.below(ttl * 5 / 2 + 1);
+                let step = self.rng.below(3) as usize;
+                self.delay_next_step(slot, ms, step);
+            }
+        }
+    }
+
+    /// A client to strike: half the time the holder, if any.
+    fn victim(&mut self) -> Option<u32> {
+        let eligible = |c: &Client, now: u64| !matches!(c.stage, Stage::Finished) && c.paused_until <= now;
+        if !self.holders.is_empty() && self.rng.below(2) == 0 {
+            let i = self.rng.below(self.holders.len() as u64) as usize;
+            let slot = self.holders.keys().nth(i).copied()?;
+            if eligible(&self.clients[slot as usize], self.now_us) {
+                return Some(slot);
+            }
+        }
+        for _ in 0..8 {
+            let slot = self.rng.below(self.clients.len() as u64) as u32;
+            if eligible(&self.clients[slot as usize], self.now_us) {
+                return Some(slot);
+            }
+        }
+        None
+    }
+
+    /// Stops the client in `slot` for `ms` (the long GC pause).
+    pub(super) fn pause(&mut self, slot: u32, ms: u64) {
+        let c = &mut self.clients[slot as usize];
+        let id = c.id;
+        c.paused_until = self.now_us + ms * 1000;
+        c.paused_open = true;
+        let at = c.paused_until;
+        self.nemesis_event(Kind::Invoke, Op::Pause, Some(id), Some(format!("paused for {ms} ms")));
+        self.push(at, Ev::Resume { slot, id });
+    }
+
+    fn resume(&mut self, slot: u32, id: u32) {
+        let Some(c) = self.clients.get(slot as usize) else { return };
+        if c.id != id || c.paused_until > self.now_us || !c.paused_open {
+            return;
+        }
+        self.clients[slot as usize].paused_open = false;
+        self.nemesis_event(Kind::Ok, Op::Pause, Some(id), None);
+    }
+
+    fn skew(&mut self, slot: u32, offset: i64, until: u64) {
+        let c = &mut self.clients[slot as usize];
+        if c.skew_open {
+            return;
+        }
+        c.skew_ms = offset;
+        c.skew_open = true;
+        let id = c.id;
+        self.nemesis_event(Kind::Invoke, Op::ClockSkew, Some(id), Some(format!("{offset:+} ms")));
+        self.push(until, Ev::SkewEnd { slot, id });
+    }
+
+    fn skew_end(&mut self, slot: u32, id: u32) {
+        let Some(c) = self.clients.get_mut(slot as usize) else { return };
+        if c.id != id || !c.skew_open {
+            return;
+        }
+        c.skew_open = false;
+        c.skew_ms = 0;
+        self.nemesis_event(Kind::Ok, Op::ClockSkew, Some(id), None);
+    }
+
+    fn delay_next_step(&mut self, slot: u32, ms: u64, step: usize) {
+        let c = &mut self.clients[slot as usize];
+        if c.delay_next_ms > 0 || c.delay_open {
+            return;
+        }
+        c.delay_next_ms = ms;
+        c.delay_step = step;
+        let id = c.id;
+        let details = format!("worker {id} sleeps {ms} ms before step {step} of an operation");
+        self.nemesis_event(Kind::Invoke, Op::StepDelay, Some(id), Some(details));
+    }
+
+    /// The heal phase: pauses end, skews end, windows close.
+    fn heal(&mut self, why: &str) {
+        for slot in 0..self.clients.len() {
+            let c = &self.clients[slot];
+            let (id, paused, skewed, delayed) = (c.id, c.paused_open, c.skew_open, c.delay_open || c.delay_next_ms > 0);
+            if paused {
+                self.clients[slot].paused_until = 0;
+                self.clients[slot].paused_open = false;
+                self.nemesis_event(Kind::Ok, Op::Pause, Some(id), None);
+            }
+            if skewed {
+                self.clients[slot].skew_open = false;
+                self.nemesis_event(Kind::Ok, Op::ClockSkew, Some(id), None);
+            }
+            if delayed {
+                self.clients[slot].delay_open = false;
+                self.clients[slot].delay_next_ms = 0;
+                self.nemesis_event(Kind::Ok, Op::StepDelay, Some(id), None);
+            }
+        }
+        let mut plans = std::mem::take(&mut self.plans);
+        plans.heal(self);
+        self.plans = plans;
+        self.nemesis_event(Kind::Ok, Op::Heal, None, Some(why.to_string()));
+    }
+
+    /// Takes the queue's scheduling of a plan event at `at` (for [`Plans`]).
+    pub(super) fn schedule(&mut self, at_run_ms: u64, ev: Ev) {
+        let at = self.t0_us + at_run_ms.saturating_mul(1000);
+        self.push(at.max(self.now_us), ev);
+    }
+
+    fn tick(&mut self) {
+        if self.active == 0 {
+            return;
+        }
+        let mut plans = std::mem::take(&mut self.plans);
+        let more = plans.tick(self);
+        self.plans = plans;
+        if more {
+            self.push(self.now_us + 1000, Ev::Tick);
+        }
+    }
+
+    fn window(&mut self, index: usize, open: bool) {
+        let mut plans = std::mem::take(&mut self.plans);
+        plans.window(self, index, open);
+        self.plans = plans;
+    }
+}
