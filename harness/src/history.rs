@@ -50,6 +50,8 @@ pub enum Op {
     ClockSkew,
     /// A worker died (killed, or exited abnormally); `target` names it.
     Crash,
+    /// The nemesis restarted the lock server (`details` say whether its keys survived).
+    Restart,
     /// The heal phase: every fault is undone before liveness is judged.
     Heal,
     /// The coordinator read the outcome on the witness after the run (`value`).

@@ -16,6 +16,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod servers;
+pub mod sim;
 pub mod specimens;
 pub mod witness;
 pub mod worker;

@@ -68,6 +68,12 @@ enum Cmd {
         #[arg(long, default_value = "reports/gate")]
         out: PathBuf,
     },
+    /// Simulate clients of an algorithm against a model of Redis, seeded; print the verdicts
+    /// and, on a violation, the counterexample and the command that replays it.
+    Sim(contend::sim::cli::SimArgs),
+    /// How fast the simulator finds each specimen's bugs; how many seeds the reference
+    /// algorithms pass.
+    SimCoverage(contend::sim::cli::CoverageArgs),
     /// List the algorithms.
     List,
     /// A worker process (started by the coordinator).
@@ -136,6 +142,8 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
             println!("gate: {}", if passed { "PASSED" } else { "FAILED" });
             Ok(passed)
         }
+        Cmd::Sim(args) => contend::sim::cli::sim(&args),
+        Cmd::SimCoverage(args) => contend::sim::cli::sim_coverage(&args),
         Cmd::List => {
             for e in registry::all() {
                 let class = if e.class == Class::Reference { "reference" } else { "specimen " };

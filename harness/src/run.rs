@@ -56,6 +56,9 @@ impl std::error::Error for Interrupted {}
 
 /// Runs `scenario` with algorithm `entry`; answers the results and the report folder.
 pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow::Result<Results> {
+    if opts.server == ServerChoice::Sim {
+        return crate::sim::run_scenario(scenario, entry, opts);
+    }
     let run_id = format!(
         "{:08x}{}",
         monotonic_ns() as u32 ^ std::process::id().rotate_left(16),
@@ -166,6 +169,7 @@ async fn run_on(
             ServerChoice::Local => "local".into(),
             ServerChoice::Docker => "docker".into(),
             ServerChoice::Url(u) => u.clone(),
+            ServerChoice::Sim => "sim".into(),
         },
         worker_failures: c.failures.clone(),
     };

@@ -17,6 +17,8 @@ pub enum ServerChoice {
     Docker,
     /// Use an existing server for both; keys under the run's prefix only.
     Url(String),
+    /// No server: the seeded simulator (`crate::sim`) with the Redis model.
+    Sim,
 }
 
 impl FromStr for ServerChoice {
@@ -26,11 +28,12 @@ impl FromStr for ServerChoice {
         match s {
             "local" => Ok(ServerChoice::Local),
             "docker" => Ok(ServerChoice::Docker),
+            "sim" => Ok(ServerChoice::Sim),
             url if url.starts_with("redis://") || url.starts_with("rediss://") => {
                 Ok(ServerChoice::Url(url.into()))
             }
             other => Err(format!(
-                "`{other}` is not a server: use local, docker or a redis://HOST:PORT URL"
+                "`{other}` is not a server: use local, docker, sim or a redis://HOST:PORT URL"
             )),
         }
     }
@@ -79,6 +82,7 @@ impl Servers {
                 })
             }
             ServerChoice::Docker => docker(prefix),
+            ServerChoice::Sim => bail!("the simulator runs without servers: use crate::sim::run_scenario"),
             ServerChoice::Url(url) => {
                 reach(url).await?;
                 Ok(Servers {
