@@ -79,7 +79,7 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     /// The settings of `contend sim`: 3 clients × 10 rounds, ttl 1 s, wait 4 s, holds of up to
-    /// 50 ms, 20–500 µs one way, no faults.
+    /// 50 ms, 10–50 µs one way (a loopback round trip), no faults.
     fn default() -> SimConfig {
         SimConfig {
             seed: 1,
@@ -90,8 +90,8 @@ impl Default for SimConfig {
             drift_ms: 12,
             slack_ms: 100,
             hold: Hold::Uniform { min_ms: 0, max_ms: 50 },
-            net_min_us: 20,
-            net_max_us: 500,
+            net_min_us: 10,
+            net_max_us: 50,
             faults: Faults::none(),
             fault_every_ms: 1000,
             holder_faults: Vec::new(),
