@@ -79,6 +79,18 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             });
         }
     }
+    // The longest time the lock lay free after a release while the next holder was already
+    // waiting: a figure, since a bounded fallback poll may legitimately cause it.
+    let mut idle = 0_u64;
+    for pair in t.acquisitions.windows(2) {
+        let (prev, next) = (&pair[0], &pair[1]);
+        if let Some(r) = prev.release_done
+            && next.invoke < r
+            && r < next.ok
+        {
+            idle = idle.max(t.time(next.ok).saturating_sub(t.time(r)));
+        }
+    }
     let counts: Vec<f64> = workers.iter().map(|(_, (_, _, won, _))| f64::from(*won)).collect();
     let result = CheckResult::from_findings(findings, total);
     #[allow(clippy::cast_precision_loss)]
@@ -86,6 +98,7 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         .figure("fairness", jain(&counts))
         .figure("acquire_failures", f64::from(timeouts))
         .figure("longest_acquire_ms", ms(longest))
+        .figure("longest_idle_with_waiter_ms", ms(idle))
         .figure("slack_ms", ms(ctx.slack_ns))
 }
 
