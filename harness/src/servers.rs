@@ -82,7 +82,9 @@ impl Servers {
                 })
             }
             ServerChoice::Docker => docker(prefix),
-            ServerChoice::Sim => bail!("the simulator runs without servers: use crate::sim::run_scenario"),
+            ServerChoice::Sim => {
+                bail!("the simulator runs without servers: use crate::sim::run_scenario")
+            }
             ServerChoice::Url(url) => {
                 reach(url).await?;
                 Ok(Servers {

@@ -20,7 +20,8 @@ fn config() -> ProptestConfig {
 }
 
 fn safe_faults() -> impl Strategy<Value = Faults> {
-    proptest::sample::subsequence(FaultKind::SAFE.to_vec(), 0..=FaultKind::SAFE.len()).prop_map(|k| Faults::of(&k))
+    proptest::sample::subsequence(FaultKind::SAFE.to_vec(), 0..=FaultKind::SAFE.len())
+        .prop_map(|k| Faults::of(&k))
 }
 
 /// Runs `algorithm` and fails with the counterexample when a promise breaks.
@@ -29,7 +30,11 @@ fn promises_hold(algorithm: Algorithm, cfg: &SimConfig) -> Result<(), TestCaseEr
     let found = violations(&run, cfg.judges_liveness());
     match found.first() {
         None => Ok(()),
-        Some(v) => Err(TestCaseError::fail(counterexample(&run.history, v, &cfg.replay_command(algorithm.name())))),
+        Some(v) => Err(TestCaseError::fail(counterexample(
+            &run.history,
+            v,
+            &cfg.replay_command(algorithm.name()),
+        ))),
     }
 }
 
@@ -95,7 +100,10 @@ fn a_seed_replays_the_same_history_byte_for_byte() {
 fn a_volatile_restart_breaks_even_the_reference_locks() {
     // Without persistence the lock key is lost: someone else acquires within the first
     // holder's lease. No lock can stay safe through that, and the simulator must see it.
-    let cfg = SimConfig { fault_every_ms: 200, ..sim(0, 3, 10, Faults::of(&[FaultKind::RestartVolatile])) };
+    let cfg = SimConfig {
+        fault_every_ms: 200,
+        ..sim(0, 3, 10, Faults::of(&[FaultKind::RestartVolatile]))
+    };
     for algorithm in Algorithm::ALL {
         let broke = (0..200).any(|seed| {
             let run = simulate(algorithm.protocol(), &SimConfig { seed, ..cfg.clone() });

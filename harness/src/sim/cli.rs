@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use super::{Coverage, Faults, SimConfig, counterexample, coverage, simulate, verdict_lines, violations};
+use super::{
+    Coverage, Faults, SimConfig, counterexample, coverage, simulate, verdict_lines, violations,
+};
 use crate::registry;
 use crate::scenario::Hold;
 
@@ -98,7 +100,8 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<bool> {
         let found = violations(&run, cfg.judges_liveness());
         if let Some(path) = &args.history {
             let mut file = std::io::BufWriter::new(
-                std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
             );
             crate::history::write_jsonl(&run.history, &mut file)?;
         }
@@ -117,7 +120,14 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<bool> {
         );
         say_raw!("{}", verdict_lines(&run));
         if found.is_empty() {
-            say!("no violation{}", if cfg.judges_liveness() { "" } else { " (liveness not judged under pauses, delays and restarts)" });
+            say!(
+                "no violation{}",
+                if cfg.judges_liveness() {
+                    ""
+                } else {
+                    " (liveness not judged under pauses, delays and restarts)"
+                }
+            );
             continue;
         }
         say!("{} violation(s); the first ones:", found.len());
@@ -154,8 +164,13 @@ pub struct CoverageArgs {
 
 /// `contend sim-coverage`: prints the figures.
 pub fn sim_coverage(args: &CoverageArgs) -> anyhow::Result<bool> {
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-    let budget = Coverage { reference_seeds: args.reference_seeds, specimen_seeds: args.specimen_seeds, threads };
+    let threads =
+        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+    let budget = Coverage {
+        reference_seeds: args.reference_seeds,
+        specimen_seeds: args.specimen_seeds,
+        threads,
+    };
     let (text, ok) = coverage(budget);
     say_raw!("{text}");
     Ok(ok)

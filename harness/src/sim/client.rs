@@ -146,7 +146,11 @@ impl Client {
             Hold::Uniform { min_ms, max_ms } => min_ms + self.rng.below(max_ms - min_ms + 1),
             Hold::Exponential { mean_ms } => {
                 let u = unit(self.rng.next_u64() >> 11);
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
                 let v = (-(1.0 - u).ln() * mean_ms as f64).min(20.0 * mean_ms as f64) as u64;
                 v
             }
@@ -195,7 +199,7 @@ impl Engine<'_> {
     }
 
     /// An event for the (running, unpaused) client in `slot`.
-    pub(super) fn to_client(&mut self, slot: u32, ev: Ev) {
+    pub(super) fn deliver(&mut self, slot: u32, ev: Ev) {
         match ev {
             Ev::Timer { epoch, .. } => {
                 if epoch != self.client(slot).epoch {
@@ -279,7 +283,9 @@ impl Engine<'_> {
         }
         let i = c.started;
         c.started += 1;
-        let token = Token::from_u128((u128::from(c.id) << 64) | (u128::from(i) << 32) | u128::from(cfg_seed as u32));
+        let token = Token::from_u128(
+            (u128::from(c.id) << 64) | (u128::from(i) << 32) | u128::from(cfg_seed as u32),
+        );
         let params = AcquireParams {
             keys,
             token,
@@ -295,7 +301,14 @@ impl Engine<'_> {
         self.begin_op(slot, DelayOp::Acquire, machine, invoke, done);
     }
 
-    fn begin_op(&mut self, slot: u32, kind: DelayOp, machine: Box<dyn Machine>, invoke: Event, done: Event) {
+    fn begin_op(
+        &mut self,
+        slot: u32,
+        kind: DelayOp,
+        machine: Box<dyn Machine>,
+        invoke: Event,
+        done: Event,
+    ) {
         let c = self.client(slot);
         c.ops[usize::from(kind == DelayOp::Release)] += 1;
         c.stage = Stage::Op(Box::new(OpRun {
@@ -415,7 +428,13 @@ impl Engine<'_> {
                 }
                 let sub = self.fresh_sub(slot, id);
                 let op = self.op(slot)?;
-                op.sub = Some(Sub { id: sub, channel, ready: false, lost: false, mailbox: VecDeque::new() });
+                op.sub = Some(Sub {
+                    id: sub,
+                    channel,
+                    ready: false,
+                    lost: false,
+                    mailbox: VecDeque::new(),
+                });
                 op.waiting = Waiting::Subscribed(timeout);
                 self.send(Ev::Subscribe { sub });
                 None
@@ -575,8 +594,14 @@ impl Engine<'_> {
                 self.witness_send(slot, WOp::Exit);
             }
             (Sec::Exit, WReply::Exited) => self.section_done(slot, Kind::Ok, None),
-            (_, WReply::Value(Err(e)) | WReply::Written(Err(e))) => self.section_done(slot, Kind::Info, Some(e)),
-            (_, other) => self.section_done(slot, Kind::Info, Some(format!("unexpected witness reply {other:?}"))),
+            (_, WReply::Value(Err(e)) | WReply::Written(Err(e))) => {
+                self.section_done(slot, Kind::Info, Some(e))
+            }
+            (_, other) => self.section_done(
+                slot,
+                Kind::Info,
+                Some(format!("unexpected witness reply {other:?}")),
+            ),
         }
     }
 
@@ -604,7 +629,8 @@ impl Engine<'_> {
     fn begin_release(&mut self, slot: u32, grant: Grant) {
         self.holders.remove(&slot);
         let c = self.client(slot);
-        let fresh_token = Token::from_u128((1 << 127) | (u128::from(c.id) << 64) | u128::from(c.rng.next_u64()));
+        let fresh_token =
+            Token::from_u128((1 << 127) | (u128::from(c.id) << 64) | u128::from(c.rng.next_u64()));
         let mut invoke = Event::new(0, Kind::Invoke, Op::Release);
         invoke.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
         invoke.fence = grant.fence;
@@ -630,8 +656,10 @@ impl Engine<'_> {
             .cfg
             .step_delays
             .iter()
-            .filter(|d| d.op == kind && d.step == step && nth % d.every.max(1) == 0)
-            .filter(|d| d.workers.as_ref().is_none_or(|w| w.contains(&slot)) && d.window.contains(now))
+            .filter(|d| d.op == kind && d.step == step && nth.is_multiple_of(d.every.max(1)))
+            .filter(|d| {
+                d.workers.as_ref().is_none_or(|w| w.contains(&slot)) && d.window.contains(now)
+            })
             .map(|d| d.delay_ms)
             .sum();
         let c = self.client(slot);
@@ -650,7 +678,9 @@ impl Engine<'_> {
             .cfg
             .clock_skews
             .iter()
-            .filter(|s| s.workers.as_ref().is_none_or(|w| w.contains(&slot)) && s.window.contains(now))
+            .filter(|s| {
+                s.workers.as_ref().is_none_or(|w| w.contains(&slot)) && s.window.contains(now)
+            })
             .map(|s| s.offset_ms)
             .sum();
         scenario + self.clients[slot as usize].skew_ms
@@ -670,11 +700,12 @@ impl Engine<'_> {
         let pending = c.pending.take();
         let stage = std::mem::replace(&mut c.stage, Stage::Finished);
         let remaining = c.iterations.saturating_sub(c.started);
-        let (paused, skewed, delayed) = (c.paused_open, c.skew_open, c.delay_open || c.delay_next_ms > 0);
-        if let Stage::Op(op) = stage {
-            if let Some(s) = &op.sub {
-                self.lock.unsubscribe(ClientId(s.id), &s.channel);
-            }
+        let (paused, skewed, delayed) =
+            (c.paused_open, c.skew_open, c.delay_open || c.delay_next_ms > 0);
+        if let Stage::Op(op) = stage
+            && let Some(s) = &op.sub
+        {
+            self.lock.unsubscribe(ClientId(s.id), &s.channel);
         }
         if let Some(op) = pending {
             let mut info = Event::new(self.stamp(), Kind::Info, op).by(id, 0);

@@ -42,7 +42,12 @@ fn found(protocol: &dyn Protocol, cfg: &SimConfig, bug: &KnownBug) -> Option<usi
 
 /// The first seed from 0 (of at most `budget`) whose run shows `bug`; answers the seed and the
 /// counterexample's timeline length.
-pub fn search(protocol: &dyn Protocol, base: &SimConfig, bug: &KnownBug, budget: u64) -> Option<(u64, usize)> {
+pub fn search(
+    protocol: &dyn Protocol,
+    base: &SimConfig,
+    bug: &KnownBug,
+    budget: u64,
+) -> Option<(u64, usize)> {
     (0..budget).find_map(|seed| {
         let cfg = SimConfig { seed, ..base.clone() };
         found(protocol, &cfg, bug).map(|len| (seed, len))
@@ -55,8 +60,13 @@ pub fn search(protocol: &dyn Protocol, base: &SimConfig, bug: &KnownBug, budget:
 pub fn coverage(budget: Coverage) -> (String, bool) {
     let mut out = String::new();
     let mut ok = true;
-    let _ = writeln!(out, "specimen bugs (3 clients x 10 rounds, ttl 1 s; seeds from 0 until found):");
-    let _ = writeln!(out, "  {:<24} {:<32} {:<26} {:>6} {:>9} {:>12}", "specimen", "bug", "faults", "seeds", "time", "timeline");
+    let _ =
+        writeln!(out, "specimen bugs (3 clients x 10 rounds, ttl 1 s; seeds from 0 until found):");
+    let _ = writeln!(
+        out,
+        "  {:<24} {:<32} {:<26} {:>6} {:>9} {:>12}",
+        "specimen", "bug", "faults", "seeds", "time", "timeline"
+    );
     for s in &SPECIMENS {
         for bug in s.bugs {
             let faults = faults_for(bug);
@@ -71,7 +81,13 @@ pub fn coverage(budget: Coverage) -> (String, bool) {
                     (format!(">{}", budget.specimen_seeds), "NOT FOUND".into())
                 }
             };
-            let _ = writeln!(out, "  {:<24} {:<32} {:<26} {seeds:>6} {secs:>8.3}s {len:>12}", s.name, bug.id, faults.to_string());
+            let _ = writeln!(
+                out,
+                "  {:<24} {:<32} {:<26} {seeds:>6} {secs:>8.3}s {len:>12}",
+                s.name,
+                bug.id,
+                faults.to_string()
+            );
         }
     }
     let _ = writeln!(
@@ -105,7 +121,13 @@ pub fn coverage(budget: Coverage) -> (String, bool) {
 #[must_use]
 pub fn reference_config(seed: u64) -> SimConfig {
     let workers = 1 + u32::try_from(seed % 4).unwrap_or(0);
-    SimConfig { seed, workers, iterations: 5, faults: Faults::of(&FaultKind::SAFE), ..SimConfig::default() }
+    SimConfig {
+        seed,
+        workers,
+        iterations: 5,
+        faults: Faults::of(&FaultKind::SAFE),
+        ..SimConfig::default()
+    }
 }
 
 /// Runs `seeds` reference seeds on `threads` threads; answers the failing seeds and the events.
@@ -135,4 +157,29 @@ fn reference(protocol: &dyn Protocol, seeds: u64, threads: usize) -> (Vec<u64>, 
     let mut failed: Vec<u64> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
     failed.sort_unstable();
     (failed, parts.iter().map(|p| p.1).sum())
+}
+
+/// The smallest run that still shows a violation `fails` accepts: clients × rounds grow from
+/// 1 × 1 up to `cfg`'s, each size tried with seeds `0..seeds_per_size`; answers the first
+/// failing configuration (`cfg` itself when nothing smaller fails). A proptest shrink changes
+/// one input at a time; since one seed drives the whole run, a smaller run with the same seed is
+/// a different run, so this search by size finds shorter counterexamples.
+pub fn minimize(
+    protocol: &dyn Protocol,
+    cfg: &SimConfig,
+    seeds_per_size: u64,
+    fails: impl Fn(&super::SimRun) -> bool,
+) -> SimConfig {
+    let mut sizes: Vec<(u32, u32)> =
+        (1..=cfg.workers).flat_map(|w| (1..=cfg.iterations).map(move |i| (w, i))).collect();
+    sizes.sort_by_key(|&(w, i)| (w * i, w));
+    for (workers, iterations) in sizes {
+        for seed in 0..seeds_per_size {
+            let small = SimConfig { seed, workers, iterations, ..cfg.clone() };
+            if fails(&simulate(protocol, &small)) {
+                return small;
+            }
+        }
+    }
+    cfg.clone()
 }

@@ -255,14 +255,16 @@ impl<'a> Engine<'a> {
                     self.push(at, ev);
                     return;
                 }
-                self.to_client(slot, ev);
+                self.deliver(slot, ev);
             }
         }
     }
 
     /// The client in `slot` if it is still incarnation `id` and running.
     pub(super) fn current(&self, slot: u32, id: u32) -> Option<&Client> {
-        self.clients.get(slot as usize).filter(|c| c.id == id && !matches!(c.stage, Stage::Finished))
+        self.clients
+            .get(slot as usize)
+            .filter(|c| c.id == id && !matches!(c.stage, Stage::Finished))
     }
 
     pub(super) fn push(&mut self, at: u64, ev: Ev) {
@@ -309,7 +311,13 @@ impl<'a> Engine<'a> {
     }
 
     /// A nemesis event at a fresh instant.
-    pub(super) fn nemesis_event(&mut self, kind: Kind, f: Op, target: Option<u32>, details: Option<String>) {
+    pub(super) fn nemesis_event(
+        &mut self,
+        kind: Kind,
+        f: Op,
+        target: Option<u32>,
+        details: Option<String>,
+    ) {
         let mut e = Event::new(self.stamp(), kind, f);
         e.target = target;
         e.details = details;
@@ -360,7 +368,9 @@ impl<'a> Engine<'a> {
 
     fn at_subscribe(&mut self, sub: u64) {
         let Some((slot, id)) = self.sub_owner(sub) else { return };
-        let Some(channel) = self.current(slot, id).and_then(|c| c.subscription(sub)) else { return };
+        let Some(channel) = self.current(slot, id).and_then(|c| c.subscription(sub)) else {
+            return;
+        };
         self.lock.subscribe(ClientId(sub), &channel);
         self.send(Ev::Subscribed { slot, id, sub });
     }
@@ -396,14 +406,28 @@ impl<'a> Engine<'a> {
             }
             WOp::Get => WReply::Value(self.witness_int(&self.keys.counter.clone())),
             WOp::Set(v) => {
-                let set = Command::Set { key: self.keys.counter.clone(), value: num(v), cond: None, expiry: None, get: false };
+                let set = Command::Set {
+                    key: self.keys.counter.clone(),
+                    value: num(v),
+                    cond: None,
+                    expiry: None,
+                    get: false,
+                };
                 let reply = self.witness_exec(&set);
-                WReply::Written(if reply.is_ok() { Ok(true) } else { Err(format!("SET counter answered {reply:?}")) })
+                WReply::Written(if reply.is_ok() {
+                    Ok(true)
+                } else {
+                    Err(format!("SET counter answered {reply:?}"))
+                })
             }
             WOp::FencedRead(fence) => self.fenced_read(fence),
             WOp::FencedWrite(fence, v) => {
                 let (value, fence_key) = self.resource_keys();
-                let cmd = Command::Eval { script: &scripts::FENCED_WRITE, keys: vec![value, fence_key], args: vec![num(fence), num(v)] };
+                let cmd = Command::Eval {
+                    script: &scripts::FENCED_WRITE,
+                    keys: vec![value, fence_key],
+                    args: vec![num(fence), num(v)],
+                };
                 WReply::Written(match self.witness_exec(&cmd) {
                     Reply::Int(1) => Ok(true),
                     Reply::Int(0) => Ok(false),
@@ -433,7 +457,13 @@ impl<'a> Engine<'a> {
         if i64::try_from(fence).unwrap_or(i64::MAX) < last {
             return WReply::Refused;
         }
-        let set = Command::Set { key: fence_key, value: num(fence), cond: None, expiry: None, get: false };
+        let set = Command::Set {
+            key: fence_key,
+            value: num(fence),
+            cond: None,
+            expiry: None,
+            get: false,
+        };
         let _ = self.witness_exec(&set);
         WReply::Value(self.witness_int(&value))
     }
@@ -448,11 +478,11 @@ impl<'a> Engine<'a> {
     fn witness_int(&mut self, key: &Bytes) -> Result<Option<i64>, String> {
         match self.witness_exec(&Command::Get { key: key.clone() }) {
             Reply::Nil => Ok(None),
-            Reply::Bulk(b) => std::str::from_utf8(&b)
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .map(Some)
-                .ok_or_else(|| format!("the witness holds a non-number: {}", String::from_utf8_lossy(&b))),
+            Reply::Bulk(b) => {
+                std::str::from_utf8(&b).ok().and_then(|s| s.parse().ok()).map(Some).ok_or_else(
+                    || format!("the witness holds a non-number: {}", String::from_utf8_lossy(&b)),
+                )
+            }
             other => Err(format!("GET answered {other:?}")),
         }
     }
@@ -491,7 +521,11 @@ impl<'a> Engine<'a> {
 
     /// Heal, stop whatever still runs (time limit), and read the outcome on the witness.
     fn finish(&mut self) {
-        let why = if self.counters.stopped { "the run reached its time limit" } else { "the workers finished" };
+        let why = if self.counters.stopped {
+            "the run reached its time limit"
+        } else {
+            "the workers finished"
+        };
         self.heal(why);
         for slot in 0..self.clients.len() {
             let c = &mut self.clients[slot];
@@ -562,7 +596,8 @@ impl<'a> Engine<'a> {
 
     /// A client to strike: half the time the holder, if any.
     fn victim(&mut self) -> Option<u32> {
-        let eligible = |c: &Client, now: u64| !matches!(c.stage, Stage::Finished) && c.paused_until <= now;
+        let eligible =
+            |c: &Client, now: u64| !matches!(c.stage, Stage::Finished) && c.paused_until <= now;
         if !self.holders.is_empty() && self.rng.below(2) == 0 {
             let i = self.rng.below(self.holders.len() as u64) as usize;
             let slot = self.holders.keys().nth(i).copied()?;
@@ -637,7 +672,8 @@ impl<'a> Engine<'a> {
     fn heal(&mut self, why: &str) {
         for slot in 0..self.clients.len() {
             let c = &self.clients[slot];
-            let (id, paused, skewed, delayed) = (c.id, c.paused_open, c.skew_open, c.delay_open || c.delay_next_ms > 0);
+            let (id, paused, skewed, delayed) =
+                (c.id, c.paused_open, c.skew_open, c.delay_open || c.delay_next_ms > 0);
             if paused {
                 self.clients[slot].paused_until = 0;
                 self.clients[slot].paused_open = false;

@@ -122,7 +122,10 @@ impl FromStr for Faults {
         for part in s.split(',').map(str::trim) {
             let kind = FaultKind::ALL.into_iter().find(|k| k.name() == part).ok_or_else(|| {
                 let known: Vec<_> = FaultKind::ALL.iter().map(|k| k.name()).collect();
-                format!("unknown fault `{part}`; use none, safe, all, or a comma list of: {}", known.join(", "))
+                format!(
+                    "unknown fault `{part}`; use none, safe, all, or a comma list of: {}",
+                    known.join(", ")
+                )
             })?;
             kinds.push(kind);
         }
@@ -161,16 +164,36 @@ impl Plans {
         let holder = cfg
             .holder_faults
             .iter()
-            .map(|&(fault, pause_ms)| HolderPlan { fault, pause_ms, next_ms: Some(fault.window.start_ms), strikes: 0 })
+            .map(|&(fault, pause_ms)| HolderPlan {
+                fault,
+                pause_ms,
+                next_ms: Some(fault.window.start_ms),
+                strikes: 0,
+            })
             .collect();
         let mut windows = Vec::new();
         for d in &cfg.step_delays {
-            let details = format!("{:?} step {} +{} ms, workers {:?}, every {}", d.op, d.step, d.delay_ms, d.workers, d.every);
-            windows.push(WindowPlan { op: Op::StepDelay, window: d.window, details, started: false, stopped: false });
+            let details = format!(
+                "{:?} step {} +{} ms, workers {:?}, every {}",
+                d.op, d.step, d.delay_ms, d.workers, d.every
+            );
+            windows.push(WindowPlan {
+                op: Op::StepDelay,
+                window: d.window,
+                details,
+                started: false,
+                stopped: false,
+            });
         }
         for s in &cfg.clock_skews {
             let details = format!("{:+} ms, workers {:?}", s.offset_ms, s.workers);
-            windows.push(WindowPlan { op: Op::ClockSkew, window: s.window, details, started: false, stopped: false });
+            windows.push(WindowPlan {
+                op: Op::ClockSkew,
+                window: s.window,
+                details,
+                started: false,
+                stopped: false,
+            });
         }
         Plans { holder, windows }
     }
@@ -208,7 +231,8 @@ impl Plans {
             let after_us = p.fault.after_acquire_ms.saturating_mul(1000);
             let now_us = e.now_us;
             let holder = e.holders.iter().find(|&(&slot, &since)| {
-                e.clients[slot as usize].paused_until <= now_us && since.saturating_add(after_us) <= now_us
+                e.clients[slot as usize].paused_until <= now_us
+                    && since.saturating_add(after_us) <= now_us
             });
             let Some((&slot, _)) = holder else { continue };
             p.strikes += 1;

@@ -26,7 +26,7 @@ use std::time::Instant;
 
 use redmutex::algo::Protocol;
 
-pub use coverage::{Coverage, coverage, faults_for, reference_config, search};
+pub use coverage::{Coverage, coverage, faults_for, minimize, reference_config, search};
 pub use engine::Counters;
 pub use faults::{FaultKind, Faults};
 pub use timeline::{counterexample, timeline_lines};
@@ -123,7 +123,9 @@ impl SimConfig {
         for f in &s.faults {
             match f {
                 Fault::KillHolder(h) => cfg.holder_faults.push((*h, None)),
-                Fault::PauseHolder { strike, pause_ms } => cfg.holder_faults.push((*strike, Some(*pause_ms))),
+                Fault::PauseHolder { strike, pause_ms } => {
+                    cfg.holder_faults.push((*strike, Some(*pause_ms)))
+                }
                 Fault::StepDelay(d) => cfg.step_delays.push(d.clone()),
                 Fault::ClockSkew(c) => cfg.clock_skews.push(c.clone()),
             }
@@ -250,14 +252,22 @@ pub fn violations(run: &SimRun, liveness: bool) -> Vec<Violation> {
 pub fn verdict_lines(run: &SimRun) -> String {
     let mut s = String::new();
     for (name, r) in &run.checked {
-        s.push_str(&format!("  {name:<18} {:<8} {}\n", r.verdict.to_string(), r.reason.as_deref().unwrap_or("")));
+        s.push_str(&format!(
+            "  {name:<18} {:<8} {}\n",
+            r.verdict.to_string(),
+            r.reason.as_deref().unwrap_or("")
+        ));
     }
     s
 }
 
 /// `contend run SCENARIO --server sim`: the scenario in simulation, checked, reported and
 /// written to a report folder like a real run.
-pub fn run_scenario(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow::Result<Results> {
+pub fn run_scenario(
+    scenario: &Scenario,
+    entry: Entry,
+    opts: &RunOptions,
+) -> anyhow::Result<Results> {
     let workers = opts.workers.unwrap_or(scenario.workers).max(1);
     let iterations = opts.iterations.unwrap_or(scenario.iterations);
     let seed = opts.seed.unwrap_or(scenario.seed);

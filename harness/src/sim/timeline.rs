@@ -14,8 +14,14 @@ const MAX_LINES: usize = 60;
 /// and the last of them every event of the workers involved and of the nemesis.
 #[must_use]
 pub fn timeline_lines(history: &[Event], v: &Violation) -> Vec<usize> {
-    let Some((&first, &last)) = v.events.iter().min().zip(v.events.iter().max()) else { return Vec::new() };
-    let workers: BTreeSet<u32> = v.events.iter().filter_map(|&i| history.get(i)?.worker.or(history.get(i)?.target)).collect();
+    let Some((&first, &last)) = v.events.iter().min().zip(v.events.iter().max()) else {
+        return Vec::new();
+    };
+    let workers: BTreeSet<u32> = v
+        .events
+        .iter()
+        .filter_map(|&i| history.get(i)?.worker.or(history.get(i)?.target))
+        .collect();
     let last = last.min(history.len().saturating_sub(1));
     (first..=last)
         .filter(|&i| {
@@ -30,7 +36,13 @@ pub fn timeline_lines(history: &[Event], v: &Violation) -> Vec<usize> {
 /// The violation, its timeline, and the command that replays it.
 #[must_use]
 pub fn counterexample(history: &[Event], v: &Violation, replay: &str) -> String {
-    let mut s = format!("{} violation ({}: {}): {}\n", if v.safety { "safety" } else { "liveness" }, v.checker, v.kind, v.message);
+    let mut s = format!(
+        "{} violation ({}: {}): {}\n",
+        if v.safety { "safety" } else { "liveness" },
+        v.checker,
+        v.kind,
+        v.message
+    );
     let lines = timeline_lines(history, v);
     let shown = lines.len().min(MAX_LINES);
     for &i in &lines[..shown] {
@@ -60,7 +72,10 @@ fn line(i: usize, e: &Event) -> String {
         Kind::Fail => "fail",
         Kind::Info => "info",
     };
-    let f = serde_json::to_value(e.f).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let f = serde_json::to_value(e.f)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
     let mut s = format!("#{i:<6} {ms:>11.3} ms  {who:<12} {f:<10} {kind:<6}");
     let mut add = |k: &str, v: String| {
         let _ = write!(s, " {k}={v}");
