@@ -60,12 +60,15 @@ pub fn search(
 pub fn coverage(budget: Coverage) -> (String, bool) {
     let mut out = String::new();
     let mut ok = true;
-    let _ =
-        writeln!(out, "specimen bugs (3 clients x 10 rounds, ttl 1 s; seeds from 0 until found):");
     let _ = writeln!(
         out,
-        "  {:<24} {:<32} {:<26} {:>6} {:>9} {:>12}",
-        "specimen", "bug", "faults", "seeds", "time", "timeline"
+        "specimen bugs (3 clients x 10 rounds, ttl 1 s; seeds from 0 until found; then the smallest \
+         run that still shows it, clients x rounds from 1 x 1 up, 32 seeds each):"
+    );
+    let _ = writeln!(
+        out,
+        "  {:<23} {:<34} {:<12} {:>6} {:>9}  {:>8} {:>8} {:>9} {:>9}",
+        "specimen", "bug", "faults", "seeds", "time", "smallest", "events", "timeline", "shrink"
     );
     for s in &SPECIMENS {
         for bug in s.bugs {
@@ -74,20 +77,42 @@ pub fn coverage(budget: Coverage) -> (String, bool) {
             let started = Instant::now();
             let hit = search(s.protocol(), &base, bug, budget.specimen_seeds);
             let secs = started.elapsed().as_secs_f64();
-            let (seeds, len) = match hit {
-                Some((seed, len)) => ((seed + 1).to_string(), format!("{len} events")),
-                None => {
-                    ok = false;
-                    (format!(">{}", budget.specimen_seeds), "NOT FOUND".into())
-                }
+            let Some((seed, _)) = hit else {
+                ok = false;
+                let _ = writeln!(
+                    out,
+                    "  {:<23} {:<34} {:<12} {:>6} {secs:>8.3}s  NOT FOUND",
+                    s.name,
+                    bug.id,
+                    faults.to_string(),
+                    format!(">{}", budget.specimen_seeds)
+                );
+                continue;
             };
+            let started = Instant::now();
+            let failing = SimConfig { seed, ..base };
+            let shows = |run: &super::SimRun| {
+                violations(run, !bug.safety).iter().any(|v| v.checker == bug.checker)
+            };
+            let small = minimize(s.protocol(), &failing, 32, shows);
+            let shrink = started.elapsed().as_secs_f64();
+            let run = simulate(s.protocol(), &small);
+            let found = violations(&run, !bug.safety);
+            let len = found
+                .iter()
+                .find(|v| v.checker == bug.checker)
+                .map_or(0, |v| timeline_lines(&run.history, v).len());
             let _ = writeln!(
                 out,
-                "  {:<24} {:<32} {:<26} {seeds:>6} {secs:>8.3}s {len:>12}",
+                "  {:<23} {:<34} {:<12} {:>6} {secs:>8.3}s  {:>8} {:>8} {len:>9} {shrink:>8.2}s",
                 s.name,
                 bug.id,
-                faults.to_string()
+                faults.to_string(),
+                seed + 1,
+                format!("{}x{}", small.workers, small.iterations),
+                run.history.len(),
             );
+            let _ = writeln!(out, "      replay: {}", small.replay_command(s.name));
         }
     }
     let _ = writeln!(
