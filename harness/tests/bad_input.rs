@@ -74,3 +74,13 @@ fn a_fault_with_a_setting_of_another_kind_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("f.toml:2:8"), "{}", text(&out));
 }
+
+#[cfg(not(feature = "docker"))]
+#[test]
+fn docker_without_the_feature_says_how_to_get_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = scenario(dir.path(), "ok", SMALL);
+    let out = contend().arg("run").arg(&path).args(["--server", "docker"]).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--features docker"), "{}", text(&out));
+}

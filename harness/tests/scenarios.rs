@@ -1,0 +1,59 @@
+//! The scenario files of `scenarios/` parse, and the fault scenarios not covered by the
+//! checker tests run as promised on real Redis.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(format!("{name}.toml"))
+}
+
+#[test]
+fn every_scenario_file_parses_and_names_known_checkers() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).expect("scenarios") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let s = contend::scenario::Scenario::load(&path).unwrap_or_else(|e| panic!("{e:#}"));
+            assert!(!s.expect.is_empty(), "{}: no expectations", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 7, "{n} scenarios");
+}
+
+fn run(name: &str, algorithm: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (out, results) = support::run(dir.path(), &scenario(name), algorithm);
+    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+    assert_eq!(results["as_expected"], true, "{}", support::text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+    results
+}
+
+#[test]
+fn a_paused_holder_outlives_its_lease_and_fencing_refuses_its_write() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let token = run("pause-holder", "token");
+    assert_eq!(support::verdict(&token, "lost-updates"), "invalid");
+    let fenced = run("pause-holder", "fenced");
+    assert_eq!(support::verdict(&fenced, "lost-updates"), "valid");
+    assert_eq!(support::verdict(&fenced, "mutual-exclusion"), "invalid");
+}
+
+#[test]
+fn a_delay_between_get_and_del_removes_the_next_holders_lock() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let specimen = run("release-step-delay", "poll-get-del");
+    assert_eq!(support::verdict(&specimen, "ownership"), "invalid");
+    let reference = run("release-step-delay", "notify");
+    assert_eq!(support::verdict(&reference, "ownership"), "valid");
+}
