@@ -98,7 +98,12 @@ fn witness_pairs(t: &Timeline<'_>) -> Vec<(usize, usize, &'static str)> {
 fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source: &str) -> Finding {
     let (f, s) = (&t.acquisitions[first], &t.acquisitions[second]);
     let after = t.time(s.ok).saturating_sub(t.lease_start(f));
-    let violated = t.time(s.ok) < t.lease_start(f).saturating_add(ctx.ttl_ns);
+    // Each grant happened between its lease start and its `ok`. Whichever came first, the
+    // other provably came within its lease only if both fit in one ttl: the later `ok` before
+    // the earlier lease start + ttl. A grant reported late (the holder paused between the
+    // winning reply and its `ok`) is not a second grant inside the other's lease.
+    let earliest = t.lease_start(f).min(t.lease_start(s));
+    let violated = t.time(s.ok) < earliest.saturating_add(ctx.ttl_ns);
     let how = if source == "witness" {
         "the witness saw both inside"
     } else {

@@ -290,6 +290,7 @@ pub fn run_scenario(
     let figures = Figures {
         // The simulated round trip: twice the mean one-way delay.
         ping_us_p50: (cfg.net_min_us + cfg.net_max_us) as f64,
+        ping_us_p50_during_run: None,
         lock_commands_sent: run.counters.lock_commands,
         lock_commands_internal: None,
         witness_commands_sent: run.counters.witness_commands,
