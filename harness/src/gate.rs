@@ -146,9 +146,10 @@ fn matrix(cells: &[(String, String, Cell)]) -> String {
     };
     let by: BTreeMap<(&str, &str), &Cell> =
         cells.iter().map(|(s, a, c)| ((s.as_str(), a.as_str()), c)).collect();
+    let width = algorithms.iter().map(|a| a.len()).max().unwrap_or(4).max(4);
     let mut out = format!("\n{:<22}", "scenario");
     for a in &algorithms {
-        let _ = write!(out, " {a:>13.13}");
+        let _ = write!(out, " {a:>width$}");
     }
     out.push('\n');
     for s in &scenarios {
@@ -161,7 +162,7 @@ fn matrix(cells: &[(String, String, Cell)]) -> String {
                 Some(Cell::Skipped(_)) => "skip",
                 Some(Cell::Error(_)) => "ERROR",
             };
-            let _ = write!(out, " {mark:>13}");
+            let _ = write!(out, " {mark:>width$}");
         }
         out.push('\n');
     }

@@ -22,6 +22,8 @@ pub const ROUND_TRIPS_PER_SECTION: u32 = 6;
 pub struct Figures {
     /// Median PING round trip on the lock server, µs.
     pub ping_us_p50: f64,
+    /// The same, sampled while the workers ran.
+    pub ping_us_p50_during_run: Option<f64>,
     /// Commands the workers sent to the lock server.
     pub lock_commands_sent: u64,
     /// Commands the lock server ran, including those inside scripts (INFO commandstats).
@@ -78,8 +80,12 @@ pub struct Stats {
     pub acquisitions: u64,
     /// Acquires that did not succeed.
     pub acquire_failures: u64,
-    /// Median PING round trip on the lock server, µs, measured by the coordinator in this run.
+    /// Median PING round trip on the lock server, µs, measured by the coordinator in this run
+    /// just before the workers start (an idle machine: the strict floor).
     pub ping_us_p50: f64,
+    /// Median PING round trip sampled by the coordinator while the workers ran (the machine
+    /// as loaded by the run itself).
+    pub ping_us_p50_during_run: Option<f64>,
     /// From the first acquire's invocation to the last release's completion, s.
     pub lock_work_s: f64,
     /// See [`ROUND_TRIPS_PER_SECTION`].
@@ -87,6 +93,8 @@ pub struct Stats {
     /// `lock_work_s / (completed × round_trips_per_section × ping_us_p50)`: 1 is a perfectly
     /// serial chain of uncontended round trips.
     pub floor_ratio: f64,
+    /// `floor_ratio` with the round trip sampled during the run.
+    pub floor_ratio_during_run: Option<f64>,
     /// Critical sections per second.
     pub throughput_per_s: f64,
     /// Commands the workers sent to the lock server per acquisition.
@@ -194,7 +202,7 @@ impl Results {
         let _ = writeln!(
             t,
             "  completed {} sections, counter {}, {:.3} s of lock work, {:.0}/s; ping p50 {:.1} µs; floor_ratio {:.2} \
-             ({} round trips per section); lock-server commands per acquisition {:.2} sent{}",
+             ({} round trips per section){}; lock-server commands per acquisition {:.2} sent{}",
             s.completed,
             s.counter,
             s.lock_work_s,
@@ -202,6 +210,10 @@ impl Results {
             s.ping_us_p50,
             s.floor_ratio,
             s.round_trips_per_section,
+            match (s.ping_us_p50_during_run, s.floor_ratio_during_run) {
+                (Some(p), Some(r)) => format!(" [during the run: ping {p:.1} µs, ratio {r:.2}]"),
+                _ => String::new(),
+            },
             s.server_commands_per_acquisition,
             s.server_commands_per_acquisition_incl_scripts
                 .map_or_else(String::new, |v| format!(", {v:.2} incl. script-internal"))
@@ -276,6 +288,12 @@ fn stats(history: &[Event], f: &Figures) -> Stats {
         acquisitions,
         acquire_failures: t.attempts.len() as u64 - acquisitions,
         ping_us_p50: f.ping_us_p50,
+        ping_us_p50_during_run: f.ping_us_p50_during_run,
+        floor_ratio_during_run: f
+            .ping_us_p50_during_run
+            .map(|p| completed as f64 * f64::from(ROUND_TRIPS_PER_SECTION) * p / 1e6)
+            .filter(|floor| *floor > 0.0)
+            .map(|floor| lock_work_s / floor),
         lock_work_s,
         round_trips_per_section: ROUND_TRIPS_PER_SECTION,
         floor_ratio: if floor > 0.0 { lock_work_s / floor } else { 0.0 },
@@ -377,6 +395,9 @@ fn markdown(r: &Results, history: &[Event]) -> String {
         "- PING p50 on the lock server: {:.1} µs; floor_ratio = lock work / (completed × {} round trips × PING p50) = **{:.2}**",
         s.ping_us_p50, s.round_trips_per_section, s.floor_ratio
     );
+    if let (Some(p), Some(r)) = (s.ping_us_p50_during_run, s.floor_ratio_during_run) {
+        let _ = writeln!(m, "- PING p50 sampled while the workers ran: {p:.1} µs; floor_ratio with it: {r:.2}");
+    }
     let _ = writeln!(
         m,
         "  (round trips per section: 1 acquire + 4 on the witness — enter, GET, SET or fenced write, exit — + 1 release)"

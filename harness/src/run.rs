@@ -119,6 +119,7 @@ async fn run_on(
         give_up_after: 3,
     };
     let mut c = Coordinator::new(base, exe, scenario, opts.progress);
+    c.ping_conn = Some(lock_raw.clone());
     for slot in 0..workers {
         c.spawn(slot, iterations)?;
     }
@@ -159,6 +160,7 @@ async fn run_on(
     let checked = check_all(&history, &ctx);
     let figures = report::Figures {
         ping_us_p50: ping,
+        ping_us_p50_during_run: median_us(&mut c.pings),
         lock_commands_sent: c.lock_commands,
         lock_commands_internal: internal,
         witness_commands_sent: c.witness_commands,
@@ -189,6 +191,16 @@ async fn measure_ping(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::R
     samples.sort_unstable();
     #[allow(clippy::cast_precision_loss)]
     Ok(samples[samples.len() / 2] as f64 / 1000.0)
+}
+
+/// The median of ns samples, in µs.
+fn median_us(samples: &mut [u64]) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_unstable();
+    #[allow(clippy::cast_precision_loss)]
+    Some(samples[samples.len() / 2] as f64 / 1000.0)
 }
 
 enum Msg {
@@ -233,6 +245,9 @@ struct Coordinator {
     failures: Vec<String>,
     witness: Option<redis::aio::MultiplexedConnection>,
     inside_key: Vec<u8>,
+    ping_conn: Option<redis::aio::MultiplexedConnection>,
+    pings: Vec<u64>,
+    last_ping: std::time::Instant,
 }
 
 impl Coordinator {
@@ -291,6 +306,9 @@ impl Coordinator {
             failures: Vec::new(),
             witness: None,
             inside_key,
+            ping_conn: None,
+            pings: Vec::new(),
+            last_ping: std::time::Instant::now(),
         }
     }
 
@@ -396,6 +414,7 @@ impl Coordinator {
                     }
                     self.resume_due(now);
                     self.progress.tick(false);
+                    self.sample_ping().await;
                 }
                 _ = sigint.recv() => return Err(Interrupted.into()),
                 _ = sigterm.recv() => return Err(Interrupted.into()),
@@ -493,6 +512,18 @@ impl Coordinator {
             );
         }
         Ok(())
+    }
+
+    /// One PING round trip on the lock server while the workers run (at most one per 20 ms):
+    /// the round trip under the run's own load, reported beside the idle one.
+    async fn sample_ping(&mut self) {
+        let due = self.pings.len() < 2000 && self.last_ping.elapsed() >= Duration::from_millis(20);
+        let Some(conn) = self.ping_conn.as_mut().filter(|_| due) else { return };
+        self.last_ping = std::time::Instant::now();
+        let t = monotonic_ns();
+        if redis::cmd("PING").query_async::<String>(conn).await.is_ok() {
+            self.pings.push(monotonic_ns() - t);
+        }
     }
 
     /// Takes a dead worker out of the witness's occupancy set.
