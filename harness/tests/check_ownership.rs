@@ -14,7 +14,7 @@ fn a_release_that_removes_a_live_holders_lock_is_a_stale_release() {
     let h = H::new()
         .acquire(1, 0, 1, None)
         .section(1, 2, 1100, 0, &[])
-        .acquire(2, 0, 1050, None)
+        .acquire(2, 1040, 1050, None)
         .section(2, 1051, 1400, 0, &[])
         .release(1, 1200, 1201, true)
         .done();
