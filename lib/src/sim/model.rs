@@ -97,6 +97,11 @@ impl Model {
     pub fn set_clock(&mut self, now_ms: u64) {
         self.now = now_ms;
         let now = self.now;
+        // Most clock moves time nobody out: scan, and rebuild the queue only when one does
+        // (thousands of blocked clients in the simulator).
+        if self.waiters.iter().all(|w| w.deadline >= now) {
+            return;
+        }
         let (expired, waiting): (Vec<Waiter>, Vec<Waiter>) =
             self.waiters.drain(..).partition(|w| w.deadline < now);
         self.waiters = waiting.into();
