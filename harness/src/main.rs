@@ -74,6 +74,12 @@ enum Cmd {
     /// How fast the simulator finds each specimen's bugs; how many seeds the reference
     /// algorithms pass.
     SimCoverage(contend::sim::cli::CoverageArgs),
+    /// Check a saved history again: a report folder (its history.jsonl and the context in its
+    /// results.json); prints each checker's verdict and findings.
+    Check {
+        /// The report folder.
+        dir: PathBuf,
+    },
     /// List the algorithms.
     List,
     /// A worker process (started by the coordinator).
@@ -144,6 +150,7 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
         }
         Cmd::Sim(args) => contend::sim::cli::sim(&args),
         Cmd::SimCoverage(args) => contend::sim::cli::sim_coverage(&args),
+        Cmd::Check { dir } => check(&dir),
         Cmd::List => {
             for e in registry::all() {
                 let class = if e.class == Class::Reference { "reference" } else { "specimen " };
@@ -153,4 +160,29 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
         }
         Cmd::Worker { .. } => Ok(true),
     }
+}
+
+/// Re-checks the history of report folder `dir`; true when no checker finds it invalid.
+fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
+    use anyhow::Context as _;
+    let results = std::fs::read_to_string(dir.join("results.json"))
+        .with_context(|| format!("cannot read {}/results.json: is it a report folder?", dir.display()))?;
+    let results: serde_json::Value = serde_json::from_str(&results).context("results.json is not JSON")?;
+    let ctx: contend::check::Context = serde_json::from_value(results["context"].clone())
+        .context("results.json has no valid `context` (ttl_ns, wait_ns, slack_ns, fenced)")?;
+    let file = std::fs::File::open(dir.join("history.jsonl"))
+        .with_context(|| format!("cannot read {}/history.jsonl", dir.display()))?;
+    let mut history = contend::history::read_jsonl(std::io::BufReader::new(file))?;
+    contend::history::sort(&mut history);
+    let started = std::time::Instant::now();
+    let checked = contend::check::check_all(&history, &ctx);
+    let took = started.elapsed();
+    for (name, r) in &checked {
+        println!("{name:<18} {:<8} {}", r.verdict.to_string(), r.reason.as_deref().unwrap_or(""));
+        for f in &r.findings {
+            println!("    {}: {} (events {:?})", f.kind, f.message, f.events);
+        }
+    }
+    println!("{} events checked in {:.3} s", history.len(), took.as_secs_f64());
+    Ok(checked.values().all(|r| r.verdict != contend::check::Verdict::Invalid))
 }
