@@ -42,28 +42,47 @@ fn sim(seed: u64, workers: u32, iterations: u32, faults: Faults) -> SimConfig {
     SimConfig { seed, workers, iterations, faults, ..SimConfig::default() }
 }
 
+/// Lock and section settings: ttl 50 ms to 2 s, holds up to 1.5 ttl, wait 4 ttl.
+fn settings() -> impl Strategy<Value = (u64, u64)> {
+    (50u64..=2000).prop_flat_map(|ttl| (Just(ttl), 0..=ttl * 3 / 2))
+}
+
+fn with(cfg: SimConfig, (ttl, hold): (u64, u64)) -> SimConfig {
+    SimConfig {
+        ttl_ms: ttl,
+        wait_ms: 4 * ttl,
+        drift_ms: ttl / 100 + 2,
+        fault_every_ms: ttl,
+        hold: contend::scenario::Hold::Uniform { min_ms: 0, max_ms: hold },
+        ..cfg
+    }
+}
+
 proptest! {
     #![proptest_config(config())]
 
     #[test]
     fn token_never_hands_a_live_lease_out_twice_nor_removes_anothers_lock(
-        seed in any::<u64>(), workers in 1u32..=5, iterations in 1u32..=8, faults in safe_faults()
+        seed in any::<u64>(), workers in 1u32..=5, iterations in 1u32..=8, faults in safe_faults(),
+        settings in settings()
     ) {
-        promises_hold(Algorithm::Token, &sim(seed, workers, iterations, faults))?;
+        promises_hold(Algorithm::Token, &with(sim(seed, workers, iterations, faults), settings))?;
     }
 
     #[test]
     fn notify_never_hands_a_live_lease_out_twice_nor_removes_anothers_lock(
-        seed in any::<u64>(), workers in 1u32..=5, iterations in 1u32..=8, faults in safe_faults()
+        seed in any::<u64>(), workers in 1u32..=5, iterations in 1u32..=8, faults in safe_faults(),
+        settings in settings()
     ) {
-        promises_hold(Algorithm::Notify, &sim(seed, workers, iterations, faults))?;
+        promises_hold(Algorithm::Notify, &with(sim(seed, workers, iterations, faults), settings))?;
     }
 
     #[test]
     fn fenced_never_accepts_an_older_fence_nor_loses_an_update(
-        seed in any::<u64>(), workers in 1u32..=5, iterations in 1u32..=8, faults in safe_faults()
+        seed in any::<u64>(), workers in 1u32..=5, iterations in 1u32..=8, faults in safe_faults(),
+        settings in settings()
     ) {
-        promises_hold(Algorithm::Fenced, &sim(seed, workers, iterations, faults))?;
+        promises_hold(Algorithm::Fenced, &with(sim(seed, workers, iterations, faults), settings))?;
     }
 
     #[test]
