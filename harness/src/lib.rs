@@ -18,5 +18,6 @@ pub mod scenario;
 pub mod servers;
 pub mod sim;
 pub mod specimens;
+pub mod timeline;
 pub mod witness;
 pub mod worker;

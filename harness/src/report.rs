@@ -1,4 +1,4 @@
-//! What a run leaves behind: `results.json`, `report.md`, `history.jsonl` in
+//! What a run leaves behind: `results.json`, `report.md`, `timeline.html`, `history.jsonl` in
 //! `<out>/<scenario>-<algorithm>-<time>/`, a `<out>/latest` link, and the verdict table.
 
 use std::collections::BTreeMap;
@@ -321,6 +321,7 @@ pub fn write(out: &Path, results: &Results, history: &[Event]) -> anyhow::Result
     crate::history::write_jsonl(history, &mut file)?;
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
     std::fs::write(dir.join("report.md"), markdown(&results, history))?;
+    std::fs::write(dir.join("timeline.html"), crate::timeline::html(&results, history))?;
     let latest = out.join("latest");
     let _ = std::fs::remove_file(&latest);
     let _ = std::os::unix::fs::symlink(&name, &latest);
