@@ -29,7 +29,7 @@ pub fn html(results: &Results, history: &[Event]) -> String {
     let flagged: HashSet<usize> =
         results.checkers.values().flat_map(|c| c.result.findings.iter().flat_map(|f| f.events.iter().copied())).collect();
     let mut svg = String::new();
-    for (&w, _) in &rows {
+    for &w in rows.keys() {
         let _ = write!(svg, r#"<text x="4" y="{:.1}" class="label">worker {w}</text>"#, y(w) + 12.0);
     }
     for a in &t.acquisitions {
