@@ -165,9 +165,11 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
 /// Re-checks the history of report folder `dir`; true when no checker finds it invalid.
 fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
     use anyhow::Context as _;
-    let results = std::fs::read_to_string(dir.join("results.json"))
-        .with_context(|| format!("cannot read {}/results.json: is it a report folder?", dir.display()))?;
-    let results: serde_json::Value = serde_json::from_str(&results).context("results.json is not JSON")?;
+    let results = std::fs::read_to_string(dir.join("results.json")).with_context(|| {
+        format!("cannot read {}/results.json: is it a report folder?", dir.display())
+    })?;
+    let results: serde_json::Value =
+        serde_json::from_str(&results).context("results.json is not JSON")?;
     let ctx: contend::check::Context = serde_json::from_value(results["context"].clone())
         .context("results.json has no valid `context` (ttl_ns, wait_ns, slack_ns, fenced)")?;
     let file = std::fs::File::open(dir.join("history.jsonl"))

@@ -397,7 +397,10 @@ fn markdown(r: &Results, history: &[Event]) -> String {
         s.ping_us_p50, s.round_trips_per_section, s.floor_ratio
     );
     if let (Some(p), Some(r)) = (s.ping_us_p50_during_run, s.floor_ratio_during_run) {
-        let _ = writeln!(m, "- PING p50 sampled while the workers ran: {p:.1} µs; floor_ratio with it: {r:.2}");
+        let _ = writeln!(
+            m,
+            "- PING p50 sampled while the workers ran: {p:.1} µs; floor_ratio with it: {r:.2}"
+        );
     }
     let _ = writeln!(
         m,

@@ -22,19 +22,27 @@ pub fn html(results: &Results, history: &[Event]) -> String {
     };
     let (start, span) = (first.time, (last.time.saturating_sub(first.time)).max(1));
     #[allow(clippy::cast_precision_loss)]
-    let x = |ns: u64| LEFT + (ns.saturating_sub(start) as f64 / span as f64) * (WIDTH - LEFT - 10.0);
+    let x =
+        |ns: u64| LEFT + (ns.saturating_sub(start) as f64 / span as f64) * (WIDTH - LEFT - 10.0);
     let rows: BTreeMap<u32, usize> = t.workers.iter().enumerate().map(|(i, &w)| (w, i)).collect();
     #[allow(clippy::cast_precision_loss)]
     let y = |w: u32| 20.0 + rows.get(&w).copied().unwrap_or(0) as f64 * ROW;
-    let flagged: HashSet<usize> =
-        results.checkers.values().flat_map(|c| c.result.findings.iter().flat_map(|f| f.events.iter().copied())).collect();
+    let flagged: HashSet<usize> = results
+        .checkers
+        .values()
+        .flat_map(|c| c.result.findings.iter().flat_map(|f| f.events.iter().copied()))
+        .collect();
     let mut svg = String::new();
     for &w in rows.keys() {
-        let _ = write!(svg, r#"<text x="4" y="{:.1}" class="label">worker {w}</text>"#, y(w) + 12.0);
+        let _ =
+            write!(svg, r#"<text x="4" y="{:.1}" class="label">worker {w}</text>"#, y(w) + 12.0);
     }
     for a in &t.acquisitions {
         let end = a.release_invoke.or(a.section_done).map_or(last.time, |i| t.time(i));
-        let bad = [Some(a.ok), a.section_done, a.release_done].iter().flatten().any(|i| flagged.contains(i));
+        let bad = [Some(a.ok), a.section_done, a.release_done]
+            .iter()
+            .flatten()
+            .any(|i| flagged.contains(i));
         let class = if bad { "held bad" } else { "held" };
         let (x0, x1) = (x(t.time(a.ok)), x(end));
         let _ = write!(
@@ -60,7 +68,10 @@ pub fn html(results: &Results, history: &[Event]) -> String {
             }
         }
     }
-    for e in history.iter().filter(|e| matches!(e.f, Op::Kill | Op::Pause | Op::Crash) && e.kind != Kind::Ok) {
+    for e in history
+        .iter()
+        .filter(|e| matches!(e.f, Op::Kill | Op::Pause | Op::Crash) && e.kind != Kind::Ok)
+    {
         let Some(target) = e.target else { continue };
         let _ = write!(
             svg,
@@ -86,7 +97,13 @@ fn page(results: &Results, body: &str) -> String {
     let verdicts: String = results
         .checkers
         .iter()
-        .map(|(n, c)| format!("<li>{n}: <b>{}</b>{}</li>", c.result.verdict, if c.as_expected { "" } else { " (not as expected)" }))
+        .map(|(n, c)| {
+            format!(
+                "<li>{n}: <b>{}</b>{}</li>",
+                c.result.verdict,
+                if c.as_expected { "" } else { " (not as expected)" }
+            )
+        })
         .collect();
     format!(
         r#"<!doctype html><html><head><meta charset="utf-8"><title>{s} × {a}</title><style>

@@ -80,10 +80,12 @@ fn catches_the_lost_update_of_a_stale_del_and_passes_fenced() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let (out, results) = support::run(dir.path(), &scenarios.join("stale-release.toml"), "setnx-getset-unchecked");
+    let (out, results) =
+        support::run(dir.path(), &scenarios.join("stale-release.toml"), "setnx-getset-unchecked");
     let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
     assert_eq!(support::verdict(&results, "lost-updates"), "invalid", "{}", support::text(&out));
-    let (out, results) = support::run(dir.path(), &scenarios.join("expiry-mid-section.toml"), "fenced");
+    let (out, results) =
+        support::run(dir.path(), &scenarios.join("expiry-mid-section.toml"), "fenced");
     let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
     assert_eq!(support::verdict(&results, "lost-updates"), "valid", "{}", support::text(&out));
     assert_eq!(support::verdict(&results, "fencing"), "valid", "{}", support::text(&out));
