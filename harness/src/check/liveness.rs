@@ -126,7 +126,9 @@ fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Option<Finding> {
         .rev()
         .find(|a| a.worker == dead && a.ok < c && a.release_done.is_none_or(|d| d > c))?;
     let deadline = t.time(held.ok).saturating_add(ctx.ttl_ns).saturating_add(ctx.slack_ns);
-    let next = t.acquisitions.partition_point(|a| a.ok <= c);
+    // Retaken means acquired by anyone after the dead holder's acquisition: when its lease ran
+    // out while it still worked, the lock may well have been taken again before the crash.
+    let next = t.acquisitions.partition_point(|a| a.ok <= held.ok);
     let next = t.acquisitions.get(next);
     if next.is_some_and(|n| t.time(n.ok) <= deadline) {
         return None;

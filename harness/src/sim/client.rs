@@ -283,8 +283,9 @@ impl Engine<'_> {
         }
         let i = c.started;
         c.started += 1;
+        // Unique per worker and round; the last 16 hex digits read `worker id : round`.
         let token = Token::from_u128(
-            (u128::from(c.id) << 64) | (u128::from(i) << 32) | u128::from(cfg_seed as u32),
+            (u128::from(cfg_seed) << 64) | (u128::from(c.id) << 32) | u128::from(i),
         );
         let params = AcquireParams {
             keys,

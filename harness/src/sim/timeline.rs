@@ -81,7 +81,8 @@ fn line(i: usize, e: &Event) -> String {
         let _ = write!(s, " {k}={v}");
     };
     if let Some(t) = &e.token {
-        add("token", t.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect());
+        // The tail tells tokens apart (a simulated token ends in worker id and round).
+        add("token", t.chars().rev().take(16).collect::<Vec<_>>().into_iter().rev().collect());
     }
     if let Some(f) = e.fence {
         add("fence", f.to_string());
