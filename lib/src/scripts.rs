@@ -54,13 +54,24 @@ return 1",
     fenced_write_model,
 );
 
-/// Notify acquire. `KEYS` lock, waiters, signal; `ARGV` token, ttl ms, register (`1`/`0`).
+/// Notify acquire. `KEYS` lock, waiters, signal; `ARGV` token, ttl ms, mode.
 /// Takes a free lock, or a lock a release handed to whoever comes next (its token waits in the
-/// signal list; the lease restarts now). Otherwise, with `register`, counts the caller as a
-/// waiter. Answers `{1, token}` when acquired, `{0, pttl}` when busy.
+/// signal list; the lease restarts now). Otherwise counts the caller as a waiter. Answers
+/// `{1, token}` when acquired, `{0, pttl}` when busy.
+///
+/// The waiter count is what releases hand the lock over for; each hand-off spends one count.
+/// Mode `0` (a try) and `1` (a first attempt that will wait) come from callers that are not
+/// counted: one that takes a hand-off spent another waiter's count and gives it back, and mode
+/// `1` counts itself when the lock is busy. Mode `2` comes from a counted waiter looking again
+/// after its wait ran out: taking a hand-off spends its own count, taking a free lock gives its
+/// count back, and staying busy keeps it counted (re-counting it if the count expired).
 pub static NOTIFY_ACQUIRE: Script = Script::new(
     "notify-acquire",
-    r"if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    r"local mode = ARGV[3]
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if mode == '2' and tonumber(redis.call('get', KEYS[2]) or '0') > 0 then
+    redis.call('decr', KEYS[2])
+  end
   return {1, ARGV[1]}
 end
 while true do
@@ -68,11 +79,16 @@ while true do
   if not t then break end
   if redis.call('get', KEYS[1]) == t then
     redis.call('pexpire', KEYS[1], ARGV[2])
+    if mode ~= '2' and redis.call('get', KEYS[2]) then
+      redis.call('incr', KEYS[2])
+    end
     return {1, t}
   end
 end
-if ARGV[3] == '1' then
+if mode == '1' or (mode == '2' and not redis.call('get', KEYS[2])) then
   redis.call('incr', KEYS[2])
+end
+if mode == '1' or mode == '2' then
   redis.call('pexpire', KEYS[2], ARGV[2])
 end
 return {0, redis.call('pttl', KEYS[1])}",
@@ -192,17 +208,36 @@ fn fenced_write_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) ->
 
 fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
     let ttl = arg_u64(args, 1);
+    let mode = arg(args, 2);
+    let (counted, recounted) = (mode == b"2", mode == b"1" || mode == b"2");
     if set_nx_px(h, &keys[0], arg(args, 0), ttl) {
+        if counted {
+            let waiters = match get(h, &keys[1]) {
+                None => 0.0,
+                Some(b) => match lua_tonumber(&b) {
+                    Some(n) => n,
+                    None => return lua_compare_error(),
+                },
+            };
+            if waiters > 0.0 {
+                h.call(Command::Decr { key: keys[1].clone() });
+            }
+        }
         return Reply::Array(vec![Reply::Int(1), Reply::Bulk(arg(args, 0))]);
     }
     while let Reply::Bulk(t) = h.call(Command::LPop { key: keys[2].clone() }) {
         if get(h, &keys[0]).as_ref() == Some(&t) {
             h.call(Command::PExpire { key: keys[0].clone(), ms: ttl });
+            if !counted && get(h, &keys[1]).is_some() {
+                h.call(Command::Incr { key: keys[1].clone() });
+            }
             return Reply::Array(vec![Reply::Int(1), Reply::Bulk(t)]);
         }
     }
-    if arg(args, 2) == b"1" {
+    if mode == b"1" || (counted && get(h, &keys[1]).is_none()) {
         h.call(Command::Incr { key: keys[1].clone() });
+    }
+    if recounted {
         h.call(Command::PExpire { key: keys[1].clone(), ms: ttl });
     }
     let pttl = int(h, Command::Pttl { key: keys[0].clone() });

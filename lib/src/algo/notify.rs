@@ -84,11 +84,20 @@ struct NotifyAcquire {
     sent_at: Duration,
     state: State,
     fast_first: bool,
+    /// Whether an attempt of ours counted us as a waiter.
+    counted: bool,
 }
 
 impl NotifyAcquire {
     fn new(p: AcquireParams, fast_first: bool) -> NotifyAcquire {
-        NotifyAcquire { p, deadline: None, sent_at: Duration::ZERO, state: State::New, fast_first }
+        NotifyAcquire {
+            p,
+            deadline: None,
+            sent_at: Duration::ZERO,
+            state: State::New,
+            fast_first,
+            counted: false,
+        }
     }
 
     fn fast(&mut self, now: Duration) -> Action {
@@ -106,7 +115,13 @@ impl NotifyAcquire {
     fn attempt(&mut self, now: Duration) -> Action {
         self.sent_at = now;
         self.state = State::Trying;
-        let register = if self.deadline.is_some() { "1" } else { "0" };
+        // See the script's doc: 0 = a try, 1 = a first look by a waiter (counts itself when
+        // busy), 2 = a counted waiter looking again after its wait ran out.
+        let mode = match (self.deadline, self.counted) {
+            (None, _) => "0",
+            (Some(_), false) => "1",
+            (Some(_), true) => "2",
+        };
         Action::Send(Command::Eval {
             script: &scripts::NOTIFY_ACQUIRE,
             keys: vec![
@@ -114,7 +129,7 @@ impl NotifyAcquire {
                 self.p.keys.waiters.clone(),
                 self.p.keys.signal.clone(),
             ],
-            args: vec![self.p.token.to_bytes(), num(millis(self.p.ttl)), register.into()],
+            args: vec![self.p.token.to_bytes(), num(millis(self.p.ttl)), mode.into()],
         })
     }
 
