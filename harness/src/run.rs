@@ -88,8 +88,13 @@ async fn run_on(
     let workers = opts.workers.unwrap_or(scenario.workers).max(1);
     let iterations = opts.iterations.unwrap_or(scenario.iterations);
     let seed = opts.seed.unwrap_or(scenario.seed);
-    let exe =
-        std::env::current_exe().context("cannot find this program's own path to start workers")?;
+    // The running binary itself, even if a rebuild replaced the file meanwhile: on Linux the
+    // child resolves /proc/self/exe before exec, while it is still a copy of us.
+    let exe = if cfg!(target_os = "linux") {
+        PathBuf::from("/proc/self/exe")
+    } else {
+        std::env::current_exe().context("cannot find this program's own path to start workers")?
+    };
     let run_start = monotonic_ns();
     let base = WorkerConfig {
         id: 0,
