@@ -133,6 +133,18 @@ fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Option<Finding> {
     if next.is_some_and(|n| t.time(n.ok) <= deadline) {
         return None;
     }
+    // An acquire that ended `info` while the lock was free to take (say its worker died with
+    // the winning command in flight) may have taken it without the history showing it: then
+    // nothing is proven.
+    let expired = t.lease_start(held).saturating_add(ctx.ttl_ns);
+    let unsure = t.attempts.iter().any(|a| {
+        a.worker != dead
+            && t.time(a.invoke) <= deadline
+            && a.done.is_some_and(|d| t.events[d].kind == Kind::Info && t.time(d) >= expired)
+    });
+    if unsure {
+        return None;
+    }
     let waiting = t.attempts.iter().find(|a| {
         a.worker != dead
             && t.time(a.invoke) <= deadline

@@ -43,8 +43,8 @@ pub struct SimArgs {
     /// Rounds per client.
     #[arg(long, default_value_t = 10)]
     pub iterations: u32,
-    /// Faults of the nemesis: none, safe, all, or a comma list of pause, crash, restart,
-    /// restart-volatile, skew, delay.
+    /// Faults of the nemesis: none, safe, all, or a comma list of pause, crash, crash-holder,
+    /// restart, restart-volatile, skew, delay.
     #[arg(long, default_value = "none")]
     pub faults: Faults,
     /// The lock's ttl, ms.

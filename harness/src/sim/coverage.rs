@@ -26,7 +26,7 @@ pub fn faults_for(bug: &KnownBug) -> Faults {
     Faults::of(match bug.scenario {
         "client-clock-skew" => &[FaultKind::Skew],
         "release-step-delay" => &[FaultKind::Delay],
-        "crash-holder" => &[FaultKind::Crash],
+        "crash-holder" => &[FaultKind::CrashHolder],
         "stale-release" => &[FaultKind::Pause, FaultKind::Delay],
         _ => &[FaultKind::Pause],
     })

@@ -577,6 +577,20 @@ impl<'a> Engine<'a> {
                 let Some(slot) = self.victim() else { return };
                 self.kill(slot, "crashed by the nemesis");
             }
+            FaultKind::CrashHolder => {
+                let now = self.now_us;
+                let holders: Vec<u32> = self
+                    .holders
+                    .keys()
+                    .copied()
+                    .filter(|&s| self.clients[s as usize].paused_until <= now)
+                    .collect();
+                if holders.is_empty() {
+                    return;
+                }
+                let slot = holders[self.rng.below(holders.len() as u64) as usize];
+                self.kill(slot, "crashed by the nemesis");
+            }
             FaultKind::Skew => {
                 let Some(slot) = self.victim() else { return };
                 let size = ttl + self.rng.below(2 * ttl + 1);

@@ -15,6 +15,8 @@ pub enum FaultKind {
     Pause,
     /// Kill a client; its pending operation ends `info`, a fresh worker takes its slot.
     Crash,
+    /// Kill the client that holds the lock (the `crash-holder` scenario's fault), if any.
+    CrashHolder,
     /// Restart the lock server with `appendfsync always`: keys survive; blocked clients and
     /// subscribers lose their connection.
     Restart,
@@ -30,9 +32,10 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 6] = [
+    pub const ALL: [FaultKind; 7] = [
         FaultKind::Pause,
         FaultKind::Crash,
+        FaultKind::CrashHolder,
         FaultKind::Restart,
         FaultKind::RestartVolatile,
         FaultKind::Skew,
@@ -41,8 +44,14 @@ impl FaultKind {
 
     /// The kinds a single healthy Redis lets a correct lock survive (all but the volatile
     /// restart).
-    pub const SAFE: [FaultKind; 5] =
-        [FaultKind::Pause, FaultKind::Crash, FaultKind::Restart, FaultKind::Skew, FaultKind::Delay];
+    pub const SAFE: [FaultKind; 6] = [
+        FaultKind::Pause,
+        FaultKind::Crash,
+        FaultKind::CrashHolder,
+        FaultKind::Restart,
+        FaultKind::Skew,
+        FaultKind::Delay,
+    ];
 
     /// The name `--faults` uses.
     #[must_use]
@@ -50,6 +59,7 @@ impl FaultKind {
         match self {
             FaultKind::Pause => "pause",
             FaultKind::Crash => "crash",
+            FaultKind::CrashHolder => "crash-holder",
             FaultKind::Restart => "restart",
             FaultKind::RestartVolatile => "restart-volatile",
             FaultKind::Skew => "skew",
