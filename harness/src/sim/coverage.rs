@@ -115,48 +115,57 @@ pub fn coverage(budget: Coverage) -> (String, bool) {
             let _ = writeln!(out, "      replay: {}", small.replay_command(s.name));
         }
     }
-    let _ = writeln!(
-        out,
-        "reference algorithms ({} seeds each; 1-4 clients x 5 rounds; faults {}):",
-        budget.reference_seeds,
-        Faults::of(&FaultKind::SAFE)
-    );
-    for a in Algorithm::ALL {
-        let started = Instant::now();
-        let (failed, events) = reference(a.protocol(), budget.reference_seeds, budget.threads);
+    for liveness in [false, true] {
+        let faults = reference_config(0, liveness).faults;
         let _ = writeln!(
             out,
-            "  {:<8} {} seeds, {} with a violation, {} events, {:.1} s",
-            a.name(),
+            "reference algorithms, {} ({} seeds each; 1-4 clients x 5 rounds; faults {faults}):",
+            if liveness { "safety and liveness" } else { "safety" },
             budget.reference_seeds,
-            failed.len(),
-            events,
-            started.elapsed().as_secs_f64()
         );
-        ok &= failed.is_empty();
-        for seed in failed.iter().take(5) {
-            let cfg = reference_config(*seed);
-            let _ = writeln!(out, "    failing: {}", cfg.replay_command(a.name()));
+        for a in Algorithm::ALL {
+            let started = Instant::now();
+            let (failed, events) =
+                reference(a.protocol(), budget.reference_seeds, budget.threads, liveness);
+            let _ = writeln!(
+                out,
+                "  {:<8} {} seeds, {} with a violation, {} events, {:.1} s",
+                a.name(),
+                budget.reference_seeds,
+                failed.len(),
+                events,
+                started.elapsed().as_secs_f64()
+            );
+            ok &= failed.is_empty();
+            for seed in failed.iter().take(5) {
+                let cfg = reference_config(*seed, liveness);
+                let _ = writeln!(out, "    failing: {}", cfg.replay_command(a.name()));
+            }
         }
     }
     (out, ok)
 }
 
-/// The configuration of reference seed `seed`.
+/// The configuration of reference seed `seed`: every fault a healthy Redis lets a lock survive
+/// (safety judged), or only crashes (liveness judged too).
 #[must_use]
-pub fn reference_config(seed: u64) -> SimConfig {
+pub fn reference_config(seed: u64, liveness: bool) -> SimConfig {
     let workers = 1 + u32::try_from(seed % 4).unwrap_or(0);
-    SimConfig {
-        seed,
-        workers,
-        iterations: 5,
-        faults: Faults::of(&FaultKind::SAFE),
-        ..SimConfig::default()
-    }
+    let faults = if liveness {
+        Faults::of(&[FaultKind::Crash, FaultKind::CrashHolder])
+    } else {
+        Faults::of(&FaultKind::SAFE)
+    };
+    SimConfig { seed, workers, iterations: 5, faults, ..SimConfig::default() }
 }
 
 /// Runs `seeds` reference seeds on `threads` threads; answers the failing seeds and the events.
-fn reference(protocol: &dyn Protocol, seeds: u64, threads: usize) -> (Vec<u64>, u64) {
+fn reference(
+    protocol: &dyn Protocol,
+    seeds: u64,
+    threads: usize,
+    liveness: bool,
+) -> (Vec<u64>, u64) {
     let threads = threads.max(1) as u64;
     let parts: Vec<(Vec<u64>, u64)> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
@@ -166,9 +175,10 @@ fn reference(protocol: &dyn Protocol, seeds: u64, threads: usize) -> (Vec<u64>, 
                     let mut events = 0;
                     let mut seed = t;
                     while seed < seeds {
-                        let run = simulate(protocol, &reference_config(seed));
+                        let cfg = reference_config(seed, liveness);
+                        let run = simulate(protocol, &cfg);
                         events += run.history.len() as u64;
-                        if !violations(&run, false).is_empty() {
+                        if !violations(&run, cfg.judges_liveness()).is_empty() {
                             failed.push(seed);
                         }
                         seed += threads;
