@@ -26,6 +26,9 @@
 //!   acquisition began; the fenced resource never accepts a write older than one it accepted.
 //! - [`Claim::NoStrandedWaiter`]: when a release leaves the lock free, no client is left blocked
 //!   or subscribed-waiting for it; nor does a client start waiting on a lock a release freed.
+//! - [`Claim::WakesAfterExpiry`] (only with [`Scenario::expiry_slack_ms`]): a client that waits
+//!   on a lock which then expires silently is woken within the slack of the later of the
+//!   expiry and the start of its wait.
 //!
 //! Each client runs `rounds` times: acquire, hold for `hold_ms`, (for fenced protocols) a fenced
 //! write, release. Set `REDMUTEX_LOOM_TRACE=1` to print the trace of every execution.
@@ -68,11 +71,17 @@ pub struct Scenario {
     pub hold_ms: u64,
     /// Actions one operation may take before the client abandons it.
     pub max_actions: usize,
+    /// Check [`Claim::WakesAfterExpiry`] with this slack (ms); `None` does not check it.
+    pub expiry_slack_ms: Option<u64>,
+    /// Whether the clock yields to the clients before each tick. With it, loom reaches ticks
+    /// between two steps of one client without spending a preemption on the clock (needed to
+    /// find some bugs with two clients); without it, three clients stay cheap to explore.
+    pub clock_yields: bool,
 }
 
 impl Default for Scenario {
     /// Two clients, one round, two ticks of 10 ms, ttl 1 s (no lease expires), wait 1 s, a
-    /// 5 ms critical section.
+    /// 5 ms critical section, 12 actions per operation, a clock that yields.
     fn default() -> Scenario {
         Scenario {
             clients: 2,
@@ -82,7 +91,9 @@ impl Default for Scenario {
             ttl: Duration::from_secs(1),
             wait: Some(Duration::from_secs(1)),
             hold_ms: 5,
-            max_actions: 8,
+            max_actions: 12,
+            expiry_slack_ms: None,
+            clock_yields: true,
         }
     }
 }
@@ -98,6 +109,8 @@ pub enum Claim {
     Fencing,
     /// A release left the lock free while a client waited for it.
     NoStrandedWaiter,
+    /// A client slept on through a silent expiry of the lock for longer than the slack.
+    WakesAfterExpiry,
 }
 
 /// A violated claim, with the execution's trace up to the violation.
@@ -159,6 +172,7 @@ pub fn explore(protocol: &'static dyn Protocol, scenario: &Scenario) -> Report {
 
 struct Shared {
     world: Mutex<World>,
+    /// Clients wait on it for time to pass or for a push or message.
     changed: Condvar,
 }
 
@@ -169,7 +183,10 @@ struct World {
     /// Clients inside the critical section, with their lease end (model ms).
     inside: Vec<(ClientId, u64)>,
     /// Clients waiting for a wake-up: blocked in `BLPOP`, or in a `Wait`.
-    waiting: Vec<(ClientId, Waiting)>,
+    waiting: Vec<Waiter>,
+    /// The lock's expiry as last seen while it existed; `None` when it has none or a command
+    /// removed it.
+    lock_expiry: Option<u64>,
     /// The lock is free because a release freed it (not because it expired).
     freed_by_release: bool,
     /// Fences handed out by finished acquisitions.
@@ -181,6 +198,17 @@ struct World {
     running: u64,
     trace: Vec<String>,
     findings: Vec<Finding>,
+}
+
+/// A client waiting for a wake-up.
+#[derive(Clone, Copy, Debug)]
+struct Waiter {
+    client: ClientId,
+    how: Waiting,
+    /// When it began waiting (model ms).
+    since: u64,
+    /// When a `Wait` times out; `BLPOP` timeouts live in the model.
+    until: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,6 +233,7 @@ fn execution(protocol: &'static dyn Protocol, scenario: &Scenario) -> Vec<Findin
             keys: Keys::new("loom:", "lock"),
             inside: Vec::new(),
             waiting: Vec::new(),
+            lock_expiry: None,
             freed_by_release: false,
             fences: Vec::new(),
             accepted: None,
@@ -222,10 +251,18 @@ fn execution(protocol: &'static dyn Protocol, scenario: &Scenario) -> Vec<Findin
         })
         .collect();
     for _ in 0..scenario.ticks {
+        // Let the clients go first: a tick is then taken when they wait, or when loom preempts
+        // one of them, rather than only by preempting the clock.
+        if scenario.clock_yields {
+            loom::thread::yield_now();
+        }
         let mut w = lock(&shared);
         w.model.advance(scenario.tick_ms);
         let now = w.model.now();
         w.trace.push(format!("clock -> {now} ms"));
+        if let Some(slack) = scenario.expiry_slack_ms {
+            w.judge_expiry(slack);
+        }
         shared.changed.notify_all();
     }
     lock(&shared).clock_done = true;
@@ -310,7 +347,7 @@ fn operate(
                 match step {
                     Step::Reply(reply) => Event::Reply(reply),
                     Step::Blocked => {
-                        w.start_waiting(me, Waiting::Blocked);
+                        w.start_waiting(me, Waiting::Blocked, None);
                         let (mut w, reply) = wait(shared, w, |w| w.model.take_unblocked_for(me));
                         w.stop_waiting(me);
                         match reply {
@@ -332,7 +369,8 @@ fn operate(
                     subscribed = Some(channel);
                 }
                 let deadline = now.saturating_add(millis(timeout));
-                w.start_waiting(me, Waiting::Subscribed);
+                w.trace.push(format!("{me:?} waits for a message until {deadline} ms"));
+                w.start_waiting(me, Waiting::Subscribed, Some(deadline));
                 let (mut w, woken) = wait(shared, w, |w| match w.model.take_delivery_for(me) {
                     Some(d) => Some(Event::Notified(d.message)),
                     None => (w.model.now() > deadline).then_some(Event::TimedOut),
@@ -419,7 +457,13 @@ fn lock(shared: &Shared) -> MutexGuard<'_, World> {
 impl World {
     fn exec(&mut self, me: ClientId, role: &Role, command: &Command) -> Step {
         let before = self.model.string(&self.keys.lock).map(<[u8]>::to_vec);
+        let existed = self.model.exists(&self.keys.lock);
         let step = self.model.exec(me, command);
+        if self.model.exists(&self.keys.lock) {
+            self.lock_expiry = self.model.expires_at(&self.keys.lock);
+        } else if existed {
+            self.lock_expiry = None;
+        }
         let after = self.model.string(&self.keys.lock).map(<[u8]>::to_vec);
         self.trace.push(format!("{me:?} {} -> {step:?}", describe(command)));
         if self.model.exists(&self.keys.lock) {
@@ -455,11 +499,8 @@ impl World {
                 let stranded: Vec<ClientId> = self
                     .waiting
                     .iter()
-                    .filter(|(c, how)| match how {
-                        Waiting::Blocked => self.model.is_blocked(*c),
-                        Waiting::Subscribed => self.model.pending_deliveries(*c) == 0,
-                    })
-                    .map(|(c, _)| *c)
+                    .filter(|waiter| self.asleep(waiter))
+                    .map(|waiter| waiter.client)
                     .collect();
                 if !stranded.is_empty() {
                     let detail = format!("{me:?} released the lock and left {stranded:?} waiting");
@@ -493,9 +534,41 @@ impl World {
         self.fences.push(fence);
     }
 
-    fn start_waiting(&mut self, me: ClientId, how: Waiting) {
+    /// Whether a waiting client has nothing coming to wake it yet.
+    fn asleep(&self, waiter: &Waiter) -> bool {
+        match waiter.how {
+            Waiting::Blocked => self.model.is_blocked(waiter.client),
+            Waiting::Subscribed => {
+                self.model.pending_deliveries(waiter.client) == 0
+                    && waiter.until.is_none_or(|until| self.model.now() <= until)
+            }
+        }
+    }
+
+    /// After a tick: nobody sleeps on through a silent expiry for longer than `slack`.
+    fn judge_expiry(&mut self, slack: u64) {
+        let now = self.model.now();
+        let Some(expired) = self.lock_expiry.filter(|e| *e < now) else { return };
+        if self.model.exists(&self.keys.lock) {
+            return;
+        }
+        let late: Vec<ClientId> = self
+            .waiting
+            .iter()
+            .filter(|w| self.asleep(w) && now > expired.max(w.since).saturating_add(slack))
+            .map(|w| w.client)
+            .collect();
+        if !late.is_empty() {
+            let detail =
+                format!("{late:?} still wait at {now} ms on a lock that expired at {expired} ms");
+            self.violate(Claim::WakesAfterExpiry, detail);
+        }
+    }
+
+    fn start_waiting(&mut self, me: ClientId, how: Waiting, until: Option<u64>) {
         self.running -= 1;
-        self.waiting.push((me, how));
+        let since = self.model.now();
+        self.waiting.push(Waiter { client: me, how, since, until });
         if self.freed_by_release && !self.model.exists(&self.keys.lock) {
             let detail = format!("{me:?} starts waiting ({how:?}) on a lock a release freed");
             self.violate(Claim::NoStrandedWaiter, detail);
@@ -504,7 +577,7 @@ impl World {
 
     fn stop_waiting(&mut self, me: ClientId) {
         self.running += 1;
-        self.waiting.retain(|(c, _)| *c != me);
+        self.waiting.retain(|w| w.client != me);
     }
 
     fn violate(&mut self, claim: Claim, detail: String) {
