@@ -162,7 +162,7 @@ struct Worker<'a> {
     ops: [u32; 2],
 }
 
-impl Worker<'_> {
+impl<'a> Worker<'a> {
     async fn acquire(&mut self, i: u32) -> Option<Grant> {
         let token = match Token::random() {
             Ok(t) => t,
@@ -330,11 +330,11 @@ impl Worker<'_> {
         self.out.emit(ev);
     }
 
-    fn hooks(&mut self, op: DelayOp) -> WorkerHooks {
+    fn hooks(&mut self, op: DelayOp) -> WorkerHooks<'a> {
         let n = &mut self.ops[usize::from(op == DelayOp::Release)];
         *n += 1;
         WorkerHooks {
-            cfg: self.cfg.clone_faults(),
+            cfg: self.cfg,
             op,
             nth: *n,
             delayed: 0,
@@ -364,28 +364,9 @@ impl Worker<'_> {
     }
 }
 
-/// The faults a worker applies to itself.
-#[derive(Clone, Debug)]
-struct Faults {
-    slot: u32,
-    run_start_ns: u64,
-    step_delays: Vec<StepDelay>,
-    clock_skews: Vec<ClockSkew>,
-}
-
-impl WorkerConfig {
-    fn clone_faults(&self) -> Faults {
-        Faults {
-            slot: self.slot,
-            run_start_ns: self.run_start_ns,
-            step_delays: self.step_delays.clone(),
-            clock_skews: self.clock_skews.clone(),
-        }
-    }
-}
-
-struct WorkerHooks {
-    cfg: Faults,
+/// The faults a worker applies to itself during one operation.
+struct WorkerHooks<'a> {
+    cfg: &'a WorkerConfig,
     op: DelayOp,
     nth: u32,
     delayed: u64,
@@ -393,7 +374,7 @@ struct WorkerHooks {
     last_send: Option<u64>,
 }
 
-impl WorkerHooks {
+impl WorkerHooks<'_> {
     fn since_start_ms(&self) -> u64 {
         monotonic_ns().saturating_sub(self.cfg.run_start_ns) / ms(1)
     }
@@ -430,7 +411,7 @@ impl WorkerHooks {
     }
 }
 
-impl Hooks for WorkerHooks {
+impl Hooks for WorkerHooks<'_> {
     fn before(&mut self, step: usize, action: &Action) -> Option<Duration> {
         let delay = if step == 0 && self.invoked { None } else { self.delay(step) };
         if matches!(action, Action::Send(_)) {
