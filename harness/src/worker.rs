@@ -333,14 +333,7 @@ impl<'a> Worker<'a> {
     fn hooks(&mut self, op: DelayOp) -> WorkerHooks<'a> {
         let n = &mut self.ops[usize::from(op == DelayOp::Release)];
         *n += 1;
-        WorkerHooks {
-            cfg: self.cfg,
-            op,
-            nth: *n,
-            delayed: 0,
-            invoked: false,
-            last_send: None,
-        }
+        WorkerHooks { cfg: self.cfg, op, nth: *n, delayed: 0, invoked: false, last_send: None }
     }
 
     fn hold(&mut self) -> Duration {
