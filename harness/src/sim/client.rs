@@ -5,12 +5,13 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use redmutex::algo::{AcquireParams, Backoff, ReleaseParams, Rng};
-use redmutex::proto::{Action, Bytes, Event as MEvent, Grant, Machine, Outcome, Token};
+use redmutex::algo::{AcquireParams, Backoff, Rng};
+use redmutex::proto::{Action, Bytes, Event as MEvent, Machine, Outcome, Token};
 use redmutex::sim::ClientId;
 
 use super::SimConfig;
-use super::engine::{Engine, Ev, WOp, WReply};
+use super::engine::{Engine, Ev};
+use super::section::SectionRun;
 use crate::history::{Event, Kind, Op};
 use crate::scenario::{DelayOp, Hold};
 
@@ -18,7 +19,7 @@ use crate::scenario::{DelayOp, Hold};
 pub(super) struct Client {
     pub(super) id: u32,
     seed: u64,
-    rng: Rng,
+    pub(super) rng: Rng,
     iterations: u32,
     /// Acquires invoked (the coordinator's `started`).
     started: u32,
@@ -89,22 +90,6 @@ struct Sub {
     mailbox: VecDeque<Bytes>,
 }
 
-pub(super) struct SectionRun {
-    grant: Grant,
-    ev: Event,
-    stage: Sec,
-    read: i64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Sec {
-    Enter,
-    Read,
-    Hold,
-    Write,
-    Exit,
-}
-
 impl Client {
     pub(super) fn new(cfg: &SimConfig, id: u32, iterations: u32) -> Client {
         let seed = cfg.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(id));
@@ -138,7 +123,7 @@ impl Client {
     }
 
     /// The hold between the section's read and write (the worker's formula).
-    fn hold(&mut self, hold: Hold) -> Duration {
+    pub(super) fn hold(&mut self, hold: Hold) -> Duration {
         let unit = |n: u64| n as f64 / (1u64 << 53) as f64;
         let ms = match hold {
             Hold::None => 0,
@@ -159,7 +144,7 @@ impl Client {
     }
 }
 
-fn micros(d: Duration) -> u64 {
+pub(super) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 4).max(1)
 }
 
@@ -168,7 +153,7 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl Engine<'_> {
-    fn client(&mut self, slot: u32) -> &mut Client {
+    pub(super) fn client(&mut self, slot: u32) -> &mut Client {
         &mut self.clients[slot as usize]
     }
 
@@ -187,7 +172,7 @@ impl Engine<'_> {
         self.push(at, Ev::Timer { slot, id, epoch });
     }
 
-    fn timer(&mut self, slot: u32, after_us: u64) {
+    pub(super) fn timer(&mut self, slot: u32, after_us: u64) {
         let at = self.now_us + after_us;
         self.timer_at(slot, at);
     }
@@ -244,7 +229,7 @@ impl Engine<'_> {
     fn timer_fired(&mut self, slot: u32) {
         let waiting = match &mut self.client(slot).stage {
             Stage::Idle => return self.next_iteration(slot),
-            Stage::Section(s) if s.stage == Sec::Hold => return self.section_write(slot),
+            Stage::Section(s) if s.holding() => return self.section_write(slot),
             Stage::Op(op) => std::mem::replace(&mut op.waiting, Waiting::Nothing),
             _ => return,
         };
@@ -272,7 +257,7 @@ impl Engine<'_> {
     }
 
     /// The next round of the worker loop, or the end.
-    fn next_iteration(&mut self, slot: u32) {
+    pub(super) fn next_iteration(&mut self, slot: u32) {
         let (give_up, cfg_seed, cfg) = (self.cfg.give_up_after, self.cfg.seed, self.cfg);
         let keys = self.keys.lock.clone();
         let c = &mut self.clients[slot as usize];
@@ -302,7 +287,7 @@ impl Engine<'_> {
         self.begin_op(slot, DelayOp::Acquire, machine, invoke, done);
     }
 
-    fn begin_op(
+    pub(super) fn begin_op(
         &mut self,
         slot: u32,
         kind: DelayOp,
@@ -522,129 +507,6 @@ impl Engine<'_> {
                 self.next_iteration(slot);
             }
         }
-    }
-
-    fn begin_section(&mut self, slot: u32, grant: Grant) {
-        let id = self.client(slot).id;
-        let mut ev = Event::new(self.stamp(), Kind::Invoke, Op::Section).by(id, 0);
-        ev.fence = grant.fence;
-        self.emit(ev.clone());
-        let c = self.client(slot);
-        c.pending = Some(Op::Section);
-        c.stage = Stage::Section(Box::new(SectionRun { grant, ev, stage: Sec::Enter, read: 0 }));
-        self.witness_send(slot, WOp::Enter);
-    }
-
-    fn witness_send(&mut self, slot: u32, op: WOp) {
-        let id = self.client(slot).id;
-        self.counters.witness_commands += 1;
-        self.send(Ev::Witness { slot, id, op });
-    }
-
-    fn section(&mut self, slot: u32) -> Option<&mut SectionRun> {
-        match &mut self.clients[slot as usize].stage {
-            Stage::Section(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    fn section_reply(&mut self, slot: u32, reply: WReply) {
-        let Some(stage) = self.section(slot).map(|s| s.stage) else { return };
-        match (stage, reply) {
-            (Sec::Enter, WReply::Inside(others)) => {
-                let at = self.stamp();
-                let Some(s) = self.section(slot) else { return };
-                s.ev.enter = Some(at);
-                s.ev.others = others;
-                s.stage = Sec::Read;
-                let op = s.grant.fence.map_or(WOp::Get, WOp::FencedRead);
-                self.witness_send(slot, op);
-            }
-            (Sec::Read, WReply::Value(Ok(v))) => {
-                let hold = self.cfg.hold;
-                let d = self.client(slot).hold(hold);
-                let Some(s) = self.section(slot) else { return };
-                s.read = v.unwrap_or(0);
-                s.ev.read = Some(s.read);
-                if d.is_zero() {
-                    self.section_write(slot);
-                } else {
-                    s.stage = Sec::Hold;
-                    self.timer(slot, micros(d));
-                }
-            }
-            (Sec::Read, WReply::Refused) => {
-                // A newer holder already read the resource: our lease is over.
-                let at = self.stamp();
-                let Some(s) = self.section(slot) else { return };
-                s.ev.accepted = Some(false);
-                s.ev.exit = Some(at);
-                s.stage = Sec::Exit;
-                self.witness_send(slot, WOp::Exit);
-            }
-            (Sec::Write, WReply::Written(Ok(accepted))) => {
-                let at = self.stamp();
-                let fenced = self.fenced;
-                let Some(s) = self.section(slot) else { return };
-                if fenced {
-                    s.ev.accepted = Some(accepted);
-                }
-                s.ev.wrote = Some(s.read + 1);
-                s.ev.exit = Some(at);
-                s.stage = Sec::Exit;
-                self.witness_send(slot, WOp::Exit);
-            }
-            (Sec::Exit, WReply::Exited) => self.section_done(slot, Kind::Ok, None),
-            (_, WReply::Value(Err(e)) | WReply::Written(Err(e))) => {
-                self.section_done(slot, Kind::Info, Some(e))
-            }
-            (_, other) => self.section_done(
-                slot,
-                Kind::Info,
-                Some(format!("unexpected witness reply {other:?}")),
-            ),
-        }
-    }
-
-    fn section_write(&mut self, slot: u32) {
-        let Some(s) = self.section(slot) else { return };
-        s.stage = Sec::Write;
-        let value = s.read + 1;
-        let op = s.grant.fence.map_or(WOp::Set(value), |f| WOp::FencedWrite(f, value));
-        self.witness_send(slot, op);
-    }
-
-    fn section_done(&mut self, slot: u32, kind: Kind, details: Option<String>) {
-        let time = self.stamp();
-        let c = self.client(slot);
-        let Stage::Section(s) = std::mem::replace(&mut c.stage, Stage::Idle) else { return };
-        c.pending = None;
-        let SectionRun { grant, mut ev, .. } = *s;
-        ev.kind = kind;
-        ev.time = time;
-        ev.details = details;
-        self.emit(ev);
-        self.begin_release(slot, grant);
-    }
-
-    fn begin_release(&mut self, slot: u32, grant: Grant) {
-        self.holders.remove(&slot);
-        let c = self.client(slot);
-        let fresh_token =
-            Token::from_u128((1 << 127) | (u128::from(c.id) << 64) | u128::from(c.rng.next_u64()));
-        let mut invoke = Event::new(0, Kind::Invoke, Op::Release);
-        invoke.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
-        invoke.fence = grant.fence;
-        let mut done = invoke.clone();
-        done.kind = Kind::Info;
-        let params = ReleaseParams {
-            keys: self.keys.lock.clone(),
-            grant,
-            ttl: Duration::from_millis(self.cfg.ttl_ms),
-            fresh_token,
-        };
-        let machine = self.protocol.release(params);
-        self.begin_op(slot, DelayOp::Release, machine, invoke, done);
     }
 
     /// The delay before step `step` of the client's current operation: the scenario's step

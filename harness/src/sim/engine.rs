@@ -19,7 +19,7 @@ use redmutex::sim::{ClientId, Model, Persistence, Step};
 
 use super::SimConfig;
 use super::client::{Client, Stage};
-use super::faults::{FaultKind, Plans};
+use super::faults::Plans;
 use crate::history::{Event, History, Kind, Op};
 use crate::witness::RunKeys;
 
@@ -142,7 +142,7 @@ pub(super) struct Engine<'a> {
     pub(super) fenced: bool,
     pub(super) rng: Rng,
     pub(super) now_us: u64,
-    t0_us: u64,
+    pub(super) t0_us: u64,
     last_stamp: u64,
     seq: u64,
     queue: BinaryHeap<Reverse<Item>>,
@@ -547,189 +547,5 @@ impl<'a> Engine<'a> {
             Err(e) => fin.details = Some(e),
         }
         self.emit(fin);
-    }
-
-    /// Applies one fault of the random nemesis, and schedules the next.
-    fn nemesis(&mut self) {
-        if self.active == 0 {
-            return;
-        }
-        let kinds = self.cfg.faults.kinds();
-        if let Some(&kind) = kinds.get(self.rng.below(kinds.len() as u64) as usize) {
-            self.strike(kind);
-        }
-        let every = self.cfg.fault_every_ms.max(1) * 1000;
-        let at = self.now_us + 1 + self.rng.below(2 * every);
-        self.push(at, Ev::Nemesis);
-    }
-
-    fn strike(&mut self, kind: FaultKind) {
-        let ttl = self.cfg.ttl_ms.max(1);
-        match kind {
-            FaultKind::Restart => self.restart_server(Persistence::Aof),
-            FaultKind::RestartVolatile => self.restart_server(Persistence::None),
-            FaultKind::Pause => {
-                let Some(slot) = self.victim() else { return };
-                let ms = ttl / 2 + self.rng.below(ttl * 5 / 2 + 1);
-                self.pause(slot, ms);
-            }
-            FaultKind::Crash => {
-                let Some(slot) = self.victim() else { return };
-                self.kill(slot, "crashed by the nemesis");
-            }
-            FaultKind::CrashHolder => {
-                let now = self.now_us;
-                let holders: Vec<u32> = self
-                    .holders
-                    .keys()
-                    .copied()
-                    .filter(|&s| self.clients[s as usize].paused_until <= now)
-                    .collect();
-                if holders.is_empty() {
-                    return;
-                }
-                let slot = holders[self.rng.below(holders.len() as u64) as usize];
-                self.kill(slot, "crashed by the nemesis");
-            }
-            FaultKind::Skew => {
-                let Some(slot) = self.victim() else { return };
-                let size = ttl + self.rng.below(2 * ttl + 1);
-                let size = i64::try_from(size).unwrap_or(i64::MAX);
-                let offset = if self.rng.below(4) == 0 { -size } else { size };
-                let until = self.now_us + (ttl + self.rng.below(4 * ttl + 1)) * 1000;
-                self.skew(slot, offset, until);
-            }
-            FaultKind::Delay => {
-                let Some(slot) = self.victim() else { return };
-                let ms = ttl / 2 + self.rng.below(ttl * 5 / 2 + 1);
-                let step = self.rng.below(3) as usize;
-                self.delay_next_step(slot, ms, step);
-            }
-        }
-    }
-
-    /// A client to strike: half the time the holder, if any.
-    fn victim(&mut self) -> Option<u32> {
-        let eligible =
-            |c: &Client, now: u64| !matches!(c.stage, Stage::Finished) && c.paused_until <= now;
-        if !self.holders.is_empty() && self.rng.below(2) == 0 {
-            let i = self.rng.below(self.holders.len() as u64) as usize;
-            let slot = self.holders.keys().nth(i).copied()?;
-            if eligible(&self.clients[slot as usize], self.now_us) {
-                return Some(slot);
-            }
-        }
-        for _ in 0..8 {
-            let slot = self.rng.below(self.clients.len() as u64) as u32;
-            if eligible(&self.clients[slot as usize], self.now_us) {
-                return Some(slot);
-            }
-        }
-        None
-    }
-
-    /// Stops the client in `slot` for `ms` (the long GC pause).
-    pub(super) fn pause(&mut self, slot: u32, ms: u64) {
-        let c = &mut self.clients[slot as usize];
-        let id = c.id;
-        c.paused_until = self.now_us + ms * 1000;
-        c.paused_open = true;
-        let at = c.paused_until;
-        self.nemesis_event(Kind::Invoke, Op::Pause, Some(id), Some(format!("paused for {ms} ms")));
-        self.push(at, Ev::Resume { slot, id });
-    }
-
-    fn resume(&mut self, slot: u32, id: u32) {
-        let Some(c) = self.clients.get(slot as usize) else { return };
-        if c.id != id || c.paused_until > self.now_us || !c.paused_open {
-            return;
-        }
-        self.clients[slot as usize].paused_open = false;
-        self.nemesis_event(Kind::Ok, Op::Pause, Some(id), None);
-    }
-
-    fn skew(&mut self, slot: u32, offset: i64, until: u64) {
-        let c = &mut self.clients[slot as usize];
-        if c.skew_open {
-            return;
-        }
-        c.skew_ms = offset;
-        c.skew_open = true;
-        let id = c.id;
-        self.nemesis_event(Kind::Invoke, Op::ClockSkew, Some(id), Some(format!("{offset:+} ms")));
-        self.push(until, Ev::SkewEnd { slot, id });
-    }
-
-    fn skew_end(&mut self, slot: u32, id: u32) {
-        let Some(c) = self.clients.get_mut(slot as usize) else { return };
-        if c.id != id || !c.skew_open {
-            return;
-        }
-        c.skew_open = false;
-        c.skew_ms = 0;
-        self.nemesis_event(Kind::Ok, Op::ClockSkew, Some(id), None);
-    }
-
-    fn delay_next_step(&mut self, slot: u32, ms: u64, step: usize) {
-        let c = &mut self.clients[slot as usize];
-        if c.delay_next_ms > 0 || c.delay_open {
-            return;
-        }
-        c.delay_next_ms = ms;
-        c.delay_step = step;
-        let id = c.id;
-        let details = format!("worker {id} sleeps {ms} ms before step {step} of an operation");
-        self.nemesis_event(Kind::Invoke, Op::StepDelay, Some(id), Some(details));
-    }
-
-    /// The heal phase: pauses end, skews end, windows close.
-    fn heal(&mut self, why: &str) {
-        for slot in 0..self.clients.len() {
-            let c = &self.clients[slot];
-            let (id, paused, skewed, delayed) =
-                (c.id, c.paused_open, c.skew_open, c.delay_open || c.delay_next_ms > 0);
-            if paused {
-                self.clients[slot].paused_until = 0;
-                self.clients[slot].paused_open = false;
-                self.nemesis_event(Kind::Ok, Op::Pause, Some(id), None);
-            }
-            if skewed {
-                self.clients[slot].skew_open = false;
-                self.nemesis_event(Kind::Ok, Op::ClockSkew, Some(id), None);
-            }
-            if delayed {
-                self.clients[slot].delay_open = false;
-                self.clients[slot].delay_next_ms = 0;
-                self.nemesis_event(Kind::Ok, Op::StepDelay, Some(id), None);
-            }
-        }
-        let mut plans = std::mem::take(&mut self.plans);
-        plans.heal(self);
-        self.plans = plans;
-        self.nemesis_event(Kind::Ok, Op::Heal, None, Some(why.to_string()));
-    }
-
-    /// Takes the queue's scheduling of a plan event at `at` (for [`Plans`]).
-    pub(super) fn schedule(&mut self, at_run_ms: u64, ev: Ev) {
-        let at = self.t0_us + at_run_ms.saturating_mul(1000);
-        self.push(at.max(self.now_us), ev);
-    }
-
-    fn tick(&mut self) {
-        if self.active == 0 {
-            return;
-        }
-        let mut plans = std::mem::take(&mut self.plans);
-        let more = plans.tick(self);
-        self.plans = plans;
-        if more {
-            self.push(self.now_us + 1000, Ev::Tick);
-        }
-    }
-
-    fn window(&mut self, index: usize, open: bool) {
-        let mut plans = std::mem::take(&mut self.plans);
-        plans.window(self, index, open);
-        self.plans = plans;
     }
 }

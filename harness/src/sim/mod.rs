@@ -19,6 +19,8 @@ mod client;
 mod coverage;
 mod engine;
 mod faults;
+mod nemesis;
+mod section;
 mod timeline;
 
 use std::collections::BTreeMap;
