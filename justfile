@@ -39,3 +39,20 @@ redis-image:
 # The docker backend's tests (testcontainers; feature `docker`).
 test-docker: redis-image
     cargo test -p contend --features docker --test docker
+
+# One simulated seed; a violation prints its timeline and replay command.
+sim SEED="1" *ARGS="":
+    cargo run --release -p contend -- sim --seed {{SEED}} {{ARGS}}
+
+# The simulator's property tests with a bigger budget, in release.
+sim-test CASES="5000":
+    CONTEND_SIM_CASES={{CASES}} cargo test --release -p contend --test sim_reference --test sim_specimens --test sim_scenarios
+
+# Figures: seeds and time to find each specimen bug; reference algorithms over 100,000 seeds.
+sim-coverage *ARGS="":
+    cargo run --release -p contend -- sim-coverage {{ARGS}}
+
+# 10,000 simulated clients x 10 acquisitions of the documents' test.
+sim-10k:
+    cargo build --release -p contend
+    time ./target/release/contend run scenarios/increment-20x100.toml --server sim --workers 10000 --iterations 10
