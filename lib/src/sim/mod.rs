@@ -48,6 +48,7 @@
 //! `Duration::from_millis(model.now())` (plus any skew the simulator gives a client), so the same
 //! seed replays the same history.
 
+mod index;
 #[cfg(redmutex_loom)]
 pub mod loom_support;
 mod model;

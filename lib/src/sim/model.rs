@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+use super::index::{Subscribers, Waiters};
 use super::{ClientId, Delivery, Step};
 use crate::proto::{Bytes, Command, Expiry, Reply, Script, ScriptHost, SetCond, millis};
 
@@ -26,13 +27,13 @@ pub enum Persistence {
 pub struct Model {
     now: u64,
     data: BTreeMap<Bytes, Entry>,
-    /// Clients blocked in `BLPOP`, longest-blocked first.
-    waiters: VecDeque<Waiter>,
+    /// Clients blocked in `BLPOP`.
+    waiters: Waiters,
     /// Keys pushed to by the command being executed.
     ready: Vec<Bytes>,
     unblocked: VecDeque<(ClientId, Reply)>,
     /// Subscribers of each channel, in subscription order.
-    channels: BTreeMap<Bytes, Vec<ClientId>>,
+    channels: Subscribers,
     deliveries: VecDeque<Delivery>,
     executed: u64,
 }
@@ -48,14 +49,6 @@ struct Entry {
     value: Value,
     /// Absolute expiry in model milliseconds; the key is alive while `now <= expires_at`.
     expires_at: Option<u64>,
-}
-
-#[derive(Clone, Debug)]
-struct Waiter {
-    client: ClientId,
-    key: Bytes,
-    /// The client times out once the clock passes this instant.
-    deadline: u64,
 }
 
 impl Model {
@@ -97,14 +90,7 @@ impl Model {
     pub fn set_clock(&mut self, now_ms: u64) {
         self.now = now_ms;
         let now = self.now;
-        // Most clock moves time nobody out: scan, and rebuild the queue only when one does
-        // (thousands of blocked clients in the simulator).
-        if self.waiters.iter().all(|w| w.deadline >= now) {
-            return;
-        }
-        let (expired, waiting): (Vec<Waiter>, Vec<Waiter>) =
-            self.waiters.drain(..).partition(|w| w.deadline < now);
-        self.waiters = waiting.into();
+        let expired = self.waiters.expire(now);
         self.unblocked.extend(expired.into_iter().map(|w| (w.client, Reply::Nil)));
     }
 
@@ -112,7 +98,7 @@ impl Model {
     /// this value + 1) to fire the timeout.
     #[must_use]
     pub fn next_timeout(&self) -> Option<u64> {
-        self.waiters.iter().map(|w| w.deadline).min()
+        self.waiters.next_deadline()
     }
 
     /// Executes one command for `client`, atomically. Call [`Model::take_unblocked`] afterwards:
@@ -145,30 +131,19 @@ impl Model {
 
     /// Subscribes `client` to `channel`: later `PUBLISH`es to it produce [`Delivery`]s.
     pub fn subscribe(&mut self, client: ClientId, channel: &[u8]) {
-        let subscribers = self.channels.entry(channel.to_vec()).or_default();
-        if !subscribers.contains(&client) {
-            subscribers.push(client);
-        }
+        self.channels.add(client, channel);
     }
 
     /// Unsubscribes `client` from `channel`.
     pub fn unsubscribe(&mut self, client: ClientId, channel: &[u8]) {
-        if let Some(subscribers) = self.channels.get_mut(channel) {
-            subscribers.retain(|c| *c != client);
-            if subscribers.is_empty() {
-                self.channels.remove(channel);
-            }
-        }
+        self.channels.remove(client, channel);
     }
 
     /// The connection of `client` closed (a crash): its `BLPOP` is cancelled without a reply and
     /// its subscriptions end.
     pub fn disconnect(&mut self, client: ClientId) {
-        self.waiters.retain(|w| w.client != client);
-        self.channels.retain(|_, subscribers| {
-            subscribers.retain(|c| *c != client);
-            !subscribers.is_empty()
-        });
+        self.waiters.cancel(client);
+        self.channels.remove_everywhere(client);
     }
 
     /// Pub/sub messages published since the last call, in publication order.
@@ -195,8 +170,8 @@ impl Model {
     /// clients that were blocked or subscribed, in id order. Replies and messages already sent
     /// stay in [`Model::take_unblocked`] and [`Model::take_deliveries`].
     pub fn restart(&mut self, persistence: Persistence) -> Vec<ClientId> {
-        let mut dropped: Vec<ClientId> = self.waiters.drain(..).map(|w| w.client).collect();
-        dropped.extend(std::mem::take(&mut self.channels).into_values().flatten());
+        let mut dropped = self.waiters.clear();
+        dropped.extend(self.channels.clear());
         dropped.sort_unstable();
         dropped.dedup();
         self.ready.clear();
@@ -230,13 +205,13 @@ impl Model {
     /// The clients blocked on `key`, longest-blocked first.
     #[must_use]
     pub fn blocked_on(&self, key: &[u8]) -> Vec<ClientId> {
-        self.waiters.iter().filter(|w| w.key == key).map(|w| w.client).collect()
+        self.waiters.on(key)
     }
 
     /// Whether `client` is blocked.
     #[must_use]
     pub fn is_blocked(&self, client: ClientId) -> bool {
-        self.waiters.iter().any(|w| w.client == client)
+        self.waiters.contains(client)
     }
 
     /// How many commands [`Model::exec`] has executed (a script counts once).
@@ -488,7 +463,7 @@ impl Model {
             Ok(Some(_)) => Step::Reply(self.pop(key).map_or(Reply::Nil, |v| popped(key, v))),
             Ok(None) => {
                 let deadline = self.now.saturating_add(millis(timeout));
-                self.waiters.push_back(Waiter { client, key: key.to_vec(), deadline });
+                self.waiters.block(client, key, deadline);
                 Step::Blocked
             }
         }
@@ -498,26 +473,23 @@ impl Model {
     /// Redis does once a command or script has finished.
     fn serve_ready(&mut self) {
         for key in std::mem::take(&mut self.ready) {
-            while let Some(i) = self.waiters.iter().position(|w| w.key == key) {
-                if !matches!(self.list(&key), Ok(Some(_))) {
-                    break;
-                }
+            while self.waiters.any_on(&key) && matches!(self.list(&key), Ok(Some(_))) {
                 let Some(item) = self.pop(&key) else { break };
-                if let Some(w) = self.waiters.remove(i) {
-                    self.unblocked.push_back((w.client, popped(&key, item)));
-                }
+                let Some(w) = self.waiters.first_on(&key) else { break };
+                self.unblocked.push_back((w.client, popped(&key, item)));
             }
         }
     }
 
     fn publish(&mut self, channel: &[u8], message: &[u8]) -> Reply {
-        let subscribers = self.channels.get(channel).map(Vec::as_slice).unwrap_or_default();
-        self.deliveries.extend(subscribers.iter().map(|c| Delivery {
-            client: *c,
+        let before = self.deliveries.len();
+        let deliveries = self.channels.of(channel).map(|client| Delivery {
+            client,
             channel: channel.to_vec(),
             message: message.to_vec(),
-        }));
-        Reply::Int(count(subscribers.len()))
+        });
+        self.deliveries.extend(deliveries);
+        Reply::Int(count(self.deliveries.len() - before))
     }
 
     fn eval(&mut self, script: &Script, keys: &[Bytes], args: &[Bytes]) -> Reply {
