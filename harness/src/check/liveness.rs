@@ -1,6 +1,8 @@
 //! Liveness: every acquire ends within its wait timeout (plus slack); after a holder crashes,
 //! the lock is taken again within ttl + slack whenever someone is waiting for it; no worker
-//! starves. Also measures Jain's fairness index over the workers' acquisitions.
+//! starves. Also measures Jain's fairness index over the workers' acquisitions while all of
+//! them were still trying (every worker runs the same number of rounds, so counting to the end
+//! would always find them equal).
 
 use std::collections::HashMap;
 
@@ -91,7 +93,7 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             idle = idle.max(t.time(next.ok).saturating_sub(t.time(r)));
         }
     }
-    let counts: Vec<f64> = workers.iter().map(|(_, (_, _, won, _))| f64::from(*won)).collect();
+    let counts = shares(t);
     let result = CheckResult::from_findings(findings, total);
     #[allow(clippy::cast_precision_loss)]
     result
@@ -100,6 +102,20 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         .figure("longest_acquire_ms", ms(longest))
         .figure("longest_idle_with_waiter_ms", ms(idle))
         .figure("slack_ms", ms(ctx.slack_ns))
+}
+
+/// Acquisitions per worker up to the moment the first worker's last attempt ended.
+fn shares(t: &Timeline<'_>) -> Vec<f64> {
+    let mut last: HashMap<u32, usize> = HashMap::new();
+    for a in &t.attempts {
+        last.insert(a.worker, a.done.unwrap_or(a.invoke));
+    }
+    let Some(cutoff) = last.values().copied().min() else { return Vec::new() };
+    let mut won: HashMap<u32, u32> = last.keys().map(|&w| (w, 0)).collect();
+    for a in t.acquisitions.iter().filter(|a| a.ok <= cutoff) {
+        *won.entry(a.worker).or_default() += 1;
+    }
+    won.into_values().map(f64::from).collect()
 }
 
 /// Jain's fairness index: 1 when every worker got the same share, 1/n when one got all.
