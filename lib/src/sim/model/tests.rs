@@ -268,3 +268,19 @@ fn run_drives_a_token_machine_through_a_held_lock_until_it_expires() {
         m.advance(1000);
     }
 }
+
+#[test]
+fn timeouts_fire_earliest_first_and_a_served_client_never_times_out() {
+    let mut m = Model::new();
+    assert_eq!(m.exec(A, &blpop("q", 30)), Step::Blocked);
+    assert_eq!(m.exec(B, &blpop("q", 10)), Step::Blocked);
+    assert_eq!(m.exec(C, &blpop("r", 20)), Step::Blocked);
+    let push = Command::LPush { key: b("q"), values: vec![b("x")] };
+    assert_eq!(m.exec(ClientId(9), &push), Step::Reply(Reply::Int(1)));
+    assert_eq!(m.take_unblocked(), vec![(A, popped(b"q", b("x")))], "A blocked first");
+    m.advance(100);
+    assert_eq!(m.take_unblocked(), vec![(B, Reply::Nil), (C, Reply::Nil)]);
+    assert_eq!(m.next_timeout(), None);
+    m.disconnect(A);
+    assert!(m.blocked_on(b"q").is_empty());
+}
