@@ -47,7 +47,9 @@ use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use super::{ClientId, Model, Step};
 use crate::algo::{AcquireParams, Backoff, Protocol, ReleaseParams};
-use crate::proto::{Action, Bytes, Command, Event, Grant, Keys, Machine, Outcome, Token, millis};
+use crate::proto::{
+    Action, Bytes, Command, Event, Grant, Keys, Machine, Outcome, Reply, Token, millis,
+};
 use crate::scripts;
 
 /// The shape of one exploration. Keep it small: loom's work grows quickly with threads, rounds
@@ -465,7 +467,11 @@ impl World {
             self.lock_expiry = None;
         }
         let after = self.model.string(&self.keys.lock).map(<[u8]>::to_vec);
-        self.trace.push(format!("{me:?} {} -> {step:?}", describe(command)));
+        let shown = match &step {
+            Step::Reply(reply) => show(reply),
+            Step::Blocked => "blocked".into(),
+        };
+        self.trace.push(format!("{me:?} {} -> {shown}", describe(command)));
         if self.model.exists(&self.keys.lock) {
             self.freed_by_release = false;
         }
@@ -591,6 +597,20 @@ impl World {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// A reply as a short text for traces: bulk strings as quoted text.
+fn show(reply: &Reply) -> String {
+    match reply {
+        Reply::Bulk(b) => format!("{:?}", text(b)),
+        Reply::Array(items) => {
+            format!("[{}]", items.iter().map(show).collect::<Vec<_>>().join(", "))
+        }
+        Reply::Int(n) => n.to_string(),
+        Reply::Nil => "nil".into(),
+        Reply::Status(s) => s.clone(),
+        Reply::Error(e) => format!("error {e:?}"),
+    }
 }
 
 /// An outcome as a short line for traces.
