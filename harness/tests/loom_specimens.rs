@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use contend::specimens;
 use redmutex::algo::Protocol;
-use redmutex::sim::loom_support::{Claim, Report, Scenario, explore};
+use redmutex::sim::loom_support::{Claim, Scenario, explore, explore_until};
 
 /// The specimen `name` with its documents' sleeps and grace periods cut to 1 %, so that they
 /// fit between the clock's ticks.
@@ -29,43 +29,49 @@ fn seconds() -> Scenario {
     }
 }
 
-fn caught(report: &Report, claim: Claim, what: &str) {
-    eprintln!("{} executions", report.executions);
+/// Explores until `claim` is violated; fails if it never is.
+fn caught(name: &str, scenario: &Scenario, claim: Claim, what: &str) {
+    let report = explore_until(specimen(name), scenario, claim);
+    eprintln!("{name}: {} executions, {:?}", report.executions, report.elapsed);
     let Some(finding) = report.find(claim) else { panic!("loom did not find: {what}") };
     eprintln!("caught, as it should be: {finding}");
 }
 
 #[test]
 fn setnx_getset_expiry_deleting_a_taken_over_lock_is_caught() {
-    let report = explore(specimen("setnx-getset-expiry"), &seconds());
-    caught(&report, Claim::Ownership, "seed 000's check-then-DEL release of a taken-over lock");
+    let what = "seed 000's check-then-DEL release of a taken-over lock";
+    caught("setnx-getset-expiry", &seconds(), Claim::Ownership, what);
 }
 
 #[test]
 fn poll_get_del_deleting_after_a_stale_get_is_caught() {
-    let report = explore(specimen("poll-get-del"), &seconds());
-    caught(&report, Claim::Ownership, "seed 001's GET-compare-DEL release of a new holder's lock");
+    let what = "seed 001's GET-compare-DEL release of a new holder's lock";
+    caught("poll-get-del", &seconds(), Claim::Ownership, what);
 }
 
 #[test]
 fn setnx_getset_unchecked_deleting_the_next_holders_lock_is_caught() {
     let late = Scenario { hold_ms: 1500, ..seconds() };
-    let report = explore(specimen("setnx-getset-unchecked"), &late);
-    caught(&report, Claim::Ownership, "seed 002's bare DEL after the lease ended");
+    caught(
+        "setnx-getset-unchecked",
+        &late,
+        Claim::Ownership,
+        "seed 002's bare DEL after the lease",
+    );
 }
 
 #[test]
 fn setnx_pubsub_sleeping_through_a_silent_expiry_is_caught() {
     let expiring = Scenario { hold_ms: 2500, expiry_slack_ms: Some(500), ..seconds() };
-    let report = explore(specimen("setnx-pubsub"), &expiring);
-    caught(&report, Claim::WakesAfterExpiry, "seed 004's waiter sleeping through an expiry");
+    let what = "seed 004's waiter sleeping through an expiry";
+    caught("setnx-pubsub", &expiring, Claim::WakesAfterExpiry, what);
 }
 
 #[test]
 fn token_poll_never_releases_another_clients_lock() {
     let late = Scenario { hold_ms: 1500, ..seconds() };
     let report = explore(specimen("token-poll"), &late);
-    eprintln!("{} executions", report.executions);
+    eprintln!("{} executions, {:?}", report.executions, report.elapsed);
     for claim in [Claim::Ownership, Claim::MutualExclusion] {
         if let Some(finding) = report.find(claim) {
             panic!("{finding}");

@@ -10,7 +10,7 @@ use std::time::Duration;
 use redmutex::Algorithm;
 use redmutex::algo::{AcquireParams, ExtendParams, OneShot, Protocol, ReleaseParams, TokenLock};
 use redmutex::proto::{Command, Machine, Outcome};
-use redmutex::sim::loom_support::{Claim, Report, Scenario, explore};
+use redmutex::sim::loom_support::{Claim, Report, Scenario, explore, explore_until};
 
 /// Leases of 10 ms, critical sections of 15 ms and a clock that moves 30 ms: a holder's lease
 /// runs out while it is inside.
@@ -24,7 +24,7 @@ fn three(base: Scenario) -> Scenario {
 }
 
 fn assert_holds(report: &Report, claim: Claim) {
-    eprintln!("{} executions", report.executions);
+    eprintln!("{} executions, {:?}", report.executions, report.elapsed);
     if let Some(finding) = report.find(claim) {
         panic!("{finding}");
     }
@@ -110,10 +110,42 @@ impl Protocol for PlainDelToken {
 
 #[test]
 fn a_token_release_by_plain_del_is_caught() {
-    let report = explore(&PlainDelToken, &Scenario { clock_yields: false, ..expiring() });
-    eprintln!("{} executions", report.executions);
+    let scenario = Scenario { clock_yields: false, ..expiring() };
+    let report = explore_until(&PlainDelToken, &scenario, Claim::Ownership);
+    eprintln!("{} executions, {:?}", report.executions, report.elapsed);
     let Some(finding) = report.find(Claim::Ownership) else {
         panic!("loom did not catch a release by plain DEL");
+    };
+    eprintln!("caught, as it should be: {finding}");
+}
+
+/// `notify` whose release deletes the lock without handing it over: waiters are stranded.
+struct NoHandOffNotify;
+
+impl Protocol for NoHandOffNotify {
+    fn name(&self) -> &'static str {
+        "notify-no-hand-off"
+    }
+
+    fn acquire(&self, params: AcquireParams) -> Box<dyn Machine> {
+        Algorithm::Notify.protocol().acquire(params)
+    }
+
+    fn release(&self, p: ReleaseParams) -> Box<dyn Machine> {
+        Algorithm::Token.protocol().release(p)
+    }
+
+    fn extend(&self, p: ExtendParams) -> Option<Box<dyn Machine>> {
+        Algorithm::Notify.protocol().extend(p)
+    }
+}
+
+#[test]
+fn a_notify_release_without_hand_off_is_caught_stranding_a_waiter() {
+    let report = explore_until(&NoHandOffNotify, &Scenario::default(), Claim::NoStrandedWaiter);
+    eprintln!("{} executions, {:?}", report.executions, report.elapsed);
+    let Some(finding) = report.find(Claim::NoStrandedWaiter) else {
+        panic!("loom did not catch a release that strands the waiter");
     };
     eprintln!("caught, as it should be: {finding}");
 }

@@ -137,6 +137,8 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// How many executions loom ran.
     pub executions: u64,
+    /// How long the exploration took.
+    pub elapsed: Duration,
 }
 
 impl Report {
@@ -151,6 +153,22 @@ impl Report {
 /// Runs loom with a preemption bound of `LOOM_MAX_PREEMPTIONS` (2 when unset).
 #[must_use]
 pub fn explore(protocol: &'static dyn Protocol, scenario: &Scenario) -> Report {
+    run(protocol, scenario, None)
+}
+
+/// Like [`explore`], but stops at the first execution that violates `claim`: the way to prove a
+/// known bug is found, and to measure how fast. loom's run is stopped by a panic, which this
+/// catches (the panic hook still prints one line about it).
+#[must_use]
+pub fn explore_until(protocol: &'static dyn Protocol, scenario: &Scenario, claim: Claim) -> Report {
+    run(protocol, scenario, Some(claim))
+}
+
+/// The panic message that stops an exploration early.
+const FOUND: &str = "redmutex loom: the sought violation was found; stopping the exploration";
+
+fn run(protocol: &'static dyn Protocol, scenario: &Scenario, stop_at: Option<Claim>) -> Report {
+    let started = std::time::Instant::now();
     let collected = std::sync::Arc::new(std::sync::Mutex::new(Report::default()));
     let sink = collected.clone();
     let scenario = scenario.clone();
@@ -158,18 +176,31 @@ pub fn explore(protocol: &'static dyn Protocol, scenario: &Scenario) -> Report {
     if builder.preemption_bound.is_none() {
         builder.preemption_bound = Some(2);
     }
-    builder.check(move || {
-        let findings = execution(protocol, &scenario);
-        if let Ok(mut report) = sink.lock() {
+    let exploration = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        builder.check(move || {
+            let findings = execution(protocol, &scenario);
+            let Ok(mut report) = sink.lock() else { return };
             report.executions += 1;
             for finding in findings {
                 if report.find(finding.claim).is_none() {
                     report.findings.push(finding);
                 }
             }
+            if stop_at.is_some_and(|claim| report.find(claim).is_some()) {
+                drop(report);
+                panic!("{FOUND}");
+            }
+        });
+    }));
+    let mut report = collected.lock().map(|r| r.clone()).unwrap_or_default();
+    report.elapsed = started.elapsed();
+    if let Err(panic) = exploration {
+        let ours = panic.downcast_ref::<String>().is_some_and(|m| m == FOUND);
+        if !ours {
+            std::panic::resume_unwind(panic);
         }
-    });
-    collected.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+    report
 }
 
 struct Shared {
