@@ -6,10 +6,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use redmutex::algo::{AcquireParams, Backoff, Protocol, ReleaseParams, Rng};
+use redmutex::algo::{AcquireParams, Backoff, Notify, Protocol, ReleaseParams, Rng};
 use redmutex::driver::{Hooks, Timeouts};
 use redmutex::proto::{Action, Command, Grant, Outcome, Reply, Token};
-use redmutex::{Connection, FencedResource};
+use redmutex::{Algorithm, Connection, FencedResource};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{monotonic_ns, ms};
@@ -86,6 +86,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         keys: &keys,
         resource: &resource,
         ops: [0, 0],
+        contended: false,
     };
     let mut misses = 0;
     for i in 0..cfg.iterations {
@@ -160,6 +161,8 @@ struct Worker<'a> {
     keys: &'a RunKeys,
     resource: &'a FencedResource,
     ops: [u32; 2],
+    /// Whether the last acquire found the lock busy.
+    contended: bool,
 }
 
 impl<'a> Worker<'a> {
@@ -182,11 +185,18 @@ impl<'a> Worker<'a> {
             seed: self.cfg.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9),
             backoff: Backoff::default(),
         };
-        let mut machine = self.protocol.acquire(params);
+        // Like `redmutex::Lock`: once notify has met a busy lock, skip its plain-SET fast path.
+        let mut machine = if self.contended && self.protocol.name() == Algorithm::Notify.name() {
+            Notify::acquire_contended(params)
+        } else {
+            self.protocol.acquire(params)
+        };
+        let sent_before = self.lock.commands_sent();
         let mut hooks = self.hooks(DelayOp::Acquire);
         hooks.before_invoke().await;
         self.out.emit(self.out.now(Kind::Invoke, Op::Acquire));
         let result = self.lock.run(&mut *machine, &mut hooks).await;
+        self.contended = self.lock.commands_sent() - sent_before > 1;
         let mut ev = self.out.now(Kind::Info, Op::Acquire);
         ev.delayed_ms = hooks.delayed_ms();
         let grant = match result {
