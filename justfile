@@ -56,3 +56,11 @@ sim-coverage *ARGS="":
 sim-10k:
     cargo build --release -p contend
     time ./target/release/contend run scenarios/increment-20x100.toml --server sim --workers 10000 --iterations 10
+
+# The model of Redis against real Redis on random command sequences (scripts included).
+model-diff CASES="10000":
+    REDMUTEX_MODEL_DIFF_CASES={{CASES}} cargo test -p redmutex --test model_diff -- --nocapture
+
+# loom over the real machines against the model: reference claims, and every specimen bug found.
+loom:
+    RUSTFLAGS="--cfg redmutex_loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release -p redmutex -p contend --test loom_locks --test loom_specimens -- --nocapture

@@ -8,7 +8,7 @@
 //! | [`poll-get-del`](poll_get_del) | seed 001 | SET NX EX, fixed poll delay, block time; release GET, compare, DEL |
 //! | [`setnx-getset-unchecked`](setnx_getset_unchecked) | seed 002 | SETNX/GETSET of timestamps, 1 s retry sleep; release a bare DEL |
 //! | [`token-poll`](token_poll) | seed 003 | SET NX PX token, 0.1 s polling, owner-checked Lua release and extend |
-//! | [`setnx-pubsub`](setnx_pubsub) | seed 004 | SET NX EX, pub/sub wake-up with growing timeouts, publishing release |
+//! | [`setnx-pubsub`](setnx_pubsub) | seed 004 | SET NX EX, retry only on a pub/sub message (bounded wait), publishing release |
 //!
 //! **Time constants.** Each specimen keeps the time constants of its document (retry sleeps,
 //! poll delays, grace periods) in a small params struct whose `Default` is the document's value;

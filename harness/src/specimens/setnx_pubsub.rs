@@ -38,7 +38,7 @@ use super::{KnownBug, scale, whole_secs};
 pub const NAME: &str = "setnx-pubsub";
 
 /// One line for `contend list`.
-pub const SUMMARY: &str = "seed 004: SET NX EX, waiters wake on a pub/sub message or a growing timeout, release script publishes";
+pub const SUMMARY: &str = "seed 004: SET NX EX, waiters retry only on a pub/sub message (bounded wait), release script publishes";
 
 /// The known bugs.
 pub const BUGS: &[KnownBug] = &[KnownBug {
