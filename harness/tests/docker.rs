@@ -83,3 +83,30 @@ fn start_pair_gives_a_lock_server_and_a_witness_until_dropped() {
         assert!(redmutex::testing::ping(port).is_err(), "port {port} still answers after drop");
     }
 }
+
+/// The whole path a user takes: `contend run SCENARIO --server docker` starts its lock server
+/// and witness as containers and judges the run (removal on drop is tested above).
+#[test]
+fn contend_run_with_server_docker_judges_a_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/increment-20x100.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_contend"))
+        .args([
+            "run",
+            scenario,
+            "--server",
+            "docker",
+            "--workers",
+            "3",
+            "--iterations",
+            "10",
+            "--out",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run contend");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("AS EXPECTED"), "{text}");
+}
