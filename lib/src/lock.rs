@@ -186,7 +186,11 @@ impl Lock {
     /// Releases the lock held under `grant`: `Ok(true)` if it was still ours.
     pub(crate) async fn release_grant(&self, grant: Grant) -> Result<bool> {
         let s = &self.inner.settings;
-        let fresh_token = Token::random().map_err(|e| Error::Random(e.to_string()))?;
+        // Only a hand-off (notify) stores a fresh token; spare the others the system call.
+        let fresh_token = match s.algorithm {
+            Algorithm::Notify => Token::random().map_err(|e| Error::Random(e.to_string()))?,
+            _ => Token::from_u128(0),
+        };
         let mut machine = s.algorithm.protocol().release(ReleaseParams {
             keys: self.inner.keys.clone(),
             grant,
