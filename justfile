@@ -19,6 +19,11 @@ contend SCENARIO="scenarios/increment-20x100.toml" *ARGS="":
     cargo build --release -p contend
     ./target/release/contend run {{SCENARIO}} {{ARGS}}
 
+# The main job with the servers in containers (builds the local image and the docker feature).
+contend-docker SCENARIO="scenarios/increment-20x100.toml" *ARGS="": redis-image
+    cargo build --release -p contend --features docker
+    ./target/release/contend run {{SCENARIO}} --server docker {{ARGS}}
+
 # Every scenario x algorithm against its expectations (what CI gates on).
 gate *ARGS="":
     cargo build --release -p contend
