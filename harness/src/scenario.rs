@@ -86,6 +86,29 @@ pub enum Hold {
     },
 }
 
+impl Hold {
+    /// One hold time, drawn with `rng` (workers and the simulator draw alike).
+    pub fn draw(self, rng: &mut redmutex::algo::Rng) -> std::time::Duration {
+        let unit = |n: u64| n as f64 / (1u64 << 53) as f64;
+        let ms = match self {
+            Hold::None => 0,
+            Hold::Fixed { ms } => ms,
+            Hold::Uniform { min_ms, max_ms } => min_ms + rng.below(max_ms - min_ms + 1),
+            Hold::Exponential { mean_ms } => {
+                let u = unit(rng.next_u64() >> 11);
+                #[allow(
+                    clippy::cast_possible_truncation,
+                    clippy::cast_sign_loss,
+                    clippy::cast_precision_loss
+                )]
+                let v = (-(1.0 - u).ln() * mean_ms as f64).min(20.0 * mean_ms as f64) as u64;
+                v
+            }
+        };
+        std::time::Duration::from_millis(ms)
+    }
+}
+
 /// The window of a fault, relative to the start of the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Window {

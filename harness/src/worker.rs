@@ -347,23 +347,7 @@ impl<'a> Worker<'a> {
     }
 
     fn hold(&mut self) -> Duration {
-        let unit = |n: u64| n as f64 / (1u64 << 53) as f64;
-        let ms = match self.cfg.hold {
-            Hold::None => 0,
-            Hold::Fixed { ms } => ms,
-            Hold::Uniform { min_ms, max_ms } => min_ms + self.rng.below(max_ms - min_ms + 1),
-            Hold::Exponential { mean_ms } => {
-                let u = unit(self.rng.next_u64() >> 11);
-                #[allow(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    clippy::cast_precision_loss
-                )]
-                let v = (-(1.0 - u).ln() * mean_ms as f64).min(20.0 * mean_ms as f64) as u64;
-                v
-            }
-        };
-        Duration::from_millis(ms)
+        self.cfg.hold.draw(&mut self.rng)
     }
 }
 
