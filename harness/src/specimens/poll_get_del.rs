@@ -25,9 +25,10 @@
 use std::time::Duration;
 
 use redmutex::algo::{
-    AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, lease_end, unexpected,
+    AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, grant as token_grant, set_nx,
+    unexpected,
 };
-use redmutex::proto::{Action, Command, Event, Expiry, Grant, Machine, Outcome, Reply, SetCond};
+use redmutex::proto::{Action, Command, Event, Expiry, Machine, Outcome, Reply};
 
 use super::{KnownBug, scale, whole_secs};
 
@@ -126,24 +127,17 @@ struct Acquire {
 impl Acquire {
     fn attempt(&mut self, now: Duration) -> Action {
         self.sent_at = now;
-        Action::Send(Command::Set {
-            key: self.p.keys.lock.clone(),
-            value: self.p.token.to_bytes(),
-            cond: Some(SetCond::Nx),
-            expiry: Some(Expiry::Ex(whole_secs(self.p.ttl))),
-            get: false,
-        })
+        Action::Send(set_nx(&self.p.keys.lock, self.p.token, Expiry::Ex(whole_secs(self.p.ttl))))
     }
 
     fn on_reply(&mut self, now: Duration, reply: &Reply) -> Action {
         if reply.is_ok() {
-            return Action::Done(Outcome::Acquired(Grant {
-                token: self.p.token.to_bytes(),
-                fence: None,
-                acquired_at: self.sent_at,
-                valid_until: lease_end(self.sent_at, self.p.ttl, self.p.drift),
-                clock_ms: None,
-            }));
+            return Action::Done(Outcome::Acquired(token_grant(
+                self.p.token.to_bytes(),
+                self.sent_at,
+                self.p.ttl,
+                self.p.drift,
+            )));
         }
         if *reply != Reply::Nil {
             return Action::Done(bad_reply("acquire", reply));
@@ -212,6 +206,7 @@ impl Machine for Release {
 mod tests {
     use super::*;
     use crate::specimens::testkit::{Drive, acquire, done, grant, lock_key, release};
+    use redmutex::proto::{Grant, SetCond};
 
     fn set_nx_ex(secs: u64) -> Command {
         Command::Set {

@@ -24,11 +24,10 @@ use std::time::Duration;
 
 use redmutex::algo::{
     AcquireParams, ExtendParams, OneShot, Protocol, ReleaseParams, bad_reply, checked_release,
-    lease_end, unexpected,
+    grant as token_grant, lease_end, set_nx, unexpected,
 };
 use redmutex::proto::{
-    Action, Bytes, Command, Event, Expiry, Grant, Machine, Outcome, Reply, Script, ScriptHost,
-    SetCond, millis, num,
+    Action, Bytes, Command, Event, Expiry, Machine, Outcome, Reply, Script, ScriptHost, millis, num,
 };
 
 use super::{KnownBug, scale};
@@ -150,24 +149,17 @@ struct Acquire {
 impl Acquire {
     fn attempt(&mut self, now: Duration) -> Action {
         self.sent_at = now;
-        Action::Send(Command::Set {
-            key: self.p.keys.lock.clone(),
-            value: self.p.token.to_bytes(),
-            cond: Some(SetCond::Nx),
-            expiry: Some(Expiry::Px(millis(self.p.ttl))),
-            get: false,
-        })
+        Action::Send(set_nx(&self.p.keys.lock, self.p.token, Expiry::Px(millis(self.p.ttl))))
     }
 
     fn on_reply(&mut self, now: Duration, reply: &Reply) -> Action {
         if reply.is_ok() {
-            return Action::Done(Outcome::Acquired(Grant {
-                token: self.p.token.to_bytes(),
-                fence: None,
-                acquired_at: self.sent_at,
-                valid_until: lease_end(self.sent_at, self.p.ttl, self.p.drift),
-                clock_ms: None,
-            }));
+            return Action::Done(Outcome::Acquired(token_grant(
+                self.p.token.to_bytes(),
+                self.sent_at,
+                self.p.ttl,
+                self.p.drift,
+            )));
         }
         if *reply != Reply::Nil {
             return Action::Done(bad_reply("acquire", reply));
@@ -232,6 +224,7 @@ fn extend_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply
 mod tests {
     use super::*;
     use crate::specimens::testkit::{Drive, Mem, acquire, done, grant, lock_key, release};
+    use redmutex::proto::Grant;
 
     #[test]
     fn acquire_polls_set_nx_px_with_a_fixed_sleep() {

@@ -15,7 +15,9 @@ pub use fenced::Fenced;
 pub use notify::Notify;
 pub use token::TokenLock;
 
-use crate::proto::{Action, Command, Event, Grant, Keys, Machine, Outcome, Reply, Token};
+use crate::proto::{
+    Action, Command, Event, Expiry, Grant, Keys, Machine, Outcome, Reply, SetCond, Token,
+};
 
 /// What an acquire operation needs.
 #[derive(Clone, Debug)]
@@ -193,6 +195,30 @@ impl Rng {
 #[must_use]
 pub fn lease_end(sent_at: Duration, ttl: Duration, drift: Duration) -> Duration {
     (sent_at + ttl).saturating_sub(drift)
+}
+
+/// `SET key token NX` with `expiry`: the acquire attempt most token locks send.
+#[must_use]
+pub fn set_nx(key: &[u8], token: Token, expiry: Expiry) -> Command {
+    Command::Set {
+        key: key.to_vec(),
+        value: token.to_bytes(),
+        cond: Some(SetCond::Nx),
+        expiry: Some(expiry),
+        get: false,
+    }
+}
+
+/// The grant of an unfenced acquisition under `token`, won by a command sent at `sent_at`.
+#[must_use]
+pub fn grant(token: Vec<u8>, sent_at: Duration, ttl: Duration, drift: Duration) -> Grant {
+    Grant {
+        token,
+        fence: None,
+        acquired_at: sent_at,
+        valid_until: lease_end(sent_at, ttl, drift),
+        clock_ms: None,
+    }
 }
 
 /// A machine that sends one command and maps its reply to an outcome.

@@ -25,11 +25,9 @@ use std::time::Duration;
 
 use super::{
     AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, checked_extend,
-    checked_release, lease_end, unexpected,
+    checked_release, grant, lease_end, set_nx, unexpected,
 };
-use crate::proto::{
-    Action, Command, Event, Expiry, Grant, Machine, Outcome, Reply, SetCond, millis, num,
-};
+use crate::proto::{Action, Command, Event, Expiry, Machine, Outcome, Reply, millis, num};
 use crate::scripts;
 
 /// The `notify` algorithm.
@@ -103,13 +101,7 @@ impl NotifyAcquire {
     fn fast(&mut self, now: Duration) -> Action {
         self.sent_at = now;
         self.state = State::Fast;
-        Action::Send(Command::Set {
-            key: self.p.keys.lock.clone(),
-            value: self.p.token.to_bytes(),
-            cond: Some(SetCond::Nx),
-            expiry: Some(Expiry::Px(millis(self.p.ttl))),
-            get: false,
-        })
+        Action::Send(set_nx(&self.p.keys.lock, self.p.token, Expiry::Px(millis(self.p.ttl))))
     }
 
     fn attempt(&mut self, now: Duration) -> Action {
@@ -139,13 +131,7 @@ impl NotifyAcquire {
             // A hand-off so late that its lease may be over; never report a lock we may not hold.
             return Action::Done(Outcome::Failed("hand-off arrived after its lease".into()));
         }
-        Action::Done(Outcome::Acquired(Grant {
-            token,
-            fence: None,
-            acquired_at: self.sent_at,
-            valid_until,
-            clock_ms: None,
-        }))
+        Action::Done(Outcome::Acquired(grant(token, self.sent_at, self.p.ttl, self.p.drift)))
     }
 
     fn on_attempt(&mut self, now: Duration, reply: Reply) -> Action {

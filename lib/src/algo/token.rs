@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use super::{
     AcquireParams, ExtendParams, Protocol, ReleaseParams, Rng, bad_reply, checked_extend,
-    checked_release, lease_end, unexpected,
+    checked_release, grant, set_nx, unexpected,
 };
-use crate::proto::{
-    Action, Command, Event, Expiry, Grant, Machine, Outcome, Reply, SetCond, millis,
-};
+use crate::proto::{Action, Command, Event, Expiry, Grant, Machine, Outcome, Reply, millis};
 use crate::scripts;
 
 /// The `token` algorithm.
@@ -72,13 +70,7 @@ impl PollAcquire {
         self.sent_at = now;
         let (token, ttl) = (self.p.token.to_bytes(), millis(self.p.ttl));
         Action::Send(match self.attempt_kind {
-            Attempt::Set => Command::Set {
-                key: self.p.keys.lock.clone(),
-                value: token,
-                cond: Some(SetCond::Nx),
-                expiry: Some(Expiry::Px(ttl)),
-                get: false,
-            },
+            Attempt::Set => set_nx(&self.p.keys.lock, self.p.token, Expiry::Px(ttl)),
             Attempt::Fenced => Command::Eval {
                 script: &scripts::FENCED_ACQUIRE,
                 keys: vec![self.p.keys.lock.clone(), self.p.keys.fence.clone()],
@@ -104,13 +96,8 @@ impl PollAcquire {
             Err(failed) => return Action::Done(failed),
         };
         if let Some(fence) = won {
-            return Action::Done(Outcome::Acquired(Grant {
-                token: self.p.token.to_bytes(),
-                fence,
-                acquired_at: self.sent_at,
-                valid_until: lease_end(self.sent_at, self.p.ttl, self.p.drift),
-                clock_ms: None,
-            }));
+            let grant = grant(self.p.token.to_bytes(), self.sent_at, self.p.ttl, self.p.drift);
+            return Action::Done(Outcome::Acquired(Grant { fence, ..grant }));
         }
         let Some(deadline) = self.deadline else { return Action::Done(Outcome::Busy) };
         if now >= deadline {
