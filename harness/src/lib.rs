@@ -10,6 +10,7 @@ pub mod clock;
 pub mod docker;
 pub mod gate;
 pub mod history;
+pub mod ping;
 pub mod progress;
 pub mod registry;
 pub mod report;

@@ -20,8 +20,8 @@ pub const ROUND_TRIPS_PER_SECTION: u32 = 6;
 /// Figures the coordinator measured outside the history.
 #[derive(Clone, Debug)]
 pub struct Figures {
-    /// Median PING round trip on the lock server, µs.
-    pub ping_us_p50: f64,
+    /// PING round trips on the lock server before the workers start.
+    pub ping: crate::ping::Ping,
     /// The same, sampled while the workers ran.
     pub ping_us_p50_during_run: Option<f64>,
     /// Commands the workers sent to the lock server.
@@ -81,8 +81,17 @@ pub struct Stats {
     /// Acquires that did not succeed.
     pub acquire_failures: u64,
     /// Median PING round trip on the lock server, µs, measured by the coordinator in this run
-    /// just before the workers start (an idle machine: the strict floor).
+    /// just before the workers start, with itself and the lock server pinned to two different
+    /// cores when `ping_placement` is `cross-core` (see [`crate::ping`]).
     pub ping_us_p50: f64,
+    /// How `ping_us_p50` was taken: `cross-core` (pinned apart), `unpinned` (the scheduler
+    /// chose: someone else's server, or one core) or `simulated`.
+    pub ping_placement: String,
+    /// The PING with the coordinator and the lock server pinned to the same core: context
+    /// switches rather than a round trip, reported for comparison.
+    pub ping_us_p50_same_core: Option<f64>,
+    /// `floor_ratio` with the same-core PING.
+    pub floor_ratio_same_core: Option<f64>,
     /// Median PING round trip sampled by the coordinator while the workers ran (the machine
     /// as loaded by the run itself).
     pub ping_us_p50_during_run: Option<f64>,
@@ -201,15 +210,20 @@ impl Results {
         let s = &self.stats;
         let _ = writeln!(
             t,
-            "  completed {} sections, counter {}, {:.3} s of lock work, {:.0}/s; ping p50 {:.1} µs; floor_ratio {:.2} \
-             ({} round trips per section){}; lock-server commands per acquisition {:.2} sent{}",
+            "  completed {} sections, counter {}, {:.3} s of lock work, {:.0}/s; ping p50 {:.1} µs ({}); floor_ratio {:.2} \
+             ({} round trips per section){}{}; lock-server commands per acquisition {:.2} sent{}",
             s.completed,
             s.counter,
             s.lock_work_s,
             s.throughput_per_s,
             s.ping_us_p50,
+            s.ping_placement,
             s.floor_ratio,
             s.round_trips_per_section,
+            match (s.ping_us_p50_same_core, s.floor_ratio_same_core) {
+                (Some(p), Some(r)) => format!(" [same-core ping {p:.1} µs, ratio {r:.2}]"),
+                _ => String::new(),
+            },
             match (s.ping_us_p50_during_run, s.floor_ratio_during_run) {
                 (Some(p), Some(r)) => format!(" [during the run: ping {p:.1} µs, ratio {r:.2}]"),
                 _ => String::new(),
@@ -275,7 +289,10 @@ fn stats(history: &[Event], f: &Figures) -> Stats {
         (Some(a), Some(b)) => b.saturating_sub(a) as f64 / 1e9,
         _ => 0.0,
     };
-    let floor = completed as f64 * f64::from(ROUND_TRIPS_PER_SECTION) * f.ping_us_p50 / 1e6;
+    let ratio_with = |ping_us: f64| {
+        let floor = completed as f64 * f64::from(ROUND_TRIPS_PER_SECTION) * ping_us / 1e6;
+        (floor > 0.0).then(|| lock_work_s / floor)
+    };
     let per = |n: u64, d: u64| if d == 0 { 0.0 } else { n as f64 / d as f64 };
     let counter = t.final_event.and_then(|i| history[i].value).unwrap_or(0);
     let mut latency_ms = BTreeMap::new();
@@ -287,16 +304,15 @@ fn stats(history: &[Event], f: &Figures) -> Stats {
         counter,
         acquisitions,
         acquire_failures: t.attempts.len() as u64 - acquisitions,
-        ping_us_p50: f.ping_us_p50,
+        ping_us_p50: f.ping.p50_us,
+        ping_placement: f.ping.placement.name().into(),
+        ping_us_p50_same_core: f.ping.same_core_p50_us,
+        floor_ratio_same_core: f.ping.same_core_p50_us.and_then(ratio_with),
         ping_us_p50_during_run: f.ping_us_p50_during_run,
-        floor_ratio_during_run: f
-            .ping_us_p50_during_run
-            .map(|p| completed as f64 * f64::from(ROUND_TRIPS_PER_SECTION) * p / 1e6)
-            .filter(|floor| *floor > 0.0)
-            .map(|floor| lock_work_s / floor),
+        floor_ratio_during_run: f.ping_us_p50_during_run.and_then(ratio_with),
         lock_work_s,
         round_trips_per_section: ROUND_TRIPS_PER_SECTION,
-        floor_ratio: if floor > 0.0 { lock_work_s / floor } else { 0.0 },
+        floor_ratio: ratio_with(f.ping.p50_us).unwrap_or(0.0),
         throughput_per_s: if lock_work_s > 0.0 { completed as f64 / lock_work_s } else { 0.0 },
         server_commands_per_acquisition: per(f.lock_commands_sent, acquisitions),
         server_commands_per_acquisition_incl_scripts: f
@@ -393,9 +409,15 @@ fn markdown(r: &Results, history: &[Event]) -> String {
     );
     let _ = writeln!(
         m,
-        "- PING p50 on the lock server: {:.1} µs; floor_ratio = lock work / (completed × {} round trips × PING p50) = **{:.2}**",
-        s.ping_us_p50, s.round_trips_per_section, s.floor_ratio
+        "- PING p50 on the lock server: {:.1} µs ({}); floor_ratio = lock work / (completed × {} round trips × PING p50) = **{:.2}**",
+        s.ping_us_p50, s.ping_placement, s.round_trips_per_section, s.floor_ratio
     );
+    if let (Some(p), Some(r)) = (s.ping_us_p50_same_core, s.floor_ratio_same_core) {
+        let _ = writeln!(
+            m,
+            "- PING p50 with the coordinator and the lock server on the same core: {p:.1} µs; floor_ratio with it: {r:.2}"
+        );
+    }
     if let (Some(p), Some(r)) = (s.ping_us_p50_during_run, s.floor_ratio_during_run) {
         let _ = writeln!(
             m,

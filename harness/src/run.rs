@@ -9,7 +9,8 @@ use anyhow::{Context as _, bail};
 use redmutex::FencedResource;
 use redmutex::driver::Timeouts;
 use redmutex::proto::{Command, Reply};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use redmutex::testing::RedisServer;
+use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use crate::check::{Context, check_all};
@@ -83,7 +84,9 @@ async fn run_on(
 ) -> anyhow::Result<Results> {
     let keys = RunKeys::new(&servers.prefix);
     let mut lock_raw = servers::connect(&servers.lock_url).await?;
-    let ping = measure_ping(&mut lock_raw).await?;
+    let ping =
+        crate::ping::measure(&mut lock_raw, servers.local.first().and_then(RedisServer::pid))
+            .await?;
     let stats_before = servers::commandstats(&mut lock_raw).await.ok();
     let workers = opts.workers.unwrap_or(scenario.workers).max(1);
     let iterations = opts.iterations.unwrap_or(scenario.iterations);
@@ -164,7 +167,7 @@ async fn run_on(
     };
     let checked = check_all(&history, &ctx);
     let figures = report::Figures {
-        ping_us_p50: ping,
+        ping,
         ping_us_p50_during_run: median_us(&mut c.pings),
         lock_commands_sent: c.lock_commands,
         lock_commands_internal: internal,
@@ -184,20 +187,6 @@ async fn run_on(
     report::write(&opts.out, &results, &history)
 }
 
-/// The median round trip of `PING` on the lock server, µs, from 200 samples.
-async fn measure_ping(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<f64> {
-    let mut samples = Vec::with_capacity(200);
-    for _ in 0..220 {
-        let t = monotonic_ns();
-        redis::cmd("PING").query_async::<String>(conn).await.context("PING the lock server")?;
-        samples.push(monotonic_ns() - t);
-    }
-    samples.drain(..20); // warm-up
-    samples.sort_unstable();
-    #[allow(clippy::cast_precision_loss)]
-    Ok(samples[samples.len() / 2] as f64 / 1000.0)
-}
-
 /// The median of ns samples, in µs.
 fn median_us(samples: &mut [u64]) -> Option<f64> {
     if samples.is_empty() {
@@ -209,8 +198,56 @@ fn median_us(samples: &mut [u64]) -> Option<f64> {
 }
 
 enum Msg {
-    Line(usize, String),
     Exited(usize, Option<i32>, Option<i32>, String),
+}
+
+/// The read end of a worker's stdout. Workers write each batch of events the moment it is
+/// due; the coordinator reads the pipe on its own tick (and before every fault that needs the
+/// holder, and when the worker exits) instead of being woken by each write, so recording the
+/// history costs the lock's critical path no extra process wake-ups.
+struct EventPipe {
+    pipe: std::io::PipeReader,
+    partial: Vec<u8>,
+}
+
+impl EventPipe {
+    /// A pipe for one worker's stdout: the read end (non-blocking) and the write end.
+    fn new() -> anyhow::Result<(EventPipe, std::io::PipeWriter)> {
+        use std::os::fd::AsRawFd as _;
+        let (pipe, writer) = std::io::pipe().context("cannot create a pipe for a worker")?;
+        let fd = pipe.as_raw_fd();
+        // SAFETY: fcntl on a pipe we own; F_SETPIPE_SZ is a hint that may fail harmlessly (a
+        // full pipe only makes the worker wait for the next read).
+        unsafe {
+            libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
+            let flags = libc::fcntl(fd, libc::F_GETFL);
+            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+                bail!(
+                    "cannot make a worker's pipe non-blocking: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+        Ok((EventPipe { pipe, partial: Vec::new() }, writer))
+    }
+
+    /// Every complete line written so far.
+    fn read_lines(&mut self) -> Vec<String> {
+        use std::io::Read as _;
+        let mut buf = [0_u8; 64 * 1024];
+        loop {
+            match self.pipe.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.partial.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break, // WouldBlock: nothing more for now
+            }
+        }
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else { return Vec::new() };
+        let rest = self.partial.split_off(end + 1);
+        let done = std::mem::replace(&mut self.partial, rest);
+        String::from_utf8_lossy(&done).lines().map(str::to_owned).collect()
+    }
 }
 
 struct Live {
@@ -224,6 +261,7 @@ struct Live {
     killed: bool,
     holding_since: Option<u64>,
     pending: Option<Op>,
+    events: EventPipe,
 }
 
 struct HolderPlan {
@@ -329,9 +367,10 @@ impl Coordinator {
         cfg.slot = slot;
         cfg.iterations = iterations;
         cfg.seed = self.base.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(id));
+        let (events, writer) = EventPipe::new()?;
         let mut cmd = tokio::process::Command::new(&self.exe);
         cmd.arg("worker").arg("--config").arg(serde_json::to_string(&cfg)?);
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped()).kill_on_drop(true);
         // SAFETY: setpgid and prctl are async-signal-safe and touch only the child itself.
         unsafe {
             cmd.pre_exec(|| {
@@ -358,25 +397,19 @@ impl Coordinator {
             killed: false,
             holding_since: None,
             pending: None,
+            events,
         });
-        let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            bail!("worker {id}: no pipes");
+        // The command keeps the write end until it is dropped: drop it now, so the pipe ends
+        // when the worker does.
+        drop(cmd);
+        let Some(mut stderr) = child.stderr.take() else {
+            bail!("worker {id}: no stderr pipe");
         };
         let tx = self.tx.clone();
         tokio::spawn(async move {
-            let err = tokio::spawn(async move {
-                let mut text = String::new();
-                let _ = stderr.read_to_string(&mut text).await;
-                text
-            });
-            let mut lines = BufReader::new(stdout).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if tx.send(Msg::Line(index, line)).is_err() {
-                    break;
-                }
-            }
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
             let status = child.wait().await.ok();
-            let text = err.await.unwrap_or_default();
             let code = status.and_then(|s| s.code());
             let signal = status.and_then(|s| std::os::unix::process::ExitStatusExt::signal(&s));
             let _ = tx.send(Msg::Exited(index, code, signal, text));
@@ -389,8 +422,10 @@ impl Coordinator {
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        // Faults are applied on a 2 ms tick; otherwise 5 ms is often enough to read the
+        // workers' events long before a pipe fills.
         let fast = !self.holder_plans.is_empty() || !self.windows.is_empty();
-        let mut tick = tokio::time::interval(Duration::from_millis(if fast { 2 } else { 100 }));
+        let mut tick = tokio::time::interval(Duration::from_millis(if fast { 2 } else { 5 }));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let limit_ms = scenario.max_duration_ms;
         let grace_ms = (scenario.lock.ttl_ms + scenario.lock.wait_ms + 2000).min(30_000);
@@ -401,11 +436,16 @@ impl Coordinator {
             }
             tokio::select! {
                 msg = self.rx.recv() => match msg {
-                    Some(Msg::Line(i, line)) => self.line(i, &line),
-                    Some(Msg::Exited(i, code, signal, err)) => self.exited(i, code, signal, &err).await?,
+                    Some(Msg::Exited(i, code, signal, err)) => {
+                        self.read_events(i);
+                        self.exited(i, code, signal, &err).await?;
+                    }
                     None => break,
                 },
                 _ = tick.tick() => {
+                    for i in 0..self.live.len() {
+                        self.read_events(i);
+                    }
                     let now = self.now_ms();
                     if heal_at.is_none() {
                         self.faults(now).await?;
@@ -430,6 +470,13 @@ impl Coordinator {
         }
         self.progress.tick(true);
         Ok(())
+    }
+
+    /// Takes in every event worker `i` has written so far.
+    fn read_events(&mut self, i: usize) {
+        for line in self.live[i].events.read_lines() {
+            self.line(i, &line);
+        }
     }
 
     fn line(&mut self, i: usize, line: &str) {
@@ -666,8 +713,8 @@ impl Coordinator {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while self.live.iter().any(|l| l.alive) {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(Msg::Line(i, line))) => self.line(i, &line),
                 Ok(Some(Msg::Exited(i, ..))) => {
+                    self.read_events(i);
                     let l = &mut self.live[i];
                     l.alive = false;
                     if let Some(op) = l.pending.take() {

@@ -291,7 +291,11 @@ pub fn run_scenario(
     #[allow(clippy::cast_precision_loss)]
     let figures = Figures {
         // The simulated round trip: twice the mean one-way delay.
-        ping_us_p50: (cfg.net_min_us + cfg.net_max_us) as f64,
+        ping: crate::ping::Ping {
+            p50_us: (cfg.net_min_us + cfg.net_max_us) as f64,
+            placement: crate::ping::Placement::Simulated,
+            same_core_p50_us: None,
+        },
         ping_us_p50_during_run: None,
         lock_commands_sent: run.counters.lock_commands,
         lock_commands_internal: None,
