@@ -1,6 +1,6 @@
 //! A worker process (`contend worker`): connects, loops acquire → critical section → release,
-//! and writes each event to stdout as a JSON line the moment it happens, so the coordinator
-//! always knows who holds the lock.
+//! and writes its events to stdout as JSON lines before each step that can have an effect, so
+//! the coordinator, which reads the pipe on its own tick, always can know who holds the lock.
 
 use std::io::Write;
 use std::time::Duration;
