@@ -201,10 +201,10 @@ enum Msg {
     Exited(usize, Option<i32>, Option<i32>, String),
 }
 
-/// The read end of a worker's stdout. Workers write each batch of events the moment it is
-/// due; the coordinator reads the pipe on its own tick (and before every fault that needs the
-/// holder, and when the worker exits) instead of being woken by each write, so recording the
-/// history costs the lock's critical path no extra process wake-ups.
+/// The read end of a worker's stdout. Workers write each event the moment it happens; the
+/// coordinator reads the pipe on its own tick (and before every fault that needs the holder,
+/// and when the worker exits) instead of being woken by each write, so recording the history
+/// costs the lock's critical path no extra process wake-ups.
 struct EventPipe {
     pipe: std::io::PipeReader,
     partial: Vec<u8>,

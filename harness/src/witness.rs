@@ -1,7 +1,8 @@
 //! The witness: a server that is never faulted and sees the critical section from outside.
 //!
 //! It holds the shared counter, the fenced resource, and the set of workers inside the critical
-//! section. `enter` adds the worker and answers everyone inside (in the witness's own order,
+//! section (the fenced resource is [`redmutex::FencedResource`], read with
+//! [`redmutex::FencedResource::read_fenced`]). `enter` adds the worker and answers everyone inside (in the witness's own order,
 //! which needs no clock); `exit` removes it. A set rather than a counter, so that a worker
 //! killed inside can be taken out by the coordinator without guessing whether its `enter` ran.
 
@@ -17,24 +18,6 @@ pub static ENTER: Script = Script::new(
 /// `exit`: `SREM KEYS[1] ARGV[1]`.
 pub static EXIT: Script =
     Script::new("witness-exit", "return redis.call('srem', KEYS[1], ARGV[1])", real_redis_only);
-
-/// The fenced read: refuse (`{0}`) when fence `ARGV[1]` is older than the last one the
-/// resource saw (`KEYS[2]`), else record it as the last and answer `{1, value}` (`KEYS[1]`,
-/// `0` when unset). With it a stale holder's later write is refused even when it comes before
-/// the newer holder's write: the newer holder's read already raised the bar. Same keys and the
-/// same "not older" rule as [`redmutex::scripts::FENCED_WRITE`].
-pub static FENCED_READ: Script = Script::new(
-    "witness-fenced-read",
-    r"local last = tonumber(redis.call('get', KEYS[2]) or '0')
-if tonumber(ARGV[1]) < last then
-  return {0}
-end
-redis.call('set', KEYS[2], ARGV[1])
-local v = redis.call('get', KEYS[1])
-if not v then v = '0' end
-return {1, v}",
-    real_redis_only,
-);
 
 /// The witness scripts use sets, which the model of Redis does not have; a simulator tracks
 /// occupancy itself.
@@ -71,16 +54,6 @@ impl RunKeys {
     #[must_use]
     pub fn enter(&self, id: u32) -> Command {
         Command::Eval { script: &ENTER, keys: vec![self.inside.clone()], args: vec![num(id)] }
-    }
-
-    /// The fenced read of the resource with `fence`.
-    #[must_use]
-    pub fn fenced_read(&self, fence: u64) -> Command {
-        let keys = vec![
-            format!("{{{}}}:value", self.resource).into_bytes(),
-            format!("{{{}}}:fence", self.resource).into_bytes(),
-        ];
-        Command::Eval { script: &FENCED_READ, keys, args: vec![num(fence)] }
     }
 
     /// The `exit` command for worker `id`.

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use redmutex::algo::{AcquireParams, Backoff, Notify, Protocol, ReleaseParams, Rng};
 use redmutex::driver::{Hooks, Timeouts};
 use redmutex::proto::{Action, Command, Grant, Outcome, Reply, Token};
-use redmutex::{Algorithm, Connection, FencedResource};
+use redmutex::{Algorithm, Connection, FencedRead, FencedResource};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{monotonic_ns, ms};
@@ -108,15 +108,6 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn value_bytes(reply: &Reply) -> Vec<u8> {
-    match reply {
-        Reply::Bulk(b) => b.clone(),
-        Reply::Int(n) => n.to_string().into_bytes(),
-        Reply::Status(s) => s.clone().into_bytes(),
-        _ => b"0".to_vec(),
-    }
-}
-
 struct Emitter {
     id: u32,
     pid: u32,
@@ -124,25 +115,21 @@ struct Emitter {
 }
 
 impl Emitter {
-    /// Queues one event line, and writes the queue out before every section and release
-    /// begins (so the coordinator knows who holds the lock, and of every operation that can
-    /// write, before it has any effect) and at the end: two writes per round instead of six.
-    /// An acquire that is under way when its worker dies unexpectedly is therefore missing from
-    /// the history; the nemesis only strikes known holders. A closed stdout (the coordinator
-    /// is gone) ends the process.
+    /// Writes one event line to stdout at once: the history then holds every operation a
+    /// worker began, even one under way when the worker dies, and the coordinator knows of
+    /// every operation that can write before it has any effect. The coordinator reads the pipe
+    /// on its own tick, so a write wakes nobody. A closed stdout (the coordinator is gone) ends
+    /// the process.
     fn emit(&mut self, event: Event) {
         let event = event.by(self.id, self.pid);
-        let (kind, f) = (event.kind, event.f);
+        self.buf.clear();
         if serde_json::to_writer(&mut self.buf, &event).is_err() {
             return;
         }
         self.buf.push(b'\n');
-        if (kind == Kind::Invoke && f != Op::Acquire) || f == Op::Stats {
-            let mut out = std::io::stdout().lock();
-            if out.write_all(&self.buf).and_then(|()| out.flush()).is_err() {
-                std::process::exit(3);
-            }
-            self.buf.clear();
+        let mut out = std::io::stdout().lock();
+        if out.write_all(&self.buf).and_then(|()| out.flush()).is_err() {
+            std::process::exit(3);
         }
     }
 
@@ -251,22 +238,21 @@ impl<'a> Worker<'a> {
         ev.others =
             others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))?;
         let read = match grant.fence {
-            Some(fence) => match self.witness.exec(&self.keys.fenced_read(fence)).await? {
-                Reply::Array(items) => match items.as_slice() {
-                    [Reply::Int(1), value] => {
-                        Some(String::from_utf8_lossy(&value_bytes(value)).into_owned())
-                    }
-                    [Reply::Int(0)] => {
+            Some(fence) => {
+                match self.resource.read_fenced(fence).await? {
+                    FencedRead::Value(value) => Some(value.map_or_else(
+                        || "0".to_string(),
+                        |v| String::from_utf8_lossy(&v).into_owned(),
+                    )),
+                    FencedRead::Refused => {
                         // A newer holder already read the resource: our lease is over.
                         ev.accepted = Some(false);
                         ev.exit = Some(monotonic_ns());
                         self.witness.exec(&self.keys.exit(id)).await?;
                         return Ok(());
                     }
-                    _ => anyhow::bail!("fenced read answered {items:?}"),
-                },
-                other => anyhow::bail!("fenced read answered {other:?}"),
-            },
+                }
+            }
             None => {
                 match self.witness.exec(&Command::Get { key: self.keys.counter.clone() }).await? {
                     Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),

@@ -5,30 +5,6 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut kids = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return kids };
-    for entry in entries.flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
-        // The fields after the command name (which may hold spaces) start after the last ')'.
-        let rest = stat.rsplit(')').next().unwrap_or("");
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
-            kids.push(child);
-        }
-    }
-    kids
-}
-
-fn running(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !matches!(s.rsplit(')').next().unwrap_or("").split_whitespace().next(), Some("Z" | "X"))
-        })
-        .unwrap_or(false)
-}
-
 #[test]
 fn ctrl_c_leaves_no_worker_or_server_behind() {
     if !redmutex::testing::available() {
@@ -55,7 +31,7 @@ fn ctrl_c_leaves_no_worker_or_server_behind() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut kids = Vec::new();
     while Instant::now() < deadline {
-        kids = children_of(pid);
+        kids = support::children_of(pid);
         if kids.len() >= 5 {
             break;
         }
@@ -66,6 +42,6 @@ fn ctrl_c_leaves_no_worker_or_server_behind() {
     unsafe { libc::kill(i32::try_from(pid).expect("pid"), libc::SIGINT) };
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130));
-    let left: Vec<u32> = kids.into_iter().filter(|&k| running(k)).collect();
+    let left: Vec<u32> = kids.into_iter().filter(|&k| support::running(k)).collect();
     assert!(left.is_empty(), "still running after Ctrl-C: {left:?}");
 }

@@ -64,4 +64,4 @@ pub use driver::Connection;
 pub use error::{Error, Result};
 pub use guard::Guard;
 pub use lock::{Lock, LockBuilder, MAX_TTL, MAX_WAIT};
-pub use resource::FencedResource;
+pub use resource::{FencedRead, FencedResource};

@@ -5,6 +5,15 @@ use crate::error::{Error, Result};
 use crate::proto::{Bytes, Command, Reply, num};
 use crate::scripts;
 
+/// What [`FencedResource::read_fenced`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FencedRead {
+    /// The value (`None`: never written); the reader's fence is now the newest.
+    Value(Option<Bytes>),
+    /// A newer fence has already read or written: the reader's lease is over.
+    Refused,
+}
+
 /// A value in Redis that only accepts writes whose fence is not older than the last accepted
 /// one: the resource side of [`crate::Algorithm::Fenced`]. A holder whose lease ran out while it
 /// was paused gets its late write refused instead of overwriting a newer holder's work.
@@ -46,7 +55,34 @@ impl FencedResource {
         }
     }
 
-    /// The current value.
+    /// The command that reads the value under `fence` (for drivers other than this one).
+    #[must_use]
+    pub fn read_command(&self, fence: u64) -> Command {
+        Command::Eval {
+            script: &scripts::FENCED_READ,
+            keys: vec![self.value.clone(), self.fence.clone()],
+            args: vec![num(fence)],
+        }
+    }
+
+    /// Reads the value as the holder of `fence`: refused when a newer fence has already read or
+    /// written, and otherwise records `fence` as the newest, so that from now on every older
+    /// holder's write is refused. The read half of a read-modify-write under a fenced lock: a
+    /// paused predecessor can neither overwrite the new value nor slip its own write in between
+    /// this read and the write that follows it.
+    pub async fn read_fenced(&self, fence: u64) -> Result<FencedRead> {
+        match self.conn.exec(&self.read_command(fence)).await? {
+            Reply::Array(items) => match items.as_slice() {
+                [Reply::Int(0)] => Ok(FencedRead::Refused),
+                [Reply::Int(1)] => Ok(FencedRead::Value(None)),
+                [Reply::Int(1), Reply::Bulk(v)] => Ok(FencedRead::Value(Some(v.clone()))),
+                _ => Err(Error::Protocol(format!("fenced read answered {items:?}"))),
+            },
+            other => Err(Error::Protocol(format!("fenced read answered {other:?}"))),
+        }
+    }
+
+    /// The current value, read without a fence (for inspection, not for read-modify-write).
     pub async fn read(&self) -> Result<Option<Bytes>> {
         match self.conn.exec(&Command::Get { key: self.value.clone() }).await? {
             Reply::Bulk(b) => Ok(Some(b)),

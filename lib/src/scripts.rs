@@ -54,6 +54,26 @@ return 1",
     fenced_write_model,
 );
 
+/// The protected resource's fenced read: refuse (`{0}`) when fence `ARGV[1]` is older than the
+/// last one the resource saw (`KEYS[2]`); otherwise record it as the last and answer `{1}` and
+/// the value of `KEYS[1]` when it has one. Reading raises the bar: once a newer holder has read,
+/// a stale holder's write is refused even if it arrives before the newer holder's write, so a
+/// read-modify-write under a fenced lock cannot be overwritten by a paused predecessor.
+pub static FENCED_READ: Script = Script::new(
+    "fenced-read",
+    r"local last = tonumber(redis.call('get', KEYS[2]) or '0')
+if tonumber(ARGV[1]) < last then
+  return {0}
+end
+redis.call('set', KEYS[2], ARGV[1])
+local v = redis.call('get', KEYS[1])
+if v then
+  return {1, v}
+end
+return {1}",
+    fenced_read_model,
+);
+
 /// Notify acquire. `KEYS` lock, waiters, signal; `ARGV` token, ttl ms, mode.
 /// Takes a free lock, or a lock a release handed to whoever comes next (its token waits in the
 /// signal list; the lease restarts now). Otherwise counts the caller as a waiter. Answers
@@ -181,18 +201,24 @@ fn fenced_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
     Reply::Int(0)
 }
 
-fn fenced_write_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
-    // Lua compares `tonumber` results; a value that is not a number makes the script fail.
-    let last = match get(h, &keys[1]) {
+/// The fence comparison both fenced scripts begin with: `Some(Int(0))` when `fence` is older
+/// than the last one in `last_key`, `Some(error)` when either is not a number (Lua compares
+/// `tonumber` results, and comparing with nil fails the script), `None` to go on.
+fn fence_check(h: &mut dyn ScriptHost, last_key: &[u8], fence: &[u8]) -> Option<Reply> {
+    let last = match get(h, last_key) {
         None => 0.0,
         Some(b) => match lua_tonumber(&b) {
             Some(n) => n,
-            None => return lua_compare_error(),
+            None => return Some(lua_compare_error()),
         },
     };
-    let Some(fence) = lua_tonumber(&arg(args, 0)) else { return lua_compare_error() };
-    if fence < last {
-        return Reply::Int(0);
+    let Some(fence) = lua_tonumber(fence) else { return Some(lua_compare_error()) };
+    (fence < last).then_some(Reply::Int(0))
+}
+
+fn fenced_write_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
+    if let Some(refused) = fence_check(h, &keys[1], &arg(args, 0)) {
+        return refused;
     }
     let set = |key: &Bytes, value: Bytes| Command::Set {
         key: key.clone(),
@@ -204,6 +230,26 @@ fn fenced_write_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) ->
     h.call(set(&keys[1], arg(args, 0)));
     h.call(set(&keys[0], arg(args, 1)));
     Reply::Int(1)
+}
+
+fn fenced_read_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
+    if let Some(refused) = fence_check(h, &keys[1], &arg(args, 0)) {
+        return match refused {
+            Reply::Int(0) => Reply::Array(vec![Reply::Int(0)]),
+            error => error,
+        };
+    }
+    h.call(Command::Set {
+        key: keys[1].clone(),
+        value: arg(args, 0),
+        cond: None,
+        expiry: None,
+        get: false,
+    });
+    match get(h, &keys[0]) {
+        Some(v) => Reply::Array(vec![Reply::Int(1), Reply::Bulk(v)]),
+        None => Reply::Array(vec![Reply::Int(1)]),
+    }
 }
 
 fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {

@@ -216,7 +216,12 @@ fn script() -> impl Strategy<Value = Command> {
             k,
             vec![t, ms]
         )),
-        (keys(2), fence, value()).prop_map(|(k, f, v)| eval(&scripts::FENCED_WRITE, k, vec![f, v])),
+        (keys(2), fence.clone(), value()).prop_map(|(k, f, v)| eval(
+            &scripts::FENCED_WRITE,
+            k,
+            vec![f, v]
+        )),
+        (keys(2), fence).prop_map(|(k, f)| eval(&scripts::FENCED_READ, k, vec![f])),
         (keys(3), value(), ttl_arg(), select(&["0", "1", "2"][..])).prop_map(|(k, t, ms, reg)| {
             eval(&scripts::NOTIFY_ACQUIRE, k, vec![t, ms, bytes(reg)])
         }),

@@ -446,26 +446,32 @@ impl<'a> Engine<'a> {
         (format!("{{{name}}}:value").into_bytes(), format!("{{{name}}}:fence").into_bytes())
     }
 
-    /// The witness's fenced read (the meaning of [`crate::witness::FENCED_READ`]): refuse a
-    /// fence older than the last seen, else record it and answer the value.
+    /// The fenced read: [`redmutex::scripts::FENCED_READ`] run on the model of the witness.
     fn fenced_read(&mut self, fence: u64) -> WReply {
         let (value, fence_key) = self.resource_keys();
-        let last = match self.witness_int(&fence_key) {
-            Ok(v) => v.unwrap_or(0),
-            Err(e) => return WReply::Value(Err(e)),
+        let read = Command::Eval {
+            script: &redmutex::scripts::FENCED_READ,
+            keys: vec![value, fence_key],
+            args: vec![num(fence)],
         };
-        if i64::try_from(fence).unwrap_or(i64::MAX) < last {
-            return WReply::Refused;
+        match self.witness_exec(&read) {
+            Reply::Array(items) => match items.as_slice() {
+                [Reply::Int(0)] => WReply::Refused,
+                [Reply::Int(1)] => WReply::Value(Ok(None)),
+                [Reply::Int(1), Reply::Bulk(b)] => WReply::Value(
+                    std::str::from_utf8(b).ok().and_then(|s| s.parse().ok()).map(Some).ok_or_else(
+                        || {
+                            format!(
+                                "the resource holds a non-number: {}",
+                                String::from_utf8_lossy(b)
+                            )
+                        },
+                    ),
+                ),
+                _ => WReply::Value(Err(format!("fenced read answered {items:?}"))),
+            },
+            other => WReply::Value(Err(format!("fenced read answered {other:?}"))),
         }
-        let set = Command::Set {
-            key: fence_key,
-            value: num(fence),
-            cond: None,
-            expiry: None,
-            get: false,
-        };
-        let _ = self.witness_exec(&set);
-        WReply::Value(self.witness_int(&value))
     }
 
     fn witness_exec(&mut self, cmd: &Command) -> Reply {
