@@ -5,12 +5,13 @@
 //! a round trip between two cores running in parallel (what a client and a server on separate
 //! machines or cores do), or a pair of context switches on one core, when the scheduler happens
 //! to put both processes there. On the 2-core VMs of this project the second is about 3× faster
-//! (20 µs against 60–80 µs), and which one an unpinned loop of PINGs gets changes from machine
-//! to machine and run to run. So with servers of our own the coordinator pins the lock server
-//! and itself to two different cores for the measurement (the round trip between cores, used
-//! as the floor), then both to the same core (reported beside it), and restores both
-//! affinities. With someone else's server, or one core, the scheduler decides and the report
-//! says so.
+//! (19–25 µs against 50–80 µs), and which one an unpinned loop of PINGs gets changes from
+//! machine to machine and run to run. So with servers of our own the coordinator pins the lock
+//! server's main thread (the one that answers commands) and its own thread to two different
+//! cores for the measurement (the round trip between cores, used as the floor), then both to the
+//! same core (reported beside it), and restores both affinities. Pinning needs the measurement
+//! to stay on one thread, so it is only done on a current-thread runtime. With someone else's
+//! server, one core, or a multi-thread runtime, the scheduler decides and the report says so.
 
 use anyhow::Context as _;
 
@@ -53,7 +54,9 @@ pub async fn measure(
     conn: &mut redis::aio::MultiplexedConnection,
     server_pid: Option<u32>,
 ) -> anyhow::Result<Ping> {
-    let pair = server_pid.and_then(Pinning::two_cores);
+    let one_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread);
+    let pair = server_pid.filter(|_| one_thread).and_then(Pinning::two_cores);
     let Some(mut pin) = pair else {
         let p50_us = median_burst(conn).await?;
         return Ok(Ping { p50_us, placement: Placement::Unpinned, same_core_p50_us: None });
@@ -80,11 +83,13 @@ async fn median_burst(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::R
     Ok(samples[samples.len() / 2] as f64 / 1000.0)
 }
 
-/// The coordinator's thread and the server pinned for the measurement; the affinities they had
-/// come back on drop.
+/// The coordinator's thread and the server's main thread pinned for the measurement; the
+/// affinities they had come back on drop.
 struct Pinning {
     server: libc::pid_t,
     server_before: libc::cpu_set_t,
+    /// The measuring thread, named explicitly so that drop restores it even if it ran elsewhere.
+    me: libc::pid_t,
     me_before: libc::cpu_set_t,
     cores: [usize; 2],
 }
@@ -93,35 +98,38 @@ impl Pinning {
     /// Two cores both processes may run on, or `None` (one core, or affinity not available).
     fn two_cores(server_pid: u32) -> Option<Pinning> {
         let server = libc::pid_t::try_from(server_pid).ok()?;
-        let me_before = affinity(0)?;
+        // SAFETY: gettid has no preconditions.
+        let me = unsafe { libc::gettid() };
+        let me_before = affinity(me)?;
         let server_before = affinity(server)?;
         let mut common = (0..libc::CPU_SETSIZE as usize).filter(|&c| {
             // SAFETY: CPU_ISSET only reads the set, with c < CPU_SETSIZE.
             unsafe { libc::CPU_ISSET(c, &me_before) && libc::CPU_ISSET(c, &server_before) }
         });
         let cores = [common.next()?, common.next()?];
-        Some(Pinning { server, server_before, me_before, cores })
+        Some(Pinning { server, server_before, me, me_before, cores })
     }
 
     /// The server on one core, the coordinator on the other; false if either failed.
     fn apart(&mut self) -> bool {
-        set_affinity(self.server, &only(self.cores[0])) && set_affinity(0, &only(self.cores[1]))
+        set_affinity(self.server, &only(self.cores[0]))
+            && set_affinity(self.me, &only(self.cores[1]))
     }
 
     /// The coordinator joins the server's core.
     fn together(&mut self) -> bool {
-        set_affinity(0, &only(self.cores[0]))
+        set_affinity(self.me, &only(self.cores[0]))
     }
 }
 
 impl Drop for Pinning {
     fn drop(&mut self) {
-        set_affinity(0, &self.me_before);
+        set_affinity(self.me, &self.me_before);
         set_affinity(self.server, &self.server_before);
     }
 }
 
-/// The cores `pid` (0: the calling thread) may run on.
+/// The cores thread `pid` may run on (a process id names its main thread).
 fn affinity(pid: libc::pid_t) -> Option<libc::cpu_set_t> {
     // SAFETY: cpu_set_t is plain data; sched_getaffinity writes at most its size into it.
     unsafe {
@@ -131,7 +139,7 @@ fn affinity(pid: libc::pid_t) -> Option<libc::cpu_set_t> {
     }
 }
 
-/// Pins `pid` (0: the calling thread) to `set`; false if the kernel refused.
+/// Pins thread `pid` to `set`; false if the kernel refused.
 fn set_affinity(pid: libc::pid_t, set: &libc::cpu_set_t) -> bool {
     // SAFETY: as above; a failure leaves the affinity as it was.
     unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), set) == 0 }

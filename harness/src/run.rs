@@ -248,6 +248,11 @@ impl EventPipe {
         let done = std::mem::replace(&mut self.partial, rest);
         String::from_utf8_lossy(&done).lines().map(str::to_owned).collect()
     }
+
+    /// Closes the pipe; what is left after the last newline, if anything.
+    fn close(self) -> Option<String> {
+        (!self.partial.is_empty()).then(|| String::from_utf8_lossy(&self.partial).into_owned())
+    }
 }
 
 struct Live {
@@ -261,7 +266,8 @@ struct Live {
     killed: bool,
     holding_since: Option<u64>,
     pending: Option<Op>,
-    events: EventPipe,
+    /// `None` once the worker has exited and its pipe was drained and closed.
+    events: Option<EventPipe>,
 }
 
 struct HolderPlan {
@@ -397,7 +403,7 @@ impl Coordinator {
             killed: false,
             holding_since: None,
             pending: None,
-            events,
+            events: Some(events),
         });
         // The command keeps the write end until it is dropped: drop it now, so the pipe ends
         // when the worker does.
@@ -437,7 +443,7 @@ impl Coordinator {
             tokio::select! {
                 msg = self.rx.recv() => match msg {
                     Some(Msg::Exited(i, code, signal, err)) => {
-                        self.read_events(i);
+                        self.last_events(i);
                         self.exited(i, code, signal, &err).await?;
                     }
                     None => break,
@@ -474,8 +480,23 @@ impl Coordinator {
 
     /// Takes in every event worker `i` has written so far.
     fn read_events(&mut self, i: usize) {
-        for line in self.live[i].events.read_lines() {
+        let Some(pipe) = self.live[i].events.as_mut() else { return };
+        for line in pipe.read_lines() {
             self.line(i, &line);
+        }
+    }
+
+    /// Takes in the last events of worker `i`, which has exited, and closes its pipe (respawned
+    /// workers would otherwise pile up open pipes). A line cut short means the worker died in
+    /// the middle of a write: that event is lost, and the run says so.
+    fn last_events(&mut self, i: usize) {
+        self.read_events(i);
+        let Some(pipe) = self.live[i].events.take() else { return };
+        if let Some(cut) = pipe.close() {
+            self.failures.push(format!(
+                "worker {} wrote a partial line before it exited, so an event is missing: {cut}",
+                self.live[i].id,
+            ));
         }
     }
 
@@ -714,7 +735,7 @@ impl Coordinator {
         while self.live.iter().any(|l| l.alive) {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some(Msg::Exited(i, ..))) => {
-                    self.read_events(i);
+                    self.last_events(i);
                     let l = &mut self.live[i];
                     l.alive = false;
                     if let Some(op) = l.pending.take() {
@@ -726,5 +747,29 @@ impl Coordinator {
                 _ => break,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EventPipe;
+    use std::io::Write as _;
+
+    #[test]
+    fn event_pipe_gives_whole_lines_and_keeps_a_cut_one() {
+        let (mut pipe, mut writer) = EventPipe::new().unwrap();
+        assert!(pipe.read_lines().is_empty(), "nothing written, and the read does not block");
+        writer.write_all(b"{\"a\":1}\n{\"b\"").unwrap();
+        assert_eq!(pipe.read_lines(), vec![r#"{"a":1}"#.to_string()]);
+        writer.write_all(b":2}\n{\"c\":").unwrap();
+        drop(writer);
+        assert_eq!(pipe.read_lines(), vec![r#"{"b":2}"#.to_string()]);
+        assert_eq!(pipe.close().as_deref(), Some(r#"{"c":"#));
+
+        let (mut pipe, mut writer) = EventPipe::new().unwrap();
+        writer.write_all(b"{}\n").unwrap();
+        drop(writer);
+        assert_eq!(pipe.read_lines().len(), 1);
+        assert_eq!(pipe.close(), None, "a pipe that ends on a newline lost nothing");
     }
 }

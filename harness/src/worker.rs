@@ -1,6 +1,7 @@
 //! A worker process (`contend worker`): connects, loops acquire → critical section → release,
-//! and writes its events to stdout as JSON lines before each step that can have an effect, so
-//! the coordinator, which reads the pipe on its own tick, always can know who holds the lock.
+//! and writes each event to stdout as a JSON line the moment it happens (one `write` per line,
+//! so a line is never torn), so the coordinator, which reads the pipe on its own tick, always
+//! can know who holds the lock, and an operation under way when the worker dies is on record.
 
 use std::io::Write;
 use std::time::Duration;

@@ -29,6 +29,15 @@ fn my_thread_cores() -> Vec<usize> {
     cores_of(u32::try_from(tid).unwrap())
 }
 
+/// `ping::measure` against `server` on the runtime `rt`.
+fn measure_on(rt: &tokio::runtime::Runtime, server: &RedisServer, pid: Option<u32>) -> ping::Ping {
+    rt.block_on(async {
+        let client = redis::Client::open(server.url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        ping::measure(&mut conn, pid).await.expect("measure")
+    })
+}
+
 #[test]
 fn pings_between_two_cores_and_restores_the_affinities() {
     if !redmutex::testing::available() {
@@ -39,11 +48,7 @@ fn pings_between_two_cores_and_restores_the_affinities() {
     let pid = server.pid().expect("pid");
     let (server_before, me_before) = (cores_of(pid), my_thread_cores());
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let measured = rt.block_on(async {
-        let client = redis::Client::open(server.url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        ping::measure(&mut conn, Some(pid)).await.expect("measure")
-    });
+    let measured = measure_on(&rt, &server, Some(pid));
     assert!(measured.p50_us > 0.0, "{measured:?}");
     if server_before.len() >= 2 && me_before.len() >= 2 {
         assert_eq!(measured.placement, Placement::CrossCore, "{measured:?}");
@@ -63,12 +68,26 @@ fn someone_elses_server_is_pinged_unpinned() {
     }
     let server = RedisServer::start().expect("redis-server");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    let measured = rt.block_on(async {
-        let client = redis::Client::open(server.url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-        ping::measure(&mut conn, None).await.expect("measure")
-    });
+    let measured = measure_on(&rt, &server, None);
     assert_eq!(measured.placement, Placement::Unpinned);
     assert!(measured.same_core_p50_us.is_none());
     assert!(measured.p50_us > 0.0);
+}
+
+#[test]
+fn a_multi_thread_runtime_is_not_pinned() {
+    // The measurement could hop between worker threads there, so pinning "this thread" would pin
+    // the wrong one.
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let server = RedisServer::start().expect("redis-server");
+    let pid = server.pid().expect("pid");
+    let server_before = cores_of(pid);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let measured = measure_on(&rt.unwrap(), &server, Some(pid));
+    assert_eq!(measured.placement, Placement::Unpinned, "{measured:?}");
+    assert!(measured.same_core_p50_us.is_none());
+    assert_eq!(cores_of(pid), server_before, "the server was left alone");
 }

@@ -21,13 +21,17 @@ fn children(pid: u32) -> (Vec<u32>, Vec<u16>) {
     (workers, ports)
 }
 
-/// Keys on the server at `port` (0 when it cannot be asked).
-fn key_count(port: u16) -> i64 {
+/// Clients blocked in a command (`BLPOP`) on the server at `port` (0 when it cannot be asked).
+fn blocked_clients(port: u16) -> u64 {
     let Ok(client) = redis::Client::open(format!("redis://127.0.0.1:{port}")) else { return 0 };
     let Ok(mut conn) = client.get_connection_with_timeout(Duration::from_secs(2)) else {
         return 0;
     };
-    redis::cmd("DBSIZE").query(&mut conn).unwrap_or(0)
+    let info: String = redis::cmd("INFO").arg("clients").query(&mut conn).unwrap_or_default();
+    info.lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -55,13 +59,14 @@ fn a_worker_dying_mid_acquire_leaves_an_info_event_and_is_reported() {
         .spawn()
         .expect("spawn contend");
     let pid = child.id();
-    // Wait until three workers run and a server holds two keys: the lock and its waiter count
-    // on the lock server (a worker is then waiting inside an acquire), or the witness's
-    // occupancy set and counter after the first section, when one is waiting all the same.
+    // Wait until three workers run and two of them are blocked in `BLPOP` on the lock server:
+    // then one holds the lock (it is in its section or about to be) and two are inside an
+    // acquire.
     let deadline = Instant::now() + Duration::from_secs(60);
     let workers = loop {
         let (workers, ports) = children(pid);
-        if workers.len() == 3 && ports.len() == 2 && ports.iter().any(|&p| key_count(p) >= 2) {
+        if workers.len() == 3 && ports.len() == 2 && ports.iter().any(|&p| blocked_clients(p) == 2)
+        {
             break workers;
         }
         if Instant::now() >= deadline || child.try_wait().is_ok_and(|s| s.is_some()) {
