@@ -2,6 +2,10 @@
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
+# Where cargo puts the binaries (honours CARGO_TARGET_DIR).
+target_dir := env_var_or_default("CARGO_TARGET_DIR", "target")
+contend := target_dir + "/release/contend"
+
 # List the recipes.
 default:
     @just --list
@@ -17,17 +21,17 @@ test:
 # The main job: many processes contend for the default lock on real Redis, then the verdict.
 contend SCENARIO="scenarios/increment-20x100.toml" *ARGS="":
     cargo build --release -p contend
-    ./target/release/contend run {{SCENARIO}} {{ARGS}}
+    {{contend}} run {{SCENARIO}} {{ARGS}}
 
 # The main job with the servers in containers (builds the local image and the docker feature).
 contend-docker SCENARIO="scenarios/increment-20x100.toml" *ARGS="": redis-image
     cargo build --release -p contend --features docker
-    ./target/release/contend run {{SCENARIO}} --server docker {{ARGS}}
+    {{contend}} run {{SCENARIO}} --server docker {{ARGS}}
 
 # Every scenario x algorithm against its expectations (what CI gates on).
 gate *ARGS="":
     cargo build --release -p contend
-    ./target/release/contend gate scenarios --junit reports/gate.xml {{ARGS}}
+    {{contend}} gate scenarios --junit reports/gate.xml {{ARGS}}
 
 # Criterion benches of the lock.
 bench:
@@ -60,7 +64,7 @@ sim-coverage *ARGS="":
 # 10,000 simulated clients x 10 acquisitions of the documents' test.
 sim-10k:
     cargo build --release -p contend
-    time ./target/release/contend run scenarios/increment-20x100.toml --server sim --workers 10000 --iterations 10
+    time {{contend}} run scenarios/increment-20x100.toml --server sim --workers 10000 --iterations 10
 
 # The model of Redis against real Redis on random command sequences (scripts included).
 model-diff CASES="10000":
@@ -68,4 +72,4 @@ model-diff CASES="10000":
 
 # loom over the real machines against the model: reference claims, and every specimen bug found.
 loom:
-    RUSTFLAGS="--cfg redmutex_loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release -p redmutex -p contend --test loom_locks --test loom_specimens -- --nocapture
+    RUSTFLAGS="--cfg redmutex_loom" CARGO_TARGET_DIR={{target_dir}}/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release -p redmutex -p contend --test loom_locks --test loom_specimens -- --nocapture

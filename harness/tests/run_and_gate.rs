@@ -68,7 +68,45 @@ fn the_gate_runs_a_folder_writes_junit_and_skips_unknown_algorithms() {
         .expect("gate");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("tiny") && stdout.contains("skip"), "{}", support::text(&out));
+    // A folder of one's own holds none of the specimens' bug scenarios: those bugs are listed
+    // as not run, and do not fail the gate.
+    assert!(stdout.contains("not run"), "{}", support::text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
     let xml = std::fs::read_to_string(&junit).expect("junit");
     assert!(xml.contains("<testcase classname=\"tiny\" name=\"token\""), "{xml}");
     assert!(xml.contains("skipped: unknown algorithm"), "{xml}");
+}
+
+#[test]
+fn the_gate_fails_when_a_known_specimen_bug_goes_unseen() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    // A scenario that takes the name of poll-get-del's known-bug scenario but injects no fault:
+    // the run is as its own expectations say, yet the bug goes undetected, and the gate says so.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir(&scenarios).expect("mkdir");
+    support::scenario(
+        &scenarios,
+        "release-step-delay",
+        "workers = 2\niterations = 2\nspecimen_scale = 0.1\n[lock]\nttl_ms = 2000\n\
+         [expect.poll-get-del]\nownership = \"valid\"\n",
+    );
+    let out = support::contend()
+        .arg("gate")
+        .arg(&scenarios)
+        .arg("--out")
+        .arg(dir.path().join("reports"))
+        .output()
+        .expect("gate");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{}", support::text(&out));
+    assert!(stdout.contains("MISSED"), "{}", support::text(&out));
+    assert!(
+        stdout.contains("no scenario in this folder caught a known bug of poll-get-del"),
+        "{}",
+        support::text(&out)
+    );
 }

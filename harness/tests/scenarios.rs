@@ -24,6 +24,26 @@ fn every_scenario_file_parses_and_names_known_checkers() {
     assert!(n >= 7, "{n} scenarios");
 }
 
+#[test]
+fn the_shipped_folder_expects_every_known_specimen_bug_to_be_caught() {
+    // The gate only holds a folder to the known bugs whose scenarios it contains, so the shipped
+    // folder must contain them all, each expecting its checker to catch the bug.
+    for specimen in &contend::specimens::SPECIMENS {
+        for bug in specimen.bugs {
+            let s = contend::scenario::Scenario::load(&scenario(bug.scenario))
+                .unwrap_or_else(|e| panic!("{} / {}: {e:#}", specimen.name, bug.id));
+            let expect = s.expect.get(specimen.name).and_then(|e| e.get(bug.checker));
+            assert!(
+                expect.is_some_and(contend::scenario::Expect::catches),
+                "{}: [expect.{}] {} should be \"invalid\", is {expect:?}",
+                bug.scenario,
+                specimen.name,
+                bug.checker
+            );
+        }
+    }
+}
+
 fn run(name: &str, algorithm: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().expect("tempdir");
     let (out, results) = support::run(dir.path(), &scenario(name), algorithm);
