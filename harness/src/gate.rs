@@ -37,6 +37,7 @@ pub async fn gate(dir: &Path, junit: Option<&Path>, opts: &RunOptions) -> anyhow
         .collect();
     files.sort();
     let scenarios = files.iter().map(|f| Scenario::load(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    crate::report::check_out(&opts.out)?;
     let mut cells: Vec<(String, String, Cell)> = Vec::new();
     for scenario in scenarios {
         let scenario = scenario.for_gate();

@@ -84,20 +84,16 @@ enum Cmd {
     List,
     /// A worker process (started by the coordinator).
     #[command(hide = true)]
-    Worker {
-        /// The worker's configuration, JSON.
-        #[arg(long)]
-        config: String,
-    },
+    Worker,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Cmd::Worker { config } = &cli.command {
-        return match contend::worker::main(config) {
+    if let Cmd::Worker = &cli.command {
+        return match contend::worker::main() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("{e:#}");
+                eprintln!("{}", causes(&e));
                 ExitCode::from(3)
             }
         };
@@ -118,10 +114,29 @@ fn main() -> ExitCode {
             ExitCode::from(130)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", causes(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes joined by ": ", leaving out a cause that only repeats the text
+/// before it (a Redis error shows its I/O cause, and also names it as its source).
+fn causes(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut last = String::new();
+    for cause in e.chain() {
+        let cause = cause.to_string();
+        if last.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+        last = cause;
+    }
+    text
 }
 
 async fn command(cmd: Cmd) -> anyhow::Result<bool> {
@@ -129,6 +144,13 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
         Cmd::Run { scenario, algorithm, server, seed, out, workers, iterations, scale } => {
             let scenario = Scenario::load(&scenario)?;
             let entry = registry::find(algorithm.as_deref().unwrap_or(registry::default_name()))?;
+            for name in scenario.expect.keys().filter(|n| registry::find(n).is_err()) {
+                eprintln!(
+                    "warning: {}: [expect.{name}] names no known algorithm, so nothing uses it \
+                     (`contend list` shows the names)",
+                    scenario.path.display()
+                );
+            }
             let opts = RunOptions { server, seed, out, workers, iterations, scale, progress: true };
             let results = contend::run::run(&scenario, entry, &opts).await?;
             print!("{}", results.table());
@@ -158,7 +180,7 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
-        Cmd::Worker { .. } => Ok(true),
+        Cmd::Worker => Ok(true),
     }
 }
 

@@ -323,6 +323,20 @@ fn stats(history: &[Event], f: &Figures) -> Stats {
     }
 }
 
+/// Makes sure report folders can be written under `out` (creating it if needed), so that a bad
+/// `--out` is an error before a run, not after it.
+pub fn check_out(out: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| {
+        format!("cannot create the report folder {}: check --out", out.display())
+    })?;
+    let probe = out.join(format!(".contend-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").with_context(|| {
+        format!("cannot write in the report folder {}: check --out", out.display())
+    })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// Writes the report folder under `out` and points `out/latest` at it; answers the results
 /// with their folder filled in.
 pub fn write(out: &Path, results: &Results, history: &[Event]) -> anyhow::Result<Results> {

@@ -57,6 +57,8 @@ impl std::error::Error for Interrupted {}
 
 /// Runs `scenario` with algorithm `entry`; answers the results and the report folder.
 pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow::Result<Results> {
+    let scenario = &scenario.overridden(opts.workers, opts.iterations, opts.scale)?;
+    crate::report::check_out(&opts.out)?;
     if opts.server == ServerChoice::Sim {
         return crate::sim::run_scenario(scenario, entry, opts);
     }
@@ -88,8 +90,7 @@ async fn run_on(
         crate::ping::measure(&mut lock_raw, servers.local.first().and_then(RedisServer::pid))
             .await?;
     let stats_before = servers::commandstats(&mut lock_raw).await.ok();
-    let workers = opts.workers.unwrap_or(scenario.workers).max(1);
-    let iterations = opts.iterations.unwrap_or(scenario.iterations);
+    let (workers, iterations) = (scenario.workers, scenario.iterations);
     let seed = opts.seed.unwrap_or(scenario.seed);
     // The running binary itself, even if a rebuild replaced the file meanwhile: on Linux the
     // child resolves /proc/self/exe before exec, while it is still a copy of us.
@@ -106,7 +107,7 @@ async fn run_on(
         witness_url: servers.witness_url.clone(),
         prefix: servers.prefix.clone(),
         algorithm: entry.name.to_string(),
-        scale: opts.scale.unwrap_or(scenario.specimen_scale),
+        scale: scenario.specimen_scale,
         ttl_ms: scenario.lock.ttl_ms,
         wait_ms: scenario.lock.wait_ms,
         drift_ms: scenario.drift_ms(),
@@ -178,7 +179,7 @@ async fn run_on(
         server: match &opts.server {
             ServerChoice::Local => "local".into(),
             ServerChoice::Docker => "docker".into(),
-            ServerChoice::Url(u) => u.clone(),
+            ServerChoice::Url(u) => servers::redact(u),
             ServerChoice::Sim => "sim".into(),
         },
         worker_failures: c.failures.clone(),
@@ -375,7 +376,12 @@ impl Coordinator {
         cfg.seed = self.base.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(id));
         let (events, writer) = EventPipe::new()?;
         let mut cmd = tokio::process::Command::new(&self.exe);
-        cmd.arg("worker").arg("--config").arg(serde_json::to_string(&cfg)?);
+        // The configuration (server URLs and their passwords included) goes in the environment,
+        // which only this user can read, not in the command line that `ps` shows everyone.
+        // `ps` shows `contend worker`, whatever path started us.
+        cmd.arg0("contend")
+            .arg("worker")
+            .env(crate::worker::CONFIG_ENV, serde_json::to_string(&cfg)?);
         cmd.stdin(Stdio::null()).stdout(writer).stderr(Stdio::piped()).kill_on_drop(true);
         // SAFETY: setpgid and prctl are async-signal-safe and touch only the child itself.
         unsafe {

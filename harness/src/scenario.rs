@@ -332,11 +332,11 @@ impl Scenario {
                 f.into_fault().map_err(|m| anyhow::anyhow!("{}: {m}", at(&span)))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        Ok(Scenario {
+        let scenario = Scenario {
             name: raw.name.unwrap_or(stem),
             description: raw.description.unwrap_or_default(),
             path: path.to_path_buf(),
-            workers: raw.workers.unwrap_or(4).max(1),
+            workers: raw.workers.unwrap_or(4),
             iterations: raw.iterations.unwrap_or(10),
             seed: raw.seed.unwrap_or(1),
             max_duration_ms: raw.max_duration_ms.unwrap_or(120_000),
@@ -347,7 +347,74 @@ impl Scenario {
             expect: raw.expect,
             specimen_scale: raw.specimen_scale.unwrap_or(1.0),
             gate: raw.gate.unwrap_or_default(),
-        })
+        };
+        if let Some(problem) = scenario.problem() {
+            bail!("{}: {problem}", path.display());
+        }
+        if let Some(problem) = scenario.clone().for_gate().problem() {
+            bail!("{}: in the gate's settings ([gate]): {problem}", path.display());
+        }
+        Ok(scenario)
+    }
+
+    /// The scenario with a run's command-line overrides (`--workers`, `--iterations`,
+    /// `--scale`), checked again.
+    pub fn overridden(
+        &self,
+        workers: Option<u32>,
+        iterations: Option<u32>,
+        scale: Option<f64>,
+    ) -> anyhow::Result<Scenario> {
+        let mut s = self.clone();
+        s.workers = workers.unwrap_or(s.workers);
+        s.iterations = iterations.unwrap_or(s.iterations);
+        s.specimen_scale = scale.unwrap_or(s.specimen_scale);
+        if let Some(problem) = s.problem() {
+            bail!("{} with the command line's settings: {problem}", self.path.display());
+        }
+        Ok(s)
+    }
+
+    /// What makes no sense in values that each parsed on its own.
+    fn problem(&self) -> Option<String> {
+        if self.workers == 0 {
+            return Some("workers must be at least 1".into());
+        }
+        if self.iterations == 0 {
+            return Some("iterations must be at least 1 (acquisitions per worker)".into());
+        }
+        if self.max_duration_ms == 0 {
+            return Some("max_duration_ms must be positive: it is the run's time limit".into());
+        }
+        let scale = self.specimen_scale;
+        if !(scale.is_finite() && scale > 0.0 && scale <= MAX_SCALE) {
+            return Some(format!(
+                "specimen_scale (--scale) must be a number above 0 and at most {MAX_SCALE}, not {scale}"
+            ));
+        }
+        let (ttl, drift) = (self.lock.ttl_ms, self.drift_ms());
+        if drift >= ttl {
+            return Some(format!(
+                "[lock] drift_ms {drift} must be less than ttl_ms {ttl}: the drift allowance is \
+                 taken off every lease"
+            ));
+        }
+        for fault in &self.faults {
+            let (name, slots) = match fault {
+                Fault::StepDelay(d) => ("step-delay", d.workers.as_ref()),
+                Fault::ClockSkew(c) => ("clock-skew", c.workers.as_ref()),
+                _ => continue,
+            };
+            if let Some(w) = slots.into_iter().flatten().find(|&&w| w >= self.workers) {
+                return Some(format!(
+                    "fault `{name}`: worker slot {w} does not exist (slots are 0 to {} with {} \
+                     workers)",
+                    self.workers - 1,
+                    self.workers
+                ));
+            }
+        }
+        None
     }
 
     /// The scenario as the gate runs it.
@@ -373,6 +440,10 @@ fn position(text: &str, span: &Range<usize>) -> String {
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     format!(":{line}:{column}")
 }
+
+/// The largest `specimen_scale`: the documents' sleeps (at most a few seconds) times this
+/// still fit any run.
+const MAX_SCALE: f64 = 1000.0;
 
 fn default_ttl() -> u64 {
     10_000
@@ -460,7 +531,14 @@ impl RawHold {
                 allowed.join(", ")
             ));
         }
-        hold.ok_or_else(|| format!("section.hold: this distribution needs: {}", allowed.join(", ")))
+        hold.ok_or_else(|| {
+            let missing: Vec<&str> = allowed
+                .iter()
+                .copied()
+                .filter(|k| fields.iter().any(|(f, set)| f == k && !set))
+                .collect();
+            format!("section.hold: this distribution also needs: {}", missing.join(", "))
+        })
     }
 }
 

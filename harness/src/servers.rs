@@ -157,30 +157,42 @@ fn docker(_prefix: String) -> anyhow::Result<Servers> {
 
 /// A plain connection, failing within 5 s.
 pub async fn connect(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let shown = redact(url);
     let client =
-        redis::Client::open(url).with_context(|| format!("`{url}` is not a valid Redis URL"))?;
-    tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
+        redis::Client::open(url).with_context(|| format!("`{shown}` is not a valid Redis URL"))?;
+    match tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
         .await
-        .map_err(|_| {
-            anyhow::anyhow!("no connection to {url} within 5 s: is the server up and reachable?")
-        })?
-        .with_context(|| format!("cannot connect to {url}: is the server up and reachable?"))
+    {
+        Err(_) => bail!("no connection to {shown} within 5 s: is the server up and reachable?"),
+        Ok(Err(e)) if e.kind() == redis::ErrorKind::AuthenticationFailed => {
+            Err(e).with_context(|| {
+                format!("{shown} refused the login: check the user name and password in the URL")
+            })
+        }
+        Ok(Err(e)) => Err(e)
+            .with_context(|| format!("cannot connect to {shown}: is the server up and reachable?")),
+        Ok(Ok(conn)) => Ok(conn),
+    }
 }
 
 /// Checks that `url` answers PING within 5 s in all.
 async fn reach(url: &str) -> anyhow::Result<()> {
+    let shown = redact(url);
     let ping = async {
         let mut conn = connect(url).await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.context("PING failed")?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .with_context(|| format!("{shown} did not answer PING"))?;
         anyhow::Ok(())
     };
-    tokio::time::timeout(Duration::from_secs(5), ping)
-        .await
-        .map_err(|_| {
-            anyhow::anyhow!("{url} did not answer PING within 5 s: is the server up and reachable?")
-        })?
-        .with_context(|| format!("cannot use the server at {url}"))
+    tokio::time::timeout(Duration::from_secs(5), ping).await.map_err(|_| {
+        anyhow::anyhow!("{shown} did not answer PING within 5 s: is the server up and reachable?")
+    })?
 }
+
+/// `url` with its password, if any, replaced by `***`, for messages and reports.
+pub use redmutex::driver::redacted_url as redact;
 
 /// `INFO commandstats` as command → calls.
 pub async fn commandstats(

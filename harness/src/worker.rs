@@ -58,9 +58,17 @@ pub struct WorkerConfig {
     pub give_up_after: u32,
 }
 
-/// Runs a worker to the end; errors go to stderr and a non-zero exit.
-pub fn main(config_json: &str) -> anyhow::Result<()> {
-    let cfg: WorkerConfig = serde_json::from_str(config_json).context("worker: bad --config")?;
+/// The environment variable that carries a worker's configuration (JSON) from the coordinator.
+pub const CONFIG_ENV: &str = "CONTEND_WORKER_CONFIG";
+
+/// Runs a worker to the end with the configuration in [`CONFIG_ENV`]; errors go to stderr and
+/// a non-zero exit.
+pub fn main() -> anyhow::Result<()> {
+    let json = std::env::var(CONFIG_ENV).with_context(|| {
+        format!("`contend worker` is started by `contend run`, which sets {CONFIG_ENV}")
+    })?;
+    let cfg: WorkerConfig =
+        serde_json::from_str(&json).with_context(|| format!("worker: bad {CONFIG_ENV}"))?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(run(cfg))
 }

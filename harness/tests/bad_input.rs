@@ -84,3 +84,83 @@ fn docker_without_the_feature_says_how_to_get_it() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--features docker"), "{}", text(&out));
 }
+
+/// Runs `contend run FILE ARGS` on a scenario of `text_of_file`; answers the exit code and
+/// stderr.
+fn refused(text_of_file: &str, args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = scenario(dir.path(), "s", text_of_file);
+    let out = contend()
+        .arg("run")
+        .arg(&path)
+        .args(args)
+        .arg("--out")
+        .arg(dir.path().join("reports"))
+        .output()
+        .expect("run");
+    if out.status.code() == Some(2) {
+        assert!(!dir.path().join("reports/latest").exists(), "a refused run wrote a report");
+    }
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn values_that_make_no_sense_are_refused_before_anything_starts() {
+    let cases: &[(&str, &[&str], &str)] = &[
+        ("workers = 0\n", &[], "workers must be at least 1"),
+        (SMALL, &["--workers", "0"], "workers must be at least 1"),
+        ("iterations = 0\n", &[], "iterations must be at least 1"),
+        (SMALL, &["--iterations", "0"], "iterations must be at least 1"),
+        ("max_duration_ms = 0\n", &[], "max_duration_ms must be positive"),
+        ("specimen_scale = -1.0\n", &[], "specimen_scale (--scale) must be a number above 0"),
+        ("specimen_scale = nan\n", &[], "not NaN"),
+        (SMALL, &["--scale=0"], "not 0"),
+        (SMALL, &["--scale=inf"], "not inf"),
+        ("[lock]\nttl_ms = 1000\ndrift_ms = 2000\n", &[], "drift_ms 2000 must be less than ttl_ms"),
+        (
+            "workers = 2\n[[faults]]\nkind = \"clock-skew\"\noffset_ms = 5\nworkers = [5]\n",
+            &[],
+            "worker slot 5 does not exist",
+        ),
+        (
+            "workers = 2\n[gate]\nworkers = 0\n",
+            &[],
+            "in the gate's settings ([gate]): workers must be at least 1",
+        ),
+        (
+            "[section]\nhold = { distribution = \"uniform\", min_ms = 10 }\n",
+            &[],
+            "also needs: max_ms",
+        ),
+    ];
+    for (file, args, message) in cases {
+        let (code, err) = refused(file, args);
+        assert_eq!(code, Some(2), "{file} {args:?}: {err}");
+        assert!(err.contains(message), "{file} {args:?}: wanted {message:?} in: {err}");
+    }
+}
+
+#[test]
+fn a_report_folder_that_cannot_be_made_is_an_error_before_the_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = scenario(dir.path(), "ok", SMALL);
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").expect("write");
+    let out = contend().arg("run").arg(&path).arg("--out").arg(&file).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("check --out"), "{}", text(&out));
+    // Refused before any server or worker started: no verdict table was printed.
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("checker"), "{}", text(&out));
+}
+
+#[test]
+fn an_expectation_for_a_misspelt_algorithm_is_pointed_out() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let file = format!("{SMALL}[expect.notfy]\nliveness = \"valid\"\n");
+    let (code, err) = refused(&file, &[]);
+    assert_ne!(code, Some(2), "the run itself goes ahead: {err}");
+    assert!(err.contains("[expect.notfy] names no known algorithm"), "{err}");
+}

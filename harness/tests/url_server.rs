@@ -37,3 +37,51 @@ async fn a_url_run_touches_only_its_prefix_and_cleans_up() {
     let kept: String = conn.get("someone:else").await.expect("get");
     assert_eq!(kept, "keep me");
 }
+
+#[test]
+fn a_password_in_the_url_is_used_but_never_shown() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let server = redmutex::testing::RedisServer::start().expect("redis-server");
+    let mut admin =
+        redis::Client::open(server.url()).and_then(|c| c.get_connection()).expect("connect");
+    let () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("s3cret")
+        .query(&mut admin)
+        .expect("CONFIG SET requirepass");
+    let port = server.port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = support::scenario(dir.path(), "auth", "workers = 2\niterations = 3\n");
+    let run = |url: &str| {
+        support::contend()
+            .arg("run")
+            .arg(&path)
+            .args(["--server", url, "--out"])
+            .arg(dir.path().join("reports"))
+            .output()
+            .expect("run")
+    };
+    let out = run(&format!("redis://:s3cret@127.0.0.1:{port}"));
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+    assert!(!support::text(&out).contains("s3cret"), "{}", support::text(&out));
+    let latest = dir.path().join("reports/latest");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(latest.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["server"], format!("redis://:***@127.0.0.1:{port}"));
+    for file in std::fs::read_dir(&latest).expect("report folder") {
+        let file = file.unwrap().path();
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert!(!text.contains("s3cret"), "{} shows the password", file.display());
+    }
+
+    let out = run(&format!("redis://:wrong-one@127.0.0.1:{port}"));
+    let text = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("check the user name and password"), "{text}");
+    assert!(!text.contains("wrong-one"), "{text}");
+}

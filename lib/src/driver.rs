@@ -63,10 +63,25 @@ pub struct Connection {
     sent: Arc<AtomicU64>,
 }
 
+/// `url` with its password, if any, replaced by `***`, for messages and reports (which are
+/// made to be shared). `Error::Connect` carries the URL in this form.
+#[must_use]
+pub fn redacted_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+    let user = match rest[..at].split_once(':') {
+        Some((user, _password)) => format!("{user}:***"),
+        // `redis://SECRET@host`: redis-rs takes a lone user-info part as the password.
+        None => "***".to_string(),
+    };
+    format!("{scheme}://{user}{}", &rest[at..])
+}
+
 impl Connection {
     /// Connects to `url` (`redis://host:port/db`), failing within `timeouts.connect`.
     pub async fn open(url: &str, timeouts: Timeouts) -> Result<Connection> {
-        let connect_err = |reason: String| Error::Connect { url: url.to_string(), reason };
+        let connect_err = |reason: String| Error::Connect { url: redacted_url(url), reason };
         let client = Client::open(url).map_err(|e| connect_err(e.to_string()))?;
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(timeouts.connect))

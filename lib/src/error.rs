@@ -12,7 +12,7 @@ pub enum Error {
         "cannot connect to Redis at {url}: {reason} (check the URL and that the server is running)"
     )]
     Connect {
-        /// The address tried.
+        /// The address tried, its password (if any) replaced by `***`.
         url: String,
         /// What failed.
         reason: String,

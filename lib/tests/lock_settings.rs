@@ -37,6 +37,27 @@ async fn a_refused_connection_is_an_error_not_a_hang() {
 }
 
 #[tokio::test]
+async fn a_connect_error_does_not_show_the_password() {
+    let port = redmutex::testing::free_port().unwrap();
+    let url = format!("redis://ann:s3cret@127.0.0.1:{port}/0");
+    let err = Lock::builder("a").connect(&url).await.unwrap_err();
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("s3cret"), "{text}");
+    assert!(text.contains(&format!("redis://ann:***@127.0.0.1:{port}/0")), "{text}");
+}
+
+#[test]
+fn urls_lose_their_password_and_nothing_else() {
+    use redmutex::driver::redacted_url as redact;
+    assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    assert_eq!(redact("redis://:s3cret@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
+    assert_eq!(redact("rediss://ann:p@ss:w@host:1"), "rediss://ann:***@host:1");
+    assert_eq!(redact("redis://s3cret@host"), "redis://***@host");
+    assert_eq!(redact("redis://host/0?x=a@b"), "redis://host/0?x=a@b");
+    assert_eq!(redact("not a url"), "not a url");
+}
+
+#[tokio::test]
 async fn a_silent_server_fails_within_the_connect_timeout() {
     // A socket that accepts connections and never answers.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
