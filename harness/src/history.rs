@@ -11,6 +11,10 @@ use std::io::{BufRead, Write};
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
+/// The `details` of the heal event of a run that reached its time limit (`max_duration_ms`)
+/// before every worker finished.
+pub const TIME_LIMIT: &str = "the run reached its time limit";
+
 /// A whole history, in time order; an event's index is its position.
 pub type History = Vec<Event>;
 
@@ -52,7 +56,8 @@ pub enum Op {
     Crash,
     /// The nemesis restarted the lock server (`details` say whether its keys survived).
     Restart,
-    /// The heal phase: every fault is undone before liveness is judged.
+    /// The heal phase: every fault is undone before liveness is judged (`details`: why, e.g.
+    /// [`TIME_LIMIT`]).
     Heal,
     /// The coordinator read the outcome on the witness after the run (`value`).
     Final,

@@ -74,8 +74,9 @@ enum Cmd {
     /// How fast the simulator finds each specimen's bugs; how many seeds the reference
     /// algorithms pass.
     SimCoverage(contend::sim::cli::CoverageArgs),
-    /// Check a saved history again: a report folder (its history.jsonl and the context in its
-    /// results.json); prints each checker's verdict and findings.
+    /// Check a saved history again: a report folder (its history.jsonl, and the context and
+    /// expectations in its results.json); prints each checker's verdict and findings, and exits
+    /// 0 when every verdict is as the run expected, 1 otherwise.
     Check {
         /// The report folder.
         dir: PathBuf,
@@ -187,6 +188,8 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
 /// Re-checks the history of report folder `dir`; true when no checker finds it invalid.
 fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
     use anyhow::Context as _;
+    use contend::check::Verdict;
+    use contend::scenario::Expect;
     let results = std::fs::read_to_string(dir.join("results.json")).with_context(|| {
         format!("cannot read {}/results.json: is it a report folder?", dir.display())
     })?;
@@ -194,6 +197,7 @@ fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
         serde_json::from_str(&results).context("results.json is not JSON")?;
     let ctx: contend::check::Context = serde_json::from_value(results["context"].clone())
         .context("results.json has no valid `context` (ttl_ns, wait_ns, slack_ns, fenced)")?;
+    let stated = results["expectations_stated"].as_bool().unwrap_or(false);
     let file = std::fs::File::open(dir.join("history.jsonl"))
         .with_context(|| format!("cannot read {}/history.jsonl", dir.display()))?;
     let mut history = contend::history::read_jsonl(std::io::BufReader::new(file))?;
@@ -201,12 +205,36 @@ fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
     let started = std::time::Instant::now();
     let checked = contend::check::check_all(&history, &ctx);
     let took = started.elapsed();
+    println!("  {:<18} {:<9} {:<15}", "checker", "verdict", "expected");
+    let mut all_as_expected = true;
     for (name, r) in &checked {
-        println!("{name:<18} {:<8} {}", r.verdict.to_string(), r.reason.as_deref().unwrap_or(""));
+        let saved = &results["checkers"][name];
+        let expected: Option<Expect> = serde_json::from_value(saved["expected"].clone()).ok();
+        let as_expected = match expected {
+            Some(e) => e.met_by(r),
+            None => stated || r.verdict != Verdict::Invalid,
+        };
+        all_as_expected &= as_expected;
+        let expected_text = match expected {
+            Some(e) => e.name(),
+            None if stated => "any",
+            None => "not invalid",
+        };
+        let changed = match saved["verdict"].as_str() {
+            Some(v) if v != r.verdict.to_string() => format!(" (the run said {v})"),
+            _ => String::new(),
+        };
+        println!(
+            "  {name:<18} {:<9} {expected_text:<15} {:<10} {}{changed}",
+            r.verdict.to_string(),
+            if as_expected { "ok" } else { "UNEXPECTED" },
+            r.reason.as_deref().unwrap_or("")
+        );
         for f in &r.findings {
-            println!("    {}: {} (events {:?})", f.kind, f.message, f.events);
+            println!("      {}: {} (events {:?})", f.kind, f.message, f.events);
         }
     }
     println!("{} events checked in {:.3} s", history.len(), took.as_secs_f64());
-    Ok(checked.values().all(|r| r.verdict != contend::check::Verdict::Invalid))
+    println!("  {}", if all_as_expected { "AS EXPECTED" } else { "NOT AS EXPECTED" });
+    Ok(all_as_expected)
 }

@@ -142,6 +142,11 @@ pub struct Results {
     pub as_expected: bool,
     /// Whether the scenario states expectations for this algorithm.
     pub expectations_stated: bool,
+    /// The scenario's `description`.
+    pub description: String,
+    /// Whether the run reached `max_duration_ms` before every worker finished (the workers
+    /// still running were then healed and stopped).
+    pub time_limit_reached: bool,
     /// Figures.
     pub stats: Stats,
     /// Workers that died unexpectedly, and other trouble.
@@ -186,9 +191,24 @@ impl Results {
             checkers,
             as_expected,
             expectations_stated: expect.is_some(),
+            description: scenario.description.clone(),
+            time_limit_reached: history.iter().any(|e| {
+                e.f == crate::history::Op::Heal
+                    && e.details.as_deref() == Some(crate::history::TIME_LIMIT)
+            }),
             stats: stats(history, &figures),
             worker_failures: figures.worker_failures,
             dir: PathBuf::new(),
+        }
+    }
+
+    /// What a checker was expected to say: the stated verdict; `any` when the scenario has
+    /// expectations for the algorithm but not for this checker; `not invalid` when it has none.
+    fn expected_text(&self, c: &CheckerReport) -> String {
+        match c.expected {
+            Some(e) => e.name().to_string(),
+            None if self.expectations_stated => "any".into(),
+            None => "not invalid".into(),
         }
     }
 
@@ -196,9 +216,12 @@ impl Results {
     #[must_use]
     pub fn table(&self) -> String {
         let mut t = format!("{} × {}\n", self.scenario, self.algorithm);
+        if !self.description.is_empty() {
+            let _ = writeln!(t, "  {}", self.description);
+        }
         let _ = writeln!(t, "  {:<18} {:<9} {:<15}", "checker", "verdict", "expected");
         for (name, c) in &self.checkers {
-            let expected = c.expected.map_or_else(|| "-".to_string(), |e| e.name().to_string());
+            let expected = self.expected_text(c);
             let mark = if c.as_expected { "ok" } else { "UNEXPECTED" };
             let why = c.result.reason.as_deref().unwrap_or("");
             let _ = writeln!(
@@ -232,6 +255,20 @@ impl Results {
             s.server_commands_per_acquisition_incl_scripts
                 .map_or_else(String::new, |v| format!(", {v:.2} incl. script-internal"))
         );
+        if !self.expectations_stated {
+            let _ = writeln!(
+                t,
+                "  (no [expect.{}] in the scenario: every verdict but invalid is as expected)",
+                self.algorithm
+            );
+        }
+        if self.time_limit_reached {
+            let _ = writeln!(
+                t,
+                "  time limit: the run reached max_duration_ms before every worker finished; the \
+                 rest were healed and stopped"
+            );
+        }
         for f in &self.worker_failures {
             let _ = writeln!(t, "  trouble: {f}");
         }
@@ -360,13 +397,18 @@ pub fn write(out: &Path, results: &Results, history: &[Event]) -> anyhow::Result
 
 fn markdown(r: &Results, history: &[Event]) -> String {
     let mut m = format!("# {} × {}\n\n", r.scenario, r.algorithm);
+    if !r.description.is_empty() {
+        let _ = writeln!(m, "{}\n", r.description);
+    }
     let _ = writeln!(
         m,
-        "{} ({}), {} workers × {} iterations, seed {}, servers: {}. ttl {} ms, wait {} ms, liveness slack {} ms.\n",
+        "{} ({}), {} worker{} × {} iteration{}, seed {}, servers: {}. ttl {} ms, wait {} ms, liveness slack {} ms.\n",
         if r.as_expected { "**As expected.**" } else { "**Not as expected.**" },
         r.class,
         r.workers,
+        if r.workers == 1 { "" } else { "s" },
         r.iterations,
+        if r.iterations == 1 { "" } else { "s" },
         r.seed,
         r.server,
         r.context.ttl_ns / 1_000_000,
@@ -374,8 +416,11 @@ fn markdown(r: &Results, history: &[Event]) -> String {
         r.context.slack_ns / 1_000_000,
     );
     m.push_str("## Verdicts\n\n| checker | verdict | expected | as expected | reason |\n|---|---|---|---|---|\n");
+    if r.time_limit_reached {
+        m.push_str("**The run reached its time limit** (`max_duration_ms`) before every worker finished; the rest were healed and stopped.\n\n");
+    }
     for (name, c) in &r.checkers {
-        let expected = c.expected.map_or_else(|| "—".into(), |e| e.name().to_string());
+        let expected = r.expected_text(c);
         let _ = writeln!(
             m,
             "| {name} | {} | {expected} | {} | {} |",

@@ -462,7 +462,7 @@ impl Coordinator {
                     if heal_at.is_none() {
                         self.faults(now).await?;
                         if now >= limit_ms {
-                            self.heal("the run reached its time limit");
+                            self.heal(crate::history::TIME_LIMIT);
                             heal_at = Some(now);
                         }
                     } else if heal_at.is_some_and(|h| now >= h + grace_ms) {

@@ -110,3 +110,63 @@ fn the_gate_fails_when_a_known_specimen_bug_goes_unseen() {
         support::text(&out)
     );
 }
+
+#[test]
+fn check_judges_a_saved_history_against_the_runs_expectations() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    // A fenced holder paused past its lease: mutual exclusion is invalid (lease outlived), and
+    // that is what the scenario expects, so `check` agrees with the run and exits 0.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/pause-holder.toml");
+    let (out, results) = support::run(dir.path(), &scenario, "fenced");
+    let results = results.unwrap_or_else(|| panic!("{}", support::text(&out)));
+    assert_eq!(results["checkers"]["mutual-exclusion"]["verdict"], "invalid");
+    let latest = dir.path().join("reports/latest");
+    let check = || support::contend().arg("check").arg(&latest).output().expect("check");
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+    assert!(stdout.contains("lease-outlived") && stdout.contains("AS EXPECTED"), "{stdout}");
+
+    // Claim the run expected mutual exclusion to hold: the same history now fails the check.
+    let path = latest.join("results.json");
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    saved["checkers"]["mutual-exclusion"]["expected"] = "valid".into();
+    std::fs::write(&path, saved.to_string()).unwrap();
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{}", support::text(&out));
+    assert!(stdout.contains("UNEXPECTED") && stdout.contains("NOT AS EXPECTED"), "{stdout}");
+}
+
+#[test]
+fn a_run_cut_short_by_its_time_limit_says_so() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 2 workers × 20 sections of 100 ms cannot finish in 300 ms.
+    let path = support::scenario(
+        dir.path(),
+        "short",
+        "description = \"too much work for the time\"\nworkers = 2\niterations = 20\n\
+         max_duration_ms = 300\n[lock]\nttl_ms = 2000\n\
+         [section]\nhold = { distribution = \"fixed\", ms = 100 }\n",
+    );
+    let (out, results) = support::run(dir.path(), &path, "token");
+    let results = results.unwrap_or_else(|| panic!("{}", support::text(&out)));
+    assert_eq!(results["time_limit_reached"], true, "{results}");
+    assert_eq!(results["description"], "too much work for the time");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("time limit: the run reached max_duration_ms"), "{stdout}");
+    assert!(stdout.contains("too much work for the time"), "{stdout}");
+    let report =
+        std::fs::read_to_string(dir.path().join("reports/latest/report.md")).expect("report");
+    assert!(report.contains("reached its time limit"), "{report}");
+}

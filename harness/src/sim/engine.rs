@@ -527,11 +527,8 @@ impl<'a> Engine<'a> {
 
     /// Heal, stop whatever still runs (time limit), and read the outcome on the witness.
     fn finish(&mut self) {
-        let why = if self.counters.stopped {
-            "the run reached its time limit"
-        } else {
-            "the workers finished"
-        };
+        let why =
+            if self.counters.stopped { crate::history::TIME_LIMIT } else { "the workers finished" };
         self.heal(why);
         for slot in 0..self.clients.len() {
             let c = &mut self.clients[slot];
