@@ -33,7 +33,9 @@ enum Cmd {
         /// The algorithm (see `contend list`).
         #[arg(long, short)]
         algorithm: Option<String>,
-        /// Servers: `local` (own redis-server processes), `docker`, or a redis:// URL.
+        /// Servers: `local` (own redis-server processes), `docker` (containers; needs the
+        /// `docker` feature), `sim` (the seeded simulator, no server), or a redis:// URL (keys
+        /// under a per-run prefix only, removed at the end).
         #[arg(long, default_value = "local")]
         server: ServerChoice,
         /// Seed (default: the scenario's).
@@ -42,13 +44,14 @@ enum Cmd {
         /// Folder for the report folder.
         #[arg(long, default_value = "reports")]
         out: PathBuf,
-        /// Worker processes (default: the scenario's).
+        /// Worker processes, at least 1 (default: the scenario's).
         #[arg(long)]
         workers: Option<u32>,
-        /// Iterations per worker (default: the scenario's).
+        /// Iterations per worker, at least 1 (default: the scenario's).
         #[arg(long)]
         iterations: Option<u32>,
-        /// Scale of the specimens' document sleeps and poll delays (default: the scenario's).
+        /// Scale of the specimens' document sleeps and poll delays, above 0 and at most 1000
+        /// (default: the scenario's).
         #[arg(long)]
         scale: Option<f64>,
     },

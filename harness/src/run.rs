@@ -198,6 +198,17 @@ fn median_us(samples: &mut [u64]) -> Option<f64> {
     Some(samples[samples.len() / 2] as f64 / 1000.0)
 }
 
+/// The worker slots a fault applies to, for the history: `all workers` or `worker slots 0, 2`.
+fn slots(workers: Option<&[u32]>) -> String {
+    match workers {
+        None => "all workers".into(),
+        Some(w) => {
+            let list: Vec<String> = w.iter().map(u32::to_string).collect();
+            format!("worker slot{} {}", if w.len() == 1 { "" } else { "s" }, list.join(", "))
+        }
+    }
+}
+
 enum Msg {
     Exited(usize, Option<i32>, Option<i32>, String),
 }
@@ -323,8 +334,19 @@ impl Coordinator {
                     Op::StepDelay,
                     d.window,
                     format!(
-                        "{:?} step {} +{} ms, workers {:?}, every {}",
-                        d.op, d.step, d.delay_ms, d.workers, d.every
+                        "{} step {} +{} ms, {}, {}",
+                        match d.op {
+                            crate::scenario::DelayOp::Acquire => "acquire",
+                            crate::scenario::DelayOp::Release => "release",
+                        },
+                        d.step,
+                        d.delay_ms,
+                        slots(d.workers.as_deref()),
+                        if d.every == 1 {
+                            "each time".to_string()
+                        } else {
+                            format!("one time in {}", d.every)
+                        }
                     ),
                     false,
                     false,
@@ -332,7 +354,7 @@ impl Coordinator {
                 Fault::ClockSkew(s) => windows.push((
                     Op::ClockSkew,
                     s.window,
-                    format!("{:+} ms, workers {:?}", s.offset_ms, s.workers),
+                    format!("{:+} ms, {}", s.offset_ms, slots(s.workers.as_deref())),
                     false,
                     false,
                 )),

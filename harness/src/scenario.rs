@@ -377,6 +377,13 @@ impl Scenario {
 
     /// What makes no sense in values that each parsed on its own.
     fn problem(&self) -> Option<String> {
+        let name = &self.name;
+        if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\', '\0']) {
+            return Some(format!(
+                "name {name:?} cannot name a report folder: use letters, digits, `-`, `_` and \
+                 `.`, not first"
+            ));
+        }
         if self.workers == 0 {
             return Some("workers must be at least 1".into());
         }

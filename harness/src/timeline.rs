@@ -59,11 +59,11 @@ pub fn html(results: &Results, history: &[Event]) -> String {
                 let (s0, s1) = (x(enter), x(exit));
                 let _ = write!(
                     svg,
-                    r#"<rect x="{s0:.1}" y="{:.1}" width="{:.1}" height="8" class="inside"><title>inside: read {:?}, wrote {:?} (event #{d})</title></rect>"#,
+                    r#"<rect x="{s0:.1}" y="{:.1}" width="{:.1}" height="8" class="inside"><title>inside: read {}, wrote {} (event #{d})</title></rect>"#,
                     y(a.worker) + 3.0,
                     (s1 - s0).max(0.5),
-                    e.read,
-                    e.wrote
+                    e.read.map_or_else(|| "nothing".into(), |v| v.to_string()),
+                    e.wrote.map_or_else(|| "nothing".into(), |v| v.to_string())
                 );
             }
         }
@@ -75,11 +75,15 @@ pub fn html(results: &Results, history: &[Event]) -> String {
         let Some(target) = e.target else { continue };
         let _ = write!(
             svg,
-            r#"<line x1="{0:.1}" x2="{0:.1}" y1="{1:.1}" y2="{2:.1}" class="fault"><title>{3:?} {4}</title></line>"#,
+            r#"<line x1="{0:.1}" x2="{0:.1}" y1="{1:.1}" y2="{2:.1}" class="fault"><title>{3} {4}</title></line>"#,
             x(e.time),
             y(target) - 2.0,
             y(target) + 16.0,
-            e.f,
+            match e.f {
+                Op::Kill => "kill",
+                Op::Pause => "pause",
+                _ => "crash",
+            },
             e.details.as_deref().unwrap_or("")
         );
     }

@@ -127,6 +127,7 @@ fn values_that_make_no_sense_are_refused_before_anything_starts() {
             &[],
             "in the gate's settings ([gate]): workers must be at least 1",
         ),
+        ("name = \"../elsewhere/x\"\n", &[], "cannot name a report folder"),
         (
             "[section]\nhold = { distribution = \"uniform\", min_ms = 10 }\n",
             &[],
