@@ -64,7 +64,7 @@ pub async fn gate(dir: &Path, junit: Option<&Path>, opts: &RunOptions) -> anyhow
         std::fs::write(path, junit_xml(&cells, &bugs))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    let missed: Vec<&BugStatus> = bugs.iter().filter(|b| b.caught == Some(false)).collect();
+    let missed: Vec<&BugStatus> = bugs.iter().filter(|b| b.seen == Seen::Missed).collect();
     let uncaught = specimens_uncaught(&bugs);
     let failed_cells = cells
         .iter()
@@ -99,28 +99,48 @@ pub struct BugStatus {
     pub scenario: String,
     /// Its checker.
     pub checker: String,
-    /// `Some(true)` caught, `Some(false)` run but missed, `None` not run.
-    pub caught: Option<bool>,
+    /// What the gate saw of it.
+    pub seen: Seen,
+}
+
+/// What the gate saw of a known bug.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// Its scenario ran the specimen and the checker said invalid.
+    Caught,
+    /// Its scenario ran the specimen and the checker said valid or unknown.
+    Missed,
+    /// Its scenario × specimen cell could not run (the cell shows the error).
+    Error,
+    /// The folder has no such scenario, or it states no expectations for the specimen.
+    NotRun,
 }
 
 fn known_bugs(cells: &[(String, String, Cell)]) -> Vec<BugStatus> {
     let mut out = Vec::new();
     for entry in registry::all().into_iter().filter(|e| e.class == Class::Specimen) {
         for bug in entry.bugs {
-            let caught = cells.iter().find_map(|(s, a, c)| match c {
-                Cell::Ran(r, _) if s == bug.scenario && a == entry.name => Some(
-                    r.checkers
+            let cell = cells.iter().find(|(s, a, _)| s == bug.scenario && a == entry.name);
+            let seen = match cell.map(|(_, _, c)| c) {
+                Some(Cell::Ran(r, _)) => {
+                    if r.checkers
                         .get(bug.checker)
-                        .is_some_and(|c| c.result.verdict == Verdict::Invalid),
-                ),
-                _ => None,
-            });
+                        .is_some_and(|c| c.result.verdict == Verdict::Invalid)
+                    {
+                        Seen::Caught
+                    } else {
+                        Seen::Missed
+                    }
+                }
+                Some(Cell::Error(_)) => Seen::Error,
+                Some(Cell::Skipped(_)) | None => Seen::NotRun,
+            };
             out.push(BugStatus {
                 algorithm: entry.name.into(),
                 id: bug.id.into(),
                 scenario: bug.scenario.into(),
                 checker: bug.checker.into(),
-                caught,
+                seen,
             });
         }
     }
@@ -137,7 +157,7 @@ fn specimens_uncaught(bugs: &[BugStatus]) -> Vec<&str> {
         .into_iter()
         .filter(|&n| {
             let mine = || bugs.iter().filter(move |b| b.algorithm == n);
-            mine().any(|b| b.caught.is_some()) && !mine().any(|b| b.caught == Some(true))
+            mine().any(|b| b.seen != Seen::NotRun) && !mine().any(|b| b.seen == Seen::Caught)
         })
         .collect()
 }
@@ -145,13 +165,17 @@ fn specimens_uncaught(bugs: &[BugStatus]) -> Vec<&str> {
 fn bug_lines(bugs: &[BugStatus]) -> String {
     let mut s = String::from("\nknown bugs of the specimens:\n");
     for b in bugs {
-        let status = match b.caught {
-            Some(true) => "caught",
-            Some(false) => "MISSED",
-            None => "not run",
+        let status = match b.seen {
+            Seen::Caught => "caught",
+            Seen::Missed => "MISSED",
+            Seen::Error => "ERROR",
+            Seen::NotRun => "not run",
         };
-        let scenario = if b.caught.is_none() {
-            format!("{} (not a scenario of this folder, or not run for it)", b.scenario)
+        let scenario = if b.seen == Seen::NotRun {
+            format!(
+                "{} (not a scenario of this folder, or it has no expectations for this specimen)",
+                b.scenario
+            )
         } else {
             b.scenario.clone()
         };
@@ -264,21 +288,26 @@ fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {
             cases.join("\n")
         );
     }
-    let missed = bugs.iter().filter(|b| b.caught == Some(false)).count();
+    let missed = bugs.iter().filter(|b| matches!(b.seen, Seen::Missed | Seen::Error)).count();
     let _ = writeln!(
         xml,
         "  <testsuite name=\"known-bugs\" tests=\"{}\" failures=\"{missed}\">",
         bugs.len()
     );
     for b in bugs {
-        let body = match b.caught {
-            Some(true) => String::new(),
-            Some(false) => format!(
+        let body = match b.seen {
+            Seen::Caught => String::new(),
+            Seen::Error => format!(
+                "<error message=\"{} × {} could not run\"/>",
+                esc(&b.scenario),
+                esc(&b.algorithm)
+            ),
+            Seen::Missed => format!(
                 "<failure message=\"{} did not report it in {}\"/>",
                 esc(&b.checker),
                 esc(&b.scenario)
             ),
-            None => format!(
+            Seen::NotRun => format!(
                 "<skipped message=\"scenario {} is not in this folder, or does not run this specimen\"/>",
                 esc(&b.scenario)
             ),

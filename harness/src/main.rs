@@ -37,7 +37,7 @@ enum Cmd {
         /// `docker` feature), `sim` (the seeded simulator, no server), or a redis:// URL (keys
         /// under a per-run prefix only, removed at the end).
         #[arg(long, default_value = "local")]
-        server: ServerChoice,
+        server: String,
         /// Seed (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
@@ -66,7 +66,7 @@ enum Cmd {
         junit: Option<PathBuf>,
         /// Servers, as for `run`.
         #[arg(long, default_value = "local")]
-        server: ServerChoice,
+        server: String,
         /// Folder for the report folders.
         #[arg(long, default_value = "reports/gate")]
         out: PathBuf,
@@ -124,6 +124,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// `--server`, parsed here rather than by the argument parser, which would echo the value (a
+/// password in a URL included) in its error.
+fn server_choice(text: &str) -> anyhow::Result<ServerChoice> {
+    text.parse().map_err(|e: String| anyhow::anyhow!("--server: {e}"))
+}
+
 /// The error and its causes joined by ": ", leaving out a cause that only repeats the text
 /// before it (a Redis error shows its I/O cause, and also names it as its source).
 fn causes(e: &anyhow::Error) -> String {
@@ -155,6 +161,7 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
                     scenario.path.display()
                 );
             }
+            let server = server_choice(&server)?;
             let opts = RunOptions { server, seed, out, workers, iterations, scale, progress: true };
             let results = contend::run::run(&scenario, entry, &opts).await?;
             print!("{}", results.table());
@@ -162,7 +169,7 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
         }
         Cmd::Gate { dir, junit, server, out } => {
             let opts = RunOptions {
-                server,
+                server: server_choice(&server)?,
                 seed: None,
                 out,
                 workers: None,

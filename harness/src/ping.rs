@@ -4,7 +4,7 @@
 //! On a machine with several cores, a PING between two processes can be two different things:
 //! a round trip between two cores running in parallel (what a client and a server on separate
 //! machines or cores do), or a pair of context switches on one core, when the scheduler happens
-//! to put both processes there. On the 2-core VMs of this project the second is 3–5× faster
+//! to put both processes there. On the 2-core VMs of this project the second is 2–5× faster
 //! (13–25 µs against 50–80 µs), and which one an unpinned loop of PINGs gets changes from
 //! machine to machine and run to run. So with servers of our own the coordinator pins the lock
 //! server's main thread (the one that answers commands) and its own thread to two different

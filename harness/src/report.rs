@@ -144,8 +144,8 @@ pub struct Results {
     pub expectations_stated: bool,
     /// The scenario's `description`.
     pub description: String,
-    /// Whether the run reached `max_duration_ms` before every worker finished (the workers
-    /// still running were then healed and stopped).
+    /// Whether the run reached `max_duration_ms` before every worker finished its iterations
+    /// (no acquire starts after it; operations under way end, within a grace period).
     pub time_limit_reached: bool,
     /// Figures.
     pub stats: Stats,
@@ -265,8 +265,8 @@ impl Results {
         if self.time_limit_reached {
             let _ = writeln!(
                 t,
-                "  time limit: the run reached max_duration_ms before every worker finished; the \
-                 rest were healed and stopped"
+                "  time limit: the run reached max_duration_ms before every worker finished its \
+                 iterations; no acquire started after it"
             );
         }
         for f in &self.worker_failures {
@@ -415,10 +415,10 @@ fn markdown(r: &Results, history: &[Event]) -> String {
         r.context.wait_ns / 1_000_000,
         r.context.slack_ns / 1_000_000,
     );
-    m.push_str("## Verdicts\n\n| checker | verdict | expected | as expected | reason |\n|---|---|---|---|---|\n");
     if r.time_limit_reached {
-        m.push_str("**The run reached its time limit** (`max_duration_ms`) before every worker finished; the rest were healed and stopped.\n\n");
+        m.push_str("**The run reached its time limit** (`max_duration_ms`) before every worker finished its iterations; no acquire started after it.\n\n");
     }
+    m.push_str("## Verdicts\n\n| checker | verdict | expected | as expected | reason |\n|---|---|---|---|---|\n");
     for (name, c) in &r.checkers {
         let expected = r.expected_text(c);
         let _ = writeln!(

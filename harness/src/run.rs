@@ -115,6 +115,7 @@ async fn run_on(
         hold: scenario.hold,
         seed,
         run_start_ns: run_start,
+        max_duration_ms: scenario.max_duration_ms,
         step_delays: scenario
             .faults
             .iter()

@@ -400,6 +400,12 @@ impl Scenario {
             ));
         }
         let (ttl, drift) = (self.lock.ttl_ms, self.drift_ms());
+        if drift >= ttl && self.lock.drift_ms.is_none() {
+            return Some(format!(
+                "[lock] ttl_ms {ttl} is too short: the default drift allowance (ttl/100 + 2 = \
+                 {drift} ms) is taken off every lease and would leave nothing; use at least 3"
+            ));
+        }
         if drift >= ttl {
             return Some(format!(
                 "[lock] drift_ms {drift} must be less than ttl_ms {ttl}: the drift allowance is \

@@ -33,7 +33,8 @@ impl FromStr for ServerChoice {
                 Ok(ServerChoice::Url(url.into()))
             }
             other => Err(format!(
-                "`{other}` is not a server: use local, docker, sim or a redis://HOST:PORT URL"
+                "`{}` is not a server: use local, docker, sim or a redis://HOST:PORT URL",
+                redact(other)
             )),
         }
     }

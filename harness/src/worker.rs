@@ -50,6 +50,8 @@ pub struct WorkerConfig {
     pub seed: u64,
     /// When the run began (monotonic ns): fault windows count from here.
     pub run_start_ns: u64,
+    /// The run's time limit from its start, ms: no acquire starts after it.
+    pub max_duration_ms: u64,
     /// Step delays of the scenario.
     pub step_delays: Vec<StepDelay>,
     /// Clock skews of the scenario.
@@ -98,7 +100,11 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         contended: false,
     };
     let mut misses = 0;
+    let deadline = cfg.run_start_ns.saturating_add(cfg.max_duration_ms.saturating_mul(1_000_000));
     for i in 0..cfg.iterations {
+        if monotonic_ns() >= deadline {
+            break; // the time limit: finish what is under way, start nothing new
+        }
         let Some(grant) = w.acquire(i).await else {
             misses += 1;
             if misses >= cfg.give_up_after {

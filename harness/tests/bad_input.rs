@@ -117,6 +117,7 @@ fn values_that_make_no_sense_are_refused_before_anything_starts() {
         (SMALL, &["--scale=0"], "not 0"),
         (SMALL, &["--scale=inf"], "not inf"),
         ("[lock]\nttl_ms = 1000\ndrift_ms = 2000\n", &[], "drift_ms 2000 must be less than ttl_ms"),
+        ("[lock]\nttl_ms = 2\n", &[], "ttl_ms 2 is too short: the default drift allowance"),
         (
             "workers = 2\n[[faults]]\nkind = \"clock-skew\"\noffset_ms = 5\nworkers = [5]\n",
             &[],

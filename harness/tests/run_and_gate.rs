@@ -162,11 +162,16 @@ fn a_run_cut_short_by_its_time_limit_says_so() {
     let (out, results) = support::run(dir.path(), &path, "token");
     let results = results.unwrap_or_else(|| panic!("{}", support::text(&out)));
     assert_eq!(results["time_limit_reached"], true, "{results}");
+    // No acquire starts after the limit: nowhere near the 40 sections were done (without the
+    // limit they would all finish, within the grace period after it).
+    assert!(results["stats"]["completed"].as_u64().is_some_and(|n| n < 40), "{results}");
     assert_eq!(results["description"], "too much work for the time");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("time limit: the run reached max_duration_ms"), "{stdout}");
     assert!(stdout.contains("too much work for the time"), "{stdout}");
     let report =
         std::fs::read_to_string(dir.path().join("reports/latest/report.md")).expect("report");
-    assert!(report.contains("reached its time limit"), "{report}");
+    let (before, table) = report.split_once("## Verdicts").expect("verdicts");
+    assert!(before.contains("reached its time limit"), "{report}");
+    assert!(table.contains("|---|") && table.contains("| lost-updates |"), "{report}");
 }

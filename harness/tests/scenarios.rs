@@ -32,6 +32,7 @@ fn the_shipped_folder_expects_every_known_specimen_bug_to_be_caught() {
         for bug in specimen.bugs {
             let s = contend::scenario::Scenario::load(&scenario(bug.scenario))
                 .unwrap_or_else(|e| panic!("{} / {}: {e:#}", specimen.name, bug.id));
+            assert_eq!(s.name, bug.scenario, "the gate matches bugs by scenario name");
             let expect = s.expect.get(specimen.name).and_then(|e| e.get(bug.checker));
             assert!(
                 expect.is_some_and(contend::scenario::Expect::catches),

@@ -65,17 +65,46 @@ pub struct Connection {
 
 /// `url` with its password, if any, replaced by `***`, for messages and reports (which are
 /// made to be shared). `Error::Connect` carries the URL in this form.
+///
+/// A URL that parses keeps everything but the password (`redis://user:***@host:port/db`, and
+/// `pass=***` in the query of a `unix://` URL). One that does not parse (a password with an
+/// unescaped `/`, `?` or `#`, say) loses everything between `://` (or its first `:`) and its
+/// last `@`.
 #[must_use]
 pub fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
-    let user = match rest[..at].split_once(':') {
-        Some((user, _password)) => format!("{user}:***"),
-        // `redis://SECRET@host`: redis-rs takes a lone user-info part as the password.
-        None => "***".to_string(),
-    };
-    format!("{scheme}://{user}{}", &rest[at..])
+    if let Some(mut parsed) = redis::parse_redis_url(url) {
+        let mut changed = false;
+        if parsed.password().is_some() {
+            changed |= parsed.set_password(Some("***")).is_ok();
+        }
+        if parsed.query_pairs().any(|(k, _)| k == "pass") {
+            let pairs: Vec<(String, String)> = parsed
+                .query_pairs()
+                .map(|(k, v)| {
+                    let v = if k == "pass" { "***".to_string() } else { v.into_owned() };
+                    (k.into_owned(), v)
+                })
+                .collect();
+            parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            changed = true;
+        }
+        if changed {
+            return parsed.to_string();
+        }
+        // With a host, an `@` left is in the path or query, not a password (`redis:/:pw@h` has
+        // no host: it parses, but its "path" is a mistyped authority).
+        if parsed.has_host() || !url.contains('@') {
+            return url.to_string();
+        }
+    }
+    let Some(at) = url.rfind('@') else { return url.to_string() };
+    let start = url
+        .find("://")
+        .map(|i| i + 3)
+        .or_else(|| url.find(':').map(|i| i + 1))
+        .filter(|&i| i <= at)
+        .unwrap_or(0);
+    format!("{}***{}", &url[..start], &url[at..])
 }
 
 impl Connection {

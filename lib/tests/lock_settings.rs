@@ -51,9 +51,22 @@ fn urls_lose_their_password_and_nothing_else() {
     use redmutex::driver::redacted_url as redact;
     assert_eq!(redact("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
     assert_eq!(redact("redis://:s3cret@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
-    assert_eq!(redact("rediss://ann:p@ss:w@host:1"), "rediss://ann:***@host:1");
-    assert_eq!(redact("redis://s3cret@host"), "redis://***@host");
+    assert_eq!(redact("rediss://ann:p%40ss@host:1"), "rediss://ann:***@host:1");
+    // A lone user-info part is a user name to redis-rs, not a secret.
+    assert_eq!(redact("redis://ann@host"), "redis://ann@host");
     assert_eq!(redact("redis://host/0?x=a@b"), "redis://host/0?x=a@b");
+    assert_eq!(
+        redact("unix:///run/redis.sock?db=2&pass=s3cret&user=ann"),
+        "unix:///run/redis.sock?db=2&pass=***&user=ann"
+    );
+    // Unescaped `/`, `?`, `#` or `@` in a password: the URL does not parse, and everything up
+    // to the last `@` goes.
+    for url in ["redis://:ab/cd@host:1", "redis://:ab#cd@host:1", "redis://ann:x?y@host:1"] {
+        assert_eq!(redact(url), "redis://***@host:1", "{url}");
+    }
+    assert_eq!(redact("rediss://ann:p@ss:w@host:1"), "rediss://ann:***@host:1");
+    assert_eq!(redact("redis:/:s3cret@host"), "redis:***@host");
+    assert_eq!(redact("s3cret@host"), "***@host");
     assert_eq!(redact("not a url"), "not a url");
 }
 
