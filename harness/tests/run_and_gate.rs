@@ -41,21 +41,13 @@ fn a_run_writes_history_results_report_and_latest() {
     );
 }
 
-#[test]
-fn the_gate_runs_a_folder_writes_junit_and_skips_unknown_algorithms() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+/// `contend gate` on a folder holding one scenario, `name` with `text`, writing JUnit XML; answers
+/// the output and the JUnit text. The temporary folder lives until the answer is dropped.
+fn gate_one(name: &str, text: &str) -> (std::process::Output, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let scenarios = dir.path().join("scenarios");
     std::fs::create_dir(&scenarios).expect("mkdir");
-    support::scenario(
-        &scenarios,
-        "tiny",
-        "workers = 2\niterations = 3\n[lock]\nttl_ms = 2000\n[expect.token]\nmutual-exclusion = \"valid\"\n\
-         lost-updates = \"valid\"\n[expect.no-such-lock]\nmutual-exclusion = \"valid\"\n",
-    );
+    support::scenario(&scenarios, name, text);
     let junit = dir.path().join("junit.xml");
     let out = support::contend()
         .arg("gate")
@@ -66,13 +58,27 @@ fn the_gate_runs_a_folder_writes_junit_and_skips_unknown_algorithms() {
         .arg(dir.path().join("reports"))
         .output()
         .expect("gate");
+    let xml = std::fs::read_to_string(&junit).unwrap_or_default();
+    (out, xml)
+}
+
+#[test]
+fn the_gate_runs_a_folder_writes_junit_and_skips_unknown_algorithms() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let (out, xml) = gate_one(
+        "tiny",
+        "workers = 2\niterations = 3\n[lock]\nttl_ms = 2000\n[expect.token]\nmutual-exclusion = \"valid\"\n\
+         lost-updates = \"valid\"\n[expect.no-such-lock]\nmutual-exclusion = \"valid\"\n",
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("tiny") && stdout.contains("skip"), "{}", support::text(&out));
     // A folder of one's own holds none of the specimens' bug scenarios: those bugs are listed
     // as not run, and do not fail the gate.
     assert!(stdout.contains("not run"), "{}", support::text(&out));
     assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
-    let xml = std::fs::read_to_string(&junit).expect("junit");
     assert!(xml.contains("<testcase classname=\"tiny\" name=\"token\""), "{xml}");
     assert!(xml.contains("skipped: unknown algorithm"), "{xml}");
 }
@@ -85,22 +91,11 @@ fn the_gate_fails_when_a_known_specimen_bug_goes_unseen() {
     }
     // A scenario that takes the name of poll-get-del's known-bug scenario but injects no fault:
     // the run is as its own expectations say, yet the bug goes undetected, and the gate says so.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scenarios = dir.path().join("scenarios");
-    std::fs::create_dir(&scenarios).expect("mkdir");
-    support::scenario(
-        &scenarios,
+    let (out, xml) = gate_one(
         "release-step-delay",
         "workers = 2\niterations = 2\nspecimen_scale = 0.1\n[lock]\nttl_ms = 2000\n\
          [expect.poll-get-del]\nownership = \"valid\"\n",
     );
-    let out = support::contend()
-        .arg("gate")
-        .arg(&scenarios)
-        .arg("--out")
-        .arg(dir.path().join("reports"))
-        .output()
-        .expect("gate");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{}", support::text(&out));
     assert!(stdout.contains("MISSED"), "{}", support::text(&out));
@@ -109,6 +104,7 @@ fn the_gate_fails_when_a_known_specimen_bug_goes_unseen() {
         "{}",
         support::text(&out)
     );
+    assert!(xml.contains("did not report it in release-step-delay"), "{xml}");
 }
 
 #[test]

@@ -29,8 +29,8 @@ pub mod token_poll;
 
 use std::time::Duration;
 
-use redmutex::algo::Protocol;
-use redmutex::proto::Bytes;
+use redmutex::algo::{AcquireParams, Protocol, bad_reply, grant};
+use redmutex::proto::{Action, Bytes, Outcome, Reply};
 
 /// The checker names a [`KnownBug`] may name (the checkers of the harness issue).
 pub const CHECKERS: [&str; 5] =
@@ -168,6 +168,47 @@ pub fn all() -> Vec<&'static dyn Protocol> {
 #[must_use]
 pub fn find(name: &str) -> Option<&'static Specimen> {
     SPECIMENS.iter().find(|s| s.name == name)
+}
+
+/// The protocol type of a specimen module, around the module's `Params` (which has a
+/// `DOCUMENT` constant): `Default` for `Params`, the type, its `DOCUMENT` static and `new`.
+macro_rules! specimen_protocol {
+    ($(#[$derive:meta])* $name:ident) => {
+        impl Default for Params {
+            fn default() -> Params {
+                Params::DOCUMENT
+            }
+        }
+
+        /// The protocol.
+        $(#[$derive])*
+        pub struct $name {
+            params: Params,
+        }
+
+        /// The specimen with the document's values.
+        pub static DOCUMENT: $name = $name { params: Params::DOCUMENT };
+
+        impl $name {
+            /// The specimen with `params`.
+            #[must_use]
+            pub fn new(params: Params) -> $name {
+                $name { params }
+            }
+        }
+    };
+}
+use specimen_protocol;
+
+/// The end of a `SET key token NX …` attempt sent at `sent_at`, if the reply ends it: acquired
+/// on `OK`, a failure on a reply that makes no sense; `None` on `Nil` (the key was held), when
+/// the specimen decides what comes next.
+pub(crate) fn set_nx_end(p: &AcquireParams, sent_at: Duration, reply: &Reply) -> Option<Action> {
+    if reply.is_ok() {
+        let grant = grant(p.token.to_bytes(), sent_at, p.ttl, p.drift);
+        return Some(Action::Done(Outcome::Acquired(grant)));
+    }
+    (*reply != Reply::Nil).then(|| Action::Done(bad_reply("acquire", reply)))
 }
 
 /// `d` multiplied by `factor` (1 when `factor` is not finite and positive).

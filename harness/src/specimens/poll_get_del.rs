@@ -25,8 +25,7 @@
 use std::time::Duration;
 
 use redmutex::algo::{
-    AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, grant as token_grant, set_nx,
-    unexpected,
+    AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, set_nx, unexpected,
 };
 use redmutex::proto::{Action, Command, Event, Expiry, Machine, Outcome, Reply};
 
@@ -76,28 +75,10 @@ impl Params {
     }
 }
 
-impl Default for Params {
-    fn default() -> Params {
-        Params::DOCUMENT
-    }
-}
-
-/// The protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PollGetDel {
-    params: Params,
-}
-
-/// The specimen with the document's values.
-pub static DOCUMENT: PollGetDel = PollGetDel { params: Params::DOCUMENT };
-
-impl PollGetDel {
-    /// The specimen with `params`.
-    #[must_use]
-    pub fn new(params: Params) -> PollGetDel {
-        PollGetDel { params }
-    }
-}
+super::specimen_protocol!(
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    PollGetDel
+);
 
 impl Protocol for PollGetDel {
     fn name(&self) -> &'static str {
@@ -131,16 +112,8 @@ impl Acquire {
     }
 
     fn on_reply(&mut self, now: Duration, reply: &Reply) -> Action {
-        if reply.is_ok() {
-            return Action::Done(Outcome::Acquired(token_grant(
-                self.p.token.to_bytes(),
-                self.sent_at,
-                self.p.ttl,
-                self.p.drift,
-            )));
-        }
-        if *reply != Reply::Nil {
-            return Action::Done(bad_reply("acquire", reply));
+        if let Some(end) = super::set_nx_end(&self.p, self.sent_at, reply) {
+            return end;
         }
         let Some(block_time) = self.p.wait else { return Action::Done(Outcome::Busy) };
         let waited = now.saturating_sub(self.started.unwrap_or(now));

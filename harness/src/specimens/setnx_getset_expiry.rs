@@ -93,28 +93,10 @@ impl Params {
     }
 }
 
-impl Default for Params {
-    fn default() -> Params {
-        Params::DOCUMENT
-    }
-}
-
-/// The protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SetnxGetsetExpiry {
-    params: Params,
-}
-
-/// The specimen with the document's values.
-pub static DOCUMENT: SetnxGetsetExpiry = SetnxGetsetExpiry { params: Params::DOCUMENT };
-
-impl SetnxGetsetExpiry {
-    /// The specimen with `params`.
-    #[must_use]
-    pub fn new(params: Params) -> SetnxGetsetExpiry {
-        SetnxGetsetExpiry { params }
-    }
-}
+super::specimen_protocol!(
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    SetnxGetsetExpiry
+);
 
 impl Protocol for SetnxGetsetExpiry {
     fn name(&self) -> &'static str {

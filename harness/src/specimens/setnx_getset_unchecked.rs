@@ -92,28 +92,10 @@ impl Params {
     }
 }
 
-impl Default for Params {
-    fn default() -> Params {
-        Params::DOCUMENT
-    }
-}
-
-/// The protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SetnxGetsetUnchecked {
-    params: Params,
-}
-
-/// The specimen with the document's values.
-pub static DOCUMENT: SetnxGetsetUnchecked = SetnxGetsetUnchecked { params: Params::DOCUMENT };
-
-impl SetnxGetsetUnchecked {
-    /// The specimen with `params`.
-    #[must_use]
-    pub fn new(params: Params) -> SetnxGetsetUnchecked {
-        SetnxGetsetUnchecked { params }
-    }
-}
+super::specimen_protocol!(
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    SetnxGetsetUnchecked
+);
 
 impl Protocol for SetnxGetsetUnchecked {
     fn name(&self) -> &'static str {

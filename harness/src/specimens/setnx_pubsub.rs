@@ -24,8 +24,7 @@
 use std::time::Duration;
 
 use redmutex::algo::{
-    AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, checked_release,
-    grant as token_grant, set_nx, unexpected,
+    AcquireParams, ExtendParams, Protocol, ReleaseParams, checked_release, set_nx, unexpected,
 };
 use redmutex::proto::{
     Action, Bytes, Command, Event, Expiry, Machine, Outcome, Reply, Script, ScriptHost,
@@ -87,28 +86,10 @@ impl Params {
     }
 }
 
-impl Default for Params {
-    fn default() -> Params {
-        Params::DOCUMENT
-    }
-}
-
-/// The protocol.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SetnxPubsub {
-    params: Params,
-}
-
-/// The specimen with the document's behaviour.
-pub static DOCUMENT: SetnxPubsub = SetnxPubsub { params: Params::DOCUMENT };
-
-impl SetnxPubsub {
-    /// The specimen with `params`.
-    #[must_use]
-    pub fn new(params: Params) -> SetnxPubsub {
-        SetnxPubsub { params }
-    }
-}
+super::specimen_protocol!(
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    SetnxPubsub
+);
 
 impl Protocol for SetnxPubsub {
     fn name(&self) -> &'static str {
@@ -152,16 +133,8 @@ impl Acquire {
     }
 
     fn on_reply(&mut self, now: Duration, reply: &Reply) -> Action {
-        if reply.is_ok() {
-            return Action::Done(Outcome::Acquired(token_grant(
-                self.p.token.to_bytes(),
-                self.sent_at,
-                self.p.ttl,
-                self.p.drift,
-            )));
-        }
-        if *reply != Reply::Nil {
-            return Action::Done(bad_reply("acquire", reply));
+        if let Some(end) = super::set_nx_end(&self.p, self.sent_at, reply) {
+            return end;
         }
         let Some(deadline) = self.deadline else { return Action::Done(Outcome::Busy) };
         let left = deadline.saturating_sub(now);

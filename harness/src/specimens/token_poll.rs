@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use redmutex::algo::{
     AcquireParams, ExtendParams, OneShot, Protocol, ReleaseParams, bad_reply, checked_release,
-    grant as token_grant, lease_end, set_nx, unexpected,
+    lease_end, set_nx, unexpected,
 };
 use redmutex::proto::{
     Action, Bytes, Command, Event, Expiry, Machine, Outcome, Reply, Script, ScriptHost, millis, num,
@@ -87,28 +87,10 @@ impl Params {
     }
 }
 
-impl Default for Params {
-    fn default() -> Params {
-        Params::DOCUMENT
-    }
-}
-
-/// The protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TokenPoll {
-    params: Params,
-}
-
-/// The specimen with the document's values.
-pub static DOCUMENT: TokenPoll = TokenPoll { params: Params::DOCUMENT };
-
-impl TokenPoll {
-    /// The specimen with `params`.
-    #[must_use]
-    pub fn new(params: Params) -> TokenPoll {
-        TokenPoll { params }
-    }
-}
+super::specimen_protocol!(
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    TokenPoll
+);
 
 impl Protocol for TokenPoll {
     fn name(&self) -> &'static str {
@@ -153,16 +135,8 @@ impl Acquire {
     }
 
     fn on_reply(&mut self, now: Duration, reply: &Reply) -> Action {
-        if reply.is_ok() {
-            return Action::Done(Outcome::Acquired(token_grant(
-                self.p.token.to_bytes(),
-                self.sent_at,
-                self.p.ttl,
-                self.p.drift,
-            )));
-        }
-        if *reply != Reply::Nil {
-            return Action::Done(bad_reply("acquire", reply));
+        if let Some(end) = super::set_nx_end(&self.p, self.sent_at, reply) {
+            return end;
         }
         let Some(Some(stop_at)) = self.stop_at else { return Action::Done(Outcome::Busy) };
         if now > stop_at {
