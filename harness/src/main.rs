@@ -73,6 +73,14 @@ enum Cmd {
     },
     /// Simulate clients of an algorithm against a model of Redis, seeded; print the verdicts
     /// and, on a violation, the counterexample and the command that replays it.
+    ///
+    /// A violation is a broken promise: a lease handed out twice, an ownership or fencing
+    /// finding, an update lost with no overlap to explain it (for a fenced lock, any), and,
+    /// without pauses, delays or restarts, an acquire past its wait or a crashed holder's lock
+    /// not taken again in time. A holder outliving its lease (`lease-outlived`) and starvation
+    /// make a checker say invalid, but are not violations: no lock can prevent the first (fencing
+    /// exists for it), and the second is a fairness figure. Exit 0 without a violation, 1 with.
+    #[command(verbatim_doc_comment)]
     Sim(contend::sim::cli::SimArgs),
     /// How fast the simulator finds each specimen's bugs; how many seeds the reference
     /// algorithms pass.

@@ -88,7 +88,12 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let keys = RunKeys::new(&cfg.prefix);
     let resource = FencedResource::new(witness.clone(), &keys.resource);
     let mut w = Worker {
-        out: Emitter { id: cfg.id, pid: std::process::id(), buf: Vec::with_capacity(512) },
+        out: Emitter {
+            id: cfg.id,
+            pid: std::process::id(),
+            buf: Vec::with_capacity(1024),
+            reported: (0, 0),
+        },
         rng: Rng::new(cfg.seed),
         cfg: &cfg,
         protocol: &*protocol,
@@ -116,10 +121,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         w.section(&grant).await;
         w.release(grant).await;
     }
-    let mut stats = Event::new(monotonic_ns(), Kind::Ok, Op::Stats);
-    stats.value = i64::try_from(lock.commands_sent()).ok();
-    stats.details = Some(witness.commands_sent().to_string());
-    w.out.emit(stats);
+    w.out.emit_with_counts(None, lock.commands_sent(), witness.commands_sent());
     Ok(())
 }
 
@@ -127,6 +129,8 @@ struct Emitter {
     id: u32,
     pid: u32,
     buf: Vec<u8>,
+    /// Commands sent to the lock server and the witness, as far as reported in `stats` lines.
+    reported: (u64, u64),
 }
 
 impl Emitter {
@@ -136,12 +140,37 @@ impl Emitter {
     /// on its own tick, so a write wakes nobody. A closed stdout (the coordinator is gone) ends
     /// the process.
     fn emit(&mut self, event: Event) {
-        let event = event.by(self.id, self.pid);
         self.buf.clear();
-        if serde_json::to_writer(&mut self.buf, &event).is_err() {
+        self.push(event);
+        self.write();
+    }
+
+    /// Writes `event` (if any) and a `stats` line with the commands sent since the last one,
+    /// in one write: so the counts of a worker killed later are not lost, at no extra cost.
+    fn emit_with_counts(&mut self, event: Option<Event>, lock_sent: u64, witness_sent: u64) {
+        self.buf.clear();
+        if let Some(event) = event {
+            self.push(event);
+        }
+        let mut stats = Event::new(monotonic_ns(), Kind::Ok, Op::Stats);
+        stats.value = i64::try_from(lock_sent.saturating_sub(self.reported.0)).ok();
+        stats.details = Some(witness_sent.saturating_sub(self.reported.1).to_string());
+        self.reported = (lock_sent, witness_sent);
+        self.push(stats);
+        self.write();
+    }
+
+    fn push(&mut self, event: Event) {
+        let event = event.by(self.id, self.pid);
+        if serde_json::to_writer(&mut self.buf, &event).is_ok() {
+            self.buf.push(b'\n');
+        }
+    }
+
+    fn write(&mut self) {
+        if self.buf.is_empty() {
             return;
         }
-        self.buf.push(b'\n');
         let mut out = std::io::stdout().lock();
         if out.write_all(&self.buf).and_then(|()| out.flush()).is_err() {
             std::process::exit(3);
@@ -227,7 +256,8 @@ impl<'a> Worker<'a> {
                 None
             }
         };
-        self.out.emit(ev);
+        let (lock_sent, witness_sent) = (self.lock.commands_sent(), self.witness.commands_sent());
+        self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
         grant
     }
 
@@ -338,7 +368,8 @@ impl<'a> Worker<'a> {
                 ev.details = Some(e.to_string());
             }
         }
-        self.out.emit(ev);
+        let (lock_sent, witness_sent) = (self.lock.commands_sent(), self.witness.commands_sent());
+        self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
     }
 
     fn hooks(&mut self, op: DelayOp) -> WorkerHooks<'a> {

@@ -47,6 +47,16 @@ fn a_worker_that_never_acquires_while_others_do_starves() {
 }
 
 #[test]
+fn a_worker_stopped_while_it_waited_has_not_starved() {
+    // Its only acquire was cut short (the run's end, or a kill): it never got an answer, so it
+    // neither won nor gave up.
+    let h = H::new().acquire(1, 0, 1, None).release(1, 2, 3, true).unfinished(2, 0, 1500).done();
+    let r = check(&h);
+    assert!(!r.findings.iter().any(|f| f.kind == "starved"), "{r:?}");
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+}
+
+#[test]
 fn fairness_counts_only_while_every_worker_was_still_trying() {
     // Alternating holders: equal shares. One worker taking every round first: unfair.
     let mut fair = H::new();
@@ -92,6 +102,12 @@ fn catches_a_silent_expiry_and_passes_notify() {
     let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
     assert_eq!(support::verdict(&results, "liveness"), "valid", "{}", support::text(&out));
     assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+    // The killed holders' commands are counted too: what the workers sent is more than nothing
+    // and no more than what the server ran.
+    let stats = &results["stats"];
+    let sent = stats["server_commands_per_acquisition"].as_f64().unwrap_or(0.0);
+    let ran = stats["server_commands_per_acquisition_incl_scripts"].as_f64().unwrap_or(0.0);
+    assert!(sent > 0.0 && sent <= ran, "sent {sent}, ran {ran}: {stats}");
 }
 
 /// The million-event timing, as a test (run it in release: `cargo test -p contend --release
@@ -112,4 +128,29 @@ fn a_million_events_are_checked_and_the_time_printed() {
     let results = contend::check::check_all(&events, &ctx(false));
     println!("checked {} events in {:.3} s", events.len(), started.elapsed().as_secs_f64());
     assert!(results.values().all(|r| r.verdict != Verdict::Invalid), "{results:?}");
+}
+
+#[test]
+fn the_commands_of_killed_workers_are_counted() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    // One slot, every holder killed in its section: no worker ever ends on its own, yet what
+    // they sent is counted.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = support::scenario(
+        dir.path(),
+        "all-killed",
+        "workers = 1\niterations = 3\n[lock]\nttl_ms = 1000\n\
+         [section]\nhold = { distribution = \"fixed\", ms = 1000 }\n\
+         [[faults]]\nkind = \"kill-holder\"\nevery_ms = 10\nafter_acquire_ms = 50\n",
+    );
+    let (out, results) = support::run(dir.path(), &path, "token");
+    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+    let stats = &results["stats"];
+    assert_eq!(stats["completed"], 0, "{stats}");
+    let sent = stats["server_commands_per_acquisition"].as_f64().unwrap_or(0.0);
+    let ran = stats["server_commands_per_acquisition_incl_scripts"].as_f64().unwrap_or(0.0);
+    assert!(sent >= 1.0 && sent <= ran, "sent {sent}, ran {ran}: {stats}");
 }

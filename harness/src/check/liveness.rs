@@ -57,12 +57,16 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             push(f);
         }
     }
-    // Per worker: (tries, completed, won, first invocation).
+    // Per worker: (tries, answered, won, first invocation). An attempt is answered when it
+    // ended ok or fail; one that ended `info` (killed, or stopped at the end of the run) never
+    // got its answer, so it does not make a starved worker.
     let mut per_worker: HashMap<u32, (u32, u32, u32, usize)> = HashMap::new();
     for a in &t.attempts {
         let entry = per_worker.entry(a.worker).or_insert((0, 0, 0, a.invoke));
         entry.0 += 1;
-        if let Some(d) = a.done {
+        if let Some(d) = a.done
+            && t.events[d].kind != Kind::Info
+        {
             entry.1 += 1;
             entry.2 += u32::from(t.events[d].kind == Kind::Ok);
         }
@@ -70,8 +74,8 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     let any_won = !t.acquisitions.is_empty();
     let mut workers: Vec<_> = per_worker.into_iter().collect();
     workers.sort_unstable();
-    for &(w, (tries, completed, won, first)) in &workers {
-        if any_won && won == 0 && completed > 0 {
+    for &(w, (tries, answered, won, first)) in &workers {
+        if any_won && won == 0 && answered > 0 {
             push(Finding {
                 kind: "starved".into(),
                 message: format!(

@@ -43,8 +43,10 @@ pub struct SimArgs {
     /// Rounds per client.
     #[arg(long, default_value_t = 10)]
     pub iterations: u32,
-    /// Faults of the nemesis: none, safe, all, or a comma list of pause, crash, crash-holder,
-    /// restart, restart-volatile, skew, delay.
+    /// Faults of the nemesis: none, safe (every kind but restart-volatile), all, or a comma
+    /// list of pause, crash, crash-holder, restart, restart-volatile, skew, delay.
+    /// restart-volatile restarts the server without its keys: no single-server lock survives
+    /// it, so `all` finds violations in every algorithm.
     #[arg(long, default_value = "none")]
     pub faults: Faults,
     /// The lock's ttl, ms.
@@ -68,6 +70,25 @@ pub struct SimArgs {
 }
 
 impl SimArgs {
+    /// Refuses the values that make no run: no clients, no rounds, no seeds, a ttl the drift
+    /// allowance eats.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let problem = if self.workers == 0 {
+            "--workers must be at least 1"
+        } else if self.iterations == 0 {
+            "--iterations must be at least 1"
+        } else if self.seeds == 0 {
+            "--seeds must be at least 1"
+        } else if self.ttl_ms / 100 + 2 >= self.ttl_ms {
+            "--ttl-ms must be at least 3: the drift allowance (ttl/100 + 2 ms) is taken off every lease"
+        } else if self.fault_every_ms == 0 {
+            "--fault-every-ms must be at least 1"
+        } else {
+            return Ok(());
+        };
+        anyhow::bail!("{problem}")
+    }
+
     /// The run's configuration for `seed`.
     #[must_use]
     pub fn config(&self, seed: u64) -> SimConfig {
@@ -89,6 +110,7 @@ impl SimArgs {
 
 /// `contend sim`: answers whether every run was free of violations.
 pub fn sim(args: &SimArgs) -> anyhow::Result<bool> {
+    args.check()?;
     let entry = registry::find(args.algorithm.as_deref().unwrap_or(registry::default_name()))?;
     let protocol = entry.protocol(1.0);
     let started = Instant::now();
@@ -120,12 +142,19 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<bool> {
         );
         say_raw!("{}", verdict_lines(&run));
         if found.is_empty() {
+            let invalid = run.checked.values().any(|r| r.verdict == crate::check::Verdict::Invalid);
             say!(
-                "no violation{}",
+                "no violation{}{}",
                 if cfg.judges_liveness() {
                     ""
                 } else {
                     " (liveness not judged under pauses, delays and restarts)"
+                },
+                if invalid {
+                    "; the invalid verdicts above are no broken promise (lease outlived, \
+                     starvation): see `contend sim --help`"
+                } else {
+                    ""
                 }
             );
             continue;

@@ -212,7 +212,9 @@ impl<'a> Engine<'a> {
                 break;
             }
             if item.at > limit {
+                // Nothing happens before the limit any more: the run ends at the limit itself.
                 self.counters.stopped = true;
+                self.now_us = self.now_us.max(limit);
                 break;
             }
             self.now_us = self.now_us.max(item.at);

@@ -84,6 +84,14 @@ impl H {
         self
     }
 
+    /// Worker `w`'s acquire invoked at `from` that may or may not have happened (`info`, e.g.
+    /// stopped at the end of the run) at `to`.
+    pub fn unfinished(&mut self, w: u32, from: u64, to: u64) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Acquire, w);
+        self.push(to, Kind::Info, Op::Acquire, w);
+        self
+    }
+
     /// Worker `w` is killed at `at`.
     pub fn crash(&mut self, w: u32, at: u64) -> &mut H {
         let mut e = Event::new(at * MS, Kind::Info, Op::Crash);
