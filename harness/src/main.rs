@@ -216,6 +216,16 @@ fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
     let ctx: contend::check::Context = serde_json::from_value(results["context"].clone())
         .context("results.json has no valid `context` (ttl_ns, wait_ns, slack_ns, fenced)")?;
     let stated = results["expectations_stated"].as_bool().unwrap_or(false);
+    println!(
+        "{} × {}{}",
+        results["scenario"].as_str().unwrap_or("?"),
+        results["algorithm"].as_str().unwrap_or("?"),
+        if results["time_limit_reached"].as_bool() == Some(true) {
+            " (the run reached its time limit)"
+        } else {
+            ""
+        }
+    );
     let file = std::fs::File::open(dir.join("history.jsonl"))
         .with_context(|| format!("cannot read {}/history.jsonl", dir.display()))?;
     let mut history = contend::history::read_jsonl(std::io::BufReader::new(file))?;
@@ -251,6 +261,13 @@ fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
         for f in &r.findings {
             println!("      {}: {} (events {:?})", f.kind, f.message, f.events);
         }
+    }
+    let trouble = results["worker_failures"].as_array().map_or(0, Vec::len);
+    if trouble > 0 {
+        all_as_expected = false;
+        println!(
+            "  the run reported {trouble} worker trouble(s) (see its report): not as expected"
+        );
     }
     println!("{} events checked in {:.3} s", history.len(), took.as_secs_f64());
     println!("  {}", if all_as_expected { "AS EXPECTED" } else { "NOT AS EXPECTED" });

@@ -138,7 +138,8 @@ pub struct Results {
     pub context: Context,
     /// Checker name → verdict, findings, expectation.
     pub checkers: BTreeMap<String, CheckerReport>,
-    /// Whether every verdict met its expectation (with none stated: no verdict is invalid).
+    /// Whether every verdict met its expectation (with none stated: no verdict is invalid) and
+    /// no worker had trouble (`worker_failures` is empty).
     pub as_expected: bool,
     /// Whether the scenario states expectations for this algorithm.
     pub expectations_stated: bool,
@@ -178,7 +179,10 @@ impl Results {
                 (name, CheckerReport { result, expected, as_expected })
             })
             .collect();
-        let as_expected = checkers.values().all(|c| c.as_expected);
+        // A worker that died without the nemesis, wrote something that is not an event, or had
+        // to be killed at the end leaves a history that cannot be trusted whole.
+        let as_expected =
+            checkers.values().all(|c| c.as_expected) && figures.worker_failures.is_empty();
         Results {
             scenario: scenario.name.clone(),
             algorithm: entry.name.to_string(),

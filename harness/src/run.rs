@@ -489,7 +489,16 @@ impl Coordinator {
                             heal_at = Some(now);
                         }
                     } else if heal_at.is_some_and(|h| now >= h + grace_ms) {
-                        self.failures.push(format!("workers still running {grace_ms} ms after the heal were stopped"));
+                        let still: Vec<String> = self
+                            .live
+                            .iter()
+                            .filter(|l| l.alive)
+                            .map(|l| format!("{} (slot {})", l.id, l.slot))
+                            .collect();
+                        self.failures.push(format!(
+                            "workers still running {grace_ms} ms after the heal were killed: {}",
+                            still.join(", ")
+                        ));
                         break;
                     }
                     self.resume_due(now);
