@@ -36,14 +36,44 @@ pub async fn gate(dir: &Path, junit: Option<&Path>, opts: &RunOptions) -> anyhow
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    let scenarios = files.iter().map(|f| Scenario::load(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    // Every bad file at once, not one per try.
+    let (mut scenarios, mut bad) = (Vec::new(), Vec::new());
+    for f in &files {
+        match Scenario::load(f) {
+            Ok(s) => scenarios.push(s),
+            Err(e) => bad.push(format!("{e:#}")),
+        }
+    }
+    if !bad.is_empty() {
+        anyhow::bail!(
+            "{} scenario file(s) of {} are bad:\n  {}",
+            bad.len(),
+            dir.display(),
+            bad.join("\n  ")
+        );
+    }
+    let runnable = scenarios.iter().any(|s| s.expect.keys().any(|a| registry::find(a).is_ok()));
+    if !runnable {
+        anyhow::bail!(
+            "nothing to gate in {}: no scenario there has an [expect.<algorithm>] table for a known \
+             algorithm ({} .toml file(s) found; `contend list` shows the algorithms)",
+            dir.display(),
+            files.len()
+        );
+    }
+    for s in scenarios.iter().filter(|s| s.expect.is_empty()) {
+        eprintln!("gate: {} states no expectations, so the gate does not run it", s.path.display());
+    }
     crate::report::check_out(&opts.out)?;
+    crate::servers::Servers::check(&opts.server).await?;
     let mut cells: Vec<(String, String, Cell)> = Vec::new();
     for scenario in scenarios {
         let scenario = scenario.for_gate();
         for algorithm in scenario.expect.keys() {
             let cell = match registry::find(algorithm) {
-                Err(_) => Cell::Skipped("skipped: unknown algorithm".into()),
+                Err(_) => Cell::Skipped(format!(
+                    "skipped: unknown algorithm `{algorithm}` (`contend list` shows the names)"
+                )),
                 Ok(entry) => {
                     eprintln!("gate: {} × {} ...", scenario.name, algorithm);
                     let started = Instant::now();
@@ -228,7 +258,10 @@ fn matrix(cells: &[(String, String, Cell)]) -> String {
             Cell::Error(e) => {
                 let _ = writeln!(out, "ERROR {s} × {a}: {e}");
             }
-            _ => {}
+            Cell::Skipped(why) => {
+                let _ = writeln!(out, "SKIP {s} × {a}: {why}");
+            }
+            Cell::Ran(..) => {}
         }
     }
     out
@@ -255,17 +288,22 @@ fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {
         s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
     };
     let mut suites: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut failures: BTreeMap<&str, usize> = BTreeMap::new();
+    // Per suite: failures, errors, skipped.
+    let mut counts: BTreeMap<&str, [usize; 3]> = BTreeMap::new();
     for (s, a, c) in cells {
+        let count = counts.entry(s).or_default();
         let (time, body) = match c {
             Cell::Ran(r, t) if r.as_expected => (*t, String::new()),
             Cell::Ran(r, t) => {
-                *failures.entry(s).or_default() += 1;
+                count[0] += 1;
                 (*t, format!("<failure message=\"{}\"/>", esc(&unexpected(r))))
             }
-            Cell::Skipped(why) => (0.0, format!("<skipped message=\"{}\"/>", esc(why))),
+            Cell::Skipped(why) => {
+                count[2] += 1;
+                (0.0, format!("<skipped message=\"{}\"/>", esc(why)))
+            }
             Cell::Error(e) => {
-                *failures.entry(s).or_default() += 1;
+                count[1] += 1;
                 (0.0, format!("<error message=\"{}\"/>", esc(e)))
             }
         };
@@ -279,20 +317,24 @@ fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"contend gate\">\n",
     );
     for (s, cases) in &suites {
+        let [failures, errors, skipped] = counts.get(s).copied().unwrap_or_default();
         let _ = writeln!(
             xml,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">\n{}\n  </testsuite>",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\" \
+             skipped=\"{skipped}\">\n{}\n  </testsuite>",
             esc(s),
             cases.len(),
-            failures.get(s).copied().unwrap_or(0),
             cases.join("\n")
         );
     }
-    let missed = bugs.iter().filter(|b| matches!(b.seen, Seen::Missed | Seen::Error)).count();
+    let count = |seen: Seen| bugs.iter().filter(|b| b.seen == seen).count();
     let _ = writeln!(
         xml,
-        "  <testsuite name=\"known-bugs\" tests=\"{}\" failures=\"{missed}\">",
-        bugs.len()
+        "  <testsuite name=\"known-bugs\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
+        bugs.len(),
+        count(Seen::Missed),
+        count(Seen::Error),
+        count(Seen::NotRun)
     );
     for b in bugs {
         let body = match b.seen {

@@ -57,6 +57,17 @@ pub struct Servers {
 }
 
 impl Servers {
+    /// Checks up front what can be checked without starting a run: a local `redis-server` that
+    /// runs, a URL's server that answers. (The gate calls this once instead of failing every
+    /// cell on the same setup error.)
+    pub async fn check(choice: &ServerChoice) -> anyhow::Result<()> {
+        match choice {
+            ServerChoice::Local if !redmutex::testing::available() => Err(no_redis_server()),
+            ServerChoice::Url(url) => reach(url).await,
+            _ => Ok(()),
+        }
+    }
+
     /// Starts or reaches the servers. Local servers die with the calling thread (Linux): call
     /// this from the thread that lives for the whole run.
     pub async fn start(choice: &ServerChoice, run_id: &str) -> anyhow::Result<Servers> {
@@ -64,11 +75,7 @@ impl Servers {
         match choice {
             ServerChoice::Local => {
                 if !redmutex::testing::available() {
-                    bail!(
-                        "no runnable redis-server (looked for {}): install it (apt-get install redis-server), \
-                         set REDMUTEX_REDIS_SERVER to its path, or use --server docker or --server redis://HOST:PORT",
-                        redmutex::testing::binary().display()
-                    );
+                    return Err(no_redis_server());
                 }
                 let start = || RedisServer::start().context("cannot start a local redis-server");
                 let lock = start()?;
@@ -174,6 +181,14 @@ pub async fn connect(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnect
             .with_context(|| format!("cannot connect to {shown}: is the server up and reachable?")),
         Ok(Ok(conn)) => Ok(conn),
     }
+}
+
+fn no_redis_server() -> anyhow::Error {
+    anyhow::anyhow!(
+        "no runnable redis-server (looked for {}): install it (apt-get install redis-server), set \
+         REDMUTEX_REDIS_SERVER to its path, or use --server docker or --server redis://HOST:PORT",
+        redmutex::testing::binary().display()
+    )
 }
 
 /// Checks that `url` answers PING within 5 s in all.

@@ -80,7 +80,13 @@ fn the_gate_runs_a_folder_writes_junit_and_skips_unknown_algorithms() {
     assert!(stdout.contains("not run"), "{}", support::text(&out));
     assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
     assert!(xml.contains("<testcase classname=\"tiny\" name=\"token\""), "{xml}");
-    assert!(xml.contains("skipped: unknown algorithm"), "{xml}");
+    assert!(xml.contains("skipped: unknown algorithm `no-such-lock`"), "{xml}");
+    assert!(
+        xml.contains(
+            "<testsuite name=\"tiny\" tests=\"2\" failures=\"0\" errors=\"0\" skipped=\"1\">"
+        ),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -170,4 +176,36 @@ fn a_run_cut_short_by_its_time_limit_says_so() {
     let (before, table) = report.split_once("## Verdicts").expect("verdicts");
     assert!(before.contains("reached its time limit"), "{report}");
     assert!(table.contains("|---|") && table.contains("| lost-updates |"), "{report}");
+}
+
+#[test]
+fn a_gate_with_nothing_to_run_or_bad_files_is_a_setup_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gate = |folder: &std::path::Path| {
+        support::contend()
+            .arg("gate")
+            .arg(folder)
+            .arg("--out")
+            .arg(dir.path().join("reports"))
+            .output()
+            .expect("gate")
+    };
+    // Empty, and a scenario with no expectations: nothing would run; green would be a lie.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let out = gate(&empty);
+    assert_eq!(out.status.code(), Some(2), "{}", support::text(&out));
+    assert!(support::text(&out).contains("nothing to gate"), "{}", support::text(&out));
+    support::scenario(&empty, "no-expect", "workers = 2\n");
+    let out = gate(&empty);
+    assert_eq!(out.status.code(), Some(2), "{}", support::text(&out));
+    // Two bad files: both named at once.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir(&bad).expect("mkdir");
+    support::scenario(&bad, "y-bad", "workers = \"two\"\n");
+    support::scenario(&bad, "z-bad", "wrokers = 2\n");
+    let out = gate(&bad);
+    let text = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("y-bad.toml:1") && text.contains("z-bad.toml:1"), "{text}");
 }
