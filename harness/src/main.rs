@@ -35,9 +35,10 @@ enum Cmd {
         algorithm: Option<String>,
         /// Servers: `local` (own redis-server processes), `docker` (containers; needs the
         /// `docker` feature), `sim` (the seeded simulator, no server), or a redis:// URL (keys
-        /// under a per-run prefix only, removed at the end).
-        #[arg(long, default_value = "local")]
-        server: String,
+        /// under a per-run prefix only, removed at the end). Default: $CONTEND_SERVER if set
+        /// (keeps a URL's password off the command line), else `local`.
+        #[arg(long)]
+        server: Option<String>,
         /// Seed (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
@@ -52,7 +53,7 @@ enum Cmd {
         iterations: Option<u32>,
         /// Scale of the specimens' document sleeps and poll delays, above 0 and at most 1000
         /// (default: the scenario's).
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         scale: Option<f64>,
     },
     /// Run every scenario × algorithm with an expectation; exit 1 when a promise breaks or a
@@ -64,9 +65,9 @@ enum Cmd {
         /// Write JUnit XML here.
         #[arg(long)]
         junit: Option<PathBuf>,
-        /// Servers, as for `run`.
-        #[arg(long, default_value = "local")]
-        server: String,
+        /// Servers, as for `run` (default: $CONTEND_SERVER, else `local`).
+        #[arg(long)]
+        server: Option<String>,
         /// Folder for the report folders.
         #[arg(long, default_value = "reports/gate")]
         out: PathBuf,
@@ -132,11 +133,21 @@ fn main() -> ExitCode {
     }
 }
 
-/// `--server`, parsed here rather than by the argument parser, which would echo the value (a
-/// password in a URL included) in its error.
-fn server_choice(text: &str) -> anyhow::Result<ServerChoice> {
-    text.parse().map_err(|e: String| anyhow::anyhow!("--server: {e}"))
+/// `--server` (or `$CONTEND_SERVER`), parsed here rather than by the argument parser, which
+/// would echo the value (a password in a URL included) in its error.
+fn server_choice(given: Option<String>) -> anyhow::Result<ServerChoice> {
+    let (text, from) = match given {
+        Some(text) => (text, "--server"),
+        None => match std::env::var(SERVER_ENV) {
+            Ok(text) if !text.is_empty() => (text, SERVER_ENV),
+            _ => ("local".to_string(), "--server"),
+        },
+    };
+    text.parse().map_err(|e: String| anyhow::anyhow!("{from}: {e}"))
 }
+
+/// The environment variable that gives `--server` when the flag is not given.
+const SERVER_ENV: &str = "CONTEND_SERVER";
 
 /// The error and its causes joined by ": ", leaving out a cause that only repeats the text
 /// before it (a Redis error shows its I/O cause, and also names it as its source).
@@ -169,7 +180,7 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
                     scenario.path.display()
                 );
             }
-            let server = server_choice(&server)?;
+            let server = server_choice(server)?;
             let opts = RunOptions { server, seed, out, workers, iterations, scale, progress: true };
             let results = contend::run::run(&scenario, entry, &opts).await?;
             print!("{}", results.table());
@@ -177,7 +188,7 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
         }
         Cmd::Gate { dir, junit, server, out } => {
             let opts = RunOptions {
-                server: server_choice(&server)?,
+                server: server_choice(server)?,
                 seed: None,
                 out,
                 workers: None,

@@ -199,17 +199,6 @@ fn median_us(samples: &mut [u64]) -> Option<f64> {
     Some(samples[samples.len() / 2] as f64 / 1000.0)
 }
 
-/// The worker slots a fault applies to, for the history: `all workers` or `worker slots 0, 2`.
-fn slots(workers: Option<&[u32]>) -> String {
-    match workers {
-        None => "all workers".into(),
-        Some(w) => {
-            let list: Vec<String> = w.iter().map(u32::to_string).collect();
-            format!("worker slot{} {}", if w.len() == 1 { "" } else { "s" }, list.join(", "))
-        }
-    }
-}
-
 enum Msg {
     Exited(usize, Option<i32>, Option<i32>, String),
 }
@@ -331,34 +320,12 @@ impl Coordinator {
                     next_ms: Some(strike.window.start_ms),
                     strikes: 0,
                 }),
-                Fault::StepDelay(d) => windows.push((
-                    Op::StepDelay,
-                    d.window,
-                    format!(
-                        "{} step {} +{} ms, {}, {}",
-                        match d.op {
-                            crate::scenario::DelayOp::Acquire => "acquire",
-                            crate::scenario::DelayOp::Release => "release",
-                        },
-                        d.step,
-                        d.delay_ms,
-                        slots(d.workers.as_deref()),
-                        if d.every == 1 {
-                            "each time".to_string()
-                        } else {
-                            format!("one time in {}", d.every)
-                        }
-                    ),
-                    false,
-                    false,
-                )),
-                Fault::ClockSkew(s) => windows.push((
-                    Op::ClockSkew,
-                    s.window,
-                    format!("{:+} ms, {}", s.offset_ms, slots(s.workers.as_deref())),
-                    false,
-                    false,
-                )),
+                Fault::StepDelay(d) => {
+                    windows.push((Op::StepDelay, d.window, d.describe(), false, false));
+                }
+                Fault::ClockSkew(s) => {
+                    windows.push((Op::ClockSkew, s.window, s.describe(), false, false));
+                }
             }
         }
         let inside_key = RunKeys::new(&base.prefix).inside;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -295,8 +295,15 @@ pub struct GateOverride {
 impl Scenario {
     /// Reads and parses a scenario file.
     pub fn load(path: &Path) -> anyhow::Result<Scenario> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read scenario {}: check the path", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let what = if e.kind() == std::io::ErrorKind::InvalidData {
+                "it is not text (a scenario is a TOML file)"
+            } else {
+                "check the path"
+            };
+            anyhow::Error::new(e)
+                .context(format!("cannot read scenario {}: {what}", path.display()))
+        })?;
         Scenario::parse(&text, path)
     }
 
@@ -304,7 +311,17 @@ impl Scenario {
     pub fn parse(text: &str, path: &Path) -> anyhow::Result<Scenario> {
         let raw: Raw = toml::from_str(text).map_err(|e| {
             let at = e.span().map_or_else(String::new, |s| position(text, &s));
-            anyhow::anyhow!("{}{at}: {}", path.display(), e.message().trim_end())
+            let message = e.message().trim_end();
+            // The parser names the duplicate key by its place only: name it too.
+            let key = e
+                .span()
+                .and_then(|s| text.get(s))
+                .map(str::trim)
+                .filter(|k| message == "duplicate key" && !k.is_empty() && k.len() < 80);
+            match key {
+                Some(key) => anyhow::anyhow!("{}{at}: duplicate key `{key}`", path.display()),
+                None => anyhow::anyhow!("{}{at}: {message}", path.display()),
+            }
         })?;
         let at = |span: &Range<usize>| format!("{}{}", path.display(), position(text, span));
         let stem = path
@@ -399,6 +416,13 @@ impl Scenario {
                 "specimen_scale (--scale) must be a number above 0 and at most {MAX_SCALE}, not {scale}"
             ));
         }
+        let (max_ttl, max_wait) = (redmutex::MAX_TTL.as_millis(), redmutex::MAX_WAIT.as_millis());
+        if u128::from(self.lock.ttl_ms) > max_ttl {
+            return Some(format!("[lock] ttl_ms must be at most {max_ttl} (a day)"));
+        }
+        if u128::from(self.lock.wait_ms) > max_wait {
+            return Some(format!("[lock] wait_ms must be at most {max_wait} (an hour)"));
+        }
         let (ttl, drift) = (self.lock.ttl_ms, self.drift_ms());
         if drift >= ttl && self.lock.drift_ms.is_none() {
             return Some(format!(
@@ -452,6 +476,49 @@ fn position(text: &str, span: &Range<usize>) -> String {
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     format!(":{line}:{column}")
+}
+
+/// The longest pause or step delay, ms (an hour).
+const MAX_FAULT_MS: u64 = 3_600_000;
+
+/// The largest clock skew, ms (a day).
+const MAX_SKEW_MS: u64 = 86_400_000;
+
+impl StepDelay {
+    /// For the history: `release step 1 +700 ms, worker slot 0, each time`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let op = match self.op {
+            DelayOp::Acquire => "acquire",
+            DelayOp::Release => "release",
+        };
+        let how_often = if self.every == 1 {
+            "each time".to_string()
+        } else {
+            format!("one time in {}", self.every)
+        };
+        let slots = slots(self.workers.as_deref());
+        format!("{op} step {} +{} ms, {slots}, {how_often}", self.step, self.delay_ms)
+    }
+}
+
+impl ClockSkew {
+    /// For the history: `+3000 ms, worker slot 0`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        format!("{:+} ms, {}", self.offset_ms, slots(self.workers.as_deref()))
+    }
+}
+
+/// The worker slots a fault applies to: `all workers` or `worker slots 0, 2`.
+fn slots(workers: Option<&[u32]>) -> String {
+    match workers {
+        None => "all workers".into(),
+        Some(w) => {
+            let list: Vec<String> = w.iter().map(u32::to_string).collect();
+            format!("worker slot{} {}", if w.len() == 1 { "" } else { "s" }, list.join(", "))
+        }
+    }
 }
 
 /// The largest `specimen_scale`: the documents' sleeps (at most a few seconds) times this
@@ -617,6 +684,27 @@ impl RawFault {
             return Err(format!("fault `{name}`: stop_ms must be after start_ms"));
         }
         let need = |key: &str| format!("fault `{name}` needs `{key}`");
+        let bad = |what: &str| Err(format!("fault `{name}`: {what}"));
+        if self.workers.as_ref().is_some_and(Vec::is_empty) {
+            return bad("workers = [] names no worker (leave `workers` out for all of them)");
+        }
+        if self.every == Some(0) {
+            return bad("every must be at least 1 (1: every operation)");
+        }
+        if self.every_ms == Some(0) {
+            return bad("every_ms must be at least 1");
+        }
+        if self.count == Some(0) {
+            return bad("count must be at least 1 (leave it out for no limit)");
+        }
+        for (key, value) in [("pause_ms", self.pause_ms), ("delay_ms", self.delay_ms)] {
+            if value.is_some_and(|v| v > MAX_FAULT_MS) {
+                return bad(&format!("{key} must be at most {MAX_FAULT_MS} (an hour)"));
+            }
+        }
+        if self.offset_ms.is_some_and(|v| v.unsigned_abs() > MAX_SKEW_MS) {
+            return bad(&format!("offset_ms must be within ±{MAX_SKEW_MS} (a day)"));
+        }
         let strike = HolderFault {
             window,
             every_ms: self.every_ms,
@@ -635,7 +723,7 @@ impl RawFault {
                 step: self.step.ok_or_else(|| need("step"))?,
                 delay_ms: self.delay_ms.ok_or_else(|| need("delay_ms"))?,
                 workers: self.workers,
-                every: self.every.unwrap_or(1).max(1),
+                every: self.every.unwrap_or(1),
             }),
             FaultKind::ClockSkew => Fault::ClockSkew(ClockSkew {
                 window,
@@ -652,6 +740,29 @@ mod tests {
 
     fn parse(text: &str) -> anyhow::Result<Scenario> {
         Scenario::parse(text, Path::new("s.toml"))
+    }
+
+    #[test]
+    fn faults_describe_themselves_in_plain_words() {
+        let s = parse(
+            "workers = 3\n[[faults]]\nkind = \"step-delay\"\nop = \"release\"\nstep = 1\n\
+             delay_ms = 700\nworkers = [0, 2]\nevery = 3\n\
+             [[faults]]\nkind = \"clock-skew\"\noffset_ms = -40\n",
+        )
+        .unwrap();
+        let described: Vec<String> = s
+            .faults
+            .iter()
+            .map(|f| match f {
+                Fault::StepDelay(d) => d.describe(),
+                Fault::ClockSkew(c) => c.describe(),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(
+            described,
+            ["release step 1 +700 ms, worker slots 0, 2, one time in 3", "-40 ms, all workers"]
+        );
     }
 
     #[test]

@@ -166,8 +166,12 @@ fn docker(_prefix: String) -> anyhow::Result<Servers> {
 /// A plain connection, failing within 5 s.
 pub async fn connect(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
     let shown = redact(url);
-    let client =
-        redis::Client::open(url).with_context(|| format!("`{shown}` is not a valid Redis URL"))?;
+    let client = redis::Client::open(url).with_context(|| {
+        format!(
+            "`{shown}` is not a valid Redis URL (a password with `/`, `?`, `#` or `@` must be \
+             percent-encoded: `%2F`, `%3F`, `%23`, `%40`)"
+        )
+    })?;
     match tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
         .await
     {
@@ -177,8 +181,9 @@ pub async fn connect(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnect
                 format!("{shown} refused the login: check the user name and password in the URL")
             })
         }
-        Ok(Err(e)) => Err(e)
+        Ok(Err(e)) if e.is_io_error() || e.is_connection_refusal() || e.is_timeout() => Err(e)
             .with_context(|| format!("cannot connect to {shown}: is the server up and reachable?")),
+        Ok(Err(e)) => Err(e).with_context(|| format!("{shown} refused the connection")),
         Ok(Ok(conn)) => Ok(conn),
     }
 }

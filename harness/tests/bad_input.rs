@@ -129,6 +129,25 @@ fn values_that_make_no_sense_are_refused_before_anything_starts() {
             "in the gate's settings ([gate]): workers must be at least 1",
         ),
         ("name = \"../elsewhere/x\"\n", &[], "cannot name a report folder"),
+        ("[lock]\nwait_ms = 4000000\n", &[], "wait_ms must be at most 3600000"),
+        (
+            "[[faults]]\nkind = \"clock-skew\"\noffset_ms = 5\nworkers = []\n",
+            &[],
+            "workers = [] names no worker",
+        ),
+        (
+            "[[faults]]\nkind = \"step-delay\"\nop = \"release\"\nstep = 1\ndelay_ms = 5\nevery = 0\n",
+            &[],
+            "every must be at least 1",
+        ),
+        (
+            "[[faults]]\nkind = \"step-delay\"\nop = \"release\"\nstep = 1\n\
+             delay_ms = 18446744073709551615\n",
+            &[],
+            "delay_ms must be at most 3600000",
+        ),
+        ("[[faults]]\nkind = \"kill-holder\"\ncount = 0\n", &[], "count must be at least 1"),
+        ("workers = 2\nworkers = 3\n", &[], "duplicate key `workers`"),
         (
             "[section]\nhold = { distribution = \"uniform\", min_ms = 10 }\n",
             &[],
@@ -165,4 +184,15 @@ fn an_expectation_for_a_misspelt_algorithm_is_pointed_out() {
     let (code, err) = refused(&file, &[]);
     assert_ne!(code, Some(2), "the run itself goes ahead: {err}");
     assert!(err.contains("[expect.notfy] names no known algorithm"), "{err}");
+}
+
+#[test]
+fn a_file_that_is_not_text_is_called_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("garbage.toml");
+    std::fs::write(&path, [0_u8, 0xff, 0xfe, 0x80]).expect("write");
+    let out = contend().arg("run").arg(&path).output().expect("run");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("it is not text") && !err.contains("check the path"), "{err}");
 }

@@ -67,6 +67,19 @@ fn a_password_in_the_url_is_used_but_never_shown() {
     };
     let out = run(&format!("redis://:s3cret@127.0.0.1:{port}"));
     assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+    // The same URL from the environment, which keeps it off the coordinator's command line.
+    let from_env = support::contend()
+        .arg("run")
+        .arg(&path)
+        .env("CONTEND_SERVER", format!("redis://:s3cret@127.0.0.1:{port}"))
+        .arg("--out")
+        .arg(dir.path().join("env-reports"))
+        .output()
+        .expect("run");
+    assert_eq!(from_env.status.code(), Some(0), "{}", support::text(&from_env));
+    let env_results = std::fs::read_to_string(dir.path().join("env-reports/latest/results.json"))
+        .expect("results");
+    assert!(env_results.contains(&format!("redis://:***@127.0.0.1:{port}")), "{env_results}");
     assert!(!support::text(&out).contains("s3cret"), "{}", support::text(&out));
     let latest = dir.path().join("reports/latest");
     let results: serde_json::Value =

@@ -183,10 +183,7 @@ impl Plans {
             .collect();
         let mut windows = Vec::new();
         for d in &cfg.step_delays {
-            let details = format!(
-                "{:?} step {} +{} ms, workers {:?}, every {}",
-                d.op, d.step, d.delay_ms, d.workers, d.every
-            );
+            let details = d.describe();
             windows.push(WindowPlan {
                 op: Op::StepDelay,
                 window: d.window,
@@ -196,7 +193,7 @@ impl Plans {
             });
         }
         for s in &cfg.clock_skews {
-            let details = format!("{:+} ms, workers {:?}", s.offset_ms, s.workers);
+            let details = s.describe();
             windows.push(WindowPlan {
                 op: Op::ClockSkew,
                 window: s.window,

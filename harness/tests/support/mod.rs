@@ -118,7 +118,10 @@ impl H {
 
 /// The `contend` binary.
 pub fn contend() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_contend"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_contend"));
+    // A developer's own default server must not leak into the tests.
+    cmd.env_remove("CONTEND_SERVER");
+    cmd
 }
 
 /// A scratch folder with `name.toml` holding `text`.
