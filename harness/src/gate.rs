@@ -268,7 +268,8 @@ fn matrix(cells: &[(String, String, Cell)]) -> String {
 }
 
 fn unexpected(r: &Results) -> String {
-    r.checkers
+    let mut why: Vec<String> = r
+        .checkers
         .iter()
         .filter(|(_, c)| !c.as_expected)
         .map(|(n, c)| {
@@ -278,9 +279,13 @@ fn unexpected(r: &Results) -> String {
                 c.expected.map_or("no invalid", |e| e.name())
             )
         })
-        .collect::<Vec<_>>()
-        .join("; ")
-        + &format!(" — {}", r.dir.display())
+        .collect();
+    if let Some(first) = r.worker_failures.first() {
+        let more = r.worker_failures.len() - 1;
+        let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
+        why.push(format!("worker trouble: {first}{more}"));
+    }
+    why.join("; ") + &format!(" — {}", r.dir.display())
 }
 
 fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {

@@ -61,7 +61,8 @@ pub enum Op {
     Heal,
     /// The coordinator read the outcome on the witness after the run (`value`).
     Final,
-    /// A worker's closing counters (not part of a saved history).
+    /// Commands a worker sent since its last `stats` line: `value` to the lock server, `details`
+    /// to the witness (read by the coordinator, not part of a saved history).
     Stats,
 }
 

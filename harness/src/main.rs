@@ -72,8 +72,9 @@ enum Cmd {
         #[arg(long, default_value = "reports/gate")]
         out: PathBuf,
     },
-    /// Simulate clients of an algorithm against a model of Redis, seeded; print the verdicts
-    /// and, on a violation, the counterexample and the command that replays it.
+    /// Simulate clients of an algorithm against a model of Redis, seeded, and print the verdicts
+    ///
+    /// On a violation, it prints the counterexample and the command that replays it.
     ///
     /// A violation is a broken promise: a lease handed out twice, an ownership or fencing
     /// finding, an update lost with no overlap to explain it (for a fenced lock, any), and,
@@ -88,7 +89,8 @@ enum Cmd {
     SimCoverage(contend::sim::cli::CoverageArgs),
     /// Check a saved history again: a report folder (its history.jsonl, and the context and
     /// expectations in its results.json); prints each checker's verdict and findings, and exits
-    /// 0 when every verdict is as the run expected, 1 otherwise.
+    /// 0 when every verdict is as the run expected and the run had no worker trouble, 1
+    /// otherwise.
     Check {
         /// The report folder.
         dir: PathBuf,
@@ -214,7 +216,8 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
     }
 }
 
-/// Re-checks the history of report folder `dir`; true when no checker finds it invalid.
+/// Re-checks the history of report folder `dir`; true when every verdict is as the run expected
+/// and the run had no worker trouble.
 fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
     use anyhow::Context as _;
     use contend::check::Verdict;

@@ -57,6 +57,20 @@ fn a_worker_stopped_while_it_waited_has_not_starved() {
 }
 
 #[test]
+fn a_worker_whose_acquires_keep_failing_with_errors_starves() {
+    // `info` answers that are not its last (errors, then it gave up): answered, never won.
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .release(1, 2, 3, true)
+        .unfinished(2, 0, 10)
+        .unfinished(2, 20, 30)
+        .unfinished(2, 40, 50)
+        .done();
+    let r = check(&h);
+    assert!(r.findings.iter().any(|f| f.kind == "starved"), "{r:?}");
+}
+
+#[test]
 fn fairness_counts_only_while_every_worker_was_still_trying() {
     // Alternating holders: equal shares. One worker taking every round first: unfair.
     let mut fair = H::new();
@@ -102,12 +116,6 @@ fn catches_a_silent_expiry_and_passes_notify() {
     let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
     assert_eq!(support::verdict(&results, "liveness"), "valid", "{}", support::text(&out));
     assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
-    // The killed holders' commands are counted too: what the workers sent is more than nothing
-    // and no more than what the server ran.
-    let stats = &results["stats"];
-    let sent = stats["server_commands_per_acquisition"].as_f64().unwrap_or(0.0);
-    let ran = stats["server_commands_per_acquisition_incl_scripts"].as_f64().unwrap_or(0.0);
-    assert!(sent > 0.0 && sent <= ran, "sent {sent}, ran {ran}: {stats}");
 }
 
 /// The million-event timing, as a test (run it in release: `cargo test -p contend --release

@@ -41,8 +41,8 @@ fn a_run_writes_history_results_report_and_latest() {
     );
 }
 
-/// `contend gate` on a folder holding one scenario, `name` with `text`, writing JUnit XML; answers
-/// the output and the JUnit text. The temporary folder lives until the answer is dropped.
+/// `contend gate` on a temporary folder holding one scenario, `name` with `text`, writing JUnit
+/// XML; answers the output and the JUnit text (read before the folder goes).
 fn gate_one(name: &str, text: &str) -> (std::process::Output, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let scenarios = dir.path().join("scenarios");

@@ -80,6 +80,8 @@ fn a_password_in_the_url_is_used_but_never_shown() {
     let env_results = std::fs::read_to_string(dir.path().join("env-reports/latest/results.json"))
         .expect("results");
     assert!(env_results.contains(&format!("redis://:***@127.0.0.1:{port}")), "{env_results}");
+    assert!(!support::text(&from_env).contains("s3cret"), "{}", support::text(&from_env));
+    assert!(!env_results.contains("s3cret"), "{env_results}");
     assert!(!support::text(&out).contains("s3cret"), "{}", support::text(&out));
     let latest = dir.path().join("reports/latest");
     let results: serde_json::Value =

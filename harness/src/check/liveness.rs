@@ -58,14 +58,21 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         }
     }
     // Per worker: (tries, answered, won, first invocation). An attempt is answered when it
-    // ended ok or fail; one that ended `info` (killed, or stopped at the end of the run) never
-    // got its answer, so it does not make a starved worker.
+    // ended, unless it was the worker's last and ended `info`: then the worker was killed or
+    // the run ended while it waited, and it never got its answer (an `info` from an error,
+    // with more attempts after it, is an answer that it did not win).
+    let mut last: HashMap<u32, usize> = HashMap::new();
+    for a in &t.attempts {
+        last.insert(a.worker, a.invoke);
+    }
     let mut per_worker: HashMap<u32, (u32, u32, u32, usize)> = HashMap::new();
     for a in &t.attempts {
         let entry = per_worker.entry(a.worker).or_insert((0, 0, 0, a.invoke));
         entry.0 += 1;
+        let cut_short =
+            |d: usize| t.events[d].kind == Kind::Info && last.get(&a.worker) == Some(&a.invoke);
         if let Some(d) = a.done
-            && t.events[d].kind != Kind::Info
+            && !cut_short(d)
         {
             entry.1 += 1;
             entry.2 += u32::from(t.events[d].kind == Kind::Ok);

@@ -151,8 +151,8 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<bool> {
                     " (liveness not judged under pauses, delays and restarts)"
                 },
                 if invalid {
-                    "; the invalid verdicts above are no broken promise (lease outlived, \
-                     starvation): see `contend sim --help`"
+                    "; the invalid verdicts above hold findings that are no violation: see \
+                     `contend sim --help`"
                 } else {
                     ""
                 }
