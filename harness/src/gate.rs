@@ -289,9 +289,7 @@ fn unexpected(r: &Results) -> String {
 }
 
 fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {
-    let esc = |s: &str| {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-    };
+    let esc = crate::timeline::escape;
     let mut suites: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     // Per suite: failures, errors, skipped.
     let mut counts: BTreeMap<&str, [usize; 3]> = BTreeMap::new();

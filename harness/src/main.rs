@@ -30,7 +30,7 @@ enum Cmd {
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// The algorithm (see `contend list`).
+        /// The algorithm (see `contend list`; default: notify).
         #[arg(long, short)]
         algorithm: Option<String>,
         /// Servers: `local` (own redis-server processes), `docker` (containers; needs the

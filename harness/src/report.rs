@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::check::{CheckResult, Context, Timeline, Verdict};
-use crate::history::{Event, Kind};
+use crate::history::{Event, Kind, Op};
 use crate::registry::{Class, Entry};
 use crate::scenario::{Expect, Scenario};
 
@@ -48,7 +48,9 @@ pub struct CheckerReport {
     /// The checker's result.
     #[serde(flatten)]
     pub result: CheckResult,
-    /// What the scenario expected (`None`: not stated).
+    /// What the scenario expected: `any` when its table for the algorithm leaves the checker
+    /// out; `None` (JSON `null`) when it has no table for the algorithm, and then anything
+    /// but `invalid` is as expected.
     pub expected: Option<Expect>,
     /// Whether the verdict met the expectation.
     pub as_expected: bool,
@@ -99,8 +101,8 @@ pub struct Stats {
     pub lock_work_s: f64,
     /// See [`ROUND_TRIPS_PER_SECTION`].
     pub round_trips_per_section: u32,
-    /// `lock_work_s / (completed × round_trips_per_section × ping_us_p50)`: 1 is a perfectly
-    /// serial chain of uncontended round trips.
+    /// `lock_work_s / (completed × round_trips_per_section × ping_us_p50)`: 1 is six serial
+    /// round trips per section; a lock that hands off (`notify`) can go below it.
     pub floor_ratio: f64,
     /// `floor_ratio` with the round trip sampled during the run.
     pub floor_ratio_during_run: Option<f64>,
@@ -145,6 +147,11 @@ pub struct Results {
     pub expectations_stated: bool,
     /// The scenario's `description`.
     pub description: String,
+    /// The faults that struck, by kind (`kill-holder`, `pause-holder`, `step-delay`,
+    /// `clock-skew`; the simulator's nemesis adds `restart`): how many times each began.
+    pub faults_struck: BTreeMap<String, u64>,
+    /// The kinds of the scenario's faults, one per `[[faults]]` table.
+    pub faults_planned: Vec<String>,
     /// Whether the run reached `max_duration_ms` before every worker finished its iterations
     /// (no acquire starts after it; operations under way end, within a grace period).
     pub time_limit_reached: bool,
@@ -171,7 +178,8 @@ impl Results {
         let checkers: BTreeMap<String, CheckerReport> = checked
             .into_iter()
             .map(|(name, result)| {
-                let expected = expect.and_then(|e| e.get(&name));
+                // With a table for the algorithm, a checker it leaves out may say anything.
+                let expected = expect.map(|e| e.get(&name).unwrap_or(Expect::Any));
                 let as_expected = match expected {
                     Some(e) => e.met_by(&result),
                     None => expect.is_some() || result.verdict != Verdict::Invalid,
@@ -196,6 +204,8 @@ impl Results {
             as_expected,
             expectations_stated: expect.is_some(),
             description: scenario.description.clone(),
+            faults_struck: faults_struck(history),
+            faults_planned: scenario.faults.iter().map(|f| f.kind_name().to_string()).collect(),
             time_limit_reached: history.iter().any(|e| {
                 e.f == crate::history::Op::Heal
                     && e.details.as_deref() == Some(crate::history::TIME_LIMIT)
@@ -204,6 +214,16 @@ impl Results {
             worker_failures: figures.worker_failures,
             dir: PathBuf::new(),
         }
+    }
+
+    /// `kill-holder ×2, step-delay ×1`, or `none` (the scenario planned faults, none struck).
+    fn faults_text(&self) -> String {
+        if self.faults_struck.is_empty() {
+            return format!("none (planned: {})", self.faults_planned.join(", "));
+        }
+        let struck: Vec<String> =
+            self.faults_struck.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        struck.join(", ")
     }
 
     /// What a checker was expected to say: the stated verdict; `any` when the scenario has
@@ -266,6 +286,9 @@ impl Results {
                 self.algorithm
             );
         }
+        if !self.faults_struck.is_empty() || !self.faults_planned.is_empty() {
+            let _ = writeln!(t, "  faults struck: {}", self.faults_text());
+        }
         if self.time_limit_reached {
             let _ = writeln!(
                 t,
@@ -304,6 +327,24 @@ fn percentiles(mut v: Vec<u64>) -> Percentiles {
 }
 
 #[allow(clippy::cast_precision_loss)]
+/// How many times each kind of fault began in `history`.
+#[must_use]
+pub fn faults_struck(history: &[Event]) -> BTreeMap<String, u64> {
+    let mut struck = BTreeMap::new();
+    for e in history.iter().filter(|e| e.kind == Kind::Invoke) {
+        let name = match e.f {
+            Op::Kill => "kill-holder",
+            Op::Pause => "pause-holder",
+            Op::StepDelay => "step-delay",
+            Op::ClockSkew => "clock-skew",
+            Op::Restart => "restart",
+            _ => continue,
+        };
+        *struck.entry(name.to_string()).or_insert(0) += 1;
+    }
+    struck
+}
+
 fn stats(history: &[Event], f: &Figures) -> Stats {
     let t = Timeline::new(history);
     let span = |i: usize, d: Option<usize>| d.map(|d| t.time(d).saturating_sub(t.time(i)));
@@ -419,6 +460,9 @@ fn markdown(r: &Results, history: &[Event]) -> String {
         r.context.wait_ns / 1_000_000,
         r.context.slack_ns / 1_000_000,
     );
+    if !r.faults_struck.is_empty() || !r.faults_planned.is_empty() {
+        let _ = writeln!(m, "Faults struck: {}.\n", r.faults_text());
+    }
     if r.time_limit_reached {
         m.push_str("**The run reached its time limit** (`max_duration_ms`) before every worker finished its iterations; no acquire started after it.\n\n");
     }

@@ -484,6 +484,20 @@ const MAX_FAULT_MS: u64 = 3_600_000;
 /// The largest clock skew, ms (a day).
 const MAX_SKEW_MS: u64 = 86_400_000;
 
+impl Fault {
+    /// The kind's name in scenario files: `kill-holder`, `pause-holder`, `step-delay`,
+    /// `clock-skew`.
+    #[must_use]
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Fault::KillHolder(_) => "kill-holder",
+            Fault::PauseHolder { .. } => "pause-holder",
+            Fault::StepDelay(_) => "step-delay",
+            Fault::ClockSkew(_) => "clock-skew",
+        }
+    }
+}
+
 impl StepDelay {
     /// For the history: `release step 1 +700 ms, worker slot 0, each time`.
     #[must_use]

@@ -84,7 +84,7 @@ pub fn html(results: &Results, history: &[Event]) -> String {
                 Op::Pause => "pause",
                 _ => "crash",
             },
-            e.details.as_deref().unwrap_or("")
+            escape(e.details.as_deref().unwrap_or(""))
         );
     }
     #[allow(clippy::cast_precision_loss)]
@@ -116,7 +116,17 @@ body {{ font-family: sans-serif; margin: 1em; }} .label {{ font-size: 11px; }}
 .fault {{ stroke: black; stroke-width: 2; }}
 </style></head><body><h1>{s} × {a}</h1><ul>{verdicts}</ul>{body}</body></html>
 "#,
-        s = results.scenario,
-        a = results.algorithm
+        s = escape(&results.scenario),
+        a = escape(&results.algorithm)
     )
+}
+
+/// `text` safe inside HTML/XML text and attribute values.
+#[must_use]
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }

@@ -3,6 +3,7 @@
 mod support;
 
 use contend::check::{Timeline, Verdict, ownership};
+use contend::history::{Kind, Op};
 use support::{H, ctx};
 
 fn check(h: &[contend::history::Event]) -> contend::check::CheckResult {
@@ -58,6 +59,26 @@ fn a_lock_gone_before_its_lease_ended_was_removed_by_someone() {
     let r = check(&h);
     assert_eq!(r.verdict, Verdict::Invalid);
     assert!(r.findings.iter().any(|f| f.kind == "lock-removed-under-holder"), "{r:?}");
+}
+
+#[test]
+fn a_stale_release_is_timed_from_the_victims_lease_not_from_its_wait() {
+    // Worker 2 waited from 100 ms; its lease began when its winning command went out, at 1049.
+    let mut h = H::new()
+        .acquire(1, 0, 1, None)
+        .section(1, 2, 1100, 0, &[])
+        .acquire(2, 100, 1050, None)
+        .section(2, 1051, 1400, 0, &[])
+        .release(1, 1200, 1201, true)
+        .done();
+    let won = h
+        .iter_mut()
+        .find(|e| e.f == Op::Acquire && e.kind == Kind::Ok && e.worker == Some(2))
+        .expect("worker 2's acquire");
+    won.lease_from = Some(1049 * 1_000_000);
+    let r = check(&h);
+    assert_eq!(r.findings[0].kind, "stale-release");
+    assert!(r.findings[0].message.contains("sent 151 ms into 2's lease"), "{r:?}");
 }
 
 /// On real Redis: `setnx-getset-unchecked`'s bare DEL removes the next holder's lock when its

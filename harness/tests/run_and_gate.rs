@@ -209,3 +209,24 @@ fn a_gate_with_nothing_to_run_or_bad_files_is_a_setup_error() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("y-bad.toml:1") && text.contains("z-bad.toml:1"), "{text}");
 }
+
+#[test]
+fn the_timeline_escapes_what_it_shows() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = support::scenario(
+        dir.path(),
+        "odd",
+        "name = \"a<b&c\"\nworkers = 2\niterations = 2\n[[faults]]\nkind = \"clock-skew\"\n\
+         offset_ms = 5\n",
+    );
+    let (out, results) = support::run(dir.path(), &path, "token");
+    let results = results.unwrap_or_else(|| panic!("{}", support::text(&out)));
+    assert_eq!(results["faults_struck"]["clock-skew"], 1, "{results}");
+    let html = std::fs::read_to_string(dir.path().join("reports/latest/timeline.html")).unwrap();
+    assert!(html.contains("<title>a&lt;b&amp;c × token</title>"), "{html}");
+    assert!(!html.contains("a<b"), "{html}");
+}

@@ -56,10 +56,11 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         findings.push(Finding {
             kind: "stale-release".into(),
             message: format!(
-                "worker {}'s release removed the lock while worker {} held it ({} ms into {}'s lease)",
+                "worker {}'s release removed the lock while worker {} held it (its removing \
+                 command was sent {} ms into {}'s lease)",
                 acq.worker,
                 other.worker,
-                ms(done.time.saturating_sub(t.time(other.invoke))),
+                ms(before.saturating_sub(t.lease_start(other))),
                 other.worker
             ),
             events: vec![acq.ok, other.invoke, other.ok, ri, rd],

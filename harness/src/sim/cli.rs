@@ -130,8 +130,10 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<bool> {
         if args.seeds > 1 && found.is_empty() {
             continue;
         }
+        let struck: u64 = crate::report::faults_struck(&run.history).values().sum();
         say!(
-            "sim {} seed {seed}: {} clients x {} rounds, faults {}: {} events, {} ms simulated{}",
+            "sim {} seed {seed}: {} clients x {} rounds, faults {} ({struck} struck): {} events, \
+             {} ms simulated{}",
             entry.name,
             cfg.workers,
             cfg.iterations,
