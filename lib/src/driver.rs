@@ -52,11 +52,15 @@ pub struct NoHooks;
 impl Hooks for NoHooks {}
 
 /// A connection to one Redis server, shared by every operation of a lock; cheap to clone.
+///
+/// When the connection breaks (the server restarted, closed an idle client, a network fault),
+/// the command under way fails with [`Error::Redis`], and the next command opens a fresh
+/// connection first: retrying is enough, no new `Lock` is needed.
 #[derive(Clone)]
 pub struct Connection {
     client: Client,
     url: String,
-    conn: MultiplexedConnection,
+    shared: Arc<Shared>,
     blocking: Arc<Mutex<Vec<MultiplexedConnection>>>,
     timeouts: Timeouts,
     origin: Instant,
@@ -107,25 +111,25 @@ pub fn redacted_url(url: &str) -> String {
     format!("{}***{}", &url[..start], &url[at..])
 }
 
+/// The multiplexed connection every clone uses, and whether it broke.
+struct Shared {
+    conn: Mutex<MultiplexedConnection>,
+    broken: std::sync::atomic::AtomicBool,
+}
+
 impl Connection {
     /// Connects to `url` (`redis://host:port/db`), failing within `timeouts.connect`.
     pub async fn open(url: &str, timeouts: Timeouts) -> Result<Connection> {
         let connect_err = |reason: String| Error::Connect { url: redacted_url(url), reason };
         let client = Client::open(url).map_err(|e| connect_err(e.to_string()))?;
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeouts.connect))
-            .set_response_timeout(Some(timeouts.response));
-        let conn = tokio::time::timeout(
-            timeouts.connect,
-            client.get_multiplexed_async_connection_with_config(&config),
-        )
-        .await
-        .map_err(|_| connect_err(format!("no connection within {:?}", timeouts.connect)))?
-        .map_err(|e| connect_err(e.to_string()))?;
+        let conn = connect(&client, timeouts).await.map_err(connect_err)?;
         Ok(Connection {
             client,
             url: url.to_string(),
-            conn,
+            shared: Arc::new(Shared {
+                conn: Mutex::new(conn),
+                broken: std::sync::atomic::AtomicBool::new(false),
+            }),
             blocking: Arc::default(),
             timeouts,
             origin: Instant::now(),
@@ -196,24 +200,45 @@ impl Connection {
     }
 
     /// Executes one command. Server errors come back as [`Reply::Error`]; failures in transit
-    /// as [`Error::Redis`].
+    /// as [`Error::Redis`] (after which the next command reconnects).
     pub async fn exec(&self, command: &Command) -> Result<Reply> {
         self.sent.fetch_add(1, Ordering::Relaxed);
+        if let Command::BLPop { timeout, .. } = command {
+            return self.exec_blocking(command, *timeout).await;
+        }
+        let mut conn = self.shared_conn().await?;
         match command {
-            Command::BLPop { timeout, .. } => self.exec_blocking(command, *timeout).await,
             Command::Eval { script, keys, args } => {
                 let mut evalsha = redis::cmd("EVALSHA");
                 evalsha.arg(script.sha()).arg(keys.len()).arg(keys).arg(args);
-                let reply = self.send(&mut self.conn.clone(), &evalsha).await?;
+                let reply = self.send(&mut conn, &evalsha).await?;
                 if !matches!(&reply, Reply::Error(e) if e.starts_with("NOSCRIPT")) {
                     return Ok(reply);
                 }
                 let mut eval = redis::cmd("EVAL");
                 eval.arg(script.source).arg(keys.len()).arg(keys).arg(args);
-                self.send(&mut self.conn.clone(), &eval).await
+                self.send(&mut conn, &eval).await
             }
-            other => self.send(&mut self.conn.clone(), &encode(other)).await,
+            other => self.send(&mut conn, &encode(other)).await,
         }
+    }
+
+    /// The shared connection, opened afresh first if the last one broke.
+    async fn shared_conn(&self) -> Result<MultiplexedConnection> {
+        if self.shared.broken.load(Ordering::Acquire) {
+            let fresh = connect(&self.client, self.timeouts)
+                .await
+                .map_err(|reason| Error::Connect { url: redacted_url(&self.url), reason })?;
+            if let Ok(mut conn) = self.shared.conn.lock() {
+                *conn = fresh;
+            }
+            self.shared.broken.store(false, Ordering::Release);
+        }
+        self.shared
+            .conn
+            .lock()
+            .map(|conn| conn.clone())
+            .map_err(|_| Error::Protocol("the connection's lock was poisoned".into()))
     }
 
     async fn exec_blocking(&self, command: &Command, block: Duration) -> Result<Reply> {
@@ -247,7 +272,12 @@ impl Connection {
                 let code = e.code().unwrap_or("ERR");
                 Ok(Reply::Error(format!("{code} {}", e.detail().unwrap_or_default())))
             }
-            Err(e) => Err(Error::Redis(e)),
+            Err(e) => {
+                if e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() {
+                    self.shared.broken.store(true, Ordering::Release);
+                }
+                Err(Error::Redis(e))
+            }
         }
     }
 
@@ -262,6 +292,24 @@ impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Connection").field("url", &self.url).finish_non_exhaustive()
     }
+}
+
+/// Opens a multiplexed connection with `timeouts`, within the connect timeout; the error is
+/// why not.
+async fn connect(
+    client: &Client,
+    timeouts: Timeouts,
+) -> std::result::Result<MultiplexedConnection, String> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(timeouts.connect))
+        .set_response_timeout(Some(timeouts.response));
+    tokio::time::timeout(
+        timeouts.connect,
+        client.get_multiplexed_async_connection_with_config(&config),
+    )
+    .await
+    .map_err(|_| format!("no connection within {:?}", timeouts.connect))?
+    .map_err(|e| e.to_string())
 }
 
 /// Wall-clock milliseconds since the Unix epoch, shifted by `offset_ms`.

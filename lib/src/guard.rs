@@ -21,9 +21,12 @@ use crate::proto::{Grant, Outcome};
 /// ([`crate::Algorithm::Fenced`]).
 ///
 /// Dropping a guard without [`Guard::release`] stops its auto-renewal and releases the lock in
-/// a background task (owner-checked). Without a tokio runtime, or if that release fails, the key
-/// lives until its ttl.
+/// a background task (owner-checked), so for a moment after the drop the lock may still look
+/// held. Without a tokio runtime, when the runtime is shutting down (a guard still alive when
+/// `#[tokio::main]` returns), or if that release fails, the key lives until its ttl: release
+/// explicitly where it matters.
 #[derive(Debug)]
+#[must_use = "the lock is released when the guard is dropped: bind it (`let _guard = ...`)"]
 pub struct Guard {
     lock: Lock,
     grant: Grant,

@@ -64,4 +64,7 @@ pub use driver::Connection;
 pub use error::{Error, Result};
 pub use guard::Guard;
 pub use lock::{Lock, LockBuilder, MAX_TTL, MAX_WAIT};
+/// The `redis` crate this one is built on, for matching [`Error::Redis`]'s error kinds without
+/// a second, possibly different, `redis` dependency.
+pub use redis;
 pub use resource::{FencedRead, FencedResource};

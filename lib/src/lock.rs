@@ -229,7 +229,9 @@ impl Drop for Cleanup {
 }
 
 impl LockBuilder {
-    /// How long the lock lives in Redis unless released or extended (1 ms to [`MAX_TTL`]).
+    /// How long the lock lives in Redis unless released or extended (1 ms to [`MAX_TTL`], and
+    /// more than the drift allowance: with the default allowance, ttl/100 + 2 ms, at least
+    /// 3 ms).
     pub fn ttl(mut self, ttl: Duration) -> LockBuilder {
         self.ttl = ttl;
         self
