@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use redmutex::algo::{AcquireParams, Backoff, Rng};
+use redmutex::algo::{AcquireParams, Algorithm, Backoff, Notify, Rng};
 use redmutex::proto::{Action, Bytes, Event as MEvent, Machine, Outcome, Token};
 use redmutex::sim::ClientId;
 
@@ -35,6 +35,8 @@ pub(super) struct Client {
     /// A nemesis delay is being slept.
     pub(super) delay_open: bool,
     epoch: u64,
+    /// Whether this client's last acquire found the lock busy.
+    contended: bool,
     ops: [u32; 2],
     pub(super) pending: Option<Op>,
     pub(super) stage: Stage,
@@ -62,6 +64,8 @@ pub(super) struct OpRun {
     invoke: Option<Event>,
     delayed_ms: u64,
     last_send: Option<u64>,
+    /// Commands sent to the lock server.
+    sends: u32,
     parked: Option<Action>,
     waiting: Waiting,
     sub: Option<Sub>,
@@ -108,6 +112,7 @@ impl Client {
             delay_step: 0,
             delay_open: false,
             epoch: 0,
+            contended: false,
             ops: [0, 0],
             pending: None,
             stage: Stage::Idle,
@@ -265,7 +270,12 @@ impl Engine<'_> {
             seed: c.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9),
             backoff: Backoff::default(),
         };
-        let machine = self.protocol.acquire(params);
+        let contended = self.clients[slot as usize].contended;
+        let machine = if contended && self.protocol.name() == Algorithm::Notify.name() {
+            Notify::acquire_contended(params)
+        } else {
+            self.protocol.acquire(params)
+        };
         let invoke = Event::new(0, Kind::Invoke, Op::Acquire);
         let done = Event::new(0, Kind::Info, Op::Acquire);
         self.begin_op(slot, DelayOp::Acquire, machine, invoke, done);
@@ -289,6 +299,7 @@ impl Engine<'_> {
             invoke: Some(invoke),
             delayed_ms: 0,
             last_send: None,
+            sends: 0,
             parked: None,
             waiting: Waiting::Nothing,
             sub: None,
@@ -359,6 +370,7 @@ impl Engine<'_> {
                 let id = self.client(slot).id;
                 let op = self.op(slot)?;
                 op.last_send = Some(at);
+                op.sends += 1;
                 op.waiting = Waiting::Reply;
                 self.counters.lock_commands += 1;
                 self.send(Ev::Lock { slot, id, cmd });
@@ -445,6 +457,11 @@ impl Engine<'_> {
         let Stage::Op(op) = std::mem::replace(&mut c.stage, Stage::Idle) else { return };
         let op = *op;
         c.pending = None;
+        if op.kind == DelayOp::Acquire {
+            // As the harness worker and `redmutex::Lock` do: after meeting a busy lock, notify
+            // skips its plain-SET fast path next time.
+            c.contended = op.sends > 1;
+        }
         if let Some(s) = &op.sub {
             self.lock.unsubscribe(ClientId(s.id), &s.channel);
         }
