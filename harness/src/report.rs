@@ -180,10 +180,7 @@ impl Results {
             .map(|(name, result)| {
                 // With a table for the algorithm, a checker it leaves out may say anything.
                 let expected = expect.map(|e| e.get(&name).unwrap_or(Expect::Any));
-                let as_expected = match expected {
-                    Some(e) => e.met_by(&result),
-                    None => expect.is_some() || result.verdict != Verdict::Invalid,
-                };
+                let as_expected = meets(expected, &result);
                 (name, CheckerReport { result, expected, as_expected })
             })
             .collect();
@@ -226,16 +223,6 @@ impl Results {
         struck.join(", ")
     }
 
-    /// What a checker was expected to say: the stated verdict; `any` when the scenario has
-    /// expectations for the algorithm but not for this checker; `not invalid` when it has none.
-    fn expected_text(&self, c: &CheckerReport) -> String {
-        match c.expected {
-            Some(e) => e.name().to_string(),
-            None if self.expectations_stated => "any".into(),
-            None => "not invalid".into(),
-        }
-    }
-
     /// The verdict table, as printed at the end of a run.
     #[must_use]
     pub fn table(&self) -> String {
@@ -245,7 +232,7 @@ impl Results {
         }
         let _ = writeln!(t, "  {:<18} {:<9} {:<15}", "checker", "verdict", "expected");
         for (name, c) in &self.checkers {
-            let expected = self.expected_text(c);
+            let expected = expected_name(c.expected);
             let mark = if c.as_expected { "ok" } else { "UNEXPECTED" };
             let why = c.result.reason.as_deref().unwrap_or("");
             let _ = writeln!(
@@ -327,6 +314,20 @@ fn percentiles(mut v: Vec<u64>) -> Percentiles {
 }
 
 #[allow(clippy::cast_precision_loss)]
+/// Whether `result` meets `expected`; `None` (no table for the algorithm): anything but
+/// invalid.
+#[must_use]
+pub fn meets(expected: Option<Expect>, result: &CheckResult) -> bool {
+    expected.map_or(result.verdict != Verdict::Invalid, |e| e.met_by(result))
+}
+
+/// What a checker was expected to say: the stated verdict (`any` when the table leaves the
+/// checker out), or `not invalid` when there is no table for the algorithm.
+#[must_use]
+pub fn expected_name(expected: Option<Expect>) -> &'static str {
+    expected.map_or("not invalid", Expect::name)
+}
+
 /// How many times each kind of fault began in `history`.
 #[must_use]
 pub fn faults_struck(history: &[Event]) -> BTreeMap<String, u64> {
@@ -468,7 +469,7 @@ fn markdown(r: &Results, history: &[Event]) -> String {
     }
     m.push_str("## Verdicts\n\n| checker | verdict | expected | as expected | reason |\n|---|---|---|---|---|\n");
     for (name, c) in &r.checkers {
-        let expected = r.expected_text(c);
+        let expected = expected_name(c.expected);
         let _ = writeln!(
             m,
             "| {name} | {} | {expected} | {} | {} |",

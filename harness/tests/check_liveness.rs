@@ -140,22 +140,17 @@ fn a_million_events_are_checked_and_the_time_printed() {
 
 #[test]
 fn the_commands_of_killed_workers_are_counted() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
     // One slot, every holder killed in its section: no worker ever ends on its own, yet what
     // they sent is counted.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = support::scenario(
-        dir.path(),
+    let Some((_dir, _, results)) = support::run_text(
         "all-killed",
         "workers = 1\niterations = 3\n[lock]\nttl_ms = 1000\n\
          [section]\nhold = { distribution = \"fixed\", ms = 1000 }\n\
          [[faults]]\nkind = \"kill-holder\"\nevery_ms = 10\nafter_acquire_ms = 50\n",
-    );
-    let (out, results) = support::run(dir.path(), &path, "token");
-    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+        "token",
+    ) else {
+        return;
+    };
     let stats = &results["stats"];
     assert_eq!(stats["completed"], 0, "{stats}");
     let sent = stats["server_commands_per_acquisition"].as_f64().unwrap_or(0.0);

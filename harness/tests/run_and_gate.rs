@@ -148,21 +148,16 @@ fn check_judges_a_saved_history_against_the_runs_expectations() {
 
 #[test]
 fn a_run_cut_short_by_its_time_limit_says_so() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
     // 2 workers × 20 sections of 100 ms cannot finish in 300 ms.
-    let path = support::scenario(
-        dir.path(),
+    let Some((dir, out, results)) = support::run_text(
         "short",
         "description = \"too much work for the time\"\nworkers = 2\niterations = 20\n\
          max_duration_ms = 300\n[lock]\nttl_ms = 2000\n\
          [section]\nhold = { distribution = \"fixed\", ms = 100 }\n",
-    );
-    let (out, results) = support::run(dir.path(), &path, "token");
-    let results = results.unwrap_or_else(|| panic!("{}", support::text(&out)));
+        "token",
+    ) else {
+        return;
+    };
     assert_eq!(results["time_limit_reached"], true, "{results}");
     // No acquire starts after the limit: nowhere near the 40 sections were done (without the
     // limit they would all finish, within the grace period after it).
@@ -212,19 +207,14 @@ fn a_gate_with_nothing_to_run_or_bad_files_is_a_setup_error() {
 
 #[test]
 fn the_timeline_escapes_what_it_shows() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = support::scenario(
-        dir.path(),
+    let Some((dir, _, results)) = support::run_text(
         "odd",
         "name = \"a<b&c\"\nworkers = 2\niterations = 2\n[[faults]]\nkind = \"clock-skew\"\n\
          offset_ms = 5\n",
-    );
-    let (out, results) = support::run(dir.path(), &path, "token");
-    let results = results.unwrap_or_else(|| panic!("{}", support::text(&out)));
+        "token",
+    ) else {
+        return;
+    };
     assert_eq!(results["faults_struck"]["clock-skew"], 1, "{results}");
     let html = std::fs::read_to_string(dir.path().join("reports/latest/timeline.html")).unwrap();
     assert!(html.contains("<title>a&lt;b&amp;c × token</title>"), "{html}");

@@ -207,19 +207,30 @@ impl Connection {
             return self.exec_blocking(command, *timeout).await;
         }
         let mut conn = self.shared_conn().await?;
+        let result = self.exec_on(&mut conn, command).await;
+        if let Err(Error::Redis(e)) = &result
+            && (e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal())
+        {
+            self.shared.broken.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    /// A non-blocking command on `conn`; a script by its SHA, sent whole if the server lacks it.
+    async fn exec_on(&self, conn: &mut MultiplexedConnection, command: &Command) -> Result<Reply> {
         match command {
             Command::Eval { script, keys, args } => {
                 let mut evalsha = redis::cmd("EVALSHA");
                 evalsha.arg(script.sha()).arg(keys.len()).arg(keys).arg(args);
-                let reply = self.send(&mut conn, &evalsha).await?;
+                let reply = self.send(conn, &evalsha).await?;
                 if !matches!(&reply, Reply::Error(e) if e.starts_with("NOSCRIPT")) {
                     return Ok(reply);
                 }
                 let mut eval = redis::cmd("EVAL");
                 eval.arg(script.source).arg(keys.len()).arg(keys).arg(args);
-                self.send(&mut conn, &eval).await
+                self.send(conn, &eval).await
             }
-            other => self.send(&mut conn, &encode(other)).await,
+            other => self.send(conn, &encode(other)).await,
         }
     }
 
@@ -272,12 +283,7 @@ impl Connection {
                 let code = e.code().unwrap_or("ERR");
                 Ok(Reply::Error(format!("{code} {}", e.detail().unwrap_or_default())))
             }
-            Err(e) => {
-                if e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() {
-                    self.shared.broken.store(true, Ordering::Release);
-                }
-                Err(Error::Redis(e))
-            }
+            Err(e) => Err(Error::Redis(e)),
         }
     }
 

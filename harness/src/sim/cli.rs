@@ -79,7 +79,7 @@ impl SimArgs {
             "--iterations must be at least 1"
         } else if self.seeds == 0 {
             "--seeds must be at least 1"
-        } else if self.ttl_ms / 100 + 2 >= self.ttl_ms {
+        } else if self.config(self.seed).drift_ms >= self.ttl_ms {
             "--ttl-ms must be at least 3: the drift allowance (ttl/100 + 2 ms) is taken off every lease"
         } else if self.fault_every_ms == 0 {
             "--fault-every-ms must be at least 1"

@@ -131,6 +131,26 @@ pub fn scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// `contend run` of a scenario `name` written from `toml` in a fresh temporary folder, with
+/// `algorithm`; answers the folder (its `reports/latest` holds the report), the output and the
+/// parsed results.json, which must exist. `None` when there is no `redis-server` (the caller
+/// skips).
+pub fn run_text(
+    name: &str,
+    toml: &str,
+    algorithm: &str,
+) -> Option<(tempfile::TempDir, Output, serde_json::Value)> {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = scenario(dir.path(), name, toml);
+    let (out, results) = run(dir.path(), &path, algorithm);
+    let results = results.unwrap_or_else(|| panic!("no results: {}", text(&out)));
+    Some((dir, out, results))
+}
+
 /// Runs `contend run SCENARIO -a ALGORITHM --out DIR/reports`; answers the output and the
 /// parsed results.json (if the run got that far).
 pub fn run(dir: &Path, scenario: &Path, algorithm: &str) -> (Output, Option<serde_json::Value>) {
