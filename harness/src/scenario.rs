@@ -466,7 +466,10 @@ impl Scenario {
     /// The drift allowance, ms.
     #[must_use]
     pub fn drift_ms(&self) -> u64 {
-        self.lock.drift_ms.unwrap_or(self.lock.ttl_ms / 100 + 2)
+        self.lock.drift_ms.unwrap_or_else(|| {
+            let ttl = std::time::Duration::from_millis(self.lock.ttl_ms);
+            u64::try_from(redmutex::algo::default_drift(ttl).as_millis()).unwrap_or(u64::MAX)
+        })
     }
 }
 

@@ -7,10 +7,10 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use redmutex::algo::{AcquireParams, Backoff, Notify, Protocol, ReleaseParams, Rng};
+use redmutex::algo::{AcquireParams, Backoff, Protocol, ReleaseParams, Rng};
 use redmutex::driver::{Hooks, Timeouts};
 use redmutex::proto::{Action, Command, Grant, Outcome, Reply, Token};
-use redmutex::{Algorithm, Connection, FencedRead, FencedResource};
+use redmutex::{Connection, FencedRead, FencedResource};
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{monotonic_ns, ms};
@@ -216,9 +216,10 @@ impl<'a> Worker<'a> {
             seed: self.cfg.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9),
             backoff: Backoff::default(),
         };
-        // Like `redmutex::Lock`: once notify has met a busy lock, skip its plain-SET fast path.
-        let mut machine = if self.contended && self.protocol.name() == Algorithm::Notify.name() {
-            Notify::acquire_contended(params)
+        // Like `redmutex::Lock`: once an acquire met a busy lock, take the contended path (notify
+        // skips its plain-SET fast path).
+        let mut machine = if self.contended {
+            self.protocol.acquire_contended(params)
         } else {
             self.protocol.acquire(params)
         };

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crate::algo::{AcquireParams, Algorithm, Backoff, Notify, ReleaseParams};
+use crate::algo::{AcquireParams, Algorithm, Backoff, ReleaseParams};
 use crate::driver::{Connection, NoHooks, Timeouts};
 use crate::error::{Error, Result};
 use crate::guard::Guard;
@@ -158,10 +158,9 @@ impl Lock {
             backoff: s.backoff,
         };
         let contended = self.inner.contended.load(Ordering::Relaxed);
-        let mut machine = match s.algorithm {
-            Algorithm::Notify if contended => Notify::acquire_contended(params),
-            other => other.protocol().acquire(params),
-        };
+        let protocol = s.algorithm.protocol();
+        let mut machine =
+            if contended { protocol.acquire_contended(params) } else { protocol.acquire(params) };
         let mut cleanup = Cleanup { lock: Some(self.clone()), token };
         let sent_before = self.inner.conn.commands_sent();
         let outcome = self.inner.conn.run(machine.as_mut(), &mut NoHooks).await?;
@@ -328,7 +327,7 @@ impl LockBuilder {
                 self.wait
             ));
         }
-        let drift = self.drift.unwrap_or(self.ttl / 100 + Duration::from_millis(2));
+        let drift = self.drift.unwrap_or_else(|| crate::algo::default_drift(self.ttl));
         if drift >= self.ttl {
             return bad(format!(
                 "drift allowance {drift:?} leaves nothing of the ttl {:?}; lower the drift or raise the ttl",

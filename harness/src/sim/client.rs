@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use redmutex::algo::{AcquireParams, Algorithm, Backoff, Notify, Rng};
+use redmutex::algo::{AcquireParams, Backoff, Rng};
 use redmutex::proto::{Action, Bytes, Event as MEvent, Machine, Outcome, Token};
 use redmutex::sim::ClientId;
 
@@ -271,8 +271,8 @@ impl Engine<'_> {
             backoff: Backoff::default(),
         };
         let contended = self.clients[slot as usize].contended;
-        let machine = if contended && self.protocol.name() == Algorithm::Notify.name() {
-            Notify::acquire_contended(params)
+        let machine = if contended {
+            self.protocol.acquire_contended(params)
         } else {
             self.protocol.acquire(params)
         };

@@ -70,6 +70,12 @@ pub trait Protocol: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// A machine that acquires the lock.
     fn acquire(&self, params: AcquireParams) -> Box<dyn Machine>;
+    /// A machine that acquires the lock for a caller whose last acquire met a busy lock.
+    /// Algorithms with a cheaper path under contention (`notify` skips its plain `SET`) take it
+    /// here; the others acquire as usual.
+    fn acquire_contended(&self, params: AcquireParams) -> Box<dyn Machine> {
+        self.acquire(params)
+    }
     /// A machine that releases it.
     fn release(&self, params: ReleaseParams) -> Box<dyn Machine>;
     /// A machine that extends it, if the algorithm can.
@@ -189,6 +195,12 @@ impl Rng {
         }
         self.next_u64() % n
     }
+}
+
+/// The drift allowance taken off every lease unless set otherwise: ttl/100 + 2 ms.
+#[must_use]
+pub fn default_drift(ttl: Duration) -> Duration {
+    ttl / 100 + Duration::from_millis(2)
 }
 
 /// The end of a lease that began when a command was sent at `sent_at`.

@@ -46,6 +46,12 @@ impl Protocol for Notify {
         Box::new(NotifyAcquire::new(params, true))
     }
 
+    /// Skips the plain `SET` and runs the acquire script at once, saving a round trip when the
+    /// lock is likely busy.
+    fn acquire_contended(&self, params: AcquireParams) -> Box<dyn Machine> {
+        Box::new(NotifyAcquire::new(params, false))
+    }
+
     fn release(&self, p: ReleaseParams) -> Box<dyn Machine> {
         let args = vec![p.grant.token, p.fresh_token.to_bytes(), num(millis(p.ttl))];
         let keys = vec![p.keys.lock, p.keys.waiters, p.keys.signal];
@@ -54,15 +60,6 @@ impl Protocol for Notify {
 
     fn extend(&self, p: ExtendParams) -> Option<Box<dyn Machine>> {
         Some(Box::new(checked_extend(&p)))
-    }
-}
-
-impl Notify {
-    /// An acquire for a caller that saw contention recently: skips the plain `SET` and runs the
-    /// acquire script at once, saving a round trip when the lock is likely busy.
-    #[must_use]
-    pub fn acquire_contended(params: AcquireParams) -> Box<dyn Machine> {
-        Box::new(NotifyAcquire::new(params, false))
     }
 }
 
