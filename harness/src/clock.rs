@@ -23,6 +23,16 @@ pub const fn ms(ms: u64) -> u64 {
     ms.saturating_mul(1_000_000)
 }
 
+/// The median of nanosecond samples, in µs (`None` without samples).
+#[must_use]
+pub fn median_us(samples: &mut [u64]) -> Option<f64> {
+    if samples.is_empty() {
+        return None;
+    }
+    samples.sort_unstable();
+    Some(samples[samples.len() / 2] as f64 / 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -289,7 +289,7 @@ fn unexpected(r: &Results) -> String {
 }
 
 fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {
-    let esc = crate::timeline::escape;
+    let esc = crate::report::escape;
     let mut suites: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     // Per suite: failures, errors, skipped.
     let mut counts: BTreeMap<&str, [usize; 3]> = BTreeMap::new();

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use contend::registry::{self, Class};
+use contend::registry;
 use contend::run::{Interrupted, RunOptions};
 use contend::scenario::Scenario;
 use contend::servers::ServerChoice;
@@ -207,8 +207,7 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
         Cmd::Check { dir } => check(&dir),
         Cmd::List => {
             for e in registry::all() {
-                let class = if e.class == Class::Reference { "reference" } else { "specimen " };
-                println!("{:<24} {class}  {}", e.name, e.summary);
+                println!("{:<24} {:<9}  {}", e.name, e.class.name(), e.summary);
             }
             Ok(true)
         }
@@ -220,50 +219,44 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
 /// and the run had no worker trouble.
 fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
     use anyhow::Context as _;
+    use contend::report::{Results, expected_name, meets};
     use contend::scenario::Expect;
-    let results = std::fs::read_to_string(dir.join("results.json")).with_context(|| {
+    let text = std::fs::read_to_string(dir.join("results.json")).with_context(|| {
         format!("cannot read {}/results.json: is it a report folder?", dir.display())
     })?;
-    let results: serde_json::Value =
-        serde_json::from_str(&results).context("results.json is not JSON")?;
-    let ctx: contend::check::Context = serde_json::from_value(results["context"].clone())
-        .context("results.json has no valid `context` (ttl_ns, wait_ns, slack_ns, fenced)")?;
-    let stated = results["expectations_stated"].as_bool().unwrap_or(false);
+    let results: Results = serde_json::from_str(&text).with_context(|| {
+        format!("{}/results.json is not the results of a `contend run`", dir.display())
+    })?;
     println!(
         "{} × {}{}",
-        results["scenario"].as_str().unwrap_or("?"),
-        results["algorithm"].as_str().unwrap_or("?"),
-        if results["time_limit_reached"].as_bool() == Some(true) {
-            " (the run reached its time limit)"
-        } else {
-            ""
-        }
+        results.scenario,
+        results.algorithm,
+        if results.time_limit_reached { " (the run reached its time limit)" } else { "" }
     );
     let file = std::fs::File::open(dir.join("history.jsonl"))
         .with_context(|| format!("cannot read {}/history.jsonl", dir.display()))?;
     let mut history = contend::history::read_jsonl(std::io::BufReader::new(file))?;
     contend::history::sort(&mut history);
     let started = std::time::Instant::now();
-    let checked = contend::check::check_all(&history, &ctx);
+    let checked = contend::check::check_all(&history, &results.context);
     let took = started.elapsed();
     println!("  {:<18} {:<9} {:<15}", "checker", "verdict", "expected");
     let mut all_as_expected = true;
     for (name, r) in &checked {
-        let saved = &results["checkers"][name];
+        let saved = results.checkers.get(name);
         // Reports written before `any` was spelt out left it `null` under a stated table.
-        let expected: Option<Expect> = serde_json::from_value(saved["expected"].clone())
-            .ok()
-            .or(stated.then_some(Expect::Any));
-        let as_expected = contend::report::meets(expected, r);
+        let expected =
+            saved.and_then(|c| c.expected).or(results.expectations_stated.then_some(Expect::Any));
+        let as_expected = meets(expected, r);
         all_as_expected &= as_expected;
-        let expected_text = contend::report::expected_name(expected);
-        let changed = match saved["verdict"].as_str() {
-            Some(v) if v != r.verdict.to_string() => format!(" (the run said {v})"),
+        let changed = match saved.map(|c| c.result.verdict) {
+            Some(v) if v != r.verdict => format!(" (the run said {v})"),
             _ => String::new(),
         };
         println!(
-            "  {name:<18} {:<9} {expected_text:<15} {:<10} {}{changed}",
+            "  {name:<18} {:<9} {:<15} {:<10} {}{changed}",
             r.verdict.to_string(),
+            expected_name(expected),
             if as_expected { "ok" } else { "UNEXPECTED" },
             r.reason.as_deref().unwrap_or("")
         );
@@ -271,7 +264,7 @@ fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
             println!("      {}: {} (events {:?})", f.kind, f.message, f.events);
         }
     }
-    let trouble = results["worker_failures"].as_array().map_or(0, Vec::len);
+    let trouble = results.worker_failures.len();
     if trouble > 0 {
         all_as_expected = false;
         println!(

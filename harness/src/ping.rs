@@ -78,9 +78,7 @@ async fn median_burst(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::R
         samples.push(crate::clock::monotonic_ns() - t);
     }
     samples.drain(..20);
-    samples.sort_unstable();
-    #[allow(clippy::cast_precision_loss)]
-    Ok(samples[samples.len() / 2] as f64 / 1000.0)
+    Ok(crate::clock::median_us(&mut samples).unwrap_or(0.0))
 }
 
 /// The coordinator's thread and the server's main thread pinned for the measurement; the

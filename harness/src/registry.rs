@@ -7,7 +7,8 @@ use redmutex::proto::Machine;
 use crate::specimens::{self, KnownBug};
 
 /// Whether an algorithm is one we promise things for, or a specimen kept for its bugs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Class {
     /// A `redmutex` algorithm: a broken promise fails the gate.
     Reference,
@@ -26,6 +27,17 @@ pub struct Entry {
     pub class: Class,
     /// Known bugs (specimens).
     pub bugs: &'static [KnownBug],
+}
+
+impl Class {
+    /// `reference` or `specimen`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Reference => "reference",
+            Class::Specimen => "specimen",
+        }
+    }
 }
 
 impl Entry {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use redmutex::algo::{AcquireParams, Backoff, Protocol, ReleaseParams, Rng};
+use redmutex::algo::{Protocol, ReleaseParams, Rng};
 use redmutex::driver::{Hooks, Timeouts};
 use redmutex::proto::{Action, Command, Grant, Outcome, Reply, Token};
 use redmutex::{Connection, FencedRead, FencedResource};
@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{monotonic_ns, ms};
 use crate::history::{Event, Kind, Op};
 use crate::registry;
-use crate::scenario::{ClockSkew, DelayOp, Hold, StepDelay};
+use crate::scenario::{ClientSettings, DelayOp};
 use crate::witness::{RunKeys, others};
 
 /// Everything a worker needs, passed by the coordinator as one JSON argument.
@@ -36,28 +36,14 @@ pub struct WorkerConfig {
     pub algorithm: String,
     /// Scale of a specimen's document time constants.
     pub scale: f64,
-    /// Lock ttl, ms.
-    pub ttl_ms: u64,
-    /// Acquire wait timeout, ms.
-    pub wait_ms: u64,
-    /// Drift allowance, ms.
-    pub drift_ms: u64,
     /// Rounds to run.
     pub iterations: u32,
-    /// Extra time between the section's read and write.
-    pub hold: Hold,
+    /// The lock settings and the scenario's faults, as the simulated client gets them.
+    pub client: ClientSettings,
     /// Seed of this worker's randomness.
     pub seed: u64,
     /// When the run began (monotonic ns): fault windows count from here.
     pub run_start_ns: u64,
-    /// The run's time limit from its start, ms: no acquire starts after it.
-    pub max_duration_ms: u64,
-    /// Step delays of the scenario.
-    pub step_delays: Vec<StepDelay>,
-    /// Clock skews of the scenario.
-    pub clock_skews: Vec<ClockSkew>,
-    /// Stop after this many acquires in a row that did not succeed.
-    pub give_up_after: u32,
 }
 
 /// The environment variable that carries a worker's configuration (JSON) from the coordinator.
@@ -105,14 +91,15 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         contended: false,
     };
     let mut misses = 0;
-    let deadline = cfg.run_start_ns.saturating_add(cfg.max_duration_ms.saturating_mul(1_000_000));
+    let deadline =
+        cfg.run_start_ns.saturating_add(cfg.client.max_duration_ms.saturating_mul(1_000_000));
     for i in 0..cfg.iterations {
         if monotonic_ns() >= deadline {
             break; // the time limit: finish what is under way, start nothing new
         }
         let Some(grant) = w.acquire(i).await else {
             misses += 1;
-            if misses >= cfg.give_up_after {
+            if misses >= cfg.client.give_up_after {
                 break;
             }
             continue;
@@ -207,15 +194,8 @@ impl<'a> Worker<'a> {
                 return None;
             }
         };
-        let params = AcquireParams {
-            keys: self.keys.lock.clone(),
-            token,
-            ttl: Duration::from_millis(self.cfg.ttl_ms),
-            wait: Some(Duration::from_millis(self.cfg.wait_ms)),
-            drift: Duration::from_millis(self.cfg.drift_ms),
-            seed: self.cfg.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9),
-            backoff: Backoff::default(),
-        };
+        let seed = self.cfg.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9);
+        let params = self.cfg.client.acquire_params(self.keys.lock.clone(), token, seed);
         // Like `redmutex::Lock`: once an acquire met a busy lock, take the contended path (notify
         // skips its plain-SET fast path).
         let mut machine = if self.contended {
@@ -343,7 +323,7 @@ impl<'a> Worker<'a> {
         let params = ReleaseParams {
             keys: self.keys.lock.clone(),
             grant,
-            ttl: Duration::from_millis(self.cfg.ttl_ms),
+            ttl: Duration::from_millis(self.cfg.client.ttl_ms),
             fresh_token,
         };
         let mut machine = self.protocol.release(params);
@@ -380,7 +360,7 @@ impl<'a> Worker<'a> {
     }
 
     fn hold(&mut self) -> Duration {
-        self.cfg.hold.draw(&mut self.rng)
+        self.cfg.client.hold.draw(&mut self.rng)
     }
 }
 
@@ -399,10 +379,6 @@ impl WorkerHooks<'_> {
         monotonic_ns().saturating_sub(self.cfg.run_start_ns) / ms(1)
     }
 
-    fn hits(&self, workers: Option<&Vec<u32>>) -> bool {
-        workers.is_none_or(|w| w.contains(&self.cfg.slot))
-    }
-
     /// A delay before step 0 is the client being slow to start the operation: it is slept
     /// before the invocation is recorded, so the history shows when the operation really began.
     async fn before_invoke(&mut self) {
@@ -414,14 +390,7 @@ impl WorkerHooks<'_> {
 
     fn delay(&mut self, step: usize) -> Option<Duration> {
         let now = self.since_start_ms();
-        let total: u64 = self
-            .cfg
-            .step_delays
-            .iter()
-            .filter(|d| d.op == self.op && d.step == step && self.nth.is_multiple_of(d.every))
-            .filter(|d| self.hits(d.workers.as_ref()) && d.window.contains(now))
-            .map(|d| d.delay_ms)
-            .sum();
+        let total = self.cfg.client.step_delay_ms(self.op, step, self.nth, self.cfg.slot, now);
         self.delayed += total;
         (total > 0).then(|| Duration::from_millis(total))
     }
@@ -443,12 +412,6 @@ impl Hooks for WorkerHooks<'_> {
     }
 
     fn clock_offset_ms(&self) -> i64 {
-        let now = self.since_start_ms();
-        self.cfg
-            .clock_skews
-            .iter()
-            .filter(|s| self.hits(s.workers.as_ref()) && s.window.contains(now))
-            .map(|s| s.offset_ms)
-            .sum()
+        self.cfg.client.clock_offset_ms(self.cfg.slot, self.since_start_ms())
     }
 }

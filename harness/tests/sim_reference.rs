@@ -6,6 +6,7 @@
 //! `contend sim` command that replays it.
 
 use contend::history::write_jsonl;
+use contend::scenario::ClientSettings;
 use contend::sim::{FaultKind, Faults, SimConfig, counterexample, simulate, violations};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -48,14 +49,14 @@ fn settings() -> impl Strategy<Value = (u64, u64)> {
 }
 
 fn with(cfg: SimConfig, (ttl, hold): (u64, u64)) -> SimConfig {
-    SimConfig {
+    let client = ClientSettings {
         ttl_ms: ttl,
         wait_ms: 4 * ttl,
         drift_ms: ttl / 100 + 2,
-        fault_every_ms: ttl,
         hold: contend::scenario::Hold::Uniform { min_ms: 0, max_ms: hold },
-        ..cfg
-    }
+        ..cfg.client.clone()
+    };
+    SimConfig { client, fault_every_ms: ttl, ..cfg }
 }
 
 proptest! {
@@ -143,7 +144,7 @@ fn a_grant_reported_late_is_a_lease_outlived_not_a_lease_handed_out_twice() {
     let faults: Faults = "pause,crash,restart,skew,delay".parse().unwrap();
     let cfg = sim(1903, 2, 5, faults);
     let run = simulate(Algorithm::Notify.protocol(), &cfg);
-    let ttl_ns = cfg.ttl_ms * 1_000_000;
+    let ttl_ns = cfg.client.ttl_ms * 1_000_000;
     assert!(
         run.history.iter().any(|e| e.f == contend::history::Op::Acquire
             && e.kind == contend::history::Kind::Ok

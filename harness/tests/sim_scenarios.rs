@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use contend::registry;
 use contend::run::RunOptions;
+use contend::run::run_simulated;
 use contend::scenario::Scenario;
 use contend::servers::ServerChoice;
-use contend::sim::run_scenario;
 
 fn scenarios() -> Vec<Scenario> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
@@ -47,7 +47,7 @@ fn every_scenario_meets_its_expectations_in_simulation() {
         for algorithm in scenario.expect.keys() {
             let entry = registry::find(algorithm).unwrap();
             let results =
-                run_scenario(&scenario, entry, &options(out.path(), None, None, None)).unwrap();
+                run_simulated(&scenario, entry, &options(out.path(), None, None, None)).unwrap();
             cells += 1;
             if !results.as_expected {
                 unexpected.push(format!("{} x {}:\n{}", scenario.name, algorithm, results.table()));
@@ -64,7 +64,7 @@ fn a_scenario_run_replays_byte_for_byte_from_its_seed() {
     let entry = registry::find("notify").unwrap();
     let history = |dir: &Path, seed| {
         let r =
-            run_scenario(&scenario, entry, &options(dir, Some(40), Some(5), Some(seed))).unwrap();
+            run_simulated(&scenario, entry, &options(dir, Some(40), Some(5), Some(seed))).unwrap();
         std::fs::read(r.dir.join("history.jsonl")).unwrap()
     };
     let (a, b, c) =

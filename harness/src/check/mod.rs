@@ -41,6 +41,15 @@ pub struct Context {
     pub fenced: bool,
 }
 
+impl Context {
+    /// A context from settings in milliseconds.
+    #[must_use]
+    pub fn from_ms(ttl_ms: u64, wait_ms: u64, slack_ms: u64, fenced: bool) -> Context {
+        const MS: u64 = 1_000_000;
+        Context { ttl_ns: ttl_ms * MS, wait_ns: wait_ms * MS, slack_ns: slack_ms * MS, fenced }
+    }
+}
+
 /// The verdict of one checker.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -10,7 +10,7 @@ use super::{
     Coverage, Faults, SimConfig, counterexample, coverage, simulate, verdict_lines, violations,
 };
 use crate::registry;
-use crate::scenario::Hold;
+use crate::scenario::{ClientSettings, Hold};
 
 /// Prints to stdout; a closed pipe (`| head`) is not an error worth a panic.
 macro_rules! say {
@@ -79,7 +79,7 @@ impl SimArgs {
             "--iterations must be at least 1"
         } else if self.seeds == 0 {
             "--seeds must be at least 1"
-        } else if self.config(self.seed).drift_ms >= self.ttl_ms {
+        } else if self.config(self.seed).client.drift_ms >= self.ttl_ms {
             "--ttl-ms must be at least 3: the drift allowance (ttl/100 + 2 ms) is taken off every lease"
         } else if self.fault_every_ms == 0 {
             "--fault-every-ms must be at least 1"
@@ -96,11 +96,14 @@ impl SimArgs {
             seed,
             workers: self.workers.max(1),
             iterations: self.iterations,
-            ttl_ms: self.ttl_ms.max(1),
-            wait_ms: self.wait_ms,
-            drift_ms: self.ttl_ms / 100 + 2,
+            client: ClientSettings {
+                ttl_ms: self.ttl_ms.max(1),
+                wait_ms: self.wait_ms,
+                drift_ms: self.ttl_ms / 100 + 2,
+                hold: Hold::Uniform { min_ms: 0, max_ms: self.hold_ms },
+                ..SimConfig::default().client
+            },
             slack_ms: self.slack_ms,
-            hold: Hold::Uniform { min_ms: 0, max_ms: self.hold_ms },
             faults: self.faults.clone(),
             fault_every_ms: self.fault_every_ms.max(1),
             ..SimConfig::default()

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use redmutex::algo::{AcquireParams, Backoff, Rng};
+use redmutex::algo::Rng;
 use redmutex::proto::{Action, Bytes, Event as MEvent, Machine, Outcome, Token};
 use redmutex::sim::ClientId;
 
@@ -247,7 +247,7 @@ impl Engine<'_> {
 
     /// The next round of the worker loop, or the end.
     pub(super) fn next_iteration(&mut self, slot: u32) {
-        let (give_up, cfg_seed, cfg) = (self.cfg.give_up_after, self.cfg.seed, self.cfg);
+        let (give_up, cfg_seed, cfg) = (self.cfg.client.give_up_after, self.cfg.seed, self.cfg);
         let keys = self.keys.lock.clone();
         let c = &mut self.clients[slot as usize];
         if c.started >= c.iterations || c.misses >= give_up {
@@ -261,15 +261,8 @@ impl Engine<'_> {
         let token = Token::from_u128(
             (u128::from(cfg_seed) << 64) | (u128::from(c.id) << 32) | u128::from(i),
         );
-        let params = AcquireParams {
-            keys,
-            token,
-            ttl: Duration::from_millis(cfg.ttl_ms),
-            wait: Some(Duration::from_millis(cfg.wait_ms)),
-            drift: Duration::from_millis(cfg.drift_ms),
-            seed: c.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9),
-            backoff: Backoff::default(),
-        };
+        let params =
+            cfg.client.acquire_params(keys, token, c.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9));
         let contended = self.clients[slot as usize].contended;
         let machine = if contended {
             self.protocol.acquire_contended(params)
@@ -516,16 +509,7 @@ impl Engine<'_> {
         let now = self.run_ms();
         let c = &self.clients[slot as usize];
         let nth = c.ops[usize::from(kind == DelayOp::Release)];
-        let scenario: u64 = self
-            .cfg
-            .step_delays
-            .iter()
-            .filter(|d| d.op == kind && d.step == step && nth.is_multiple_of(d.every.max(1)))
-            .filter(|d| {
-                d.workers.as_ref().is_none_or(|w| w.contains(&slot)) && d.window.contains(now)
-            })
-            .map(|d| d.delay_ms)
-            .sum();
+        let scenario = self.cfg.client.step_delay_ms(kind, step, nth, slot, now);
         let c = self.client(slot);
         let mut nemesis = 0;
         if c.delay_next_ms > 0 && c.delay_step == step {
@@ -538,16 +522,7 @@ impl Engine<'_> {
     /// The offset of the client's wall clock, ms.
     fn skew_ms(&self, slot: u32) -> i64 {
         let now = self.run_ms();
-        let scenario: i64 = self
-            .cfg
-            .clock_skews
-            .iter()
-            .filter(|s| {
-                s.workers.as_ref().is_none_or(|w| w.contains(&slot)) && s.window.contains(now)
-            })
-            .map(|s| s.offset_ms)
-            .sum();
-        scenario + self.clients[slot as usize].skew_ms
+        self.cfg.client.clock_offset_ms(slot, now) + self.clients[slot as usize].skew_ms
     }
 
     /// Kills the client in `slot` (SIGKILL): its pending operation ends as `info`, and a fresh

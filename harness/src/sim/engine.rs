@@ -206,7 +206,7 @@ impl<'a> Engine<'a> {
         let plans = std::mem::take(&mut self.plans);
         plans.schedule(&mut self);
         self.plans = plans;
-        let limit = self.t0_us.saturating_add(self.cfg.max_duration_ms.saturating_mul(1000));
+        let limit = self.t0_us.saturating_add(self.cfg.client.max_duration_ms.saturating_mul(1000));
         while let Some(Reverse(item)) = self.queue.pop() {
             if self.active == 0 {
                 break;

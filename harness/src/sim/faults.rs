@@ -5,8 +5,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use super::engine::{Engine, Ev};
-use crate::history::{Kind, Op};
-use crate::scenario::{HolderFault, Window};
+use crate::history::Kind;
+use crate::plan::{FaultPlan, HolderStrike, WindowEdge};
 
 /// A fault the random nemesis can inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -143,66 +143,14 @@ impl FromStr for Faults {
     }
 }
 
-/// A scenario's holder fault (`kill-holder`, `pause-holder`), with its schedule.
-#[derive(Clone, Debug)]
-struct HolderPlan {
-    fault: HolderFault,
-    pause_ms: Option<u64>,
-    next_ms: Option<u64>,
-    strikes: u32,
-}
-
-/// A scenario's window fault (`step-delay`, `clock-skew`) as logged in the history.
-#[derive(Clone, Debug)]
-struct WindowPlan {
-    op: Op,
-    window: Window,
-    details: String,
-    started: bool,
-    stopped: bool,
-}
-
-/// The scenario's faults on the simulated clock.
+/// The scenario's faults on the simulated clock: the run's [`FaultPlan`], its window edges put
+/// on the event queue and its strikes carried out on simulated clients.
 #[derive(Clone, Debug, Default)]
-pub(super) struct Plans {
-    holder: Vec<HolderPlan>,
-    windows: Vec<WindowPlan>,
-}
+pub(super) struct Plans(FaultPlan);
 
 impl Plans {
     pub(super) fn new(cfg: &super::SimConfig) -> Plans {
-        let holder = cfg
-            .holder_faults
-            .iter()
-            .map(|&(fault, pause_ms)| HolderPlan {
-                fault,
-                pause_ms,
-                next_ms: Some(fault.window.start_ms),
-                strikes: 0,
-            })
-            .collect();
-        let mut windows = Vec::new();
-        for d in &cfg.step_delays {
-            let details = d.describe();
-            windows.push(WindowPlan {
-                op: Op::StepDelay,
-                window: d.window,
-                details,
-                started: false,
-                stopped: false,
-            });
-        }
-        for s in &cfg.clock_skews {
-            let details = s.describe();
-            windows.push(WindowPlan {
-                op: Op::ClockSkew,
-                window: s.window,
-                details,
-                started: false,
-                stopped: false,
-            });
-        }
-        Plans { holder, windows }
+        Plans(FaultPlan::new(&cfg.client.faults))
     }
 
     /// Puts the first nemesis strike, the first tick and the window edges on the queue.
@@ -212,71 +160,51 @@ impl Plans {
             let at = e.rng.below(2 * every);
             e.schedule(at, Ev::Nemesis);
         }
-        if let Some(first) = self.holder.iter().map(|p| p.fault.window.start_ms).min() {
+        if let Some(first) = self.0.first_holder_strike_ms() {
             e.schedule(first, Ev::Tick);
         }
-        for (index, w) in self.windows.iter().enumerate() {
-            e.schedule(w.window.start_ms, Ev::Window { index, open: true });
-            if let Some(stop) = w.window.stop_ms {
-                e.schedule(stop, Ev::Window { index, open: false });
-            }
+        for (index, at, open) in self.0.window_edges() {
+            e.schedule(at, Ev::Window { index, open });
         }
     }
 
     /// Strikes the holder where a plan is due; answers whether any plan may strike again.
     pub(super) fn tick(&mut self, e: &mut Engine<'_>) -> bool {
         let now = e.run_ms();
-        for p in &mut self.holder {
-            let Some(due) = p.next_ms else { continue };
-            let exhausted = p.fault.count.is_some_and(|c| p.strikes >= c);
-            if now < due || !p.fault.window.contains(now) || exhausted {
-                if exhausted || p.fault.window.stop_ms.is_some_and(|s| now >= s) {
-                    p.next_ms = None;
-                }
-                continue;
-            }
-            let after_us = p.fault.after_acquire_ms.saturating_mul(1000);
+        self.0.strike_holders(now, |after_ms, what| {
+            let after_us = after_ms.saturating_mul(1000);
             let now_us = e.now_us;
             let holder = e.holders.iter().find(|&(&slot, &since)| {
                 e.clients[slot as usize].paused_until <= now_us
                     && since.saturating_add(after_us) <= now_us
             });
-            let Some((&slot, _)) = holder else { continue };
-            p.strikes += 1;
-            p.next_ms = p.fault.every_ms.map(|every| now + every);
-            match p.pause_ms {
-                Some(ms) => e.pause(slot, ms),
-                None => e.kill(slot, "killed by the nemesis"),
+            let Some((&slot, _)) = holder else { return false };
+            match what {
+                HolderStrike::Pause { ms } => e.pause(slot, ms),
+                HolderStrike::Kill => e.kill(slot, "killed by the nemesis"),
             }
-        }
-        self.holder.iter().any(|p| p.next_ms.is_some())
+            true
+        })
     }
 
     /// A window opens or closes: logged as the coordinator logs it.
     pub(super) fn window(&mut self, e: &mut Engine<'_>, index: usize, open: bool) {
-        let Some(w) = self.windows.get_mut(index) else { return };
-        if open && !w.started {
-            w.started = true;
-            let details = w.details.clone();
-            e.nemesis_event(Kind::Invoke, w.op, None, Some(details));
-        } else if !open && w.started && !w.stopped {
-            w.stopped = true;
-            e.nemesis_event(Kind::Ok, w.op, None, None);
+        if let Some(edge) = self.0.edge(index, open) {
+            record(e, edge);
         }
     }
 
     /// The heal phase: open windows close, holder plans stop.
     pub(super) fn heal(&mut self, e: &mut Engine<'_>) {
-        for w in &mut self.windows {
-            if w.started && !w.stopped {
-                w.stopped = true;
-                e.nemesis_event(Kind::Ok, w.op, None, None);
-            }
-        }
-        for p in &mut self.holder {
-            p.next_ms = None;
+        for edge in self.0.heal() {
+            record(e, edge);
         }
     }
+}
+
+fn record(e: &mut Engine<'_>, edge: WindowEdge) {
+    let kind = if edge.open { Kind::Invoke } else { Kind::Ok };
+    e.nemesis_event(kind, edge.op, None, edge.details);
 }
 
 #[cfg(test)]

@@ -16,29 +16,25 @@
 
 pub mod cli;
 mod client;
+mod counterexample;
 mod coverage;
 mod engine;
 mod faults;
 mod nemesis;
 mod section;
-mod timeline;
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use redmutex::algo::Protocol;
 
+pub use counterexample::{counterexample, timeline_lines};
 pub use coverage::{Coverage, coverage, faults_for, minimize, reference_config, search};
 pub use engine::Counters;
 pub use faults::{FaultKind, Faults};
-pub use timeline::{counterexample, timeline_lines};
 
 use crate::check::{CheckResult, Context, check_all};
 use crate::history::History;
-use crate::registry::Entry;
-use crate::report::{self, Figures, Results};
-use crate::run::RunOptions;
-use crate::scenario::{ClockSkew, Fault, Hold, HolderFault, Scenario, StepDelay};
+use crate::scenario::{ClientSettings, Hold, Scenario};
 
 /// Everything one simulated run needs besides the algorithm.
 #[derive(Clone, Debug)]
@@ -49,16 +45,10 @@ pub struct SimConfig {
     pub workers: u32,
     /// Acquire → section → release rounds per slot.
     pub iterations: u32,
-    /// The lock's ttl, ms.
-    pub ttl_ms: u64,
-    /// How long an acquire waits, ms.
-    pub wait_ms: u64,
-    /// Drift allowance, ms.
-    pub drift_ms: u64,
+    /// The lock settings and the scenario's faults, as a real worker gets them.
+    pub client: ClientSettings,
     /// Slack on liveness deadlines, ms.
     pub slack_ms: u64,
-    /// Time between the section's read and write.
-    pub hold: Hold,
     /// Shortest one-way network delay, µs.
     pub net_min_us: u64,
     /// Longest one-way network delay, µs.
@@ -67,16 +57,6 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Mean time between nemesis strikes, ms.
     pub fault_every_ms: u64,
-    /// The scenario's holder faults: kill (`None`) or pause for `Some(ms)`.
-    pub holder_faults: Vec<(HolderFault, Option<u64>)>,
-    /// The scenario's step delays.
-    pub step_delays: Vec<StepDelay>,
-    /// The scenario's clock skews.
-    pub clock_skews: Vec<ClockSkew>,
-    /// The run stops (heal, then every client stopped) at this simulated time, ms.
-    pub max_duration_ms: u64,
-    /// A client stops after this many acquires in a row that did not succeed.
-    pub give_up_after: u32,
 }
 
 impl Default for SimConfig {
@@ -87,20 +67,20 @@ impl Default for SimConfig {
             seed: 1,
             workers: 3,
             iterations: 10,
-            ttl_ms: 1000,
-            wait_ms: 4000,
-            drift_ms: 12,
+            client: ClientSettings {
+                ttl_ms: 1000,
+                wait_ms: 4000,
+                drift_ms: 12,
+                hold: Hold::Uniform { min_ms: 0, max_ms: 50 },
+                max_duration_ms: 3_600_000,
+                give_up_after: 3,
+                faults: Vec::new(),
+            },
             slack_ms: 100,
-            hold: Hold::Uniform { min_ms: 0, max_ms: 50 },
             net_min_us: 10,
             net_max_us: 50,
             faults: Faults::none(),
             fault_every_ms: 1000,
-            holder_faults: Vec::new(),
-            step_delays: Vec::new(),
-            clock_skews: Vec::new(),
-            max_duration_ms: 3_600_000,
-            give_up_after: 3,
         }
     }
 }
@@ -110,40 +90,20 @@ impl SimConfig {
     /// scenario has an exact simulated meaning), with the run's overrides.
     #[must_use]
     pub fn from_scenario(s: &Scenario, seed: u64, workers: u32, iterations: u32) -> SimConfig {
-        let mut cfg = SimConfig {
+        SimConfig {
             seed,
             workers,
             iterations,
-            ttl_ms: s.lock.ttl_ms,
-            wait_ms: s.lock.wait_ms,
-            drift_ms: s.drift_ms(),
+            client: ClientSettings::of(s),
             slack_ms: s.slack_ms,
-            hold: s.hold,
-            max_duration_ms: s.max_duration_ms,
             ..SimConfig::default()
-        };
-        for f in &s.faults {
-            match f {
-                Fault::KillHolder(h) => cfg.holder_faults.push((*h, None)),
-                Fault::PauseHolder { strike, pause_ms } => {
-                    cfg.holder_faults.push((*strike, Some(*pause_ms)))
-                }
-                Fault::StepDelay(d) => cfg.step_delays.push(d.clone()),
-                Fault::ClockSkew(c) => cfg.clock_skews.push(c.clone()),
-            }
         }
-        cfg
     }
 
     /// What the checkers judge against.
     #[must_use]
     pub fn context(&self, fenced: bool) -> Context {
-        Context {
-            ttl_ns: self.ttl_ms * 1_000_000,
-            wait_ns: self.wait_ms * 1_000_000,
-            slack_ns: self.slack_ms * 1_000_000,
-            fenced,
-        }
+        Context::from_ms(self.client.ttl_ms, self.client.wait_ms, self.slack_ms, fenced)
     }
 
     /// Whether liveness findings are violations of this run: not when the nemesis pauses,
@@ -168,11 +128,11 @@ impl SimConfig {
                 cmd.push_str(&format!(" --{name} {v}"));
             }
         };
-        opt("ttl-ms", self.ttl_ms, d.ttl_ms);
-        opt("wait-ms", self.wait_ms, d.wait_ms);
+        opt("ttl-ms", self.client.ttl_ms, d.client.ttl_ms);
+        opt("wait-ms", self.client.wait_ms, d.client.wait_ms);
         opt("fault-every-ms", self.fault_every_ms, d.fault_every_ms);
         opt("slack-ms", self.slack_ms, d.slack_ms);
-        if let Hold::Uniform { min_ms: 0, max_ms } = self.hold {
+        if let Hold::Uniform { min_ms: 0, max_ms } = self.client.hold {
             opt("hold-ms", max_ms, 50);
         }
         cmd
@@ -207,10 +167,16 @@ pub struct Violation {
     pub safety: bool,
 }
 
+/// Runs `protocol` under `cfg`: the history, in time order, and the run's counters.
+#[must_use]
+pub fn play(protocol: &dyn Protocol, cfg: &SimConfig) -> (History, Counters) {
+    engine::Engine::new(cfg, protocol).run()
+}
+
 /// Runs `protocol` under `cfg` and checks the history.
 #[must_use]
 pub fn simulate(protocol: &dyn Protocol, cfg: &SimConfig) -> SimRun {
-    let (history, counters) = engine::Engine::new(cfg, protocol).run();
+    let (history, counters) = play(protocol, cfg);
     let context = cfg.context(protocol.fenced());
     let checked = check_all(&history, &context);
     SimRun { history, context, checked, counters }
@@ -261,51 +227,4 @@ pub fn verdict_lines(run: &SimRun) -> String {
         ));
     }
     s
-}
-
-/// `contend run SCENARIO --server sim`: the scenario in simulation, checked, reported and
-/// written to a report folder like a real run.
-pub fn run_scenario(
-    scenario: &Scenario,
-    entry: Entry,
-    opts: &RunOptions,
-) -> anyhow::Result<Results> {
-    let workers = opts.workers.unwrap_or(scenario.workers).max(1);
-    let iterations = opts.iterations.unwrap_or(scenario.iterations);
-    let seed = opts.seed.unwrap_or(scenario.seed);
-    let cfg = SimConfig::from_scenario(scenario, seed, workers, iterations);
-    let protocol = entry.protocol(opts.scale.unwrap_or(scenario.specimen_scale));
-    let started = Instant::now();
-    let run = simulate(&*protocol, &cfg);
-    let wall = started.elapsed().as_secs_f64();
-    if opts.progress {
-        eprintln!(
-            "sim: {} × {} seed {seed}: {workers} clients × {iterations}, {} events, {} ms simulated in {wall:.2} s{}",
-            scenario.name,
-            entry.name,
-            run.history.len(),
-            run.counters.sim_ms,
-            if run.counters.stopped { " (stopped at the time limit)" } else { "" }
-        );
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let figures = Figures {
-        // The simulated round trip: twice the mean one-way delay.
-        ping: crate::ping::Ping {
-            p50_us: (cfg.net_min_us + cfg.net_max_us) as f64,
-            placement: crate::ping::Placement::Simulated,
-            same_core_p50_us: None,
-        },
-        ping_us_p50_during_run: None,
-        lock_commands_sent: run.counters.lock_commands,
-        lock_commands_internal: None,
-        witness_commands_sent: run.counters.witness_commands,
-        workers,
-        iterations,
-        seed,
-        server: "sim".into(),
-        worker_failures: Vec::new(),
-    };
-    let results = Results::new(scenario, &entry, &run.history, &run.context, run.checked, figures);
-    report::write(&opts.out, &results, &run.history)
 }

@@ -24,7 +24,7 @@ impl Engine<'_> {
     }
 
     fn strike(&mut self, kind: FaultKind) {
-        let ttl = self.cfg.ttl_ms.max(1);
+        let ttl = self.cfg.client.ttl_ms.max(1);
         match kind {
             FaultKind::Restart => self.restart_server(Persistence::Aof),
             FaultKind::RestartVolatile => self.restart_server(Persistence::None),

@@ -74,7 +74,7 @@ impl Engine<'_> {
                 self.witness_send(slot, op);
             }
             (Sec::Read, WReply::Value(Ok(v))) => {
-                let hold = self.cfg.hold;
+                let hold = self.cfg.client.hold;
                 let d = self.client(slot).hold(hold);
                 let Some(s) = self.section(slot) else { return };
                 s.read = v.unwrap_or(0);
@@ -153,7 +153,7 @@ impl Engine<'_> {
         let params = ReleaseParams {
             keys: self.keys.lock.clone(),
             grant,
-            ttl: Duration::from_millis(self.cfg.ttl_ms),
+            ttl: Duration::from_millis(self.cfg.client.ttl_ms),
             fresh_token,
         };
         let machine = self.protocol.release(params);

@@ -1,12 +1,11 @@
-//! What a run leaves behind: `results.json`, `report.md`, `timeline.html`, `history.jsonl` in
-//! `<out>/<scenario>-<algorithm>-<time>/`, a `<out>/latest` link, and the verdict table.
+//! `results.json`: everything a run concluded, typed both ways (`contend check` and the gate read
+//! it back), and the verdict table printed at the end of a run.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::check::{CheckResult, Context, Timeline, Verdict};
 use crate::history::{Event, Kind, Op};
@@ -43,7 +42,7 @@ pub struct Figures {
 }
 
 /// One checker's result with its expectation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CheckerReport {
     /// The checker's result.
     #[serde(flatten)]
@@ -51,13 +50,14 @@ pub struct CheckerReport {
     /// What the scenario expected: `any` when its table for the algorithm leaves the checker
     /// out; `None` (JSON `null`) when it has no table for the algorithm, and then anything
     /// but `invalid` is as expected.
+    #[serde(default)]
     pub expected: Option<Expect>,
     /// Whether the verdict met the expectation.
     pub as_expected: bool,
 }
 
 /// Latency percentiles, ms.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Samples.
     pub n: usize,
@@ -72,7 +72,7 @@ pub struct Percentiles {
 }
 
 /// The run's figures.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Stats {
     /// Critical sections completed.
     pub completed: u64,
@@ -120,14 +120,14 @@ pub struct Stats {
 }
 
 /// Everything `results.json` holds.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Results {
     /// The scenario's name.
     pub scenario: String,
     /// The algorithm's name.
     pub algorithm: String,
     /// `reference` or `specimen`.
-    pub class: &'static str,
+    pub class: Class,
     /// Seed.
     pub seed: u64,
     /// Which servers.
@@ -160,6 +160,7 @@ pub struct Results {
     /// Workers that died unexpectedly, and other trouble.
     pub worker_failures: Vec<String>,
     /// The report folder.
+    #[serde(default)]
     pub dir: PathBuf,
 }
 
@@ -191,7 +192,7 @@ impl Results {
         Results {
             scenario: scenario.name.clone(),
             algorithm: entry.name.to_string(),
-            class: if entry.class == Class::Reference { "reference" } else { "specimen" },
+            class: entry.class,
             seed: figures.seed,
             server: figures.server.clone(),
             workers: figures.workers,
@@ -214,7 +215,7 @@ impl Results {
     }
 
     /// `kill-holder ×2, step-delay ×1`, or `none` (the scenario planned faults, none struck).
-    fn faults_text(&self) -> String {
+    pub(super) fn faults_text(&self) -> String {
         if self.faults_struck.is_empty() {
             return format!("none (planned: {})", self.faults_planned.join(", "));
         }
@@ -404,193 +405,4 @@ fn stats(history: &[Event], f: &Figures) -> Stats {
         witness_commands_per_section: per(f.witness_commands_sent, completed),
         latency_ms,
     }
-}
-
-/// Makes sure report folders can be written under `out` (creating it if needed), so that a bad
-/// `--out` is an error before a run, not after it.
-pub fn check_out(out: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| {
-        format!("cannot create the report folder {}: check --out", out.display())
-    })?;
-    let probe = out.join(format!(".contend-probe-{}", std::process::id()));
-    std::fs::write(&probe, b"").with_context(|| {
-        format!("cannot write in the report folder {}: check --out", out.display())
-    })?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
-}
-
-/// Writes the report folder under `out` and points `out/latest` at it; answers the results
-/// with their folder filled in.
-pub fn write(out: &Path, results: &Results, history: &[Event]) -> anyhow::Result<Results> {
-    let name = format!("{}-{}-{}", results.scenario, results.algorithm, utc_stamp());
-    let dir = out.join(&name);
-    std::fs::create_dir_all(&dir).with_context(|| {
-        format!("cannot create the report folder {}: check --out", dir.display())
-    })?;
-    let mut results = results.clone();
-    results.dir = dir.clone();
-    let mut file = std::io::BufWriter::new(std::fs::File::create(dir.join("history.jsonl"))?);
-    crate::history::write_jsonl(history, &mut file)?;
-    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
-    std::fs::write(dir.join("report.md"), markdown(&results, history))?;
-    std::fs::write(dir.join("timeline.html"), crate::timeline::html(&results, history))?;
-    let latest = out.join("latest");
-    let _ = std::fs::remove_file(&latest);
-    let _ = std::os::unix::fs::symlink(&name, &latest);
-    Ok(results)
-}
-
-fn markdown(r: &Results, history: &[Event]) -> String {
-    let mut m = format!("# {} × {}\n\n", r.scenario, r.algorithm);
-    if !r.description.is_empty() {
-        let _ = writeln!(m, "{}\n", r.description);
-    }
-    let _ = writeln!(
-        m,
-        "{} ({}), {} worker{} × {} iteration{}, seed {}, servers: {}. ttl {} ms, wait {} ms, liveness slack {} ms.\n",
-        if r.as_expected { "**As expected.**" } else { "**Not as expected.**" },
-        r.class,
-        r.workers,
-        if r.workers == 1 { "" } else { "s" },
-        r.iterations,
-        if r.iterations == 1 { "" } else { "s" },
-        r.seed,
-        r.server,
-        r.context.ttl_ns / 1_000_000,
-        r.context.wait_ns / 1_000_000,
-        r.context.slack_ns / 1_000_000,
-    );
-    if !r.faults_struck.is_empty() || !r.faults_planned.is_empty() {
-        let _ = writeln!(m, "Faults struck: {}.\n", r.faults_text());
-    }
-    if r.time_limit_reached {
-        m.push_str("**The run reached its time limit** (`max_duration_ms`) before every worker finished its iterations; no acquire started after it.\n\n");
-    }
-    m.push_str("## Verdicts\n\n| checker | verdict | expected | as expected | reason |\n|---|---|---|---|---|\n");
-    for (name, c) in &r.checkers {
-        let expected = expected_name(c.expected);
-        let _ = writeln!(
-            m,
-            "| {name} | {} | {expected} | {} | {} |",
-            c.result.verdict,
-            if c.as_expected { "yes" } else { "**no**" },
-            c.result.reason.as_deref().unwrap_or("")
-        );
-    }
-    let start = history.first().map_or(0, |e| e.time);
-    for (name, c) in &r.checkers {
-        if c.result.findings.is_empty() {
-            continue;
-        }
-        let _ = writeln!(m, "\n## {name}: findings\n");
-        for f in &c.result.findings {
-            let _ = writeln!(m, "- **{}**: {}\n\n  ```text", f.kind, f.message);
-            for &i in &f.events {
-                let Some(e) = history.get(i) else { continue };
-                let line = serde_json::to_string(e).unwrap_or_default();
-                let _ = writeln!(
-                    m,
-                    "  #{i:<7} +{:>10.3} ms  {line}",
-                    (e.time.saturating_sub(start)) as f64 / 1e6
-                );
-            }
-            m.push_str("  ```\n");
-        }
-    }
-    let s = &r.stats;
-    m.push_str("\n## Figures\n\n");
-    let _ = writeln!(
-        m,
-        "- completed critical sections: {}; counter on the witness: {}",
-        s.completed, s.counter
-    );
-    let _ = writeln!(
-        m,
-        "- acquisitions: {}; acquires that did not succeed: {}",
-        s.acquisitions, s.acquire_failures
-    );
-    let _ = writeln!(
-        m,
-        "- lock work (first acquire to last release): {:.3} s; throughput {:.1} sections/s",
-        s.lock_work_s, s.throughput_per_s
-    );
-    let _ = writeln!(
-        m,
-        "- PING p50 on the lock server: {:.1} µs ({}); floor_ratio = lock work / (completed × {} round trips × PING p50) = **{:.2}**",
-        s.ping_us_p50, s.ping_placement, s.round_trips_per_section, s.floor_ratio
-    );
-    if let (Some(p), Some(r)) = (s.ping_us_p50_same_core, s.floor_ratio_same_core) {
-        let _ = writeln!(
-            m,
-            "- PING p50 with the coordinator and the lock server on the same core: {p:.1} µs; floor_ratio with it: {r:.2}"
-        );
-    }
-    if let (Some(p), Some(r)) = (s.ping_us_p50_during_run, s.floor_ratio_during_run) {
-        let _ = writeln!(
-            m,
-            "- PING p50 sampled while the workers ran: {p:.1} µs; floor_ratio with it: {r:.2}"
-        );
-    }
-    let _ = writeln!(
-        m,
-        "  (round trips per section: 1 acquire + 4 on the witness — enter, GET, SET or fenced write, exit — + 1 release)"
-    );
-    let _ = writeln!(
-        m,
-        "- lock-server commands per acquisition: {:.2} sent by the workers",
-        s.server_commands_per_acquisition
-    );
-    if let Some(v) = s.server_commands_per_acquisition_incl_scripts {
-        let _ = writeln!(
-            m,
-            "  ({v:.2} run by the server, counting the commands inside Lua scripts, from INFO commandstats)"
-        );
-    }
-    let _ = writeln!(m, "- witness commands per section: {:.2}", s.witness_commands_per_section);
-    m.push_str("\n| latency (ms) | n | p50 | p90 | p99 | max |\n|---|---|---|---|---|---|\n");
-    for (name, p) in &s.latency_ms {
-        let _ = writeln!(
-            m,
-            "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            p.n, p.p50, p.p90, p.p99, p.max
-        );
-    }
-    for (name, c) in &r.checkers {
-        for (k, v) in &c.result.figures {
-            let _ = writeln!(m, "- {name}: {k} = {v:.3}");
-        }
-    }
-    if !r.worker_failures.is_empty() {
-        m.push_str("\n## Trouble\n\n");
-        for f in &r.worker_failures {
-            let _ = writeln!(m, "- {f}");
-        }
-    }
-    m
-}
-
-/// `YYYYMMDD-HHMMSS.mmm` in UTC.
-fn utc_stamp() -> String {
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = i64::try_from(days).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!(
-        "{y:04}{mo:02}{d:02}-{:02}{:02}{:02}.{:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
 }

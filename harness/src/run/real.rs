@@ -1,5 +1,5 @@
-//! The coordinator of one run: servers up, workers spawned, faults applied, events merged into
-//! the history, heal, final read, checkers, report.
+//! The real backend: servers up, worker processes spawned, the fault plan's strikes carried
+//! out on them, their events merged into the history, heal, final read on the witness.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -13,62 +13,34 @@ use redmutex::testing::RedisServer;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
-use crate::check::{Context, check_all};
-use crate::clock::{monotonic_ns, ms};
+use super::pipe::EventPipe;
+use super::{Interrupted, Recorded, RunOptions};
+use crate::clock::{median_us, monotonic_ns, ms};
 use crate::history::{self, Event, History, Kind, Op};
+use crate::plan::{FaultPlan, HolderStrike, WindowEdge};
 use crate::progress::Progress;
 use crate::registry::Entry;
-use crate::report::{self, Results};
-use crate::scenario::{Fault, HolderFault, Scenario};
+use crate::report::Figures;
+use crate::scenario::{ClientSettings, Scenario};
 use crate::servers::{self, ServerChoice, Servers};
 use crate::witness::RunKeys;
 use crate::worker::WorkerConfig;
 
-/// How to run a scenario.
-#[derive(Clone, Debug)]
-pub struct RunOptions {
-    /// Where the servers come from.
-    pub server: ServerChoice,
-    /// Overrides the scenario's seed.
-    pub seed: Option<u64>,
-    /// The folder report folders go into.
-    pub out: PathBuf,
-    /// Overrides the scenario's worker count.
-    pub workers: Option<u32>,
-    /// Overrides the scenario's iterations.
-    pub iterations: Option<u32>,
-    /// Overrides the scenario's scale of the specimens' document time constants.
-    pub scale: Option<f64>,
-    /// Show a live progress line on stderr.
-    pub progress: bool,
-}
-
-/// The run was interrupted (Ctrl-C or SIGTERM); everything it started has been stopped.
-#[derive(Debug)]
-pub struct Interrupted;
-
-impl std::fmt::Display for Interrupted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted; the run's workers and servers were stopped")
-    }
-}
-
-impl std::error::Error for Interrupted {}
-
-/// Runs `scenario` with algorithm `entry`; answers the results and the report folder.
-pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow::Result<Results> {
-    let scenario = &scenario.overridden(opts.workers, opts.iterations, opts.scale)?;
-    crate::report::check_out(&opts.out)?;
-    if opts.server == ServerChoice::Sim {
-        return crate::sim::run_scenario(scenario, entry, opts);
-    }
+/// Starts the servers, runs `scenario` with worker processes, stops everything it started, and
+/// answers what was recorded.
+pub(super) async fn record(
+    scenario: &Scenario,
+    entry: Entry,
+    seed: u64,
+    opts: &RunOptions,
+) -> anyhow::Result<Recorded> {
     let run_id = format!(
         "{:08x}{}",
         monotonic_ns() as u32 ^ std::process::id().rotate_left(16),
         std::process::id()
     );
     let servers = Servers::start(&opts.server, &run_id).await?;
-    let result = run_on(scenario, entry, opts, &servers).await;
+    let result = run_on(scenario, entry, seed, opts, &servers).await;
     if servers.shared
         && let Err(e) = servers.clean().await
     {
@@ -81,9 +53,10 @@ pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow
 async fn run_on(
     scenario: &Scenario,
     entry: Entry,
+    seed: u64,
     opts: &RunOptions,
     servers: &Servers,
-) -> anyhow::Result<Results> {
+) -> anyhow::Result<Recorded> {
     let keys = RunKeys::new(&servers.prefix);
     let mut lock_raw = servers::connect(&servers.lock_url).await?;
     let ping =
@@ -91,7 +64,6 @@ async fn run_on(
             .await?;
     let stats_before = servers::commandstats(&mut lock_raw).await.ok();
     let (workers, iterations) = (scenario.workers, scenario.iterations);
-    let seed = opts.seed.unwrap_or(scenario.seed);
     // The running binary itself, even if a rebuild replaced the file meanwhile: on Linux the
     // child resolves /proc/self/exe before exec, while it is still a copy of us.
     let exe = if cfg!(target_os = "linux") {
@@ -108,25 +80,10 @@ async fn run_on(
         prefix: servers.prefix.clone(),
         algorithm: entry.name.to_string(),
         scale: scenario.specimen_scale,
-        ttl_ms: scenario.lock.ttl_ms,
-        wait_ms: scenario.lock.wait_ms,
-        drift_ms: scenario.drift_ms(),
         iterations,
-        hold: scenario.hold,
+        client: ClientSettings::of(scenario),
         seed,
         run_start_ns: run_start,
-        max_duration_ms: scenario.max_duration_ms,
-        step_delays: scenario
-            .faults
-            .iter()
-            .filter_map(|f| if let Fault::StepDelay(d) = f { Some(d.clone()) } else { None })
-            .collect(),
-        clock_skews: scenario
-            .faults
-            .iter()
-            .filter_map(|f| if let Fault::ClockSkew(s) = f { Some(s.clone()) } else { None })
-            .collect(),
-        give_up_after: 3,
     };
     let mut c = Coordinator::new(base, exe, scenario, opts.progress);
     c.ping_conn = Some(lock_raw.clone());
@@ -161,14 +118,7 @@ async fn run_on(
 
     let mut history = std::mem::take(&mut c.history);
     history::sort(&mut history);
-    let ctx = Context {
-        ttl_ns: ms(scenario.lock.ttl_ms),
-        wait_ns: ms(scenario.lock.wait_ms),
-        slack_ns: ms(scenario.slack_ms),
-        fenced: entry.fenced(),
-    };
-    let checked = check_all(&history, &ctx);
-    let figures = report::Figures {
+    let figures = Figures {
         ping,
         ping_us_p50_during_run: median_us(&mut c.pings),
         lock_commands_sent: c.lock_commands,
@@ -185,76 +135,11 @@ async fn run_on(
         },
         worker_failures: c.failures.clone(),
     };
-    let results = Results::new(scenario, &entry, &history, &ctx, checked, figures);
-    report::write(&opts.out, &results, &history)
-}
-
-/// The median of ns samples, in µs.
-fn median_us(samples: &mut [u64]) -> Option<f64> {
-    if samples.is_empty() {
-        return None;
-    }
-    samples.sort_unstable();
-    #[allow(clippy::cast_precision_loss)]
-    Some(samples[samples.len() / 2] as f64 / 1000.0)
+    Ok(Recorded { history, figures })
 }
 
 enum Msg {
     Exited(usize, Option<i32>, Option<i32>, String),
-}
-
-/// The read end of a worker's stdout. Workers write each event the moment it happens; the
-/// coordinator reads the pipe on its own tick (and before every fault that needs the holder,
-/// and when the worker exits) instead of being woken by each write, so recording the history
-/// costs the lock's critical path no extra process wake-ups.
-struct EventPipe {
-    pipe: std::io::PipeReader,
-    partial: Vec<u8>,
-}
-
-impl EventPipe {
-    /// A pipe for one worker's stdout: the read end (non-blocking) and the write end.
-    fn new() -> anyhow::Result<(EventPipe, std::io::PipeWriter)> {
-        use std::os::fd::AsRawFd as _;
-        let (pipe, writer) = std::io::pipe().context("cannot create a pipe for a worker")?;
-        let fd = pipe.as_raw_fd();
-        // SAFETY: fcntl on a pipe we own; F_SETPIPE_SZ is a hint that may fail harmlessly (a
-        // full pipe only makes the worker wait for the next read).
-        unsafe {
-            libc::fcntl(fd, libc::F_SETPIPE_SZ, 1 << 20);
-            let flags = libc::fcntl(fd, libc::F_GETFL);
-            if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-                bail!(
-                    "cannot make a worker's pipe non-blocking: {}",
-                    std::io::Error::last_os_error()
-                );
-            }
-        }
-        Ok((EventPipe { pipe, partial: Vec::new() }, writer))
-    }
-
-    /// Every complete line written so far.
-    fn read_lines(&mut self) -> Vec<String> {
-        use std::io::Read as _;
-        let mut buf = [0_u8; 64 * 1024];
-        loop {
-            match self.pipe.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => self.partial.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => break, // WouldBlock: nothing more for now
-            }
-        }
-        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else { return Vec::new() };
-        let rest = self.partial.split_off(end + 1);
-        let done = std::mem::replace(&mut self.partial, rest);
-        String::from_utf8_lossy(&done).lines().map(str::to_owned).collect()
-    }
-
-    /// Closes the pipe; what is left after the last newline, if anything.
-    fn close(self) -> Option<String> {
-        (!self.partial.is_empty()).then(|| String::from_utf8_lossy(&self.partial).into_owned())
-    }
 }
 
 struct Live {
@@ -272,13 +157,6 @@ struct Live {
     events: Option<EventPipe>,
 }
 
-struct HolderPlan {
-    fault: HolderFault,
-    pause_ms: Option<u64>,
-    next_ms: Option<u64>,
-    strikes: u32,
-}
-
 struct Coordinator {
     base: WorkerConfig,
     exe: PathBuf,
@@ -287,8 +165,7 @@ struct Coordinator {
     live: Vec<Live>,
     history: History,
     next_id: u32,
-    holder_plans: Vec<HolderPlan>,
-    windows: Vec<(Op, crate::scenario::Window, String, bool, bool)>,
+    plan: FaultPlan,
     resumes: Vec<(u64, usize)>,
     progress: Progress,
     lock_commands: u64,
@@ -304,30 +181,6 @@ struct Coordinator {
 impl Coordinator {
     fn new(base: WorkerConfig, exe: PathBuf, scenario: &Scenario, progress: bool) -> Coordinator {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut holder_plans = Vec::new();
-        let mut windows = Vec::new();
-        for f in &scenario.faults {
-            match f {
-                Fault::KillHolder(h) => holder_plans.push(HolderPlan {
-                    fault: *h,
-                    pause_ms: None,
-                    next_ms: Some(h.window.start_ms),
-                    strikes: 0,
-                }),
-                Fault::PauseHolder { strike, pause_ms } => holder_plans.push(HolderPlan {
-                    fault: *strike,
-                    pause_ms: Some(*pause_ms),
-                    next_ms: Some(strike.window.start_ms),
-                    strikes: 0,
-                }),
-                Fault::StepDelay(d) => {
-                    windows.push((Op::StepDelay, d.window, d.describe(), false, false));
-                }
-                Fault::ClockSkew(s) => {
-                    windows.push((Op::ClockSkew, s.window, s.describe(), false, false));
-                }
-            }
-        }
         let inside_key = RunKeys::new(&base.prefix).inside;
         Coordinator {
             base,
@@ -337,8 +190,7 @@ impl Coordinator {
             live: Vec::new(),
             history: History::new(),
             next_id: 1,
-            holder_plans,
-            windows,
+            plan: FaultPlan::new(&scenario.faults),
             resumes: Vec::new(),
             progress: Progress::new(progress),
             lock_commands: 0,
@@ -426,7 +278,7 @@ impl Coordinator {
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         // Faults are applied on a 2 ms tick; otherwise 5 ms is often enough to read the
         // workers' events long before a pipe fills.
-        let fast = !self.holder_plans.is_empty() || !self.windows.is_empty();
+        let fast = !self.plan.is_empty();
         let mut tick = tokio::time::interval(Duration::from_millis(if fast { 2 } else { 5 }));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let limit_ms = scenario.max_duration_ms;
@@ -614,63 +466,44 @@ impl Coordinator {
         }
     }
 
+    /// Carries out what the fault plan says is due at `now` (ms into the run).
     async fn faults(&mut self, now: u64) -> anyhow::Result<()> {
-        for w in &mut self.windows {
-            let (op, window, details, started, stopped) = w;
-            if !*started && window.contains(now) {
-                *started = true;
-                let mut e = Event::new(monotonic_ns(), Kind::Invoke, *op);
-                e.details = Some(details.clone());
-                self.history.push(e);
-            }
-            if *started && !*stopped && !window.contains(now) {
-                *stopped = true;
-                self.history.push(Event::new(monotonic_ns(), Kind::Ok, *op));
-            }
+        for edge in self.plan.poll_windows(now) {
+            self.record_edge(edge);
         }
-        for p in 0..self.holder_plans.len() {
-            let plan = &self.holder_plans[p];
-            let Some(due) = plan.next_ms else { continue };
-            if now < due
-                || !plan.fault.window.contains(now)
-                || plan.fault.count.is_some_and(|c| plan.strikes >= c)
-            {
-                if plan.fault.window.stop_ms.is_some_and(|s| now >= s) {
-                    self.holder_plans[p].next_ms = None;
-                }
-                continue;
-            }
-            let after = ms(plan.fault.after_acquire_ms);
-            let t = monotonic_ns();
-            let Some(h) = self.live.iter().position(|l| {
-                l.alive
-                    && !l.stopped
-                    && !l.killed
-                    && l.holding_since.is_some_and(|s| t >= s + after)
-            }) else {
-                continue;
-            };
-            let plan = &mut self.holder_plans[p];
-            plan.strikes += 1;
-            plan.next_ms = plan.fault.every_ms.map(|e| now + e);
-            let pause = plan.pause_ms;
-            let l = &mut self.live[h];
-            let pid = i32::try_from(l.pid).unwrap_or(0);
-            let mut e = Event::new(
-                monotonic_ns(),
-                Kind::Invoke,
-                if pause.is_some() { Op::Pause } else { Op::Kill },
-            );
-            e.target = Some(l.id);
-            e.pid = l.pid;
-            if let Some(pause_ms) = pause {
+        let mut plan = std::mem::take(&mut self.plan);
+        plan.strike_holders(now, |after_ms, what| self.strike_holder(now, after_ms, what));
+        self.plan = plan;
+        Ok(())
+    }
+
+    /// Strikes a live holder that has held the lock for at least `after_ms`; false if none.
+    fn strike_holder(&mut self, now: u64, after_ms: u64, what: HolderStrike) -> bool {
+        let t = monotonic_ns();
+        let Some(h) = self.live.iter().position(|l| {
+            l.alive
+                && !l.stopped
+                && !l.killed
+                && l.holding_since.is_some_and(|s| t >= s + ms(after_ms))
+        }) else {
+            return false;
+        };
+        let l = &mut self.live[h];
+        let pid = i32::try_from(l.pid).unwrap_or(0);
+        let op = if matches!(what, HolderStrike::Pause { .. }) { Op::Pause } else { Op::Kill };
+        let mut e = Event::new(monotonic_ns(), Kind::Invoke, op);
+        e.target = Some(l.id);
+        e.pid = l.pid;
+        match what {
+            HolderStrike::Pause { ms: pause_ms } => {
                 // SAFETY: kill(2) with a pid we spawned and have not reaped (alive).
                 unsafe { libc::kill(pid, libc::SIGSTOP) };
                 l.stopped = true;
                 e.details = Some(format!("SIGSTOP for {pause_ms} ms"));
                 self.resumes.push((now + pause_ms, h));
                 self.history.push(e);
-            } else {
+            }
+            HolderStrike::Kill => {
                 // SAFETY: as above.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
                 l.killed = true;
@@ -681,7 +514,15 @@ impl Coordinator {
                 self.history.push(done);
             }
         }
-        Ok(())
+        true
+    }
+
+    /// A fault window opened or closed: into the history.
+    fn record_edge(&mut self, edge: WindowEdge) {
+        let kind = if edge.open { Kind::Invoke } else { Kind::Ok };
+        let mut e = Event::new(monotonic_ns(), kind, edge.op);
+        e.details = edge.details;
+        self.history.push(e);
     }
 
     fn resume_due(&mut self, now: u64) {
@@ -714,14 +555,8 @@ impl Coordinator {
             self.resume(h);
         }
         self.resumes.clear();
-        for w in &mut self.windows {
-            if w.3 && !w.4 {
-                w.4 = true;
-                self.history.push(Event::new(monotonic_ns(), Kind::Ok, w.0));
-            }
-        }
-        for p in &mut self.holder_plans {
-            p.next_ms = None;
+        for edge in self.plan.heal() {
+            self.record_edge(edge);
         }
         let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Heal);
         e.details = Some(why.to_string());
@@ -752,29 +587,5 @@ impl Coordinator {
                 _ => break,
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::EventPipe;
-    use std::io::Write as _;
-
-    #[test]
-    fn event_pipe_gives_whole_lines_and_keeps_a_cut_one() {
-        let (mut pipe, mut writer) = EventPipe::new().unwrap();
-        assert!(pipe.read_lines().is_empty(), "nothing written, and the read does not block");
-        writer.write_all(b"{\"a\":1}\n{\"b\"").unwrap();
-        assert_eq!(pipe.read_lines(), vec![r#"{"a":1}"#.to_string()]);
-        writer.write_all(b":2}\n{\"c\":").unwrap();
-        drop(writer);
-        assert_eq!(pipe.read_lines(), vec![r#"{"b":2}"#.to_string()]);
-        assert_eq!(pipe.close().as_deref(), Some(r#"{"c":"#));
-
-        let (mut pipe, mut writer) = EventPipe::new().unwrap();
-        writer.write_all(b"{}\n").unwrap();
-        drop(writer);
-        assert_eq!(pipe.read_lines().len(), 1);
-        assert_eq!(pipe.close(), None, "a pipe that ends on a newline lost nothing");
     }
 }

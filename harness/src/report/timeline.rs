@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
+use super::results::Results;
 use crate::check::Timeline;
 use crate::history::{Event, Kind, Op};
-use crate::report::Results;
 
 const WIDTH: f64 = 1400.0;
 const LEFT: f64 = 90.0;

@@ -1,0 +1,106 @@
+//! One run of a scenario with one algorithm: the spine both backends share.
+//!
+//! [`run`] applies the command line's overrides once, picks the backend — [`real`] (worker
+//! processes against real servers: local, a URL, or containers) or [`sim`] (the seeded
+//! simulator) — and hands what the backend recorded to [`finish`], which checks the history,
+//! writes the report folder and decides whether the run went as expected. A backend only
+//! produces a history and the figures it measured outside it.
+
+mod pipe;
+mod real;
+mod sim;
+
+use std::path::{Path, PathBuf};
+
+use crate::check::{Context, check_all};
+use crate::history::History;
+use crate::registry::Entry;
+use crate::report::{self, Figures, Results};
+use crate::scenario::Scenario;
+use crate::servers::ServerChoice;
+
+/// How to run a scenario.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    /// Where the servers come from.
+    pub server: ServerChoice,
+    /// Overrides the scenario's seed.
+    pub seed: Option<u64>,
+    /// The folder report folders go into.
+    pub out: PathBuf,
+    /// Overrides the scenario's worker count.
+    pub workers: Option<u32>,
+    /// Overrides the scenario's iterations.
+    pub iterations: Option<u32>,
+    /// Overrides the scenario's scale of the specimens' document time constants.
+    pub scale: Option<f64>,
+    /// Show a live progress line on stderr.
+    pub progress: bool,
+}
+
+/// The run was interrupted (Ctrl-C or SIGTERM); everything it started has been stopped.
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted; the run's workers and servers were stopped")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// What a backend recorded: the history (in time order) and the figures measured outside it.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The history, sorted by time.
+    pub history: History,
+    /// Figures the backend measured besides the history.
+    pub figures: Figures,
+}
+
+/// Runs `scenario` with algorithm `entry`; answers the results, with their report folder.
+pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow::Result<Results> {
+    if opts.server == ServerChoice::Sim {
+        return run_simulated(scenario, entry, opts);
+    }
+    let scenario = &scenario.overridden(opts.workers, opts.iterations, opts.scale)?;
+    report::check_out(&opts.out)?;
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let recorded = real::record(scenario, entry, seed, opts).await?;
+    finish(scenario, entry, recorded, &opts.out)
+}
+
+/// [`run`] on the simulator (whatever `opts.server` says), without a runtime.
+pub fn run_simulated(
+    scenario: &Scenario,
+    entry: Entry,
+    opts: &RunOptions,
+) -> anyhow::Result<Results> {
+    let scenario = &scenario.overridden(opts.workers, opts.iterations, opts.scale)?;
+    report::check_out(&opts.out)?;
+    let seed = opts.seed.unwrap_or(scenario.seed);
+    let recorded = sim::record(scenario, entry, seed, opts.progress);
+    finish(scenario, entry, recorded, &opts.out)
+}
+
+/// Checks a recorded history against what `scenario` promised of `entry`, writes the report
+/// folder under `out`, and answers the results (`as_expected` decides the exit).
+pub fn finish(
+    scenario: &Scenario,
+    entry: Entry,
+    recorded: Recorded,
+    out: &Path,
+) -> anyhow::Result<Results> {
+    let ctx = context(scenario, &entry);
+    let checked = check_all(&recorded.history, &ctx);
+    let results =
+        Results::new(scenario, &entry, &recorded.history, &ctx, checked, recorded.figures);
+    report::write(out, &results, &recorded.history)
+}
+
+/// What the checkers judge a run of `scenario` with `entry` against.
+#[must_use]
+pub fn context(scenario: &Scenario, entry: &Entry) -> Context {
+    Context::from_ms(scenario.lock.ttl_ms, scenario.lock.wait_ms, scenario.slack_ms, entry.fenced())
+}

@@ -1,0 +1,381 @@
+//! The scenario file's parser: raw TOML types, checked into the typed scenario.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::Path;
+
+use anyhow::bail;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::fault::{MAX_FAULT_MS, MAX_SKEW_MS};
+use super::{
+    ClockSkew, DelayOp, Expectations, Fault, GateOverride, Hold, HolderFault, LockSettings,
+    Scenario, StepDelay, Window,
+};
+
+impl Scenario {
+    /// Parses scenario text; `path` names it in errors and gives the default name.
+    pub fn parse(text: &str, path: &Path) -> anyhow::Result<Scenario> {
+        let raw: Raw = toml::from_str(text).map_err(|e| {
+            let at = e.span().map_or_else(String::new, |s| position(text, &s));
+            let message = e.message().trim_end();
+            // The parser names the duplicate key by its place only: name it too.
+            let key = e
+                .span()
+                .and_then(|s| text.get(s))
+                .map(str::trim)
+                .filter(|k| message == "duplicate key" && !k.is_empty() && k.len() < 80);
+            match key {
+                Some(key) => anyhow::anyhow!("{}{at}: duplicate key `{key}`", path.display()),
+                None => anyhow::anyhow!("{}{at}: {message}", path.display()),
+            }
+        })?;
+        let at = |span: &Range<usize>| format!("{}{}", path.display(), position(text, span));
+        let stem = path
+            .file_stem()
+            .map_or_else(|| "scenario".into(), |s| s.to_string_lossy().into_owned());
+        let lock = raw.lock.unwrap_or(LockSettings {
+            ttl_ms: default_ttl(),
+            wait_ms: default_ttl(),
+            drift_ms: None,
+        });
+        if lock.ttl_ms == 0 {
+            bail!("{}: [lock] ttl_ms must be positive", path.display());
+        }
+        let hold = match raw.section.and_then(|s| s.hold) {
+            None => Hold::None,
+            Some(h) => {
+                h.get_ref().to_hold().map_err(|m| anyhow::anyhow!("{}: {m}", at(&h.span())))?
+            }
+        };
+        let faults = raw
+            .faults
+            .into_iter()
+            .map(|f| {
+                let span = f.kind.span();
+                f.into_fault().map_err(|m| anyhow::anyhow!("{}: {m}", at(&span)))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let scenario = Scenario {
+            name: raw.name.unwrap_or(stem),
+            description: raw.description.unwrap_or_default(),
+            path: path.to_path_buf(),
+            workers: raw.workers.unwrap_or(4),
+            iterations: raw.iterations.unwrap_or(10),
+            seed: raw.seed.unwrap_or(1),
+            max_duration_ms: raw.max_duration_ms.unwrap_or(120_000),
+            lock,
+            hold,
+            slack_ms: raw.liveness.map_or(1000, |l| l.slack_ms),
+            faults,
+            expect: raw.expect,
+            specimen_scale: raw.specimen_scale.unwrap_or(1.0),
+            gate: raw.gate.unwrap_or_default(),
+        };
+        if let Some(problem) = scenario.problem() {
+            bail!("{}: {problem}", path.display());
+        }
+        if let Some(problem) = scenario.clone().for_gate().problem() {
+            bail!("{}: in the gate's settings ([gate]): {problem}", path.display());
+        }
+        Ok(scenario)
+    }
+}
+
+/// `:line:column` of a byte offset (both from 1).
+fn position(text: &str, span: &Range<usize>) -> String {
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(":{line}:{column}")
+}
+
+pub(super) fn default_ttl() -> u64 {
+    10_000
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: Option<String>,
+    description: Option<String>,
+    workers: Option<u32>,
+    iterations: Option<u32>,
+    seed: Option<u64>,
+    max_duration_ms: Option<u64>,
+    specimen_scale: Option<f64>,
+    lock: Option<LockSettings>,
+    section: Option<RawSection>,
+    liveness: Option<RawLiveness>,
+    #[serde(default)]
+    faults: Vec<RawFault>,
+    #[serde(default)]
+    expect: BTreeMap<String, Expectations>,
+    gate: Option<GateOverride>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSection {
+    hold: Option<Spanned<RawHold>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLiveness {
+    slack_ms: u64,
+}
+
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum Distribution {
+    None,
+    Fixed,
+    Uniform,
+    Exponential,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHold {
+    distribution: Distribution,
+    ms: Option<u64>,
+    min_ms: Option<u64>,
+    max_ms: Option<u64>,
+    mean_ms: Option<u64>,
+}
+
+impl RawHold {
+    fn to_hold(&self) -> Result<Hold, String> {
+        let h = self;
+        let fields = [
+            ("ms", h.ms.is_some()),
+            ("min_ms", h.min_ms.is_some()),
+            ("max_ms", h.max_ms.is_some()),
+            ("mean_ms", h.mean_ms.is_some()),
+        ];
+        let (hold, allowed): (Option<Hold>, &[&str]) = match h.distribution {
+            Distribution::None => (Some(Hold::None), &[]),
+            Distribution::Fixed => (h.ms.map(|ms| Hold::Fixed { ms }), &["ms"]),
+            Distribution::Uniform => match (h.min_ms, h.max_ms) {
+                (Some(min_ms), Some(max_ms)) if min_ms <= max_ms => {
+                    (Some(Hold::Uniform { min_ms, max_ms }), &["min_ms", "max_ms"])
+                }
+                (Some(_), Some(_)) => {
+                    return Err("section.hold: min_ms must not exceed max_ms".into());
+                }
+                _ => (None, &["min_ms", "max_ms"]),
+            },
+            Distribution::Exponential => {
+                (h.mean_ms.map(|mean_ms| Hold::Exponential { mean_ms }), &["mean_ms"])
+            }
+        };
+        if let Some((key, _)) = fields.iter().find(|(k, set)| *set && !allowed.contains(k)) {
+            return Err(format!(
+                "section.hold: key `{key}` does not apply to this distribution (it takes: {})",
+                allowed.join(", ")
+            ));
+        }
+        hold.ok_or_else(|| {
+            let missing: Vec<&str> = allowed
+                .iter()
+                .copied()
+                .filter(|k| fields.iter().any(|(f, set)| f == k && !set))
+                .collect();
+            format!("section.hold: this distribution also needs: {}", missing.join(", "))
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum FaultKind {
+    KillHolder,
+    PauseHolder,
+    StepDelay,
+    ClockSkew,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFault {
+    kind: Spanned<FaultKind>,
+    #[serde(default)]
+    start_ms: u64,
+    stop_ms: Option<u64>,
+    every_ms: Option<u64>,
+    after_acquire_ms: Option<u64>,
+    count: Option<u32>,
+    pause_ms: Option<u64>,
+    op: Option<DelayOp>,
+    step: Option<usize>,
+    delay_ms: Option<u64>,
+    every: Option<u32>,
+    offset_ms: Option<i64>,
+    workers: Option<Vec<u32>>,
+}
+
+impl RawFault {
+    fn into_fault(self) -> Result<Fault, String> {
+        let kind = *self.kind.get_ref();
+        let set = [
+            ("every_ms", self.every_ms.is_some()),
+            ("after_acquire_ms", self.after_acquire_ms.is_some()),
+            ("count", self.count.is_some()),
+            ("pause_ms", self.pause_ms.is_some()),
+            ("op", self.op.is_some()),
+            ("step", self.step.is_some()),
+            ("delay_ms", self.delay_ms.is_some()),
+            ("every", self.every.is_some()),
+            ("offset_ms", self.offset_ms.is_some()),
+            ("workers", self.workers.is_some()),
+        ];
+        let (name, allowed): (&str, &[&str]) = match kind {
+            FaultKind::KillHolder => ("kill-holder", &["every_ms", "after_acquire_ms", "count"]),
+            FaultKind::PauseHolder => {
+                ("pause-holder", &["every_ms", "after_acquire_ms", "count", "pause_ms"])
+            }
+            FaultKind::StepDelay => ("step-delay", &["op", "step", "delay_ms", "every", "workers"]),
+            FaultKind::ClockSkew => ("clock-skew", &["offset_ms", "workers"]),
+        };
+        if let Some((key, _)) = set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
+            return Err(format!(
+                "fault `{name}`: key `{key}` does not apply (it takes start_ms, stop_ms, {})",
+                allowed.join(", ")
+            ));
+        }
+        let window = Window { start_ms: self.start_ms, stop_ms: self.stop_ms };
+        if window.stop_ms.is_some_and(|s| s <= window.start_ms) {
+            return Err(format!("fault `{name}`: stop_ms must be after start_ms"));
+        }
+        let need = |key: &str| format!("fault `{name}` needs `{key}`");
+        let bad = |what: &str| Err(format!("fault `{name}`: {what}"));
+        if self.workers.as_ref().is_some_and(Vec::is_empty) {
+            return bad("workers = [] names no worker (leave `workers` out for all of them)");
+        }
+        if self.every == Some(0) {
+            return bad("every must be at least 1 (1: every operation)");
+        }
+        if self.every_ms == Some(0) {
+            return bad("every_ms must be at least 1");
+        }
+        if self.count == Some(0) {
+            return bad("count must be at least 1 (leave it out for no limit)");
+        }
+        for (key, value) in [("pause_ms", self.pause_ms), ("delay_ms", self.delay_ms)] {
+            if value.is_some_and(|v| v > MAX_FAULT_MS) {
+                return bad(&format!("{key} must be at most {MAX_FAULT_MS} (an hour)"));
+            }
+        }
+        if self.offset_ms.is_some_and(|v| v.unsigned_abs() > MAX_SKEW_MS) {
+            return bad(&format!("offset_ms must be within ±{MAX_SKEW_MS} (a day)"));
+        }
+        let strike = HolderFault {
+            window,
+            every_ms: self.every_ms,
+            after_acquire_ms: self.after_acquire_ms.unwrap_or(0),
+            count: self.count,
+        };
+        Ok(match kind {
+            FaultKind::KillHolder => Fault::KillHolder(strike),
+            FaultKind::PauseHolder => Fault::PauseHolder {
+                strike,
+                pause_ms: self.pause_ms.ok_or_else(|| need("pause_ms"))?,
+            },
+            FaultKind::StepDelay => Fault::StepDelay(StepDelay {
+                window,
+                op: self.op.ok_or_else(|| need("op"))?,
+                step: self.step.ok_or_else(|| need("step"))?,
+                delay_ms: self.delay_ms.ok_or_else(|| need("delay_ms"))?,
+                workers: self.workers,
+                every: self.every.unwrap_or(1),
+            }),
+            FaultKind::ClockSkew => Fault::ClockSkew(ClockSkew {
+                window,
+                offset_ms: self.offset_ms.ok_or_else(|| need("offset_ms"))?,
+                workers: self.workers,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Expect;
+
+    fn parse(text: &str) -> anyhow::Result<Scenario> {
+        Scenario::parse(text, Path::new("s.toml"))
+    }
+
+    #[test]
+    fn faults_describe_themselves_in_plain_words() {
+        let s = parse(
+            "workers = 3\n[[faults]]\nkind = \"step-delay\"\nop = \"release\"\nstep = 1\n\
+             delay_ms = 700\nworkers = [0, 2]\nevery = 3\n\
+             [[faults]]\nkind = \"clock-skew\"\noffset_ms = -40\n",
+        )
+        .unwrap();
+        let described: Vec<String> = s
+            .faults
+            .iter()
+            .map(|f| match f {
+                Fault::StepDelay(d) => d.describe(),
+                Fault::ClockSkew(c) => c.describe(),
+                _ => String::new(),
+            })
+            .collect();
+        assert_eq!(
+            described,
+            ["release step 1 +700 ms, worker slots 0, 2, one time in 3", "-40 ms, all workers"]
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_names_file_line_column_and_key() {
+        let err = parse("workers = 2\n[lock]\nttl_ms = 1000\nttl = 5\n").unwrap_err().to_string();
+        assert!(err.starts_with("s.toml:4:1:"), "{err}");
+        assert!(err.contains("unknown field `ttl`"), "{err}");
+    }
+
+    #[test]
+    fn a_fault_setting_of_another_kind_is_refused_with_its_line() {
+        let err =
+            parse("[[faults]]\nkind = \"kill-holder\"\npause_ms = 5\n").unwrap_err().to_string();
+        assert!(err.starts_with("s.toml:2:8:") && err.contains("`pause_ms`"), "{err}");
+    }
+
+    #[test]
+    fn a_full_scenario_parses_into_types() {
+        let s = parse(
+            r#"
+workers = 3
+[lock]
+ttl_ms = 1000
+wait_ms = 3000
+[section]
+hold = { distribution = "uniform", min_ms = 1, max_ms = 5 }
+[[faults]]
+kind = "step-delay"
+op = "release"
+step = 1
+delay_ms = 1500
+workers = [0]
+[expect.token]
+mutual-exclusion = "valid"
+fencing = "unknown"
+[gate]
+workers = 2
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.name, "s");
+        assert_eq!(s.hold, Hold::Uniform { min_ms: 1, max_ms: 5 });
+        assert!(
+            matches!(&s.faults[0], Fault::StepDelay(d) if d.step == 1 && d.op == DelayOp::Release)
+        );
+        assert_eq!(s.expect["token"].get("mutual-exclusion"), Some(Expect::Valid));
+        assert_eq!(s.for_gate().workers, 2);
+    }
+}
