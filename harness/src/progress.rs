@@ -44,7 +44,6 @@ impl Progress {
         }
         self.last_draw = Instant::now();
         let secs = self.started.elapsed().as_secs_f64();
-        #[allow(clippy::cast_precision_loss)]
         let rate = if secs > 0.0 { self.acquisitions as f64 / secs } else { 0.0 };
         let mut err = std::io::stderr().lock();
         let _ = write!(

@@ -7,7 +7,7 @@
 
 use contend::history::write_jsonl;
 use contend::scenario::ClientSettings;
-use contend::sim::{FaultKind, Faults, SimConfig, counterexample, simulate, violations};
+use contend::sim::{Faults, NemesisKind, SimConfig, counterexample, simulate, violations};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use redmutex::algo::Algorithm;
@@ -21,7 +21,7 @@ fn config() -> ProptestConfig {
 }
 
 fn safe_faults() -> impl Strategy<Value = Faults> {
-    proptest::sample::subsequence(FaultKind::SAFE.to_vec(), 0..=FaultKind::SAFE.len())
+    proptest::sample::subsequence(NemesisKind::SAFE.to_vec(), 0..=NemesisKind::SAFE.len())
         .prop_map(|k| Faults::of(&k))
 }
 
@@ -90,7 +90,7 @@ proptest! {
     fn every_reference_algorithm_retakes_a_crashed_holders_lock_in_time(
         seed in any::<u64>(), workers in 2u32..=5, iterations in 1u32..=8
     ) {
-        let faults = Faults::of(&[FaultKind::Crash, FaultKind::CrashHolder]);
+        let faults = Faults::of(&[NemesisKind::Crash, NemesisKind::CrashHolder]);
         for algorithm in Algorithm::ALL {
             promises_hold(algorithm, &sim(seed, workers, iterations, faults.clone()))?;
         }
@@ -122,7 +122,7 @@ fn a_volatile_restart_breaks_even_the_reference_locks() {
     // holder's lease. No lock can stay safe through that, and the simulator must see it.
     let cfg = SimConfig {
         fault_every_ms: 200,
-        ..sim(0, 3, 10, Faults::of(&[FaultKind::RestartVolatile]))
+        ..sim(0, 3, 10, Faults::of(&[NemesisKind::RestartVolatile]))
     };
     for algorithm in Algorithm::ALL {
         let broke = (0..200).any(|seed| {
@@ -169,7 +169,7 @@ fn a_holder_that_crashes_after_its_lease_was_retaken_is_no_liveness_failure() {
     ];
     for (algorithm, seed, workers, iterations, ttl, hold) in cases {
         let cfg =
-            with(sim(seed, workers, iterations, Faults::of(&[FaultKind::Crash])), (ttl, hold));
+            with(sim(seed, workers, iterations, Faults::of(&[NemesisKind::Crash])), (ttl, hold));
         assert!(cfg.judges_liveness());
         let run = simulate(algorithm.protocol(), &cfg);
         let found = violations(&run, true);
@@ -186,7 +186,7 @@ fn a_lock_possibly_taken_by_a_dying_acquire_is_no_liveness_failure() {
     // Found by the simulator: a worker was killed with its winning `SET NX` in flight; the
     // command still ran and its dead connection held the lock for a ttl. Its acquire ended
     // `info` (it may or may not have happened), so the history proves no liveness failure.
-    let cfg = sim(7_360_623_094_211_523_969, 5, 4, Faults::of(&[FaultKind::Crash]));
+    let cfg = sim(7_360_623_094_211_523_969, 5, 4, Faults::of(&[NemesisKind::Crash]));
     let run = simulate(Algorithm::Token.protocol(), &cfg);
     let found = violations(&run, true);
     assert!(

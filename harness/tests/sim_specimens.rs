@@ -5,7 +5,7 @@
 use std::time::Instant;
 
 use contend::sim::{
-    FaultKind, Faults, SimConfig, counterexample, faults_for, minimize, search, simulate,
+    Faults, NemesisKind, SimConfig, counterexample, faults_for, minimize, search, simulate,
     timeline_lines, violations,
 };
 use contend::specimens;
@@ -67,7 +67,8 @@ fn token_poll_has_no_bug_to_find() {
     let specimen = specimens::find("token-poll").unwrap();
     assert!(specimen.bugs.is_empty());
     for seed in 0..100 {
-        let cfg = SimConfig { seed, faults: Faults::of(&FaultKind::SAFE), ..SimConfig::default() };
+        let cfg =
+            SimConfig { seed, faults: Faults::of(&NemesisKind::SAFE), ..SimConfig::default() };
         let run = simulate(specimen.protocol(), &cfg);
         let found = violations(&run, false);
         assert!(
@@ -102,7 +103,7 @@ impl Protocol for PlainDelToken {
 
 #[test]
 fn a_token_release_by_plain_del_is_caught() {
-    let base = SimConfig { faults: Faults::of(&[FaultKind::Pause]), ..SimConfig::default() };
+    let base = SimConfig { faults: Faults::of(&[NemesisKind::Pause]), ..SimConfig::default() };
     let started = Instant::now();
     let seed = (0..BUDGET).find(|&seed| {
         let run = simulate(&PlainDelToken, &SimConfig { seed, ..base.clone() });
@@ -133,7 +134,7 @@ fn a_plain_del_failure_shrinks_to_a_short_counterexample() {
             seed,
             workers,
             iterations,
-            faults: Faults::of(&[FaultKind::Pause]),
+            faults: Faults::of(&[NemesisKind::Pause]),
             fault_every_ms: 300,
             ..SimConfig::default()
         };
@@ -155,7 +156,7 @@ fn a_plain_del_failure_shrinks_to_a_short_counterexample() {
         seed,
         workers,
         iterations,
-        faults: Faults::of(&[FaultKind::Pause]),
+        faults: Faults::of(&[NemesisKind::Pause]),
         fault_every_ms: 300,
         ..SimConfig::default()
     };

@@ -106,7 +106,6 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     }
     let counts = shares(t);
     let result = CheckResult::from_findings(findings, total);
-    #[allow(clippy::cast_precision_loss)]
     result
         .figure("fairness", jain(&counts))
         .figure("acquire_failures", f64::from(timeouts))
@@ -137,7 +136,6 @@ pub fn jain(xs: &[f64]) -> f64 {
     if squares == 0.0 {
         return 1.0;
     }
-    #[allow(clippy::cast_precision_loss)]
     let n = xs.len() as f64;
     sum * sum / (n * squares)
 }

@@ -176,7 +176,6 @@ pub fn merge(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
 /// Milliseconds of a nanosecond span, for messages.
 pub(crate) fn ms(ns: u64) -> f64 {
     // Precision loss is irrelevant for a message.
-    #[allow(clippy::cast_precision_loss)]
     let v = ns as f64 / 1e6;
     (v * 10.0).round() / 10.0
 }

@@ -65,7 +65,6 @@ pub fn lost_updates(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         findings.insert(0, Finding { kind: "counter-mismatch".into(), message, events: vec![fin] });
         CheckResult::from_findings(findings, total + 1)
     };
-    #[allow(clippy::cast_precision_loss)]
     result
         .figure("counter", value as f64)
         .figure("writes", certain as f64)

@@ -1,19 +1,19 @@
 //! What a run leaves behind: `results.json`, `report.md`, `timeline.html`, `history.jsonl` in
 //! `<out>/<scenario>-<algorithm>-<time>/`, a `<out>/latest` link, and the verdict table.
 
+mod html;
 mod markdown;
 mod results;
-mod timeline;
 
 use std::path::Path;
 
 use anyhow::Context as _;
 
+pub use html::escape;
 pub use results::{
     CheckerReport, Figures, Percentiles, ROUND_TRIPS_PER_SECTION, Results, Stats, expected_name,
     faults_struck, meets,
 };
-pub use timeline::escape;
 
 use crate::history::Event;
 
@@ -45,7 +45,7 @@ pub fn write(out: &Path, results: &Results, history: &[Event]) -> anyhow::Result
     crate::history::write_jsonl(history, &mut file)?;
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&results)?)?;
     std::fs::write(dir.join("report.md"), markdown::markdown(&results, history))?;
-    std::fs::write(dir.join("timeline.html"), timeline::html(&results, history))?;
+    std::fs::write(dir.join("timeline.html"), html::html(&results, history))?;
     let latest = out.join("latest");
     let _ = std::fs::remove_file(&latest);
     let _ = std::os::unix::fs::symlink(&name, &latest);

@@ -303,18 +303,12 @@ fn percentiles(mut v: Vec<u64>) -> Percentiles {
     }
     v.sort_unstable();
     let at = |q: f64| {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
         let i = ((v.len() - 1) as f64 * q).round() as usize;
         crate::check::ms(v[i])
     };
     Percentiles { n: v.len(), p50: at(0.5), p90: at(0.9), p99: at(0.99), max: at(1.0) }
 }
 
-#[allow(clippy::cast_precision_loss)]
 /// Whether `result` meets `expected`; `None` (no table for the algorithm): anything but
 /// invalid.
 #[must_use]

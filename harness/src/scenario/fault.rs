@@ -37,13 +37,7 @@ impl Hold {
             Hold::Uniform { min_ms, max_ms } => min_ms + rng.below(max_ms - min_ms + 1),
             Hold::Exponential { mean_ms } => {
                 let u = unit(rng.next_u64() >> 11);
-                #[allow(
-                    clippy::cast_possible_truncation,
-                    clippy::cast_sign_loss,
-                    clippy::cast_precision_loss
-                )]
-                let v = (-(1.0 - u).ln() * mean_ms as f64).min(20.0 * mean_ms as f64) as u64;
-                v
+                (-(1.0 - u).ln() * mean_ms as f64).min(20.0 * mean_ms as f64) as u64
             }
         };
         std::time::Duration::from_millis(ms)

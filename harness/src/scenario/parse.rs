@@ -190,7 +190,7 @@ impl RawHold {
 
 #[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-enum FaultKind {
+enum RawKind {
     KillHolder,
     PauseHolder,
     StepDelay,
@@ -200,7 +200,7 @@ enum FaultKind {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFault {
-    kind: Spanned<FaultKind>,
+    kind: Spanned<RawKind>,
     #[serde(default)]
     start_ms: u64,
     stop_ms: Option<u64>,
@@ -232,12 +232,12 @@ impl RawFault {
             ("workers", self.workers.is_some()),
         ];
         let (name, allowed): (&str, &[&str]) = match kind {
-            FaultKind::KillHolder => ("kill-holder", &["every_ms", "after_acquire_ms", "count"]),
-            FaultKind::PauseHolder => {
+            RawKind::KillHolder => ("kill-holder", &["every_ms", "after_acquire_ms", "count"]),
+            RawKind::PauseHolder => {
                 ("pause-holder", &["every_ms", "after_acquire_ms", "count", "pause_ms"])
             }
-            FaultKind::StepDelay => ("step-delay", &["op", "step", "delay_ms", "every", "workers"]),
-            FaultKind::ClockSkew => ("clock-skew", &["offset_ms", "workers"]),
+            RawKind::StepDelay => ("step-delay", &["op", "step", "delay_ms", "every", "workers"]),
+            RawKind::ClockSkew => ("clock-skew", &["offset_ms", "workers"]),
         };
         if let Some((key, _)) = set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
             return Err(format!(
@@ -278,12 +278,12 @@ impl RawFault {
             count: self.count,
         };
         Ok(match kind {
-            FaultKind::KillHolder => Fault::KillHolder(strike),
-            FaultKind::PauseHolder => Fault::PauseHolder {
+            RawKind::KillHolder => Fault::KillHolder(strike),
+            RawKind::PauseHolder => Fault::PauseHolder {
                 strike,
                 pause_ms: self.pause_ms.ok_or_else(|| need("pause_ms"))?,
             },
-            FaultKind::StepDelay => Fault::StepDelay(StepDelay {
+            RawKind::StepDelay => Fault::StepDelay(StepDelay {
                 window,
                 op: self.op.ok_or_else(|| need("op"))?,
                 step: self.step.ok_or_else(|| need("step"))?,
@@ -291,7 +291,7 @@ impl RawFault {
                 workers: self.workers,
                 every: self.every.unwrap_or(1),
             }),
-            FaultKind::ClockSkew => Fault::ClockSkew(ClockSkew {
+            RawKind::ClockSkew => Fault::ClockSkew(ClockSkew {
                 window,
                 offset_ms: self.offset_ms.ok_or_else(|| need("offset_ms"))?,
                 workers: self.workers,

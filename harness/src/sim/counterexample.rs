@@ -59,7 +59,6 @@ pub fn counterexample(history: &[Event], v: &Violation, replay: &str) -> String 
 
 /// One event as a line: index, time, who, what, and the fields that matter.
 fn line(i: usize, e: &Event) -> String {
-    #[allow(clippy::cast_precision_loss)]
     let ms = e.time as f64 / 1e6;
     let who = match (e.worker, e.target) {
         (Some(w), _) => format!("w{w}"),

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use redmutex::algo::{Algorithm, Protocol};
 
-use super::{FaultKind, Faults, SimConfig, simulate, timeline_lines, violations};
+use super::{Faults, NemesisKind, SimConfig, simulate, timeline_lines, violations};
 use crate::specimens::{KnownBug, SPECIMENS};
 
 /// The budget of a coverage run.
@@ -24,11 +24,11 @@ pub struct Coverage {
 #[must_use]
 pub fn faults_for(bug: &KnownBug) -> Faults {
     Faults::of(match bug.scenario {
-        "client-clock-skew" => &[FaultKind::Skew],
-        "release-step-delay" => &[FaultKind::Delay],
-        "crash-holder" => &[FaultKind::CrashHolder],
-        "stale-release" => &[FaultKind::Pause, FaultKind::Delay],
-        _ => &[FaultKind::Pause],
+        "client-clock-skew" => &[NemesisKind::Skew],
+        "release-step-delay" => &[NemesisKind::Delay],
+        "crash-holder" => &[NemesisKind::CrashHolder],
+        "stale-release" => &[NemesisKind::Pause, NemesisKind::Delay],
+        _ => &[NemesisKind::Pause],
     })
 }
 
@@ -154,9 +154,9 @@ pub fn coverage(budget: Coverage) -> (String, bool) {
 pub fn reference_config(seed: u64, liveness: bool) -> SimConfig {
     let workers = 1 + u32::try_from(seed % 4).unwrap_or(0);
     let faults = if liveness {
-        Faults::of(&[FaultKind::Crash, FaultKind::CrashHolder])
+        Faults::of(&[NemesisKind::Crash, NemesisKind::CrashHolder])
     } else {
-        Faults::of(&FaultKind::SAFE)
+        Faults::of(&NemesisKind::SAFE)
     };
     SimConfig { seed, workers, iterations: 5, faults, fault_every_ms: 100, ..SimConfig::default() }
 }

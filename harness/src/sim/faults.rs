@@ -10,7 +10,7 @@ use crate::plan::{FaultPlan, HolderStrike, WindowEdge};
 
 /// A fault the random nemesis can inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FaultKind {
+pub enum NemesisKind {
     /// Stop a client (the long GC pause) for ½ to 3 ttl; it reads nothing meanwhile.
     Pause,
     /// Kill a client; its pending operation ends `info`, a fresh worker takes its slot.
@@ -30,47 +30,47 @@ pub enum FaultKind {
     Delay,
 }
 
-impl FaultKind {
+impl NemesisKind {
     /// Every kind.
-    pub const ALL: [FaultKind; 7] = [
-        FaultKind::Pause,
-        FaultKind::Crash,
-        FaultKind::CrashHolder,
-        FaultKind::Restart,
-        FaultKind::RestartVolatile,
-        FaultKind::Skew,
-        FaultKind::Delay,
+    pub const ALL: [NemesisKind; 7] = [
+        NemesisKind::Pause,
+        NemesisKind::Crash,
+        NemesisKind::CrashHolder,
+        NemesisKind::Restart,
+        NemesisKind::RestartVolatile,
+        NemesisKind::Skew,
+        NemesisKind::Delay,
     ];
 
     /// The kinds a single healthy Redis lets a correct lock survive (all but the volatile
     /// restart).
-    pub const SAFE: [FaultKind; 6] = [
-        FaultKind::Pause,
-        FaultKind::Crash,
-        FaultKind::CrashHolder,
-        FaultKind::Restart,
-        FaultKind::Skew,
-        FaultKind::Delay,
+    pub const SAFE: [NemesisKind; 6] = [
+        NemesisKind::Pause,
+        NemesisKind::Crash,
+        NemesisKind::CrashHolder,
+        NemesisKind::Restart,
+        NemesisKind::Skew,
+        NemesisKind::Delay,
     ];
 
     /// The name `--faults` uses.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
-            FaultKind::Pause => "pause",
-            FaultKind::Crash => "crash",
-            FaultKind::CrashHolder => "crash-holder",
-            FaultKind::Restart => "restart",
-            FaultKind::RestartVolatile => "restart-volatile",
-            FaultKind::Skew => "skew",
-            FaultKind::Delay => "delay",
+            NemesisKind::Pause => "pause",
+            NemesisKind::Crash => "crash",
+            NemesisKind::CrashHolder => "crash-holder",
+            NemesisKind::Restart => "restart",
+            NemesisKind::RestartVolatile => "restart-volatile",
+            NemesisKind::Skew => "skew",
+            NemesisKind::Delay => "delay",
         }
     }
 }
 
 /// The set of fault kinds the nemesis picks from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Faults(Vec<FaultKind>);
+pub struct Faults(Vec<NemesisKind>);
 
 impl Faults {
     /// No faults.
@@ -81,7 +81,7 @@ impl Faults {
 
     /// These kinds (sorted, once each).
     #[must_use]
-    pub fn of(kinds: &[FaultKind]) -> Faults {
+    pub fn of(kinds: &[NemesisKind]) -> Faults {
         let mut v = kinds.to_vec();
         v.sort_unstable();
         v.dedup();
@@ -90,13 +90,13 @@ impl Faults {
 
     /// The kinds, in a fixed order.
     #[must_use]
-    pub fn kinds(&self) -> &[FaultKind] {
+    pub fn kinds(&self) -> &[NemesisKind] {
         &self.0
     }
 
     /// Whether `kind` is on.
     #[must_use]
-    pub fn has(&self, kind: FaultKind) -> bool {
+    pub fn has(&self, kind: NemesisKind) -> bool {
         self.0.contains(&kind)
     }
 
@@ -124,19 +124,20 @@ impl FromStr for Faults {
     fn from_str(s: &str) -> Result<Faults, String> {
         match s.trim() {
             "" | "none" => return Ok(Faults::none()),
-            "safe" => return Ok(Faults::of(&FaultKind::SAFE)),
-            "all" => return Ok(Faults::of(&FaultKind::ALL)),
+            "safe" => return Ok(Faults::of(&NemesisKind::SAFE)),
+            "all" => return Ok(Faults::of(&NemesisKind::ALL)),
             _ => {}
         }
         let mut kinds = Vec::new();
         for part in s.split(',').map(str::trim) {
-            let kind = FaultKind::ALL.into_iter().find(|k| k.name() == part).ok_or_else(|| {
-                let known: Vec<_> = FaultKind::ALL.iter().map(|k| k.name()).collect();
-                format!(
-                    "unknown fault `{part}`; use none, safe, all, or a comma list of: {}",
-                    known.join(", ")
-                )
-            })?;
+            let kind =
+                NemesisKind::ALL.into_iter().find(|k| k.name() == part).ok_or_else(|| {
+                    let known: Vec<_> = NemesisKind::ALL.iter().map(|k| k.name()).collect();
+                    format!(
+                        "unknown fault `{part}`; use none, safe, all, or a comma list of: {}",
+                        known.join(", ")
+                    )
+                })?;
             kinds.push(kind);
         }
         Ok(Faults::of(&kinds))
@@ -215,10 +216,10 @@ mod tests {
     fn fault_lists_parse_and_unknown_ones_name_the_known() {
         assert_eq!("none".parse::<Faults>(), Ok(Faults::none()));
         let f: Faults = "crash, pause".parse().unwrap();
-        assert_eq!(f.kinds(), &[FaultKind::Pause, FaultKind::Crash]);
+        assert_eq!(f.kinds(), &[NemesisKind::Pause, NemesisKind::Crash]);
         assert_eq!(f.to_string(), "pause,crash");
-        assert!(!"safe".parse::<Faults>().unwrap().has(FaultKind::RestartVolatile));
-        assert!("all".parse::<Faults>().unwrap().has(FaultKind::RestartVolatile));
+        assert!(!"safe".parse::<Faults>().unwrap().has(NemesisKind::RestartVolatile));
+        assert!("all".parse::<Faults>().unwrap().has(NemesisKind::RestartVolatile));
         let err = "crash,boom".parse::<Faults>().unwrap_err();
         assert!(err.contains("`boom`") && err.contains("restart-volatile"), "{err}");
     }

@@ -9,7 +9,7 @@
 //! Each client loops as `contend worker` does: acquire → critical section on the witness
 //! (`enter`, `GET` counter, hold, `SET` counter+1 — for fenced algorithms the fenced read and
 //! [`redmutex::scripts::FENCED_WRITE`] — `exit`) → release, and writes the same events. The
-//! nemesis ([`FaultKind`]) pauses or crashes clients, restarts the lock server with or without
+//! nemesis ([`NemesisKind`]) pauses or crashes clients, restarts the lock server with or without
 //! persistence, skews client clocks and delays single steps; a scenario's own faults
 //! (`kill-holder`, `pause-holder`, `step-delay`, `clock-skew`) are played on the simulated clock
 //! the way the coordinator plays them on the real one.
@@ -30,7 +30,7 @@ use redmutex::algo::Protocol;
 pub use counterexample::{counterexample, timeline_lines};
 pub use coverage::{Coverage, coverage, faults_for, minimize, reference_config, search};
 pub use engine::Counters;
-pub use faults::{FaultKind, Faults};
+pub use faults::{Faults, NemesisKind};
 
 use crate::check::{CheckResult, Context, check_all};
 use crate::history::History;
@@ -110,7 +110,7 @@ impl SimConfig {
     /// delays or restarts (a stopped waiter or a lost connection is not the lock's fault).
     #[must_use]
     pub fn judges_liveness(&self) -> bool {
-        [FaultKind::Pause, FaultKind::Delay, FaultKind::Restart, FaultKind::RestartVolatile]
+        [NemesisKind::Pause, NemesisKind::Delay, NemesisKind::Restart, NemesisKind::RestartVolatile]
             .iter()
             .all(|k| !self.faults.has(*k))
     }

@@ -5,7 +5,7 @@ use redmutex::sim::Persistence;
 
 use super::client::{Client, Stage};
 use super::engine::{Engine, Ev};
-use super::faults::FaultKind;
+use super::faults::NemesisKind;
 use crate::history::{Kind, Op};
 
 impl Engine<'_> {
@@ -23,21 +23,21 @@ impl Engine<'_> {
         self.push(at, Ev::Nemesis);
     }
 
-    fn strike(&mut self, kind: FaultKind) {
+    fn strike(&mut self, kind: NemesisKind) {
         let ttl = self.cfg.client.ttl_ms.max(1);
         match kind {
-            FaultKind::Restart => self.restart_server(Persistence::Aof),
-            FaultKind::RestartVolatile => self.restart_server(Persistence::None),
-            FaultKind::Pause => {
+            NemesisKind::Restart => self.restart_server(Persistence::Aof),
+            NemesisKind::RestartVolatile => self.restart_server(Persistence::None),
+            NemesisKind::Pause => {
                 let Some(slot) = self.victim() else { return };
                 let ms = ttl / 2 + self.rng.below(ttl * 5 / 2 + 1);
                 self.pause(slot, ms);
             }
-            FaultKind::Crash => {
+            NemesisKind::Crash => {
                 let Some(slot) = self.victim() else { return };
                 self.kill(slot, "crashed by the nemesis");
             }
-            FaultKind::CrashHolder => {
+            NemesisKind::CrashHolder => {
                 let now = self.now_us;
                 let holders: Vec<u32> = self
                     .holders
@@ -51,7 +51,7 @@ impl Engine<'_> {
                 let slot = holders[self.rng.below(holders.len() as u64) as usize];
                 self.kill(slot, "crashed by the nemesis");
             }
-            FaultKind::Skew => {
+            NemesisKind::Skew => {
                 let Some(slot) = self.victim() else { return };
                 let size = ttl + self.rng.below(2 * ttl + 1);
                 let size = i64::try_from(size).unwrap_or(i64::MAX);
@@ -59,7 +59,7 @@ impl Engine<'_> {
                 let until = self.now_us + (ttl + self.rng.below(4 * ttl + 1)) * 1000;
                 self.skew(slot, offset, until);
             }
-            FaultKind::Delay => {
+            NemesisKind::Delay => {
                 let Some(slot) = self.victim() else { return };
                 let ms = ttl / 2 + self.rng.below(ttl * 5 / 2 + 1);
                 let step = self.rng.below(3) as usize;

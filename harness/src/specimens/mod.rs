@@ -227,7 +227,6 @@ pub(crate) fn whole_secs(ttl: Duration) -> u64 {
 /// compare timestamps as Python floats.
 pub(crate) fn secs(unix_ms: u64) -> f64 {
     // Precision: f64 holds integers exactly up to 2^53 ms, far beyond any real clock.
-    #[allow(clippy::cast_precision_loss)]
     let ms = unix_ms as f64;
     ms / 1000.0
 }

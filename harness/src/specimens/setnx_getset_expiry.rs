@@ -107,7 +107,6 @@ impl Protocol for SetnxGetsetExpiry {
         let rounds = p.wait.map_or(1, |w| {
             let n = w.as_secs_f64() / self.params.retry_sleep.as_secs_f64().max(1e-9);
             // A float count of sleeps, rounded down; the cast saturates.
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let n = n.floor() as u32;
             n.max(1)
         });

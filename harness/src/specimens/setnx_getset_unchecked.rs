@@ -106,9 +106,7 @@ impl Protocol for SetnxGetsetUnchecked {
         let timeout = p.wait.map_or(0, |w| {
             let n = w.as_secs_f64() / self.params.sleep.as_secs_f64().max(1e-9);
             // A float count of sleeps, rounded down; the cast saturates.
-            #[allow(clippy::cast_possible_truncation)]
-            let n = n.floor() as i64;
-            n
+            n.floor() as i64
         });
         Box::new(Acquire {
             p,

@@ -21,11 +21,9 @@ pub fn html(results: &Results, history: &[Event]) -> String {
         return page(results, "<p>The history is empty.</p>");
     };
     let (start, span) = (first.time, (last.time.saturating_sub(first.time)).max(1));
-    #[allow(clippy::cast_precision_loss)]
     let x =
         |ns: u64| LEFT + (ns.saturating_sub(start) as f64 / span as f64) * (WIDTH - LEFT - 10.0);
     let rows: BTreeMap<u32, usize> = t.workers.iter().enumerate().map(|(i, &w)| (w, i)).collect();
-    #[allow(clippy::cast_precision_loss)]
     let y = |w: u32| 20.0 + rows.get(&w).copied().unwrap_or(0) as f64 * ROW;
     let flagged: HashSet<usize> = results
         .checkers
@@ -87,7 +85,6 @@ pub fn html(results: &Results, history: &[Event]) -> String {
             escape(e.details.as_deref().unwrap_or(""))
         );
     }
-    #[allow(clippy::cast_precision_loss)]
     let height = 30.0 + rows.len() as f64 * ROW;
     let body = format!(
         r#"<p>{:.3} s from the first event to the last. Light: holding the lock (acquired → release began); dark: inside the critical section (enter answered → exit sent); red: named by a finding; black ticks: kills, pauses, crashes. Hover for details.</p>
