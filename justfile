@@ -18,15 +18,18 @@ test:
     cargo test --workspace --doc
     RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
-# The main job: many processes contend for the default lock on real Redis, then the verdict.
-contend SCENARIO="scenarios/increment-20x100.toml" *ARGS="":
-    cargo build --release -p contend
-    {{contend}} run {{SCENARIO}} {{ARGS}}
+# The default scenario of `contend` and `contend-docker` when the first argument is a flag.
+default_scenario := "scenarios/increment-20x100.toml"
 
-# The main job with the servers in containers (builds the local image and the docker feature).
-contend-docker SCENARIO="scenarios/increment-20x100.toml" *ARGS="": redis-image
+# The main job on real Redis, then the verdict: just contend [SCENARIO] [-a NAME] [--workers N]
+contend *ARGS="":
+    cargo build --release -p contend
+    set -- {{ARGS}}; if [ $# -eq 0 ] || [ "${1#-}" != "$1" ]; then set -- {{default_scenario}} "$@"; fi; {{contend}} run "$@"
+
+# The main job with the servers in containers: just contend-docker [SCENARIO] [FLAGS]
+contend-docker *ARGS="": redis-image
     cargo build --release -p contend --features docker
-    {{contend}} run {{SCENARIO}} --server docker {{ARGS}}
+    set -- {{ARGS}}; if [ $# -eq 0 ] || [ "${1#-}" != "$1" ]; then set -- {{default_scenario}} "$@"; fi; {{contend}} run "$@" --server docker
 
 # Every scenario x algorithm against its expectations (what CI gates on).
 gate *ARGS="":

@@ -1,5 +1,6 @@
 //! `contend`: runs many real processes contending for a Redis lock, injects faults, and checks
-//! what happened (see `../shared/DESIGN.md`, "The harness").
+//! what happened. `docs/ARCHITECTURE.md` maps the modules and the path from a scenario to a
+//! verdict.
 //!
 //! The pieces a simulator reuses are pure: [`history`] (the events) and [`check`] (the
 //! checkers, functions from a history to verdicts).

@@ -1,5 +1,5 @@
 //! `contend`: runs many real processes contending for a Redis lock, injects faults, records
-//! what happened, and checks the lock's promises. See `reports/README.md` and `scenarios/`.
+//! what happened, and checks the lock's promises. See `docs/scenarios.md` and `scenarios/`.
 //!
 //! Exit codes: 0 every verdict as expected; 1 a violation or an unexpected verdict; 2 a usage or
 //! setup error; 130 interrupted (Ctrl-C), after stopping every process the run started.

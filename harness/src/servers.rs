@@ -158,8 +158,9 @@ fn docker(prefix: String) -> anyhow::Result<Servers> {
 #[cfg(not(feature = "docker"))]
 fn docker(_prefix: String) -> anyhow::Result<Servers> {
     bail!(
-        "--server docker: this contend was built without the docker feature; \
-         rebuild with `cargo build -p contend --features docker`, or use --server local"
+        "--server docker: this contend was built without the docker feature; run \
+         `just contend-docker` (it builds the image and a release contend with the feature), or \
+         build one with `cargo build --release -p contend --features docker`, or use --server local"
     )
 }
 

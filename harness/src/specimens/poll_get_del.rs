@@ -35,7 +35,7 @@ use super::{KnownBug, scale, whole_secs};
 pub const NAME: &str = "poll-get-del";
 
 /// One line for `contend list`.
-pub const SUMMARY: &str = "seed 001: SET NX EX with a random value, fixed poll delay, block time; release GET, compare, then DEL";
+pub const SUMMARY: &str = "a small Python mutex package \"inspired by\" the Redis lock page: SET NX EX, fixed poll delay, block time; release GETs, compares, then DELs (a stale release deletes the next holder's lock)";
 
 /// The known bugs.
 pub const BUGS: &[KnownBug] = &[

@@ -42,7 +42,7 @@ use super::{KnownBug, parse_stamp, scale, secs, stamp};
 pub const NAME: &str = "setnx-getset-expiry";
 
 /// One line for `contend list`.
-pub const SUMMARY: &str = "seed 000: SETNX of an expiry timestamp, GET/GETSET takeover by client clock, elapsed-time check then plain DEL";
+pub const SUMMARY: &str = "a blog post's \"locking with SETNX\" pattern: SETNX of an expiry timestamp, GET/GETSET takeover by the client's clock, elapsed-time check then DEL (clock skew and slow releases break it)";
 
 /// The known bugs.
 pub const BUGS: &[KnownBug] = &[

@@ -41,7 +41,7 @@ use super::{KnownBug, parse_stamp, scale, secs, stamp};
 pub const NAME: &str = "setnx-getset-unchecked";
 
 /// One line for `contend list`.
-pub const SUMMARY: &str = "seed 002: SETNX/GETSET of expiry timestamps, 1 s retry sleep, release a DEL with no ownership check";
+pub const SUMMARY: &str = "a blog post's SETNX/GETSET lock of expiry timestamps with a 1 s retry sleep, released by a DEL with no ownership check (deletes whoever holds it)";
 
 /// The known bugs.
 pub const BUGS: &[KnownBug] = &[

@@ -36,7 +36,7 @@ use super::{KnownBug, scale, whole_secs};
 pub const NAME: &str = "setnx-pubsub";
 
 /// One line for `contend list`.
-pub const SUMMARY: &str = "seed 004: SET NX EX, waiters retry only on a pub/sub message (bounded wait), release script publishes";
+pub const SUMMARY: &str = "a Python pub/sub lock package: SET NX EX, waiters retry only when a release publishes (a silent expiry strands them until their wait ends)";
 
 /// The known bugs.
 pub const BUGS: &[KnownBug] = &[KnownBug {

@@ -36,7 +36,7 @@ use super::{KnownBug, scale};
 pub const NAME: &str = "token-poll";
 
 /// One line for `contend list`.
-pub const SUMMARY: &str = "seed 003: SET NX PX with a random token, 0.1 s sleep polling, owner-checked Lua release and additive extend";
+pub const SUMMARY: &str = "a Python client library's built-in lock: SET NX PX with a random token, 0.1 s sleep polling, owner-checked Lua release and additive extend (no known bug; shows what an expired holder does)";
 
 /// The known bugs: none; see the module documentation for its hazard.
 pub const BUGS: &[KnownBug] = &[];
