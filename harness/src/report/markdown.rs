@@ -2,19 +2,19 @@
 
 use std::fmt::Write as _;
 
-use super::results::{Results, expected_name};
+use super::results::{Results, expected_name, num};
 use crate::history::Event;
 
 /// The report of `r` over `history`, in Markdown.
 pub(super) fn markdown(r: &Results, history: &[Event]) -> String {
     let mut m = format!("# {} × {}\n\n", r.scenario, r.algorithm);
+    let _ = writeln!(m, "{}\n", verdict_sentence(r));
     if !r.description.is_empty() {
         let _ = writeln!(m, "{}\n", r.description);
     }
     let _ = writeln!(
         m,
-        "{} ({}), {} worker{} × {} iteration{}, seed {}, servers: {}. ttl {} ms, wait {} ms, liveness slack {} ms.\n",
-        if r.as_expected { "**As expected.**" } else { "**Not as expected.**" },
+        "{} algorithm, {} worker{} × {} iteration{}, seed {}, servers: {}. ttl {} ms, wait {} ms, liveness slack {} ms.\n",
         r.class.name(),
         r.workers,
         if r.workers == 1 { "" } else { "s" },
@@ -80,27 +80,36 @@ pub(super) fn markdown(r: &Results, history: &[Event]) -> String {
         "- lock work (first acquire to last release): {:.3} s; throughput {:.1} sections/s",
         s.lock_work_s, s.throughput_per_s
     );
-    let _ = writeln!(
-        m,
-        "- PING p50 on the lock server: {:.1} µs ({}); floor_ratio = lock work / (completed × {} round trips × PING p50) = **{:.2}**",
-        s.ping_us_p50, s.ping_placement, s.round_trips_per_section, s.floor_ratio
-    );
-    if let (Some(p), Some(r)) = (s.ping_us_p50_same_core, s.floor_ratio_same_core) {
+    if r.floor_ratio_meaningful() {
         let _ = writeln!(
             m,
-            "- PING p50 with the coordinator and the lock server on the same core: {p:.1} µs; floor_ratio with it: {r:.2}"
+            "- PING p50 on the lock server: {:.1} µs ({}); floor_ratio = lock work / (completed × {} round trips × PING p50) = **{:.2}**",
+            s.ping_us_p50, s.ping_placement, s.round_trips_per_section, s.floor_ratio
         );
-    }
-    if let (Some(p), Some(r)) = (s.ping_us_p50_during_run, s.floor_ratio_during_run) {
+        if let (Some(p), Some(r)) = (s.ping_us_p50_same_core, s.floor_ratio_same_core) {
+            let _ = writeln!(
+                m,
+                "- PING p50 with the coordinator and the lock server on the same core: {p:.1} µs; floor_ratio with it: {r:.2}"
+            );
+        }
+        if let (Some(p), Some(r)) = (s.ping_us_p50_during_run, s.floor_ratio_during_run) {
+            let _ = writeln!(
+                m,
+                "- PING p50 sampled while the workers ran: {p:.1} µs; floor_ratio with it: {r:.2}"
+            );
+        }
         let _ = writeln!(
             m,
-            "- PING p50 sampled while the workers ran: {p:.1} µs; floor_ratio with it: {r:.2}"
+            "  (round trips per section: 1 acquire + 4 on the witness — enter, GET, SET or fenced write, exit — + 1 release)"
+        );
+    } else {
+        let _ = writeln!(
+            m,
+            "- PING p50 on the lock server: {} µs ({}); no floor_ratio: the run had faults, and a pause or a delay is time no lock can win back",
+            num(s.ping_us_p50, 1),
+            s.ping_placement
         );
     }
-    let _ = writeln!(
-        m,
-        "  (round trips per section: 1 acquire + 4 on the witness — enter, GET, SET or fenced write, exit — + 1 release)"
-    );
     let _ = writeln!(
         m,
         "- lock-server commands per acquisition: {:.2} sent by the workers",
@@ -117,13 +126,17 @@ pub(super) fn markdown(r: &Results, history: &[Event]) -> String {
     for (name, p) in &s.latency_ms {
         let _ = writeln!(
             m,
-            "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} |",
-            p.n, p.p50, p.p90, p.p99, p.max
+            "| {name} | {} | {} | {} | {} | {} |",
+            p.n,
+            num(p.p50, 1),
+            num(p.p90, 1),
+            num(p.p99, 1),
+            num(p.max, 1)
         );
     }
     for (name, c) in &r.checkers {
         for (k, v) in &c.result.figures {
-            let _ = writeln!(m, "- {name}: {k} = {v:.3}");
+            let _ = writeln!(m, "- {name}: {k} = {}", num(*v, 3));
         }
     }
     if !r.worker_failures.is_empty() {
@@ -133,4 +146,32 @@ pub(super) fn markdown(r: &Results, history: &[Event]) -> String {
         }
     }
     m
+}
+
+/// The report's first sentence: as expected or not, and why not.
+fn verdict_sentence(r: &Results) -> String {
+    let off: Vec<String> = r
+        .checkers
+        .iter()
+        .filter(|(_, c)| !c.as_expected)
+        .map(|(name, c)| {
+            format!(
+                "{name} said {} where {} was expected",
+                c.result.verdict,
+                expected_name(c.expected)
+            )
+        })
+        .collect();
+    match (r.as_expected, off.is_empty()) {
+        (true, _) => format!(
+            "**As expected**: every checker said what the scenario expects of `{}`.",
+            r.algorithm
+        ),
+        (false, false) => format!("**Not as expected**: {}.", off.join("; ")),
+        (false, true) => format!(
+            "**Not as expected**: every checker said what was expected, but the run had worker \
+             trouble ({} listed under Trouble), so its history cannot be trusted whole.",
+            r.worker_failures.len()
+        ),
+    }
 }

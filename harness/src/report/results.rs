@@ -12,6 +12,16 @@ use crate::history::{Event, Kind, Op};
 use crate::registry::{Class, Entry};
 use crate::scenario::{Expect, Scenario};
 
+/// How many findings the verdict table shows; the rest are in `report.md`.
+const PREVIEW: usize = 5;
+
+/// `v` with at most `places` decimals, trailing zeros dropped: `2000`, `29.5`, `1.05`.
+#[must_use]
+pub fn num(v: f64, places: usize) -> String {
+    let t = format!("{v:.places$}");
+    if t.contains('.') { t.trim_end_matches('0').trim_end_matches('.').to_string() } else { t }
+}
+
 /// Round trips of one uncontended critical section: 1 acquire + 4 body commands on the witness
 /// (`enter`, `GET`, `SET` or the fenced write, `exit`) + 1 release.
 pub const ROUND_TRIPS_PER_SECTION: u32 = 6;
@@ -224,6 +234,61 @@ impl Results {
         struck.join(", ")
     }
 
+    /// Whether `floor_ratio` means anything for this run: not when faults were planned (a pause
+    /// or a delay is time no lock can win back).
+    #[must_use]
+    pub fn floor_ratio_meaningful(&self) -> bool {
+        self.faults_planned.is_empty() && self.faults_struck.is_empty()
+    }
+
+    /// `; floor_ratio 1.05 (6 round trips per section) [...]`, or nothing for a run with faults.
+    fn floor_text(&self) -> String {
+        let s = &self.stats;
+        if !self.floor_ratio_meaningful() {
+            return String::new();
+        }
+        let mut t = format!(
+            "; floor_ratio {} ({} round trips per section)",
+            num(s.floor_ratio, 2),
+            s.round_trips_per_section
+        );
+        if let (Some(p), Some(r)) = (s.ping_us_p50_same_core, s.floor_ratio_same_core) {
+            let _ = write!(t, " [same-core ping {} µs, ratio {}]", num(p, 1), num(r, 2));
+        }
+        if let (Some(p), Some(r)) = (s.ping_us_p50_during_run, s.floor_ratio_during_run) {
+            let _ = write!(t, " [during the run: ping {} µs, ratio {}]", num(p, 1), num(r, 2));
+        }
+        t
+    }
+
+    /// The first findings, so the next question (which workers, when) is answered at once.
+    fn findings_preview(&self, t: &mut String) {
+        let all: Vec<(&String, &crate::check::Finding)> = self
+            .checkers
+            .iter()
+            .flat_map(|(name, c)| c.result.findings.iter().map(move |f| (name, f)))
+            .collect();
+        for (name, f) in all.iter().take(PREVIEW) {
+            let events: Vec<String> = f.events.iter().map(|e| format!("#{e}")).collect();
+            let _ = writeln!(
+                t,
+                "  finding  {name} / {}: {} (events {})",
+                f.kind,
+                f.message,
+                events.join(", ")
+            );
+        }
+        let listed: usize = self.checkers.values().map(|c| c.result.findings.len()).sum();
+        if listed > PREVIEW {
+            let _ = writeln!(
+                t,
+                "  … {} more finding(s) listed in {}",
+                listed - PREVIEW,
+                self.dir.join("report.md").display()
+            );
+        }
+    }
+
     /// The verdict table, as printed at the end of a run.
     #[must_use]
     pub fn table(&self) -> String {
@@ -242,30 +307,21 @@ impl Results {
                 c.result.verdict.to_string()
             );
         }
+        self.findings_preview(&mut t);
         let s = &self.stats;
         let _ = writeln!(
             t,
-            "  completed {} sections, counter {}, {:.3} s of lock work, {:.0}/s; ping p50 {:.1} µs ({}); floor_ratio {:.2} \
-             ({} round trips per section){}{}; lock-server commands per acquisition {:.2} sent{}",
+            "  completed {} sections, counter {}, {} s of lock work, {}/s; ping p50 {} µs ({}){}; lock-server commands per acquisition {} sent{}",
             s.completed,
             s.counter,
-            s.lock_work_s,
-            s.throughput_per_s,
-            s.ping_us_p50,
+            num(s.lock_work_s, 3),
+            num(s.throughput_per_s, 0),
+            num(s.ping_us_p50, 1),
             s.ping_placement,
-            s.floor_ratio,
-            s.round_trips_per_section,
-            match (s.ping_us_p50_same_core, s.floor_ratio_same_core) {
-                (Some(p), Some(r)) => format!(" [same-core ping {p:.1} µs, ratio {r:.2}]"),
-                _ => String::new(),
-            },
-            match (s.ping_us_p50_during_run, s.floor_ratio_during_run) {
-                (Some(p), Some(r)) => format!(" [during the run: ping {p:.1} µs, ratio {r:.2}]"),
-                _ => String::new(),
-            },
-            s.server_commands_per_acquisition,
+            self.floor_text(),
+            num(s.server_commands_per_acquisition, 2),
             s.server_commands_per_acquisition_incl_scripts
-                .map_or_else(String::new, |v| format!(", {v:.2} incl. script-internal"))
+                .map_or_else(String::new, |v| format!(", {} incl. script-internal", num(v, 2)))
         );
         if !self.expectations_stated {
             let _ = writeln!(

@@ -107,6 +107,18 @@ impl Scenario {
         s.workers = workers.unwrap_or(s.workers);
         s.iterations = iterations.unwrap_or(s.iterations);
         s.specimen_scale = scale.unwrap_or(s.specimen_scale);
+        // The description may count the scenario's own workers and iterations: say what ran.
+        if (s.workers, s.iterations) != (self.workers, self.iterations) && !s.description.is_empty()
+        {
+            s.description = format!(
+                "{} (this run: {} worker{} × {} iteration{})",
+                s.description,
+                s.workers,
+                if s.workers == 1 { "" } else { "s" },
+                s.iterations,
+                if s.iterations == 1 { "" } else { "s" }
+            );
+        }
         if let Some(problem) = s.problem() {
             bail!("{} with the command line's settings: {problem}", self.path.display());
         }
