@@ -55,3 +55,28 @@ fn numbers_are_printed_at_their_precision_and_overrides_show_in_the_description(
     assert!(report.contains("(this run: 3 workers × 5 iterations)"), "{report}");
     assert!(!report.contains(".000 |") && !report.contains(".000\n"), "padded numbers:\n{report}");
 }
+
+#[test]
+fn a_fault_that_never_strikes_makes_the_run_not_as_expected_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = support::scenario(
+        dir.path(),
+        "late-kill",
+        "workers = 2\niterations = 3\n[lock]\nttl_ms = 1000\n\
+         [[faults]]\nkind = \"kill-holder\"\nstart_ms = 3600000\n\
+         [expect.token]\nmutual-exclusion = \"valid\"\n",
+    );
+    for server in ["sim", "local"] {
+        let out = contend()
+            .arg("run")
+            .arg(&scenario)
+            .args(["-a", "token", "--server", server, "--out"])
+            .arg(dir.path().join("reports"))
+            .output()
+            .unwrap();
+        let text = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{server}: {text}");
+        assert!(text.contains("fault `kill-holder` never struck"), "{server}: {text}");
+        assert!(text.contains("NOT AS EXPECTED"), "{server}: {text}");
+    }
+}

@@ -29,6 +29,12 @@ pub(super) fn markdown(r: &Results, history: &[Event]) -> String {
     if !r.faults_struck.is_empty() || !r.faults_planned.is_empty() {
         let _ = writeln!(m, "Faults struck: {}.\n", r.faults_text());
     }
+    for kind in &r.faults_unstruck {
+        let _ = writeln!(
+            m,
+            "**The fault `{kind}` never struck**: the verdicts say nothing about it.\n"
+        );
+    }
     if r.time_limit_reached {
         m.push_str("**The run reached its time limit** (`max_duration_ms`) before every worker finished its iterations; no acquire started after it.\n\n");
     }
@@ -168,6 +174,13 @@ fn verdict_sentence(r: &Results) -> String {
             r.algorithm
         ),
         (false, false) => format!("**Not as expected**: {}.", off.join("; ")),
+        (false, true) if !r.faults_unstruck.is_empty() => format!(
+            "**Not as expected**: every checker said what was expected, but the planned fault{} \
+             `{}` never struck, so the verdicts prove nothing about {}.",
+            if r.faults_unstruck.len() == 1 { "" } else { "s" },
+            r.faults_unstruck.join("`, `"),
+            if r.faults_unstruck.len() == 1 { "it" } else { "them" }
+        ),
         (false, true) => format!(
             "**Not as expected**: every checker said what was expected, but the run had worker \
              trouble ({} listed under Trouble), so its history cannot be trusted whole.",

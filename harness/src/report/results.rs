@@ -162,6 +162,11 @@ pub struct Results {
     pub faults_struck: BTreeMap<String, u64>,
     /// The kinds of the scenario's faults, one per `[[faults]]` table.
     pub faults_planned: Vec<String>,
+    /// The planned fault kinds that never struck: a holder fault that found no holder, a step
+    /// delay that delayed no operation, a window that never opened. A run with any is not as
+    /// expected: its verdicts would rest on nothing having happened.
+    #[serde(default)]
+    pub faults_unstruck: Vec<String>,
     /// Whether the run reached `max_duration_ms` before every worker finished its iterations
     /// (no acquire starts after it; operations under way end, within a grace period).
     pub time_limit_reached: bool,
@@ -196,9 +201,12 @@ impl Results {
             })
             .collect();
         // A worker that died without the nemesis, wrote something that is not an event, or had
-        // to be killed at the end leaves a history that cannot be trusted whole.
-        let as_expected =
-            checkers.values().all(|c| c.as_expected) && figures.worker_failures.is_empty();
+        // to be killed at the end leaves a history that cannot be trusted whole; a planned fault
+        // that never struck leaves verdicts that prove nothing about it.
+        let faults_unstruck = unstruck(scenario, history);
+        let as_expected = checkers.values().all(|c| c.as_expected)
+            && figures.worker_failures.is_empty()
+            && faults_unstruck.is_empty();
         Results {
             scenario: scenario.name.clone(),
             algorithm: entry.name.to_string(),
@@ -214,6 +222,7 @@ impl Results {
             description: scenario.description.clone(),
             faults_struck: faults_struck(history),
             faults_planned: scenario.faults.iter().map(|f| f.kind_name().to_string()).collect(),
+            faults_unstruck,
             time_limit_reached: history.iter().any(|e| {
                 e.f == crate::history::Op::Heal
                     && e.details.as_deref() == Some(crate::history::TIME_LIMIT)
@@ -333,6 +342,13 @@ impl Results {
         if !self.faults_struck.is_empty() || !self.faults_planned.is_empty() {
             let _ = writeln!(t, "  faults struck: {}", self.faults_text());
         }
+        for kind in &self.faults_unstruck {
+            let _ = writeln!(
+                t,
+                "  fault `{kind}` never struck: the verdicts say nothing about it (make the \
+                 scenario's fault meet the run: its window, after_acquire_ms, step, workers)"
+            );
+        }
         if self.time_limit_reached {
             let _ = writeln!(
                 t,
@@ -377,6 +393,28 @@ pub fn meets(expected: Option<Expect>, result: &CheckResult) -> bool {
 #[must_use]
 pub fn expected_name(expected: Option<Expect>) -> &'static str {
     expected.map_or("not invalid", Expect::name)
+}
+
+/// The kinds of `scenario`'s faults that never struck in `history`: a kill or pause with no
+/// strike, a step delay that delayed no operation, a clock skew whose window never opened.
+/// Judged per kind: with two tables of one kind, one striking is enough.
+#[must_use]
+pub fn unstruck(scenario: &Scenario, history: &[Event]) -> Vec<String> {
+    let struck = faults_struck(history);
+    let delayed = history.iter().any(|e| e.delayed_ms.is_some_and(|d| d > 0));
+    let mut missed: Vec<String> = scenario
+        .faults
+        .iter()
+        .map(crate::scenario::Fault::kind_name)
+        .filter(|&kind| match kind {
+            "step-delay" => !delayed,
+            kind => !struck.contains_key(kind),
+        })
+        .map(str::to_string)
+        .collect();
+    missed.sort();
+    missed.dedup();
+    missed
 }
 
 /// How many times each kind of fault began in `history`.
