@@ -65,7 +65,7 @@ pub async fn gate(dir: &Path, junit: Option<&Path>, opts: &RunOptions) -> anyhow
         eprintln!("gate: {} states no expectations, so the gate does not run it", s.path.display());
     }
     crate::report::check_out(&opts.out)?;
-    crate::servers::Servers::check(&opts.server).await?;
+    crate::servers::Servers::check(&opts.server, opts.witness.as_deref()).await?;
     let mut cells: Vec<(String, String, Cell)> = Vec::new();
     for scenario in scenarios {
         let scenario = scenario.for_gate();

@@ -39,6 +39,11 @@ enum Cmd {
         /// (keeps a URL's password off the command line), else `local`.
         #[arg(long)]
         server: Option<String>,
+        /// With `--server URL`: a second server for the witness (the counter and the occupancy
+        /// set), so that what the lock server does cannot touch what judges it. Default: the
+        /// lock's own server (the report says so). Default: $CONTEND_WITNESS if set.
+        #[arg(long)]
+        witness: Option<String>,
         /// Seed (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
@@ -68,6 +73,9 @@ enum Cmd {
         /// Servers, as for `run` (default: $CONTEND_SERVER, else `local`).
         #[arg(long)]
         server: Option<String>,
+        /// The witness server with a URL server, as for `run`.
+        #[arg(long)]
+        witness: Option<String>,
         /// Folder for the report folders.
         #[arg(long, default_value = "reports/gate")]
         out: PathBuf,
@@ -148,6 +156,24 @@ fn server_choice(given: Option<String>) -> anyhow::Result<ServerChoice> {
     text.parse().map_err(|e: String| anyhow::anyhow!("{from}: {e}"))
 }
 
+/// `--witness` (or `$CONTEND_WITNESS`): a redis:// URL, checked here so an error never echoes it.
+fn witness_url(given: Option<String>) -> anyhow::Result<Option<String>> {
+    let text = given.or_else(|| std::env::var(WITNESS_ENV).ok().filter(|t| !t.is_empty()));
+    match text {
+        None => Ok(None),
+        Some(t) => match t.parse() {
+            Ok(ServerChoice::Url(url)) => Ok(Some(url)),
+            _ => anyhow::bail!(
+                "--witness: `{}` is not a redis://HOST:PORT URL",
+                contend::servers::redact(&t)
+            ),
+        },
+    }
+}
+
+/// The environment variable that gives `--witness` when the flag is not given.
+const WITNESS_ENV: &str = "CONTEND_WITNESS";
+
 /// The environment variable that gives `--server` when the flag is not given.
 const SERVER_ENV: &str = "CONTEND_SERVER";
 
@@ -172,7 +198,17 @@ fn causes(e: &anyhow::Error) -> String {
 
 async fn command(cmd: Cmd) -> anyhow::Result<bool> {
     match cmd {
-        Cmd::Run { scenario, algorithm, server, seed, out, workers, iterations, scale } => {
+        Cmd::Run {
+            scenario,
+            algorithm,
+            server,
+            witness,
+            seed,
+            out,
+            workers,
+            iterations,
+            scale,
+        } => {
             let scenario = Scenario::load(&scenario)?;
             let entry = registry::find(algorithm.as_deref().unwrap_or(registry::default_name()))?;
             for name in scenario.expect.keys().filter(|n| registry::find(n).is_err()) {
@@ -183,14 +219,24 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
                 );
             }
             let server = server_choice(server)?;
-            let opts = RunOptions { server, seed, out, workers, iterations, scale, progress: true };
+            let opts = RunOptions {
+                server,
+                witness: witness_url(witness)?,
+                seed,
+                out,
+                workers,
+                iterations,
+                scale,
+                progress: true,
+            };
             let results = contend::run::run(&scenario, entry, &opts).await?;
             print!("{}", results.table());
             Ok(results.as_expected)
         }
-        Cmd::Gate { dir, junit, server, out } => {
+        Cmd::Gate { dir, junit, server, witness, out } => {
             let opts = RunOptions {
                 server: server_choice(server)?,
+                witness: witness_url(witness)?,
                 seed: None,
                 out,
                 workers: None,

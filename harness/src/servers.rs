@@ -60,7 +60,11 @@ impl Servers {
     /// Checks up front what can be checked without starting a run: a local `redis-server` that
     /// runs, a URL's server that answers. (The gate calls this once instead of failing every
     /// cell on the same setup error.)
-    pub async fn check(choice: &ServerChoice) -> anyhow::Result<()> {
+    pub async fn check(choice: &ServerChoice, witness: Option<&str>) -> anyhow::Result<()> {
+        Self::witness_allowed(choice, witness)?;
+        if let Some(w) = witness {
+            reach(w).await.context("--witness")?;
+        }
         match choice {
             ServerChoice::Local if !redmutex::testing::available() => Err(no_redis_server()),
             ServerChoice::Url(url) => reach(url).await,
@@ -70,7 +74,12 @@ impl Servers {
 
     /// Starts or reaches the servers. Local servers die with the calling thread (Linux): call
     /// this from the thread that lives for the whole run.
-    pub async fn start(choice: &ServerChoice, run_id: &str) -> anyhow::Result<Servers> {
+    pub async fn start(
+        choice: &ServerChoice,
+        witness: Option<&str>,
+        run_id: &str,
+    ) -> anyhow::Result<Servers> {
+        Self::witness_allowed(choice, witness)?;
         let prefix = format!("contend:{run_id}:");
         match choice {
             ServerChoice::Local => {
@@ -95,15 +104,29 @@ impl Servers {
             }
             ServerChoice::Url(url) => {
                 reach(url).await?;
+                if let Some(w) = witness {
+                    reach(w).await.context("--witness")?;
+                }
                 Ok(Servers {
                     lock_url: url.clone(),
-                    witness_url: url.clone(),
+                    witness_url: witness.unwrap_or(url).to_string(),
                     prefix,
                     shared: true,
                     local: Vec::new(),
                     guard: None,
                 })
             }
+        }
+    }
+
+    /// `--witness` goes with a URL lock server only: local, docker and sim runs bring their own.
+    fn witness_allowed(choice: &ServerChoice, witness: Option<&str>) -> anyhow::Result<()> {
+        match (choice, witness) {
+            (_, None) | (ServerChoice::Url(_), Some(_)) => Ok(()),
+            (_, Some(_)) => bail!(
+                "--witness goes with a redis:// lock server (--server URL); local, docker and sim \
+             runs start their own witness"
+            ),
         }
     }
 

@@ -29,6 +29,7 @@ fn options(
 ) -> RunOptions {
     RunOptions {
         server: ServerChoice::Sim,
+        witness: None,
         seed,
         out: out.to_path_buf(),
         workers,

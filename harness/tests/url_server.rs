@@ -87,7 +87,10 @@ fn a_password_in_the_url_is_used_but_never_shown() {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(latest.join("results.json")).unwrap())
             .unwrap();
-    assert_eq!(results["server"], format!("redis://:***@127.0.0.1:{port}"));
+    assert_eq!(
+        results["server"],
+        format!("redis://:***@127.0.0.1:{port} (the witness on the same server)")
+    );
     for file in std::fs::read_dir(&latest).expect("report folder") {
         let file = file.unwrap().path();
         let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
@@ -99,4 +102,53 @@ fn a_password_in_the_url_is_used_but_never_shown() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("check the user name and password"), "{text}");
     assert!(!text.contains("wrong-one"), "{text}");
+}
+
+#[tokio::test]
+async fn a_witness_of_its_own_keeps_the_counter_off_the_lock_server() {
+    if !redmutex::testing::available() {
+        eprintln!("skipped: no redis-server");
+        return;
+    }
+    let lock = redmutex::testing::RedisServer::start().expect("redis-server");
+    let witness = redmutex::testing::RedisServer::start().expect("redis-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = support::scenario(dir.path(), "w", "workers = 2\niterations = 5\n");
+    let out = support::contend()
+        .arg("run")
+        .arg(&path)
+        .args(["-a", "token", "--server", &lock.url(), "--witness", &witness.url(), "--out"])
+        .arg(dir.path().join("reports"))
+        .output()
+        .expect("run");
+    let text = support::text(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let results = std::fs::read_to_string(dir.path().join("reports/latest/results.json")).unwrap();
+    assert!(results.contains(&format!("witness {}", witness.url())), "{results}");
+    // The lock server saw lock commands only; the witness saw the sections' commands.
+    let calls = |url: String| async move {
+        let mut c =
+            redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let info: String =
+            redis::cmd("INFO").arg("commandstats").query_async(&mut c).await.unwrap();
+        info
+    };
+    let on_lock = calls(lock.url()).await;
+    let on_witness = calls(witness.url()).await;
+    assert!(
+        !on_lock.contains("cmdstat_sadd:"),
+        "the witness set was on the lock server:\n{on_lock}"
+    );
+    assert!(on_witness.contains("cmdstat_sadd:"), "{on_witness}");
+
+    let out = support::contend()
+        .arg("run")
+        .arg(&path)
+        .args(["--witness", &witness.url(), "--out"])
+        .arg(dir.path().join("reports"))
+        .output()
+        .expect("run");
+    let text = support::text(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("--witness goes with a redis:// lock server"), "{text}");
 }

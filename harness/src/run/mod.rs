@@ -24,6 +24,8 @@ use crate::servers::ServerChoice;
 pub struct RunOptions {
     /// Where the servers come from.
     pub server: ServerChoice,
+    /// With a URL server: where the witness lives (default: the same server as the lock).
+    pub witness: Option<String>,
     /// Overrides the scenario's seed.
     pub seed: Option<u64>,
     /// The folder report folders go into.

@@ -39,7 +39,7 @@ pub(super) async fn record(
         monotonic_ns() as u32 ^ std::process::id().rotate_left(16),
         std::process::id()
     );
-    let servers = Servers::start(&opts.server, &run_id).await?;
+    let servers = Servers::start(&opts.server, opts.witness.as_deref(), &run_id).await?;
     let result = run_on(scenario, entry, seed, opts, &servers).await;
     if servers.shared
         && let Err(e) = servers.clean().await
@@ -130,7 +130,12 @@ async fn run_on(
         server: match &opts.server {
             ServerChoice::Local => "local".into(),
             ServerChoice::Docker => "docker".into(),
-            ServerChoice::Url(u) => servers::redact(u),
+            ServerChoice::Url(u) if servers.witness_url == *u => {
+                format!("{} (the witness on the same server)", servers::redact(u))
+            }
+            ServerChoice::Url(u) => {
+                format!("{}, witness {}", servers::redact(u), servers::redact(&servers.witness_url))
+            }
             ServerChoice::Sim => "sim".into(),
         },
         worker_failures: c.failures.clone(),
