@@ -12,6 +12,7 @@ pub mod gate;
 pub mod history;
 pub mod ping;
 pub mod progress;
+pub mod proxy;
 pub mod registry;
 pub mod report;
 pub mod run;
