@@ -17,6 +17,7 @@ pub mod registry;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod server_faults;
 pub mod servers;
 pub mod sim;
 pub mod specimens;

@@ -1,0 +1,11 @@
+//! Server faults on harness-owned servers (issue 13): restarts with a persistence mode
+//! ([`restart`]) and a slow server ([`slow`]).
+//!
+//! These are building blocks: a fault plan calls them at the times it chose and logs the
+//! faults into the run's history itself.
+
+pub mod restart;
+pub mod slow;
+
+pub use restart::{Crash, Persistence, RestartableServer};
+pub use slow::{PauseMode, client_pause, debug_sleep};
