@@ -8,11 +8,12 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use anyhow::Context as _;
-use redmutex::testing::{free_port, major_version, ping};
+use redmutex::testing::{free_port, major_version};
+
+use super::process::Process;
 
 /// The environment variable naming a libc-malloc `redis-server` for clock faults.
 pub const SERVER_ENV: &str = "CONTEND_FAKETIME_REDIS_SERVER";
@@ -94,7 +95,8 @@ pub fn check_binary(binary: &Path) -> Result<(), String> {
 /// A `redis-server` under libfaketime, killed when dropped.
 #[derive(Debug)]
 pub struct FaketimeServer {
-    child: Option<Child>,
+    /// `None` only while starting.
+    process: Option<Process>,
     port: u16,
     dir: tempfile::TempDir,
     binary: PathBuf,
@@ -114,7 +116,7 @@ impl FaketimeServer {
         let port = free_port()?;
         let allocator = binary_allocator(binary).unwrap_or_default();
         let mut server = FaketimeServer {
-            child: None,
+            process: None,
             port,
             dir,
             binary: binary.to_path_buf(),
@@ -122,7 +124,7 @@ impl FaketimeServer {
             offset_secs: 0,
         };
         server.set_offset(0)?;
-        server.spawn(&library)?;
+        server.process = Some(server.spawn(&library)?);
         Ok(server)
     }
 
@@ -175,13 +177,13 @@ impl FaketimeServer {
         self.dir.path().join("faketime")
     }
 
-    fn spawn(&mut self, library: &Path) -> anyhow::Result<()> {
+    fn spawn(&mut self, library: &Path) -> anyhow::Result<Process> {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--port").arg(self.port.to_string());
         cmd.args(["--bind", "127.0.0.1", "--daemonize", "no", "--protected-mode", "no"]);
         cmd.args(["--save", "", "--appendonly", "no"]);
         cmd.arg("--dir").arg(self.dir.path());
-        cmd.arg("--logfile").arg(self.dir.path().join("redis.log"));
+        cmd.arg("--logfile").arg(self.log_path());
         // Redis 6 always allows DEBUG and has no switch for it.
         if major_version(&self.binary) >= 7 {
             cmd.args(["--enable-debug-command", "local"]);
@@ -190,68 +192,17 @@ impl FaketimeServer {
             .env("FAKETIME_TIMESTAMP_FILE", self.control())
             .env("FAKETIME_NO_CACHE", "1")
             .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        die_with_parent(&mut cmd);
-        let child = cmd.spawn().with_context(|| format!("cannot run {}", self.binary.display()))?;
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if ping(self.port).is_ok() {
-                return Ok(());
-            }
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                self.child = None;
-                anyhow::bail!(
-                    "{} exited ({status}) under libfaketime; its log:\n{}",
-                    self.binary.display(),
-                    self.log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        self.kill();
-        anyhow::bail!(
-            "{} did not answer PING in 10 s under libfaketime; its log:\n{}",
-            self.binary.display(),
-            self.log()
-        )
+        Process::spawn(cmd, self.port, self.log_path())
+            .with_context(|| format!("{} under libfaketime", self.binary.display()))
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("redis.log")
     }
 
     /// What the server logged so far.
     #[must_use]
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 }
-
-impl Drop for FaketimeServer {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!("--- faketime redis-server log (port {}) ---\n{}", self.port, self.log());
-        }
-    }
-}
-
-/// The server dies with the thread that started it, so a killed run leaves none behind.
-#[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt as _;
-    // SAFETY: prctl is async-signal-safe and touches only the child's own process state.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
