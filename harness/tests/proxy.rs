@@ -88,8 +88,10 @@ async fn forwards_pipelines_and_blpop_and_counts_commands_per_operation() {
     assert_eq!(get(&mut blocking, "k").await.as_deref(), Some("v"), "the connection stays in step");
 
     let counts = proxy.counts();
-    assert_eq!(counts.op(1, "acquire", 1), 5, "SET INCR GET, BLPOP, and the GET after it");
-    assert_eq!(counts.op(1, "release", 1), 1);
+    // A marker sets the worker's operation on all its connections: the GET after BLPOP is in
+    // the release.
+    assert_eq!(counts.op(1, "acquire", 1), 4, "SET INCR GET, BLPOP");
+    assert_eq!(counts.op(1, "release", 1), 2, "LPUSH, GET");
     assert_eq!(counts.by_command["GET"], 2);
     assert_eq!(counts.by_command.get("ECHO"), None, "markers are not commands");
     let stats = contend::servers::commandstats(&mut direct).await.unwrap();
@@ -257,4 +259,75 @@ async fn dropping_the_proxy_closes_its_port_and_its_connections() {
     drop(proxy);
     std::net::TcpListener::bind(addr).expect("the port is free once the proxy is dropped");
     assert!(set(&mut conn, "k", "v").await.is_err(), "the client's connection is closed");
+}
+
+#[tokio::test]
+async fn a_workers_own_port_names_its_unmarked_connections() {
+    let (server, mut proxy) = setup();
+    let port = proxy.listen_for(7).unwrap();
+    let url = format!("redis://{port}");
+    proxy.set_rules(vec![
+        Rule::new(Action::DropReply).worker(7).op("release").nth_op(1).nth_command(2),
+    ]);
+    let mut direct = connect(&server.url(), Duration::from_secs(5)).await;
+    let mut marked = connect(&url, Duration::from_secs(5)).await;
+    // Say, a connection the client library opened for itself: never marked.
+    let mut unmarked = connect(&url, Duration::from_secs(5)).await;
+    mark(&mut marked, "contend:w=7:op=release:n=1").await;
+    set(&mut marked, "a", "1").await.unwrap();
+    assert!(
+        set(&mut unmarked, "b", "1").await.is_err(),
+        "the 2nd command of the release lost its reply"
+    );
+    assert_eq!(get(&mut direct, "b").await.as_deref(), Some("1"));
+    assert_eq!(proxy.counts().op(7, "release", 1), 2);
+    assert_eq!(proxy.counts().unmarked, 0);
+    drop(proxy);
+    std::net::TcpListener::bind(port).expect("the worker's port closes with the proxy");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pipelines_with_markers_and_delays_get_every_reply_in_its_place() {
+    let (_server, proxy) = setup();
+    proxy.set_rules(vec![Rule::new(Action::DelayReply { ms: 5 }).worker(1).command("GET")]);
+    let mut tasks = Vec::new();
+    for w in 0..4_u32 {
+        let mut conn = connect(&proxy.url(), Duration::from_secs(10)).await;
+        mark(&mut conn, &format!("contend:w={w}")).await;
+        tasks.push(tokio::spawn(async move {
+            for n in 1..=50_i64 {
+                // The marker's reply, made by the proxy, must wait for the GET's from the server.
+                let (read, marker, count, echo): (Option<i64>, String, i64, String) = redis::pipe()
+                    .cmd("GET")
+                    .arg(format!("c{w}"))
+                    .cmd("ECHO")
+                    .arg(format!("contend:w={w}:op=acquire:n={n}"))
+                    .cmd("INCR")
+                    .arg(format!("c{w}"))
+                    .cmd("ECHO")
+                    .arg(format!("plain {w} {n}"))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!(read, (n > 1).then_some(n - 1));
+                assert_eq!(marker, format!("contend:w={w}:op=acquire:n={n}"));
+                assert_eq!((count, echo), (n, format!("plain {w} {n}")));
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let counts = proxy.counts();
+    // (The client's connection handshake adds commands of its own to the total.)
+    let by = |name: &str| counts.by_command.get(name).copied();
+    assert_eq!(
+        (by("INCR"), by("GET"), by("ECHO")),
+        (Some(200), Some(200), Some(200)),
+        "markers are not counted, a plain ECHO is"
+    );
+    // An operation runs from its marker to the next: INCR, ECHO, and the next round's GET.
+    assert!((0..4).all(|w| (1..50).all(|n| counts.op(w, "acquire", n) == 3)));
+    assert!((0..4).all(|w| counts.op(w, "acquire", 50) == 2));
+    assert_eq!(proxy.strikes().len(), 50, "worker 1's GETs");
 }

@@ -13,17 +13,16 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::frame::{self, FrameReader};
-use super::rules::{Action, CommandInfo, Direction, Marker, OpRef};
+use super::rules::{Action, CommandInfo, Direction, Marker};
 use super::{Shared, Target, lock};
 
 /// How long a new client waits for its connection to the server.
 const CONNECT: Duration = Duration::from_secs(2);
 
-/// What one connection's marker said, and the handle to reset it.
+/// Whose connection this is, and the handle to reset it.
 #[derive(Default)]
 pub(super) struct ConnState {
     worker: Mutex<Option<u32>>,
-    op: Mutex<Option<OpRef>>,
     /// Set once the client subscribed (RESP2): replies no longer match commands one to one.
     pubsub: AtomicBool,
     pub kill: Notify,
@@ -54,20 +53,21 @@ enum Pending {
     Reset,
 }
 
-/// Accepts clients until `stop` fires.
+/// Accepts clients until `stop` fires; `worker` names the worker of every client of a
+/// listener of its own (see `Proxy::listen_for`).
 pub(super) async fn accept(
     listener: TcpListener,
     shared: Arc<Shared>,
+    worker: Option<u32>,
     mut stop: oneshot::Receiver<()>,
 ) {
-    let mut next_id = 0_u64;
     loop {
         tokio::select! {
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
-                    next_id += 1;
-                    tokio::spawn(serve(client, Arc::clone(&shared), next_id));
+                    let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
+                    tokio::spawn(serve(client, Arc::clone(&shared), id, worker));
                 }
                 // Out of descriptors, or the client gave up before we took it: try again soon.
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -88,8 +88,8 @@ impl Drop for Registered<'_> {
     }
 }
 
-async fn serve(mut client: TcpStream, shared: Arc<Shared>, id: u64) {
-    let state = Arc::new(ConnState::default());
+async fn serve(mut client: TcpStream, shared: Arc<Shared>, id: u64, worker: Option<u32>) {
+    let state = Arc::new(ConnState { worker: Mutex::new(worker), ..ConnState::default() });
     lock(&shared.conns).insert(id, Arc::clone(&state));
     let _registered = Registered { shared: &shared, id };
     let upstream = *lock(&shared.upstream);
@@ -146,7 +146,7 @@ async fn commands(
         if hold(shared, state, Direction::ToServer).await.is_err() {
             return End::Close;
         }
-        if let Some(reply) = marker(&frame.value, state) {
+        if let Some(reply) = marker(&frame.value, shared, state) {
             let _ = tx.send(Pending::Local(reply));
             continue;
         }
@@ -247,7 +247,7 @@ async fn replies(
 }
 
 /// Takes a marker in hand: the reply to give the client, or `None` if `value` is no marker.
-fn marker(value: &Value, state: &ConnState) -> Option<Vec<u8>> {
+fn marker(value: &Value, shared: &Shared, state: &ConnState) -> Option<Vec<u8>> {
     let args = frame::args(value)?;
     let [name, arg] = args.as_slice() else { return None };
     if !name.eq_ignore_ascii_case(b"ECHO") {
@@ -256,7 +256,7 @@ fn marker(value: &Value, state: &ConnState) -> Option<Vec<u8>> {
     match Marker::parse(arg)? {
         Ok(marker) => {
             *lock(&state.worker) = Some(marker.worker);
-            *lock(&state.op) = marker.op;
+            lock(&shared.ops).insert(marker.worker, marker.op);
             Some(frame::bulk(arg))
         }
         Err(why) => Some(frame::error(&format!("contend proxy: {why}"))),
@@ -265,7 +265,7 @@ fn marker(value: &Value, state: &ConnState) -> Option<Vec<u8>> {
 
 fn count(shared: &Shared, state: &ConnState, command: String) -> CommandInfo {
     let worker = state.worker();
-    let op = lock(&state.op).clone();
+    let op = worker.and_then(|w| lock(&shared.ops).get(&w).cloned().flatten());
     let nth_command = lock(&shared.counts).add(worker, op.as_ref(), &command);
     CommandInfo { worker, op, nth_command, command }
 }

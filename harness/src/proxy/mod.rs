@@ -18,12 +18,17 @@
 //!
 //! The proxy answers a marker itself, with the reply `ECHO` would get, and does not forward it, so
 //! the server's command counts stay true; without a proxy the server gives the same answer, so a
-//! client may always send it. Any Redis client in any language can send `ECHO`. A marker holds
-//! for its connection until the next one; a worker with several connections (a shared one, one
-//! for `BLPOP`, a subscriber) marks each. Commands are numbered within an operation across all
-//! of the worker's connections, in the order they reach the proxy, so "the 1st command of the 3rd
-//! release of worker 2" is one command. A malformed marker gets an error reply naming the fault.
-//! Operations running concurrently on one connection cannot be told apart: give each its own.
+//! client may always send it. Any Redis client in any language can send `ECHO`. A malformed
+//! marker gets an error reply naming the fault.
+//!
+//! The marker names its connection's worker, and sets the worker's current operation for all of
+//! the worker's connections until its next marker: a worker runs one operation at a time, and
+//! its client library may open connections of its own (for `BLPOP`, for a subscription) that
+//! the worker cannot mark. Those connections are known as the worker's when it connects through
+//! a port of its own ([`Proxy::listen_for`]); then a marker on any one of its connections,
+//! sent and answered before the operation begins, covers them all. Commands are numbered
+//! within an operation across the worker's connections, in the order they reach the proxy, so
+//! "the 1st command of the 3rd release of worker 2" is one command.
 //!
 //! # Faults
 //!
@@ -53,6 +58,7 @@ mod rules;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread;
 
@@ -75,7 +81,11 @@ pub enum Target {
 pub struct Proxy {
     addr: SocketAddr,
     shared: Arc<Shared>,
+    /// The proxy thread's runtime, to start more listeners on.
+    handle: tokio::runtime::Handle,
     stop: Option<oneshot::Sender<()>>,
+    /// Stops the workers' own listeners (dropping the runtime would too; this says so).
+    listeners: Vec<oneshot::Sender<()>>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -88,13 +98,14 @@ impl Proxy {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared::new(upstream));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel();
         let for_thread = Arc::clone(&shared);
         let thread = thread::Builder::new().name(format!("contend-proxy-{}", addr.port())).spawn(
             move || {
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
-                        Ok(listener) => conn::accept(listener, for_thread, stopped).await,
+                        Ok(listener) => conn::accept(listener, for_thread, None, stopped).await,
                         Err(e) => eprintln!("contend proxy: cannot listen: {e}"),
                     }
                 });
@@ -102,7 +113,32 @@ impl Proxy {
                 drop(runtime);
             },
         )?;
-        Ok(Proxy { addr, shared, stop: Some(stop), thread: Some(thread) })
+        Ok(Proxy {
+            addr,
+            shared,
+            handle,
+            stop: Some(stop),
+            listeners: Vec::new(),
+            thread: Some(thread),
+        })
+    }
+
+    /// Opens a port of worker `worker`'s own: every connection to it is the worker's from the
+    /// start, marked or not. Returns its address; it closes with the proxy.
+    pub fn listen_for(&mut self, worker: u32) -> io::Result<SocketAddr> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::clone(&self.shared);
+        let (stop, stopped) = oneshot::channel();
+        self.handle.spawn(async move {
+            match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => conn::accept(listener, shared, Some(worker), stopped).await,
+                Err(e) => eprintln!("contend proxy: cannot listen for worker {worker}: {e}"),
+            }
+        });
+        self.listeners.push(stop);
+        Ok(addr)
     }
 
     /// The address clients connect to.
@@ -196,7 +232,7 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
+        for stop in self.listeners.drain(..).chain(self.stop.take()) {
             let _ = stop.send(());
         }
         if let Some(thread) = self.thread.take() {
@@ -249,6 +285,9 @@ struct Shared {
     counts: Mutex<Counts>,
     links: watch::Sender<Links>,
     conns: Mutex<BTreeMap<u64, Arc<conn::ConnState>>>,
+    next_id: AtomicU64,
+    /// Each worker's current operation, as its last marker said.
+    ops: Mutex<BTreeMap<u32, Option<OpRef>>>,
 }
 
 impl Shared {
@@ -260,6 +299,8 @@ impl Shared {
             counts: Mutex::default(),
             links: watch::Sender::new(Links::default()),
             conns: Mutex::default(),
+            next_id: AtomicU64::new(1),
+            ops: Mutex::default(),
         }
     }
 
