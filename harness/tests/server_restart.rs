@@ -96,3 +96,28 @@ async fn each_mode_is_what_the_server_runs_with() {
         }
     }
 }
+
+#[tokio::test]
+async fn through_the_proxy_a_restart_resets_clients_and_new_connections_reach_the_new_server() {
+    let mut server = RestartableServer::start(Persistence::AofAlways, &[]).unwrap();
+    let proxy = contend::proxy::Proxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let mut conn = connect(&proxy.url()).await;
+    set(&mut conn, "lock").await;
+
+    server.crash(Crash::Sigkill).unwrap();
+    let err =
+        redis::cmd("GET").arg("lock").query_async::<Option<String>>(&mut conn).await.unwrap_err();
+    assert!(!err.is_timeout(), "the client sees the crash at once: {err:?}");
+    // While the server is down, a new client is turned away, not left hanging.
+    let client = redis::Client::open(proxy.url()).unwrap();
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(5)));
+    assert!(client.get_multiplexed_async_connection_with_config(&config).await.is_err());
+
+    server.start_again().unwrap();
+    assert!(
+        exists(&proxy.url(), "lock").await,
+        "through the proxy, the restarted server has the key"
+    );
+    drop(proxy);
+}
