@@ -59,3 +59,32 @@ fn a_failover_without_replicas_is_refused_before_anything_starts() {
     let err = SentinelGroup::start(0).err().unwrap().to_string();
     assert!(err.contains("at least one replica"), "{err}");
 }
+
+#[test]
+fn a_partitioned_primary_keeps_taking_writes_that_the_heal_throws_away() {
+    let mut group = SentinelGroup::start(1).unwrap();
+    let old = group.primary().unwrap();
+    let old_direct = group.direct(old).unwrap();
+    let failover = group.fail_primary(Outage::Partition, Duration::from_secs(30)).unwrap();
+
+    // Split brain: the old primary, reached directly, still takes writes.
+    assert_eq!(role(old_direct), "master");
+    assert_eq!(role(failover.new), "master");
+    let _: () = redis::cmd("SET").arg("stale").arg("1").query(&mut conn(old_direct)).unwrap();
+    let _: () = redis::cmd("SET").arg("fresh").arg("1").query(&mut conn(failover.new)).unwrap();
+
+    group.heal();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut c = conn(old_direct);
+        let synced = role(old_direct) == "slave"
+            && redis::cmd("EXISTS").arg("fresh").query::<i64>(&mut c).unwrap() == 1;
+        if synced {
+            let stale: i64 = redis::cmd("EXISTS").arg("stale").query(&mut c).unwrap();
+            assert_eq!(stale, 0, "the write to the stale primary is gone");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the old primary never followed the new one");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::Value;
-use tokio::io::{AsyncWrite, AsyncWriteExt as _};
+use tokio::io::{AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -119,6 +119,13 @@ async fn pump(
 ) -> End {
     let (mut from_client, mut to_client) = client.split();
     let (mut from_server, mut to_server) = server.split();
+    if shared.raw {
+        return tokio::select! {
+            end = copy(&mut from_client, &mut to_server, Direction::ToServer, shared, state) => end,
+            end = copy(&mut from_server, &mut to_client, Direction::ToClient, shared, state) => end,
+            () = state.kill.notified() => End::Reset,
+        };
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::select! {
         end = commands(&mut from_client, &mut to_server, tx, shared, state) => end,
@@ -242,6 +249,26 @@ async fn replies(
                     return End::Close;
                 }
             }
+        }
+    }
+}
+
+/// Forwards bytes one way as they come (a raw proxy), held by partitions and throttles.
+async fn copy(
+    from: &mut (impl tokio::io::AsyncRead + Unpin),
+    to: &mut (impl AsyncWrite + Unpin),
+    way: Direction,
+    shared: &Shared,
+    state: &ConnState,
+) -> End {
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return End::Close,
+            Ok(n) => n,
+        };
+        if send(to, &buf[..n], way, shared, state).await.is_err() {
+            return End::Close;
         }
     }
 }

@@ -93,10 +93,21 @@ impl Proxy {
     /// Starts a proxy on a free loopback port in front of the server at `upstream`. Each
     /// client connection gets its own connection to `upstream`.
     pub fn start(upstream: SocketAddr) -> io::Result<Proxy> {
+        Proxy::launch(upstream, false)
+    }
+
+    /// Starts a proxy that forwards bytes without reading them as RESP, for traffic that is
+    /// not all RESP frames (a replica's sync: the RDB payload is a bare bulk). Partitions,
+    /// throttles and resets work; rules, markers and counts do not.
+    pub fn start_raw(upstream: SocketAddr) -> io::Result<Proxy> {
+        Proxy::launch(upstream, true)
+    }
+
+    fn launch(upstream: SocketAddr, raw: bool) -> io::Result<Proxy> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(upstream));
+        let shared = Arc::new(Shared::new(upstream, raw));
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let handle = runtime.handle().clone();
         let (stop, stopped) = oneshot::channel();
@@ -278,6 +289,8 @@ impl Links {
 
 /// What the control API and the connections share.
 struct Shared {
+    /// Bytes only: no frames, rules or counts.
+    raw: bool,
     upstream: Mutex<SocketAddr>,
     /// Each rule with how often it struck.
     rules: Mutex<Vec<(Rule, u32)>>,
@@ -291,8 +304,9 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(upstream: SocketAddr) -> Shared {
+    fn new(upstream: SocketAddr, raw: bool) -> Shared {
         Shared {
+            raw,
             upstream: Mutex::new(upstream),
             rules: Mutex::default(),
             strikes: Mutex::default(),
