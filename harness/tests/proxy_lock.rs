@@ -1,0 +1,66 @@
+//! redmutex's own lock through the fault proxy: the faults a lock scenario needs, struck at
+//! the operation a marker names.
+
+use std::time::Duration;
+
+use contend::proxy::{Action, Proxy, Rule};
+use redmutex::Lock;
+use redmutex::testing::RedisServer;
+
+async fn marker_conn(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+async fn mark(conn: &mut redis::aio::MultiplexedConnection, marker: &str) {
+    let _: String = redis::cmd("ECHO").arg(marker).query_async(conn).await.unwrap();
+}
+
+fn lock(name: &str) -> redmutex::LockBuilder {
+    Lock::builder(name).ttl(Duration::from_secs(10)).response_timeout(Duration::from_secs(5))
+}
+
+#[tokio::test]
+async fn a_lost_release_reply_leaves_the_lock_released_but_the_holder_unsure() {
+    let server = RedisServer::start().unwrap();
+    let mut proxy = Proxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let url = format!("redis://{}", proxy.listen_for(2).unwrap());
+    let holder = lock("res").connect(&url).await.unwrap();
+    let mut markers = marker_conn(&url).await;
+
+    // A first round loads the scripts, so the faulted release runs its script at once.
+    mark(&mut markers, "contend:w=2:op=acquire:n=1").await;
+    let guard = holder.acquire().await.unwrap();
+    mark(&mut markers, "contend:w=2:op=release:n=1").await;
+    assert!(guard.release().await.unwrap());
+
+    proxy.set_rules(vec![
+        Rule::new(Action::DropReply).worker(2).op("release").nth_op(2).nth_command(1),
+    ]);
+    mark(&mut markers, "contend:w=2:op=acquire:n=2").await;
+    let guard = holder.acquire().await.unwrap();
+    mark(&mut markers, "contend:w=2:op=release:n=2").await;
+    assert!(guard.release().await.is_err(), "the holder never heard back");
+
+    let strikes = proxy.strikes();
+    assert_eq!(strikes.len(), 1, "{strikes:?}");
+    assert_eq!(proxy.counts().op(2, "release", 2), 1);
+    let other = lock("res").connect(&server.url()).await.unwrap();
+    assert!(other.try_acquire().await.unwrap().is_some(), "the release ran: the lock is free");
+}
+
+#[tokio::test]
+async fn a_dropped_release_leaves_the_lock_held_until_its_ttl() {
+    let server = RedisServer::start().unwrap();
+    let mut proxy = Proxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let url = format!("redis://{}", proxy.listen_for(1).unwrap());
+    let holder = lock("res").connect(&url).await.unwrap();
+    let mut markers = marker_conn(&url).await;
+    proxy.set_rules(vec![Rule::new(Action::DropCommand).worker(1).op("release")]);
+
+    mark(&mut markers, "contend:w=1:op=acquire:n=1").await;
+    let guard = holder.acquire().await.unwrap();
+    mark(&mut markers, "contend:w=1:op=release:n=1").await;
+    assert!(guard.release().await.is_err());
+    let other = lock("res").connect(&server.url()).await.unwrap();
+    assert!(other.try_acquire().await.unwrap().is_none(), "the release never ran: still held");
+}
