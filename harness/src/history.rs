@@ -56,6 +56,13 @@ pub enum Op {
     Crash,
     /// The nemesis restarted the lock server (`details` say whether its keys survived).
     Restart,
+    /// The lock server was blocked whole (`DEBUG SLEEP`): invoke when it began, ok when it ended.
+    SlowServer,
+    /// A worker was cut off from the lock server at the fault proxy (`target`): invoke, then ok
+    /// at the heal.
+    Partition,
+    /// The fault proxy struck a single command (`target` the worker slot, `details` what it did).
+    Command,
     /// The heal phase: every fault is undone before liveness is judged (`details`: why, e.g.
     /// [`TIME_LIMIT`]).
     Heal,

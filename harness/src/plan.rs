@@ -9,9 +9,10 @@
 //! share.
 
 use crate::history::Op;
-use crate::scenario::{Fault, HolderFault, Window};
+use crate::scenario::{Crash, Fault, HolderFault, Window};
 
-/// What a holder fault does to the holder it strikes.
+/// What a fault timed by the holder does when it strikes: to the holder itself, to its link to
+/// the lock server, or to the lock server while the holder holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HolderStrike {
     /// SIGKILL: the holder dies; a fresh worker takes its slot.
@@ -19,6 +20,23 @@ pub enum HolderStrike {
     /// SIGSTOP, then SIGCONT after `ms`.
     Pause {
         /// How long the holder stays stopped.
+        ms: u64,
+    },
+    /// Cut the holder off from the lock server for `ms` (at the fault proxy).
+    Partition {
+        /// How long the partition lasts.
+        ms: u64,
+    },
+    /// Crash the lock server, and start it again after `downtime_ms`.
+    Restart {
+        /// How it goes down.
+        crash: Crash,
+        /// How long it stays down.
+        downtime_ms: u64,
+    },
+    /// Block the lock server whole for `ms`.
+    Slow {
+        /// How long it sleeps.
         ms: u64,
     },
 }
@@ -62,7 +80,8 @@ struct WindowPlan {
 }
 
 impl FaultPlan {
-    /// The plan of `faults`: holder faults in file order; step delays, then clock skews.
+    /// The plan of `faults`: faults timed by the holder in file order; step delays, then clock
+    /// skews. (Command faults are not scheduled: the fault proxy strikes them by operation.)
     #[must_use]
     pub fn new(faults: &[Fault]) -> FaultPlan {
         let holder = faults
@@ -71,6 +90,15 @@ impl FaultPlan {
                 Fault::KillHolder(h) => Some((*h, HolderStrike::Kill)),
                 Fault::PauseHolder { strike, pause_ms } => {
                     Some((*strike, HolderStrike::Pause { ms: *pause_ms }))
+                }
+                Fault::PartitionHolder { strike, pause_ms } => {
+                    Some((*strike, HolderStrike::Partition { ms: *pause_ms }))
+                }
+                Fault::RestartServer { strike, crash, downtime_ms } => {
+                    Some((*strike, HolderStrike::Restart { crash: *crash, downtime_ms: *downtime_ms }))
+                }
+                Fault::SlowServer { strike, pause_ms } => {
+                    Some((*strike, HolderStrike::Slow { ms: *pause_ms }))
                 }
                 _ => None,
             })

@@ -26,8 +26,10 @@ pub struct WorkerConfig {
     pub id: u32,
     /// The slot it fills (a replacement keeps the slot of the worker it replaces).
     pub slot: u32,
-    /// The lock server.
+    /// The lock server (or this worker's port of the fault proxy in front of it).
     pub lock_url: String,
+    /// Whether to mark each operation for the fault proxy (`ECHO contend:w=SLOT:op=…:n=…`).
+    pub marks: bool,
     /// The witness server.
     pub witness_url: String,
     /// The run's key prefix.
@@ -89,6 +91,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         resource: &resource,
         ops: [0, 0],
         contended: false,
+        marker: if cfg.marks { Some(Marker::connect(&cfg.lock_url, cfg.slot).await?) } else { None },
     };
     let mut misses = 0;
     let deadline =
@@ -102,6 +105,9 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             if misses >= cfg.client.give_up_after {
                 break;
             }
+            // A server that is down (restarting) fails an acquire at once: give it a moment
+            // before the next try, as a client's retry policy would.
+            tokio::time::sleep(Duration::from_millis(100 * u64::from(misses))).await;
             continue;
         };
         misses = 0;
@@ -181,6 +187,40 @@ struct Worker<'a> {
     ops: [u32; 2],
     /// Whether the last acquire found the lock busy.
     contended: bool,
+    /// Marks operations for the fault proxy, when the run has one.
+    marker: Option<Marker>,
+}
+
+/// The worker's own connection to its port of the fault proxy, for the operation markers.
+struct Marker {
+    conn: redis::aio::MultiplexedConnection,
+    slot: u32,
+}
+
+impl Marker {
+    async fn connect(url: &str, slot: u32) -> anyhow::Result<Marker> {
+        let client = redis::Client::open(url).context("worker: the fault proxy's URL")?;
+        let conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .context("worker: connect to the fault proxy")?;
+        Ok(Marker { conn, slot })
+    }
+
+    /// Tells the proxy that the `n`-th operation `op` of this worker begins. Bounded: a
+    /// partition holds the marker back like any command, and the operation must not wait for
+    /// it (its own commands are held the same way).
+    async fn mark(&mut self, op: DelayOp, n: u32) {
+        let op = match op {
+            DelayOp::Acquire => "acquire",
+            DelayOp::Release => "release",
+        };
+        let marker = format!("{}w={}:op={op}:n={n}", crate::proxy::MARKER_PREFIX, self.slot);
+        let mut echo = redis::cmd("ECHO");
+        echo.arg(marker);
+        let sent = echo.query_async::<redis::Value>(&mut self.conn);
+        let _ = tokio::time::timeout(Duration::from_millis(500), sent).await;
+    }
 }
 
 impl<'a> Worker<'a> {
@@ -206,6 +246,7 @@ impl<'a> Worker<'a> {
         let sent_before = self.lock.commands_sent();
         let mut hooks = self.hooks(DelayOp::Acquire);
         hooks.before_invoke().await;
+        self.mark(DelayOp::Acquire).await;
         self.out.emit(self.out.now(Kind::Invoke, Op::Acquire));
         let result = self.lock.run(&mut *machine, &mut hooks).await;
         self.contended = self.lock.commands_sent() - sent_before > 1;
@@ -329,6 +370,7 @@ impl<'a> Worker<'a> {
         let mut machine = self.protocol.release(params);
         let mut hooks = self.hooks(DelayOp::Release);
         hooks.before_invoke().await;
+        self.mark(DelayOp::Release).await;
         ev.time = monotonic_ns();
         self.out.emit(ev.clone());
         let result = self.lock.run(&mut *machine, &mut hooks).await;
@@ -357,6 +399,14 @@ impl<'a> Worker<'a> {
         let n = &mut self.ops[usize::from(op == DelayOp::Release)];
         *n += 1;
         WorkerHooks { cfg: self.cfg, op, nth: *n, delayed: 0, invoked: false, last_send: None }
+    }
+
+    /// Marks the operation `op` about to begin for the fault proxy, if the run has one.
+    async fn mark(&mut self, op: DelayOp) {
+        let n = self.ops[usize::from(op == DelayOp::Release)];
+        if let Some(marker) = self.marker.as_mut() {
+            marker.mark(op, n).await;
+        }
     }
 
     fn hold(&mut self) -> Duration {

@@ -427,7 +427,10 @@ pub fn faults_struck(history: &[Event]) -> BTreeMap<String, u64> {
             Op::Pause => "pause-holder",
             Op::StepDelay => "step-delay",
             Op::ClockSkew => "clock-skew",
-            Op::Restart => "restart",
+            Op::Restart => "restart-server",
+            Op::SlowServer => "slow-server",
+            Op::Partition => "partition-holder",
+            Op::Command => "command",
             _ => continue,
         };
         *struck.entry(name.to_string()).or_insert(0) += 1;

@@ -9,6 +9,7 @@
 mod pipe;
 mod real;
 mod sim;
+mod topology;
 
 use std::path::{Path, PathBuf};
 
@@ -82,7 +83,7 @@ pub fn run_simulated(
     let scenario = &scenario.overridden(opts.workers, opts.iterations, opts.scale)?;
     report::check_out(&opts.out)?;
     let seed = opts.seed.unwrap_or(scenario.seed);
-    let recorded = sim::record(scenario, entry, seed, opts.progress);
+    let recorded = sim::record(scenario, entry, seed, opts.progress)?;
     finish(scenario, entry, recorded, &opts.out)
 }
 

@@ -14,6 +14,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
 use super::pipe::EventPipe;
+use super::topology::Topology;
 use super::{Interrupted, Recorded, RunOptions};
 use crate::clock::{median_us, monotonic_ns, ms};
 use crate::history::{self, Event, History, Kind, Op};
@@ -58,10 +59,15 @@ async fn run_on(
     servers: &Servers,
 ) -> anyhow::Result<Recorded> {
     let keys = RunKeys::new(&servers.prefix);
-    let mut lock_raw = servers::connect(&servers.lock_url).await?;
-    let ping =
-        crate::ping::measure(&mut lock_raw, servers.local.first().and_then(RedisServer::pid))
-            .await?;
+    let owned = opts.server == ServerChoice::Local;
+    let topology = Topology::start(
+        scenario,
+        &servers.lock_url,
+        servers.local.first().and_then(RedisServer::pid),
+        owned,
+    )?;
+    let mut lock_raw = servers::connect(&topology.lock_url).await?;
+    let ping = crate::ping::measure(&mut lock_raw, topology.lock_pid).await?;
     let stats_before = servers::commandstats(&mut lock_raw).await.ok();
     let (workers, iterations) = (scenario.workers, scenario.iterations);
     // The running binary itself, even if a rebuild replaced the file meanwhile: on Linux the
@@ -75,7 +81,8 @@ async fn run_on(
     let base = WorkerConfig {
         id: 0,
         slot: 0,
-        lock_url: servers.lock_url.clone(),
+        lock_url: topology.lock_url.clone(),
+        marks: topology.marks(),
         witness_url: servers.witness_url.clone(),
         prefix: servers.prefix.clone(),
         algorithm: entry.name.to_string(),
@@ -85,7 +92,7 @@ async fn run_on(
         seed,
         run_start_ns: run_start,
     };
-    let mut c = Coordinator::new(base, exe, scenario, opts.progress);
+    let mut c = Coordinator::new(base, exe, scenario, topology, opts.progress);
     c.ping_conn = Some(lock_raw.clone());
     for slot in 0..workers {
         c.spawn(slot, iterations)?;
@@ -117,6 +124,7 @@ async fn run_on(
     };
 
     let mut history = std::mem::take(&mut c.history);
+    history.extend(c.topology.command_strikes());
     history::sort(&mut history);
     let figures = Figures {
         ping,
@@ -171,6 +179,7 @@ struct Coordinator {
     history: History,
     next_id: u32,
     plan: FaultPlan,
+    topology: Topology,
     resumes: Vec<(u64, usize)>,
     progress: Progress,
     lock_commands: u64,
@@ -184,7 +193,13 @@ struct Coordinator {
 }
 
 impl Coordinator {
-    fn new(base: WorkerConfig, exe: PathBuf, scenario: &Scenario, progress: bool) -> Coordinator {
+    fn new(
+        base: WorkerConfig,
+        exe: PathBuf,
+        scenario: &Scenario,
+        topology: Topology,
+        progress: bool,
+    ) -> Coordinator {
         let (tx, rx) = mpsc::unbounded_channel();
         let inside_key = RunKeys::new(&base.prefix).inside;
         Coordinator {
@@ -196,6 +211,7 @@ impl Coordinator {
             history: History::new(),
             next_id: 1,
             plan: FaultPlan::new(&scenario.faults),
+            topology,
             resumes: Vec::new(),
             progress: Progress::new(progress),
             lock_commands: 0,
@@ -219,6 +235,7 @@ impl Coordinator {
         let mut cfg = self.base.clone();
         cfg.id = id;
         cfg.slot = slot;
+        cfg.lock_url = self.topology.worker_url(slot);
         cfg.iterations = iterations;
         cfg.seed = self.base.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(id));
         let (events, writer) = EventPipe::new()?;
@@ -493,6 +510,12 @@ impl Coordinator {
         }) else {
             return false;
         };
+        if !matches!(what, HolderStrike::Kill | HolderStrike::Pause { .. }) {
+            let (slot, id) = (self.live[h].slot, self.live[h].id);
+            let Some(e) = self.topology.strike(what, slot, id, now) else { return false };
+            self.history.push(e);
+            return true;
+        }
         let l = &mut self.live[h];
         let pid = i32::try_from(l.pid).unwrap_or(0);
         let op = if matches!(what, HolderStrike::Pause { .. }) { Op::Pause } else { Op::Kill };
@@ -518,6 +541,7 @@ impl Coordinator {
                 self.history.push(e);
                 self.history.push(done);
             }
+            _ => {}
         }
         true
     }
@@ -536,6 +560,8 @@ impl Coordinator {
         for (_, h) in due {
             self.resume(h);
         }
+        let undone = self.topology.undo_due(now);
+        self.history.extend(undone);
     }
 
     fn resume(&mut self, h: usize) {
@@ -560,6 +586,8 @@ impl Coordinator {
             self.resume(h);
         }
         self.resumes.clear();
+        let undone = self.topology.undo_due(u64::MAX);
+        self.history.extend(undone);
         for edge in self.plan.heal() {
             self.record_edge(edge);
         }

@@ -8,10 +8,18 @@ use crate::ping::{Ping, Placement};
 use crate::registry::Entry;
 use crate::report::Figures;
 use crate::scenario::Scenario;
-use crate::sim::{SimConfig, play};
+use crate::sim::{SimConfig, play, unsimulable};
 
 /// Plays `scenario` with `entry` from `seed`; with `progress`, says how it went on stderr.
-pub(super) fn record(scenario: &Scenario, entry: Entry, seed: u64, progress: bool) -> Recorded {
+pub(super) fn record(
+    scenario: &Scenario,
+    entry: Entry,
+    seed: u64,
+    progress: bool,
+) -> anyhow::Result<Recorded> {
+    if let Some(why) = unsimulable(&scenario.faults, scenario.server) {
+        anyhow::bail!("{}: {why}", scenario.path.display());
+    }
     let (workers, iterations) = (scenario.workers, scenario.iterations);
     let cfg = SimConfig::from_scenario(scenario, seed, workers, iterations);
     let protocol = entry.protocol(scenario.specimen_scale);
@@ -45,5 +53,5 @@ pub(super) fn record(scenario: &Scenario, entry: Entry, seed: u64, progress: boo
         server: "sim".into(),
         worker_failures: Vec::new(),
     };
-    Recorded { history, figures }
+    Ok(Recorded { history, figures })
 }

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::server_faults::restart::{Crash, Persistence};
+
 /// How long a holder lingers between reading and writing the counter.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "distribution")]
@@ -128,6 +130,80 @@ pub enum Fault {
     StepDelay(StepDelay),
     /// Skew the wall clock the algorithm reads.
     ClockSkew(ClockSkew),
+    /// Crash the lock server while someone holds the lock, and start it again on the same port
+    /// and data folder after `downtime_ms`; what survives is the scenario's `[server]
+    /// persistence`.
+    RestartServer {
+        /// When and how often.
+        strike: HolderFault,
+        /// SIGKILL or SHUTDOWN NOSAVE.
+        crash: Crash,
+        /// How long the server stays down.
+        downtime_ms: u64,
+    },
+    /// Block the lock server whole (`DEBUG SLEEP`) for `pause_ms` while someone holds the lock.
+    SlowServer {
+        /// When and how often.
+        strike: HolderFault,
+        /// How long the server sleeps.
+        pause_ms: u64,
+    },
+    /// Cut the holder off from the lock server (both ways, nothing closed) for `pause_ms`.
+    PartitionHolder {
+        /// When and how often.
+        strike: HolderFault,
+        /// How long the partition lasts.
+        pause_ms: u64,
+    },
+    /// A fault on single commands, struck at the fault proxy in front of the lock server.
+    Command(CommandFault),
+}
+
+/// A fault on single commands of an operation: "drop the reply of the 1st command of the 3rd
+/// release of worker slot 2".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandFault {
+    /// What happens to a command it strikes.
+    pub action: CommandAction,
+    /// For the delays: how long, ms.
+    pub delay_ms: u64,
+    /// Which operation.
+    pub op: DelayOp,
+    /// Only the n-th operation of its kind of a worker (1-based; `None`: every one).
+    pub nth_op: Option<u64>,
+    /// Only the n-th command of the operation (1-based; `None`: every one).
+    pub nth_command: Option<u64>,
+    /// Worker slots hit (`None`: all).
+    pub workers: Option<Vec<u32>>,
+    /// At most this many strikes (per worker slot named, or in all without `workers`).
+    pub count: Option<u32>,
+}
+
+/// What a command fault does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandAction {
+    /// The command runs; its reply is lost and the connection reset.
+    DropReply,
+    /// The command never reaches the server; the connection is reset.
+    DropCommand,
+    /// The command reaches the server `delay_ms` late.
+    DelayCommand,
+    /// The reply reaches the client `delay_ms` late.
+    DelayReply,
+}
+
+impl CommandAction {
+    /// The name scenario files use.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            CommandAction::DropReply => "drop-reply",
+            CommandAction::DropCommand => "drop-command",
+            CommandAction::DelayCommand => "delay-command",
+            CommandAction::DelayReply => "delay-reply",
+        }
+    }
 }
 
 /// The longest pause or step delay, ms (an hour).
@@ -146,7 +222,58 @@ impl Fault {
             Fault::PauseHolder { .. } => "pause-holder",
             Fault::StepDelay(_) => "step-delay",
             Fault::ClockSkew(_) => "clock-skew",
+            Fault::RestartServer { .. } => "restart-server",
+            Fault::SlowServer { .. } => "slow-server",
+            Fault::PartitionHolder { .. } => "partition-holder",
+            Fault::Command(_) => "command",
         }
+    }
+
+    /// Whether the fault needs a lock server the harness owns (restart, slow), or the fault
+    /// proxy in front of it (partition, command faults): not an existing server's URL.
+    #[must_use]
+    pub fn needs_own_server(&self) -> bool {
+        matches!(
+            self,
+            Fault::RestartServer { .. }
+                | Fault::SlowServer { .. }
+                | Fault::PartitionHolder { .. }
+                | Fault::Command(_)
+        )
+    }
+
+    /// Whether the fault goes through the fault proxy (then workers mark their operations).
+    #[must_use]
+    pub fn needs_proxy(&self) -> bool {
+        matches!(self, Fault::PartitionHolder { .. } | Fault::Command(_))
+    }
+
+    /// Whether the seeded simulator can play the fault (it has no proxy and no slow server).
+    #[must_use]
+    pub fn simulated(&self) -> bool {
+        !matches!(self, Fault::SlowServer { .. } | Fault::PartitionHolder { .. } | Fault::Command(_))
+    }
+}
+
+impl CommandFault {
+    /// For the history: `drop-reply of release #3, command 1, worker slot 2`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let op = match self.op {
+            DelayOp::Acquire => "acquire",
+            DelayOp::Release => "release",
+        };
+        let nth = self.nth_op.map_or_else(|| format!("every {op}"), |n| format!("{op} #{n}"));
+        let command = self.nth_command.map_or_else(|| "every command".into(), |n| format!("command {n}"));
+        let delay = match self.action {
+            CommandAction::DelayCommand | CommandAction::DelayReply => format!(" +{} ms", self.delay_ms),
+            _ => String::new(),
+        };
+        format!(
+            "{}{delay} of {nth}, {command}, {}",
+            self.action.name(),
+            slots(self.workers.as_deref())
+        )
     }
 }
 

@@ -16,7 +16,10 @@ use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
 pub use expect::{Expect, Expectations};
-pub use fault::{ClockSkew, DelayOp, Fault, Hold, HolderFault, StepDelay, Window};
+pub use fault::{
+    ClockSkew, CommandAction, CommandFault, Crash, DelayOp, Fault, Hold, HolderFault, Persistence,
+    StepDelay, Window,
+};
 pub use settings::ClientSettings;
 
 /// A scenario, ready to run.
@@ -50,6 +53,16 @@ pub struct Scenario {
     pub specimen_scale: f64,
     /// Settings the gate uses instead (smaller runs).
     pub gate: GateOverride,
+    /// How the harness starts the lock server.
+    pub server: ServerSettings,
+}
+
+/// How the harness starts its own lock server (`[server]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// What survives a restart: `none` (the default), `rdb`, `aof-everysec`, `aof-always`.
+    pub persistence: Persistence,
 }
 
 /// The lock's settings.

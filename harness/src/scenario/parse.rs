@@ -10,8 +10,8 @@ use toml::Spanned;
 
 use super::fault::{MAX_FAULT_MS, MAX_SKEW_MS};
 use super::{
-    ClockSkew, DelayOp, Expectations, Fault, GateOverride, Hold, HolderFault, LockSettings,
-    Scenario, StepDelay, Window,
+    ClockSkew, CommandAction, CommandFault, Crash, DelayOp, Expectations, Fault, GateOverride,
+    Hold, HolderFault, LockSettings, Persistence, Scenario, ServerSettings, StepDelay, Window,
 };
 
 impl Scenario {
@@ -71,6 +71,7 @@ impl Scenario {
             faults,
             expect: raw.expect,
             specimen_scale: raw.specimen_scale.unwrap_or(1.0),
+            server: raw.server.unwrap_or(ServerSettings { persistence: Persistence::None }),
             gate: raw.gate.unwrap_or_default(),
         };
         if let Some(problem) = scenario.problem() {
@@ -108,6 +109,7 @@ struct Raw {
     lock: Option<LockSettings>,
     section: Option<RawSection>,
     liveness: Option<RawLiveness>,
+    server: Option<ServerSettings>,
     #[serde(default)]
     faults: Vec<RawFault>,
     #[serde(default)]
@@ -195,6 +197,10 @@ enum RawKind {
     PauseHolder,
     StepDelay,
     ClockSkew,
+    RestartServer,
+    SlowServer,
+    PartitionHolder,
+    Command,
 }
 
 #[derive(Deserialize)]
@@ -214,6 +220,11 @@ struct RawFault {
     every: Option<u32>,
     offset_ms: Option<i64>,
     workers: Option<Vec<u32>>,
+    crash: Option<Crash>,
+    downtime_ms: Option<u64>,
+    action: Option<CommandAction>,
+    nth_op: Option<u64>,
+    nth_command: Option<u64>,
 }
 
 impl RawFault {
@@ -230,6 +241,11 @@ impl RawFault {
             ("every", self.every.is_some()),
             ("offset_ms", self.offset_ms.is_some()),
             ("workers", self.workers.is_some()),
+            ("crash", self.crash.is_some()),
+            ("downtime_ms", self.downtime_ms.is_some()),
+            ("action", self.action.is_some()),
+            ("nth_op", self.nth_op.is_some()),
+            ("nth_command", self.nth_command.is_some()),
         ];
         let (name, allowed): (&str, &[&str]) = match kind {
             RawKind::KillHolder => ("kill-holder", &["every_ms", "after_acquire_ms", "count"]),
@@ -238,6 +254,20 @@ impl RawFault {
             }
             RawKind::StepDelay => ("step-delay", &["op", "step", "delay_ms", "every", "workers"]),
             RawKind::ClockSkew => ("clock-skew", &["offset_ms", "workers"]),
+            RawKind::RestartServer => (
+                "restart-server",
+                &["every_ms", "after_acquire_ms", "count", "crash", "downtime_ms"],
+            ),
+            RawKind::SlowServer => {
+                ("slow-server", &["every_ms", "after_acquire_ms", "count", "pause_ms"])
+            }
+            RawKind::PartitionHolder => {
+                ("partition-holder", &["every_ms", "after_acquire_ms", "count", "pause_ms"])
+            }
+            RawKind::Command => (
+                "command",
+                &["action", "op", "nth_op", "nth_command", "delay_ms", "workers", "count"],
+            ),
         };
         if let Some((key, _)) = set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
             return Err(format!(
@@ -263,7 +293,14 @@ impl RawFault {
         if self.count == Some(0) {
             return bad("count must be at least 1 (leave it out for no limit)");
         }
-        for (key, value) in [("pause_ms", self.pause_ms), ("delay_ms", self.delay_ms)] {
+        if self.nth_op == Some(0) || self.nth_command == Some(0) {
+            return bad("nth_op and nth_command count from 1");
+        }
+        for (key, value) in [
+            ("pause_ms", self.pause_ms),
+            ("delay_ms", self.delay_ms),
+            ("downtime_ms", self.downtime_ms),
+        ] {
             if value.is_some_and(|v| v > MAX_FAULT_MS) {
                 return bad(&format!("{key} must be at most {MAX_FAULT_MS} (an hour)"));
             }
@@ -296,6 +333,44 @@ impl RawFault {
                 offset_ms: self.offset_ms.ok_or_else(|| need("offset_ms"))?,
                 workers: self.workers,
             }),
+            RawKind::RestartServer => Fault::RestartServer {
+                strike,
+                crash: self.crash.unwrap_or(Crash::Sigkill),
+                downtime_ms: self.downtime_ms.unwrap_or(0),
+            },
+            RawKind::SlowServer => Fault::SlowServer {
+                strike,
+                pause_ms: self.pause_ms.ok_or_else(|| need("pause_ms"))?,
+            },
+            RawKind::PartitionHolder => Fault::PartitionHolder {
+                strike,
+                pause_ms: self.pause_ms.ok_or_else(|| need("pause_ms"))?,
+            },
+            RawKind::Command => {
+                let action = self.action.ok_or_else(|| need("action"))?;
+                let delays =
+                    matches!(action, CommandAction::DelayCommand | CommandAction::DelayReply);
+                if delays != self.delay_ms.is_some() {
+                    return bad(if delays {
+                        "a delay needs `delay_ms`"
+                    } else {
+                        "`delay_ms` goes with action delay-command or delay-reply"
+                    });
+                }
+                if self.stop_ms.is_some() || self.start_ms != 0 {
+                    return bad("a command fault has no window: name the operation with op, \
+                                nth_op and nth_command instead of start_ms/stop_ms");
+                }
+                Fault::Command(CommandFault {
+                    action,
+                    delay_ms: self.delay_ms.unwrap_or(0),
+                    op: self.op.ok_or_else(|| need("op"))?,
+                    nth_op: self.nth_op,
+                    nth_command: self.nth_command,
+                    workers: self.workers,
+                    count: self.count,
+                })
+            }
         })
     }
 }

@@ -6,7 +6,10 @@ use std::str::FromStr;
 
 use super::engine::{Engine, Ev};
 use crate::history::Kind;
+use redmutex::sim::Persistence as ModelPersistence;
+
 use crate::plan::{FaultPlan, HolderStrike, WindowEdge};
+use crate::scenario::{Fault, Persistence, ServerSettings};
 
 /// A fault the random nemesis can inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -144,6 +147,29 @@ impl FromStr for Faults {
     }
 }
 
+/// Why the simulator cannot play a scenario with these faults and this server, if it cannot: it
+/// has no fault proxy and no slow server, and its model keeps every key across a restart or
+/// none (no RDB snapshot or fsync window).
+#[must_use]
+pub fn unsimulable(faults: &[Fault], server: ServerSettings) -> Option<String> {
+    if let Some(f) = faults.iter().find(|f| !f.simulated()) {
+        return Some(format!(
+            "the simulator cannot play the fault `{}` (it has no fault proxy and no slow \
+             server): run it on real servers",
+            f.kind_name()
+        ));
+    }
+    let restarts = faults.iter().any(|f| matches!(f, Fault::RestartServer { .. }));
+    if restarts && matches!(server.persistence, Persistence::Rdb | Persistence::AofEverysec) {
+        return Some(format!(
+            "the simulator models a restart that keeps every key (aof-always) or none (none), \
+             not `{}`: run it on real servers",
+            server.persistence.name()
+        ));
+    }
+    None
+}
+
 /// The scenario's faults on the simulated clock: the run's [`FaultPlan`], its window edges put
 /// on the event queue and its strikes carried out on simulated clients.
 #[derive(Clone, Debug, Default)]
@@ -183,6 +209,13 @@ impl Plans {
             match what {
                 HolderStrike::Pause { ms } => e.pause(slot, ms),
                 HolderStrike::Kill => e.kill(slot, "killed by the nemesis"),
+                // The model restarts at once: a downtime is not modelled.
+                HolderStrike::Restart { .. } => e.restart_server(match e.cfg.server.persistence {
+                    Persistence::None => ModelPersistence::None,
+                    _ => ModelPersistence::Aof,
+                }),
+                // `simulable` refuses these before a run starts.
+                HolderStrike::Partition { .. } | HolderStrike::Slow { .. } => return false,
             }
             true
         })

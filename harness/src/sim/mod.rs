@@ -30,11 +30,11 @@ use redmutex::algo::Protocol;
 pub use counterexample::{counterexample, timeline_lines};
 pub use coverage::{Coverage, coverage, faults_for, minimize, reference_config, search};
 pub use engine::Counters;
-pub use faults::{Faults, NemesisKind};
+pub use faults::{Faults, NemesisKind, unsimulable};
 
 use crate::check::{CheckResult, Context, check_all};
 use crate::history::History;
-use crate::scenario::{ClientSettings, Hold, Scenario};
+use crate::scenario::{ClientSettings, Hold, Persistence, Scenario, ServerSettings};
 
 /// Everything one simulated run needs besides the algorithm.
 #[derive(Clone, Debug)]
@@ -57,6 +57,8 @@ pub struct SimConfig {
     pub faults: Faults,
     /// Mean time between nemesis strikes, ms.
     pub fault_every_ms: u64,
+    /// What survives a scenario's `restart-server`.
+    pub server: ServerSettings,
 }
 
 impl Default for SimConfig {
@@ -81,6 +83,7 @@ impl Default for SimConfig {
             net_max_us: 50,
             faults: Faults::none(),
             fault_every_ms: 1000,
+            server: ServerSettings { persistence: Persistence::None },
         }
     }
 }
@@ -96,6 +99,7 @@ impl SimConfig {
             iterations,
             client: ClientSettings::of(s),
             slack_ms: s.slack_ms,
+            server: s.server,
             ..SimConfig::default()
         }
     }

@@ -1,0 +1,244 @@
+//! The lock server's side of a real run when the scenario faults it: a server of the harness's
+//! own that can be restarted or put to sleep, and the fault proxy between the workers and it.
+//! The coordinator asks [`Topology`] to carry out a strike and records what it answers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+
+use crate::clock::monotonic_ns;
+use crate::history::{Event, Kind, Op};
+use crate::plan::HolderStrike;
+use crate::proxy::{self, Proxy, Rule, Target};
+use crate::scenario::{CommandAction, CommandFault, Crash, DelayOp, Fault, Persistence, Scenario};
+use crate::server_faults::restart::RestartableServer;
+use crate::server_faults::slow;
+
+/// The lock server as the workers reach it, and the means to fault it.
+pub(super) struct Topology {
+    /// Where the lock server itself listens (the coordinator's own connections go here).
+    pub(super) lock_url: String,
+    /// Its process id, when it is ours (the PING measurement pins it).
+    pub(super) lock_pid: Option<u32>,
+    restartable: Option<RestartableServer>,
+    proxy: Option<Proxy>,
+    /// Worker slot → the proxy port of its own.
+    ports: Vec<SocketAddr>,
+    /// Undo actions due at a time (ms into the run).
+    pending: Vec<(u64, Undo)>,
+}
+
+enum Undo {
+    StartServer,
+    SlowEnds,
+    Heal(u32),
+}
+
+impl Topology {
+    /// The lock server of a run of `scenario` whose servers are `lock_url` (ours when `owned`,
+    /// with process `lock_pid`): unchanged when no fault needs more, otherwise a server of our
+    /// own with the scenario's persistence and debug commands, and the proxy for `workers`
+    /// slots when a fault strikes through it.
+    pub(super) fn start(
+        scenario: &Scenario,
+        lock_url: &str,
+        lock_pid: Option<u32>,
+        owned: bool,
+    ) -> anyhow::Result<Topology> {
+        let needs_server = scenario.faults.iter().any(Fault::needs_own_server)
+            || scenario.server.persistence != Persistence::None;
+        if needs_server && !owned {
+            let what = scenario
+                .faults
+                .iter()
+                .find(|f| f.needs_own_server())
+                .map_or_else(|| "[server] persistence".into(), |f| format!("fault `{}`", f.kind_name()));
+            bail!(
+                "{}: {what} needs a lock server the harness starts itself: run with --server local",
+                scenario.path.display()
+            );
+        }
+        let mut topology = Topology {
+            lock_url: lock_url.to_string(),
+            lock_pid,
+            restartable: None,
+            proxy: None,
+            ports: Vec::new(),
+            pending: Vec::new(),
+        };
+        if needs_server {
+            let server = RestartableServer::start(
+                scenario.server.persistence,
+                &["--enable-debug-command", "local"],
+            )
+            .context("cannot start the lock server of the run's server faults")?;
+            topology.lock_url = server.url();
+            topology.lock_pid = server.server().pid();
+            topology.restartable = Some(server);
+        }
+        if scenario.faults.iter().any(Fault::needs_proxy) {
+            let port = topology.restartable.as_ref().map_or(0, RestartableServer::port);
+            let upstream = SocketAddr::from(([127, 0, 0, 1], port));
+            let mut proxy = Proxy::start(upstream).context("cannot start the fault proxy")?;
+            for slot in 0..scenario.workers {
+                topology.ports.push(proxy.listen_for(slot).context("fault proxy: a worker port")?);
+            }
+            proxy.set_rules(rules(&scenario.faults, scenario.workers));
+            topology.proxy = Some(proxy);
+        }
+        Ok(topology)
+    }
+
+    /// The URL worker slot `slot` connects to for the lock: its own proxy port, or the server.
+    pub(super) fn worker_url(&self, slot: u32) -> String {
+        match self.ports.get(slot as usize) {
+            Some(addr) => format!("redis://{addr}"),
+            None => self.lock_url.clone(),
+        }
+    }
+
+    /// Whether workers mark their operations for the proxy.
+    pub(super) fn marks(&self) -> bool {
+        self.proxy.is_some()
+    }
+
+    /// Carries out a strike on the lock server or the holder's link (`slot`), `now` ms into the
+    /// run; answers the event to record, or `None` for a strike this is not for.
+    pub(super) fn strike(&mut self, what: HolderStrike, slot: u32, id: u32, now: u64) -> Option<Event> {
+        let mut e = Event::new(monotonic_ns(), Kind::Invoke, Op::Restart);
+        match what {
+            HolderStrike::Restart { crash, downtime_ms } => {
+                let server = self.restartable.as_mut()?;
+                if !server.is_up() {
+                    return None;
+                }
+                let persistence = server.persistence();
+                if let Err(err) = server.crash(crash) {
+                    e.details = Some(format!("the lock server did not go down: {err}"));
+                    return Some(e);
+                }
+                e.details = Some(format!(
+                    "{} the lock server, persistence {}{}, up again after {downtime_ms} ms",
+                    match crash {
+                        Crash::Sigkill => "SIGKILL",
+                        Crash::ShutdownNosave => "SHUTDOWN NOSAVE",
+                    },
+                    persistence.name(),
+                    if persistence == Persistence::None { ": every key lost" } else { "" }
+                ));
+                self.pending.push((now + downtime_ms, Undo::StartServer));
+            }
+            HolderStrike::Slow { ms: sleep } => {
+                let url = self.restartable.as_ref()?.url();
+                e.f = Op::SlowServer;
+                e.details = Some(format!("DEBUG SLEEP {sleep} ms on the lock server"));
+                tokio::spawn(async move {
+                    let _ = slow::debug_sleep(&url, Duration::from_millis(sleep)).await;
+                });
+                self.pending.push((now + sleep, Undo::SlowEnds));
+            }
+            HolderStrike::Partition { ms: pause } => {
+                let proxy = self.proxy.as_ref()?;
+                proxy.partition(Target::Worker(slot), proxy::Direction::Both);
+                e.f = Op::Partition;
+                e.target = Some(id);
+                e.details = Some(format!(
+                    "worker slot {slot} cut off from the lock server for {pause} ms"
+                ));
+                self.pending.push((now + pause, Undo::Heal(slot)));
+            }
+            HolderStrike::Kill | HolderStrike::Pause { .. } => return None,
+        }
+        Some(e)
+    }
+
+    /// Undoes what is due by `now` (ms into the run), or everything with `now = u64::MAX` (the
+    /// heal); answers the events to record.
+    pub(super) fn undo_due(&mut self, now: u64) -> Vec<Event> {
+        let (due, rest): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.pending).into_iter().partition(|(at, _)| *at <= now);
+        self.pending = rest;
+        let mut events = Vec::new();
+        for (_, undo) in due {
+            let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Restart);
+            match undo {
+                Undo::StartServer => {
+                    if let Some(server) = self.restartable.as_mut() {
+                        if let Err(err) = server.start_again() {
+                            e.details = Some(format!("the lock server did not come back: {err}"));
+                        }
+                    }
+                }
+                Undo::SlowEnds => e.f = Op::SlowServer,
+                Undo::Heal(slot) => {
+                    if let Some(proxy) = self.proxy.as_ref() {
+                        proxy.heal(Target::Worker(slot));
+                    }
+                    e.f = Op::Partition;
+                }
+            }
+            events.push(e);
+        }
+        events
+    }
+
+    /// What the proxy struck, as history events (an invoke and its ok per strike).
+    pub(super) fn command_strikes(&self) -> Vec<Event> {
+        let Some(proxy) = self.proxy.as_ref() else { return Vec::new() };
+        let mut events = Vec::new();
+        for strike in proxy.strikes() {
+            if matches!(strike.action, proxy::Action::Partition { .. }) {
+                continue;
+            }
+            let mut e = Event::new(strike.time, Kind::Invoke, Op::Command);
+            e.details = Some(format!(
+                "{:?} on {} (command {} of {} of worker slot {})",
+                strike.action,
+                strike.info.command,
+                strike.info.nth_command.unwrap_or(0),
+                strike.info.op.as_ref().map_or_else(|| "no operation".into(), |o| format!("{} #{}", o.op, o.n)),
+                strike.info.worker.map_or_else(|| "?".into(), |w| w.to_string()),
+            ));
+            let mut done = e.clone();
+            done.kind = Kind::Ok;
+            events.push(e);
+            events.push(done);
+        }
+        events
+    }
+}
+
+/// The proxy rules of a scenario's command faults, one per worker slot named (or one for all).
+fn rules(faults: &[Fault], workers: u32) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for f in faults {
+        let Fault::Command(c) = f else { continue };
+        let slots: Vec<Option<u32>> = match &c.workers {
+            Some(w) => w.iter().map(|&s| Some(s)).collect(),
+            None => vec![None],
+        };
+        for slot in slots.into_iter().filter(|s| s.is_none_or(|s| s < workers)) {
+            rules.push(rule(c, slot));
+        }
+    }
+    rules
+}
+
+fn rule(c: &CommandFault, slot: Option<u32>) -> Rule {
+    let action = match c.action {
+        CommandAction::DropReply => proxy::Action::DropReply,
+        CommandAction::DropCommand => proxy::Action::DropCommand,
+        CommandAction::DelayCommand => proxy::Action::DelayCommand { ms: c.delay_ms },
+        CommandAction::DelayReply => proxy::Action::DelayReply { ms: c.delay_ms },
+    };
+    let mut rule = Rule::new(action).op(match c.op {
+        DelayOp::Acquire => "acquire",
+        DelayOp::Release => "release",
+    });
+    rule.when.worker = slot;
+    rule.when.nth_op = c.nth_op;
+    rule.when.nth_command = c.nth_command;
+    rule.times = c.count;
+    rule
+}
