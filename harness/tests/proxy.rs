@@ -162,7 +162,7 @@ async fn delays_hold_a_command_or_its_reply_by_the_stated_time() {
     set(&mut conn, "k", "v").await.unwrap();
     let undelayed = begin.elapsed();
 
-    let actions = [Action::DelayCommand { ms: 700 }, Action::DelayReply { ms: 700 }];
+    let actions = [Action::DelayCommand { ms: 1000 }, Action::DelayReply { ms: 1000 }];
     for (n, action) in (1..).zip(actions) {
         proxy.set_rules(vec![Rule::new(action.clone()).op("release").nth_command(2)]);
         mark(&mut conn, &format!("contend:w=1:op=release:n={n}")).await;
@@ -173,7 +173,7 @@ async fn delays_hold_a_command_or_its_reply_by_the_stated_time() {
         set(&mut conn, "k", "v").await.unwrap();
         let second = begin.elapsed();
         assert!(
-            second >= Duration::from_millis(700),
+            second >= Duration::from_millis(1000),
             "{action:?}: the 2nd command took {second:?}"
         );
         assert!(
@@ -330,4 +330,34 @@ async fn concurrent_pipelines_with_markers_and_delays_get_every_reply_in_its_pla
     assert!((0..4).all(|w| (1..50).all(|n| counts.op(w, "acquire", n) == 3)));
     assert!((0..4).all(|w| counts.op(w, "acquire", 50) == 2));
     assert_eq!(proxy.strikes().len(), 50, "worker 1's GETs");
+}
+
+#[tokio::test]
+async fn a_resp3_client_is_served_and_faulted_the_same() {
+    let (server, proxy) = setup();
+    proxy.set_rules(vec![Rule::new(Action::DropReply).command("HSET")]);
+    let mut conn =
+        connect(&format!("{}/?protocol=resp3", proxy.url()), Duration::from_secs(5)).await;
+    let (set, map): (String, std::collections::HashMap<String, String>) = redis::pipe()
+        .cmd("SET")
+        .arg("k")
+        .arg("v")
+        .cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory-policy")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        (set.as_str(), map.get("maxmemory-policy").map(String::as_str)),
+        ("OK", Some("noeviction"))
+    );
+    assert!(proxy.counts().by_command.contains_key("HELLO"), "the client spoke RESP3");
+    assert!(
+        redis::cmd("HSET").arg("h").arg("f").arg("v").query_async::<i64>(&mut conn).await.is_err()
+    );
+    let mut direct = connect(&server.url(), Duration::from_secs(5)).await;
+    let ran: Option<String> =
+        redis::cmd("HGET").arg("h").arg("f").query_async(&mut direct).await.unwrap();
+    assert_eq!(ran.as_deref(), Some("v"));
 }

@@ -64,3 +64,27 @@ async fn a_dropped_release_leaves_the_lock_held_until_its_ttl() {
     let other = lock("res").connect(&server.url()).await.unwrap();
     assert!(other.try_acquire().await.unwrap().is_none(), "the release never ran: still held");
 }
+
+#[tokio::test]
+async fn a_waiters_blpop_on_its_own_pooled_connection_counts_in_its_acquire() {
+    let server = RedisServer::start().unwrap();
+    let mut proxy = Proxy::start(([127, 0, 0, 1], server.port()).into()).unwrap();
+    let url = format!("redis://{}", proxy.listen_for(2).unwrap());
+    let holder = lock("res").connect(&server.url()).await.unwrap();
+    let waiter = lock("res").wait_timeout(Duration::from_secs(10)).connect(&url).await.unwrap();
+    let mut markers = marker_conn(&url).await;
+
+    let guard = holder.acquire().await.unwrap();
+    mark(&mut markers, "contend:w=2:op=acquire:n=1").await;
+    let waiting = tokio::spawn(async move { waiter.acquire().await.map(|g| (g, waiter)) });
+    while !proxy.counts().by_command.contains_key("BLPOP") {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(guard.release().await.unwrap());
+    let (got, _waiter) = waiting.await.unwrap().unwrap();
+    drop(got);
+
+    let counts = proxy.counts();
+    assert!(counts.op(2, "acquire", 1) >= 2, "the try and the BLPOP: {counts:?}");
+    assert_eq!(counts.unmarked, 0, "the pooled connection came through the worker's port");
+}

@@ -95,3 +95,26 @@ fn a_jemalloc_server_is_refused_before_it_starts() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn every_reference_lock_runs_on_the_faketime_server_and_a_jump_frees_it() {
+    let Some(binary) = tools() else { return };
+    for algorithm in redmutex::Algorithm::ALL {
+        let mut server = FaketimeServer::start(&binary).unwrap();
+        let url = server.url();
+        let lock = || {
+            redmutex::Lock::builder("res")
+                .algorithm(algorithm)
+                .ttl(Duration::from_secs(10))
+                .connect(&url)
+        };
+        let holder = lock().await.unwrap();
+        let guard = holder.acquire().await.unwrap();
+        let other = lock().await.unwrap();
+        assert!(other.try_acquire().await.unwrap().is_none(), "{algorithm:?}: held");
+        server.jump(20).unwrap();
+        // The holder's lease has 10 s left by its own clock, yet another takes the lock.
+        assert!(other.try_acquire().await.unwrap().is_some(), "{algorithm:?}: the jump expired it");
+        drop(guard);
+    }
+}

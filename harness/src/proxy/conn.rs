@@ -203,20 +203,12 @@ async fn replies(
     let mut reader = FrameReader::default();
     let mut queue = VecDeque::new();
     loop {
-        // The proxy's own replies go out as soon as every reply before them has.
-        while let Some(front) = queue.front() {
-            match front {
-                Pending::Local(bytes) => {
-                    if send(to_client, bytes, Direction::ToClient, shared, state).await.is_err() {
-                        return End::Close;
-                    }
-                    queue.pop_front();
-                }
-                Pending::Reset => return End::Reset,
-                Pending::Reply { .. } => break,
-            }
+        if let Some(end) = flush(&mut queue, to_client, shared, state).await {
+            return end;
         }
         tokio::select! {
+            // What the command pump queued comes first, so a reply finds its command there.
+            biased;
             pending = rx.recv() => match pending {
                 Some(p) => queue.push_back(p),
                 None => return End::Close,
@@ -226,13 +218,18 @@ async fn replies(
                 while let Ok(p) = rx.try_recv() {
                     queue.push_back(p);
                 }
-                let fault = match (&frame.value, queue.front()) {
-                    (Value::Push { .. }, _) | (_, None | Some(Pending::Local(_) | Pending::Reset)) => None,
-                    (_, Some(Pending::Reply { .. })) => match queue.pop_front() {
-                        Some(Pending::Reply { info, fault: Some(fault) })
-                            if !state.pubsub.load(Ordering::Relaxed) => Some((info, fault)),
-                        _ => None,
-                    },
+                if let Some(end) = flush(&mut queue, to_client, shared, state).await {
+                    return end;
+                }
+                // After the flush the head is this frame's command, if it is a reply at all.
+                let fault = match (&frame.value, queue.pop_front()) {
+                    (Value::Push { .. }, Some(head)) => {
+                        queue.push_front(head);
+                        None
+                    }
+                    (_, Some(Pending::Reply { info, fault: Some(fault) }))
+                        if !state.pubsub.load(Ordering::Relaxed) => Some((info, fault)),
+                    _ => None,
                 };
                 match fault {
                     Some((info, (rule, action @ Action::DropReply))) => {
@@ -251,6 +248,29 @@ async fn replies(
             }
         }
     }
+}
+
+/// Sends the proxy's own replies at the head of `queue`, which are due once every reply before
+/// them went out; `Some` when the connection must end.
+async fn flush(
+    queue: &mut VecDeque<Pending>,
+    to_client: &mut (impl AsyncWrite + Unpin),
+    shared: &Shared,
+    state: &ConnState,
+) -> Option<End> {
+    while let Some(front) = queue.front() {
+        match front {
+            Pending::Local(bytes) => {
+                if send(to_client, bytes, Direction::ToClient, shared, state).await.is_err() {
+                    return Some(End::Close);
+                }
+                queue.pop_front();
+            }
+            Pending::Reset => return Some(End::Reset),
+            Pending::Reply { .. } => break,
+        }
+    }
+    None
 }
 
 /// Forwards bytes one way as they come (a raw proxy), held by partitions and throttles.

@@ -73,7 +73,7 @@ pub use rules::{
 pub enum Target {
     /// Every connection, marked or not.
     All,
-    /// The connections a marker named as this worker's.
+    /// The worker's connections: named by a marker, or opened on its own port.
     Worker(u32),
 }
 

