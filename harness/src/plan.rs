@@ -94,9 +94,10 @@ impl FaultPlan {
                 Fault::PartitionHolder { strike, pause_ms } => {
                     Some((*strike, HolderStrike::Partition { ms: *pause_ms }))
                 }
-                Fault::RestartServer { strike, crash, downtime_ms } => {
-                    Some((*strike, HolderStrike::Restart { crash: *crash, downtime_ms: *downtime_ms }))
-                }
+                Fault::RestartServer { strike, crash, downtime_ms } => Some((
+                    *strike,
+                    HolderStrike::Restart { crash: *crash, downtime_ms: *downtime_ms },
+                )),
                 Fault::SlowServer { strike, pause_ms } => {
                     Some((*strike, HolderStrike::Slow { ms: *pause_ms }))
                 }

@@ -91,7 +91,11 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         resource: &resource,
         ops: [0, 0],
         contended: false,
-        marker: if cfg.marks { Some(Marker::connect(&cfg.lock_url, cfg.slot).await?) } else { None },
+        marker: if cfg.marks {
+            Some(Marker::connect(&cfg.lock_url, cfg.slot).await?)
+        } else {
+            None
+        },
     };
     let mut misses = 0;
     let deadline =

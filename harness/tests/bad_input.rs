@@ -196,3 +196,47 @@ fn a_file_that_is_not_text_is_called_so() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("it is not text") && !err.contains("check the path"), "{err}");
 }
+
+#[test]
+fn server_and_network_faults_with_bad_settings_are_refused_naming_the_fix() {
+    let cases: &[(&str, &str)] = &[
+        ("[server]\npersistence = \"sometimes\"\n", "unknown variant `sometimes`"),
+        (
+            "[[faults]]\nkind = \"command\"\naction = \"delay-reply\"\nop = \"release\"\n",
+            "a delay needs `delay_ms`",
+        ),
+        (
+            "[[faults]]\nkind = \"command\"\naction = \"drop-reply\"\nop = \"release\"\ndelay_ms = 5\n",
+            "`delay_ms` goes with action delay-command or delay-reply",
+        ),
+        (
+            "[[faults]]\nkind = \"command\"\naction = \"drop-reply\"\nop = \"release\"\nnth_op = 0\n",
+            "count from 1",
+        ),
+        (
+            "[[faults]]\nkind = \"command\"\naction = \"drop-reply\"\nop = \"acquire\"\nstart_ms = 5\n",
+            "a command fault has no window",
+        ),
+        ("[[faults]]\nkind = \"command\"\nop = \"acquire\"\n", "needs `action`"),
+        ("[[faults]]\nkind = \"slow-server\"\n", "needs `pause_ms`"),
+        ("[[faults]]\nkind = \"restart-server\"\npause_ms = 5\n", "key `pause_ms` does not apply"),
+    ];
+    for (file, want) in cases {
+        let (code, err) = refused(&format!("{SMALL}{file}"), &[]);
+        assert_eq!(code, Some(2), "{file}: {err}");
+        assert!(err.contains(want), "{file}: wanted `{want}` in: {err}");
+    }
+}
+
+#[test]
+fn a_server_fault_on_someone_elses_server_is_refused_before_anything_starts() {
+    let server = redmutex::testing::RedisServer::start().expect("redis-server");
+    let file = format!("{SMALL}[[faults]]\nkind = \"restart-server\"\n");
+    let (code, err) = refused(&file, &["--server", &server.url()]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("fault `restart-server` needs a lock server the harness starts itself"),
+        "{err}"
+    );
+    assert!(err.contains("--server local"), "{err}");
+}

@@ -18,7 +18,13 @@ fn scenarios() -> Vec<Scenario> {
         .collect();
     files.sort();
     assert!(files.len() >= 7, "the scenarios are missing from {}", dir.display());
-    files.iter().map(|f| Scenario::load(f).unwrap()).collect()
+    // Faults the simulator cannot play (the fault proxy, a slow server) run on real servers
+    // only; `contend run --server sim` refuses them, as a test below shows.
+    files
+        .iter()
+        .map(|f| Scenario::load(f).unwrap())
+        .filter(|s| contend::sim::unsimulable(&s.faults, s.server).is_none())
+        .collect()
 }
 
 fn options(
@@ -74,4 +80,16 @@ fn a_scenario_run_replays_byte_for_byte_from_its_seed() {
     assert!(first.len() > 10_000);
     assert!(first == second, "seed 3 gave two different histories");
     assert_ne!(first, history(c.path(), 4));
+}
+
+#[test]
+fn a_fault_the_simulator_cannot_play_is_refused_with_the_reason() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/partition-holder.toml");
+    let scenario = Scenario::load(&path).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let entry = registry::find("token").unwrap();
+    let err = run_simulated(&scenario, entry, &options(out.path(), None, None, None)).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("cannot play the fault `partition-holder`"), "{text}");
+    assert!(text.contains("run it on real servers"), "{text}");
 }

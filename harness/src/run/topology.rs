@@ -49,11 +49,10 @@ impl Topology {
         let needs_server = scenario.faults.iter().any(Fault::needs_own_server)
             || scenario.server.persistence != Persistence::None;
         if needs_server && !owned {
-            let what = scenario
-                .faults
-                .iter()
-                .find(|f| f.needs_own_server())
-                .map_or_else(|| "[server] persistence".into(), |f| format!("fault `{}`", f.kind_name()));
+            let what = scenario.faults.iter().find(|f| f.needs_own_server()).map_or_else(
+                || "[server] persistence".into(),
+                |f| format!("fault `{}`", f.kind_name()),
+            );
             bail!(
                 "{}: {what} needs a lock server the harness starts itself: run with --server local",
                 scenario.path.display()
@@ -105,7 +104,13 @@ impl Topology {
 
     /// Carries out a strike on the lock server or the holder's link (`slot`), `now` ms into the
     /// run; answers the event to record, or `None` for a strike this is not for.
-    pub(super) fn strike(&mut self, what: HolderStrike, slot: u32, id: u32, now: u64) -> Option<Event> {
+    pub(super) fn strike(
+        &mut self,
+        what: HolderStrike,
+        slot: u32,
+        id: u32,
+        now: u64,
+    ) -> Option<Event> {
         let mut e = Event::new(monotonic_ns(), Kind::Invoke, Op::Restart);
         match what {
             HolderStrike::Restart { crash, downtime_ms } => {
@@ -143,9 +148,8 @@ impl Topology {
                 proxy.partition(Target::Worker(slot), proxy::Direction::Both);
                 e.f = Op::Partition;
                 e.target = Some(id);
-                e.details = Some(format!(
-                    "worker slot {slot} cut off from the lock server for {pause} ms"
-                ));
+                e.details =
+                    Some(format!("worker slot {slot} cut off from the lock server for {pause} ms"));
                 self.pending.push((now + pause, Undo::Heal(slot)));
             }
             HolderStrike::Kill | HolderStrike::Pause { .. } => return None,
@@ -164,10 +168,10 @@ impl Topology {
             let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Restart);
             match undo {
                 Undo::StartServer => {
-                    if let Some(server) = self.restartable.as_mut() {
-                        if let Err(err) = server.start_again() {
-                            e.details = Some(format!("the lock server did not come back: {err}"));
-                        }
+                    if let Some(server) = self.restartable.as_mut()
+                        && let Err(err) = server.start_again()
+                    {
+                        e.details = Some(format!("the lock server did not come back: {err}"));
                     }
                 }
                 Undo::SlowEnds => e.f = Op::SlowServer,
@@ -197,7 +201,11 @@ impl Topology {
                 strike.action,
                 strike.info.command,
                 strike.info.nth_command.unwrap_or(0),
-                strike.info.op.as_ref().map_or_else(|| "no operation".into(), |o| format!("{} #{}", o.op, o.n)),
+                strike
+                    .info
+                    .op
+                    .as_ref()
+                    .map_or_else(|| "no operation".into(), |o| format!("{} #{}", o.op, o.n)),
                 strike.info.worker.map_or_else(|| "?".into(), |w| w.to_string()),
             ));
             let mut done = e.clone();

@@ -251,7 +251,10 @@ impl Fault {
     /// Whether the seeded simulator can play the fault (it has no proxy and no slow server).
     #[must_use]
     pub fn simulated(&self) -> bool {
-        !matches!(self, Fault::SlowServer { .. } | Fault::PartitionHolder { .. } | Fault::Command(_))
+        !matches!(
+            self,
+            Fault::SlowServer { .. } | Fault::PartitionHolder { .. } | Fault::Command(_)
+        )
     }
 }
 
@@ -264,9 +267,12 @@ impl CommandFault {
             DelayOp::Release => "release",
         };
         let nth = self.nth_op.map_or_else(|| format!("every {op}"), |n| format!("{op} #{n}"));
-        let command = self.nth_command.map_or_else(|| "every command".into(), |n| format!("command {n}"));
+        let command =
+            self.nth_command.map_or_else(|| "every command".into(), |n| format!("command {n}"));
         let delay = match self.action {
-            CommandAction::DelayCommand | CommandAction::DelayReply => format!(" +{} ms", self.delay_ms),
+            CommandAction::DelayCommand | CommandAction::DelayReply => {
+                format!(" +{} ms", self.delay_ms)
+            }
             _ => String::new(),
         };
         format!(
