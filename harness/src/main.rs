@@ -70,6 +70,10 @@ enum Cmd {
         /// Write JUnit XML here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Write the "what breaks what" table (scenario × algorithm → the checkers that found a
+        /// violation) here, as Markdown.
+        #[arg(long)]
+        breaks: Option<PathBuf>,
         /// Servers, as for `run` (default: $CONTEND_SERVER, else `local`).
         #[arg(long)]
         server: Option<String>,
@@ -233,7 +237,7 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
             print!("{}", results.table());
             Ok(results.as_expected)
         }
-        Cmd::Gate { dir, junit, server, witness, out } => {
+        Cmd::Gate { dir, junit, breaks, server, witness, out } => {
             let opts = RunOptions {
                 server: server_choice(server)?,
                 witness: witness_url(witness)?,
@@ -244,7 +248,8 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
                 scale: None,
                 progress: false,
             };
-            let passed = contend::gate::gate(&dir, junit.as_deref(), &opts).await?;
+            let passed =
+                contend::gate::gate(&dir, junit.as_deref(), breaks.as_deref(), &opts).await?;
             println!("gate: {}", if passed { "PASSED" } else { "FAILED" });
             Ok(passed)
         }
