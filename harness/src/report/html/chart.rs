@@ -26,7 +26,9 @@ const MAX_FAULT_LABELS: usize = 40;
 /// Refused writes are labelled in words only when there are this few.
 const MAX_REFUSED_LABELS: usize = 30;
 const AXIS: f64 = 24.0;
-const LANE: f64 = 22.0;
+const LANE: f64 = 32.0;
+/// A label's width per character as a share of a plot about 1000 px wide, %.
+const CHAR_PCT: f64 = 0.65;
 const ROW: f64 = 28.0;
 /// A row with at most this many holdings on average also shows the unused rest of each lease.
 const SPARSE: usize = 30;
@@ -91,8 +93,11 @@ pub(super) fn chart(t: &Timeline<'_>, s: &Setting<'_>) -> String {
     }
     let _ = write!(svg, r#"<line class="axis" x1="0" x2="100%" y1="{AXIS}" y2="{AXIS}"/>"#);
     let drawn = &faults[..faults.len().min(MAX_FAULTS)];
+    let mut tiers = [f64::NEG_INFINITY; 2];
     for f in drawn {
-        fault(&mut svg, f, s, drawn.len() <= MAX_FAULT_LABELS, rows_top, height, &row_of);
+        let tier =
+            if drawn.len() <= MAX_FAULT_LABELS { place(&mut tiers, f, &s.scale) } else { None };
+        fault(&mut svg, f, s, tier, rows_top, height, &row_of);
     }
     let refused = t
         .acquisitions
@@ -176,6 +181,17 @@ fn rows(t: &Timeline<'_>, named: &Named<'_>, faults: &[Fault]) -> Vec<u32> {
     rows
 }
 
+/// The tier of the lane where `f`'s label does not run into an earlier one, if any: labels
+/// of faults close in time (a kill and the crash it causes) go one above the other.
+fn place(tiers: &mut [f64; 2], f: &Fault, scale: &Scale) -> Option<usize> {
+    let x = scale.x(f.from);
+    let width = f.label().chars().count() as f64 * CHAR_PCT + 0.5;
+    let (lo, hi) = if x > 85.0 { (x - width, x) } else { (x, x + width) };
+    let tier = tiers.iter().position(|&end| end < lo)?;
+    tiers[tier] = hi;
+    Some(tier)
+}
+
 /// Crash times per worker, ascending.
 fn crashes(t: &Timeline<'_>) -> HashMap<u32, Vec<u64>> {
     let mut out: HashMap<u32, Vec<u64>> = HashMap::new();
@@ -191,7 +207,7 @@ fn fault(
     svg: &mut String,
     f: &Fault,
     s: &Setting<'_>,
-    labelled: bool,
+    tier: Option<usize>,
     rows_top: f64,
     height: f64,
     row_of: &HashMap<u32, usize>,
@@ -235,8 +251,9 @@ fn fault(
             }
             let _ = write!(
                 svg,
-                r#"<rect class="fault {cls}" x="{x:.3}%" y="{:.0}" width="{w:.3}%" height="14"><title>{title}</title></rect>"#,
-                lane + 4.0
+                r#"<rect class="fault {cls}" x="{x:.3}%" y="{:.0}" width="{w:.3}%" height="{:.0}"><title>{title}</title></rect>"#,
+                lane + 3.0,
+                LANE - 6.0
             );
         }
         None => {
@@ -251,12 +268,12 @@ fn fault(
             );
         }
     }
-    if labelled {
+    if let Some(tier) = tier {
         let (anchor, dx) = if x > 85.0 { ("end", -3) } else { ("start", 3) };
         let _ = write!(
             svg,
             r#"<text class="flabel" x="{x:.3}%" dx="{dx}" y="{:.0}" text-anchor="{anchor}">{}<title>{title}</title></text>"#,
-            lane + 15.0,
+            lane + 14.0 + 13.0 * tier as f64,
             escape(&f.label())
         );
     }
