@@ -112,6 +112,7 @@ pub(super) fn chart(t: &Timeline<'_>, s: &Setting<'_>) -> String {
         crashes: crashes(t),
         refused_labels: refused <= MAX_REFUSED_LABELS,
         sparse: drawn_here <= SPARSE * rows.len().max(1),
+        next: next_holding(t),
     };
     for a in t.acquisitions.iter().filter(|a| row_of.contains_key(&a.worker)) {
         draw.acquisition(&mut svg, a, rows_top + row_of[&a.worker] as f64 * ROW);
@@ -190,6 +191,18 @@ fn place(tiers: &mut [f64; 2], f: &Fault, scale: &Scale) -> Option<usize> {
     let tier = tiers.iter().position(|&end| end < lo)?;
     tiers[tier] = hi;
     Some(tier)
+}
+
+/// For each acquisition (by its `ok`), when its worker's next one completed.
+fn next_holding(t: &Timeline<'_>) -> HashMap<usize, u64> {
+    let mut last: HashMap<u32, usize> = HashMap::new();
+    let mut next = HashMap::new();
+    for a in &t.acquisitions {
+        if let Some(prev) = last.insert(a.worker, a.ok) {
+            next.insert(prev, t.time(a.ok));
+        }
+    }
+    next
 }
 
 /// Crash times per worker, ascending.
@@ -286,6 +299,8 @@ struct Draw<'a> {
     crashes: HashMap<u32, Vec<u64>>,
     refused_labels: bool,
     sparse: bool,
+    /// An acquisition's `ok` → when its worker's next acquisition completed.
+    next: HashMap<usize, u64>,
 }
 
 impl Draw<'_> {
@@ -324,8 +339,9 @@ impl Draw<'_> {
         }
         let mut body = String::new();
         // Drawn from the acquisition (a waiter's winning command may have been sent long
-        // before); after the release only its end is drawn, faint.
+        // before); after the release only its end is drawn, faint, when nothing else is there.
         let used = lease_end.min(end).max(ok);
+        let rest = self.sparse && self.next.get(&a.ok).is_none_or(|&n| lease_end <= n);
         let _ = write!(
             body,
             r#"<rect class="lease" x="{:.3}%" y="{:.0}" width="{:.3}%" height="3"/><rect class="held" x="{:.3}%" y="{:.0}" width="{:.3}%" height="16"/>"#,
@@ -344,7 +360,7 @@ impl Draw<'_> {
                 y + 8.0,
                 sc.w(lease_end.max(ok), end)
             );
-        } else if self.sparse {
+        } else if rest {
             let _ = write!(
                 body,
                 r#"<rect class="lease rest" x="{:.3}%" y="{:.0}" width="{:.3}%" height="1"/>"#,
@@ -354,7 +370,7 @@ impl Draw<'_> {
             );
         }
         self.section(&mut body, &mut title, a, y, lease_end);
-        if end > lease_end || self.sparse {
+        if end > lease_end || rest {
             let _ = write!(
                 body,
                 r#"<line class="lease-end{}" x1="{1:.3}%" x2="{1:.3}%" y1="{2:.0}" y2="{3:.0}"/>"#,
