@@ -69,6 +69,22 @@ sim-10k:
     cargo build --release -p contend
     time {{contend}} run scenarios/increment-20x100.toml --server sim --workers 10000 --iterations 10
 
+# Timelines to look at, as PNG in reports/screenshots/: a paused holder (real Redis, fenced) and 10,000 simulated workers.
+timeline-shots:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    command -v chromium > /dev/null || { echo "timeline-shots needs headless Chromium: apt-get install chromium" >&2; exit 1; }
+    cargo build --release -p contend
+    tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+    mkdir -p reports/screenshots
+    {{contend}} run scenarios/pause-holder.toml -a fenced --out "$tmp/pause" || echo "(the run was not as expected: the page says why)"
+    {{contend}} run scenarios/increment-20x100.toml --server sim --workers 10000 --iterations 10 --out "$tmp/10k" > /dev/null || echo "(the 10,000-worker run was not as expected)"
+    shot() { chromium --headless=new --disable-gpu --no-sandbox --no-first-run --user-data-dir="$tmp/profile" --hide-scrollbars --window-size="$3" --screenshot="$PWD/reports/screenshots/$2.png" "file://$(realpath "$tmp/$1/latest/timeline.html")" 2> /dev/null; }
+    shot pause pause-holder-fenced 1400,1100
+    shot pause pause-holder-fenced-narrow 820,1100
+    shot 10k sim-10000-workers 1400,1000
+    ls -l reports/screenshots/*.png
+
 # The model of Redis against real Redis on random command sequences (scripts included).
 model-diff CASES="10000":
     REDMUTEX_MODEL_DIFF_CASES={{CASES}} cargo test -p redmutex --test model_diff -- --nocapture

@@ -1,0 +1,146 @@
+//! `timeline.html` in a real browser: headless Chromium opens the timeline of a paused holder
+//! (fenced, simulated) and of a 10,000-worker simulated run; each page must load without a
+//! script error, within 2 s, and show the status, the time axis and the lease marks.
+//!
+//! Chromium is required: without it these tests fail and name the install command.
+
+mod support;
+
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What the page may take to load and lay out, by its own clock.
+const RENDER_LIMIT_MS: u64 = 2_000;
+
+/// The browser: `$CHROMIUM`, else `chromium` or `chromium-browser` on PATH.
+fn chromium() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let on_path = std::env::split_paths(&path)
+        .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")]);
+    let chosen = match std::env::var_os("CHROMIUM") {
+        Some(p) => Some(PathBuf::from(p)).filter(|p| p.is_file()),
+        None => on_path.into_iter().find(|p| p.is_file()),
+    };
+    if let Some(p) = chosen {
+        return p;
+    }
+    panic!(
+        "headless Chromium is needed to check timeline.html and was not found (CHROMIUM, or \
+         chromium on PATH): install it with `apt-get install chromium`"
+    );
+}
+
+/// The DOM of `page` after its scripts ran, and how long Chromium took from start to exit.
+fn open(page: &Path) -> (String, Duration) {
+    let profile = tempfile::tempdir().expect("profile dir");
+    let out = tempfile::NamedTempFile::new().expect("dom file");
+    let started = Instant::now();
+    let mut child = Command::new(chromium())
+        .args(["--headless=new", "--disable-gpu", "--no-sandbox", "--no-first-run"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .stdout(out.reopen().expect("dom file"))
+        .stderr(Stdio::null())
+        // Its own process group, so a hung browser goes with all its helpers.
+        .process_group(0)
+        .spawn()
+        .expect("start chromium");
+    let deadline = started + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait chromium") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let group = i32::try_from(child.id()).expect("pid");
+            // SAFETY: kill(2) on the process group of a child we started and have not reaped.
+            unsafe { libc::kill(-group, libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("chromium did not finish with {} within 120 s", page.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let wall = started.elapsed();
+    let dom = std::fs::read_to_string(out.path()).expect("read dom");
+    assert!(
+        status.success() && !dom.is_empty(),
+        "chromium failed ({status}) on {}",
+        page.display()
+    );
+    (dom, wall)
+}
+
+/// `contend run SCENARIO --server sim ARGS --out DIR`: the report folder.
+fn sim_run(dir: &Path, scenario: &str, args: &[&str]) -> PathBuf {
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(scenario);
+    let out = support::contend()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--server", "sim"])
+        .args(args)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .expect("run contend");
+    let latest = dir.join("latest");
+    assert!(latest.join("timeline.html").is_file(), "no report: {}", support::text(&out));
+    latest.canonicalize().expect("report folder")
+}
+
+/// The value of attribute `name` on the first element that has it.
+fn attribute<'d>(dom: &'d str, name: &str) -> Option<&'d str> {
+    let at = dom.find(&format!("{name}=\""))? + name.len() + 2;
+    dom[at..].split('"').next()
+}
+
+/// The checks every page must pass; answers its render time, ms.
+fn renders_readably(report: &Path) -> (String, u64) {
+    let results: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report.join("results.json")).expect("results.json"),
+    )
+    .expect("results.json parses");
+    let (dom, wall) = open(&report.join("timeline.html"));
+    assert_eq!(attribute(&dom, "data-js-errors"), None, "script errors in {}", report.display());
+    let render_ms: u64 = attribute(&dom, "data-render-ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("the page's last script did not run: {}", report.display()));
+    eprintln!("{}: rendered in {render_ms} ms (chromium ran {wall:?})", report.display());
+    let status = if results["as_expected"] == true {
+        r#"<p class="status ok" id="status">As expected"#
+    } else {
+        r#"<p class="status bad" id="status">Not as expected"#
+    };
+    assert!(dom.contains(status), "no status line {status:?}");
+    for checker in ["mutual-exclusion", "lost-updates", "ownership", "fencing", "liveness"] {
+        assert!(dom.contains(&format!("<td>{checker}</td>")), "no row for {checker}");
+    }
+    assert!(dom.matches(r#"class="tick""#).count() >= 4, "no time axis");
+    assert!(dom.contains(r#"class="lease-end""#), "no lease marks");
+    assert!(render_ms < RENDER_LIMIT_MS, "{}: {render_ms} ms to render", report.display());
+    (dom, render_ms)
+}
+
+#[test]
+fn a_paused_holder_shows_its_lease_ending_before_its_refused_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let report = sim_run(dir.path(), "pause-holder.toml", &["-a", "fenced"]);
+    let (dom, _) = renders_readably(&report);
+    assert!(dom.contains(r#"class="fault k-pause"#), "no pause window");
+    assert!(dom.contains(r#"class="over""#), "no holding drawn past its lease");
+    assert!(dom.contains(r#"class="inside refused""#), "no refused write");
+    assert!(dom.contains("write refused"), "the refused write is not labelled");
+    assert!(dom.contains("REFUSED by the resource"), "a refused write reads as written");
+    assert!(!dom.contains(r#"class="sum""#), "a three-worker run is summed");
+}
+
+#[test]
+fn ten_thousand_workers_render_within_two_seconds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["--workers", "10000", "--iterations", "10"];
+    let report = sim_run(dir.path(), "increment-20x100.toml", &args);
+    let (dom, _) = renders_readably(&report);
+    assert!(dom.contains("9,992 others: holding"), "the other workers are not summed");
+    assert!(dom.len() < 4_000_000, "the page is {} bytes", dom.len());
+}
