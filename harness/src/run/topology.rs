@@ -32,7 +32,7 @@ pub(super) struct Topology {
 enum Undo {
     StartServer,
     SlowEnds,
-    Heal(u32),
+    Heal(u32, u32),
 }
 
 impl Topology {
@@ -150,7 +150,7 @@ impl Topology {
                 e.target = Some(id);
                 e.details =
                     Some(format!("worker slot {slot} cut off from the lock server for {pause} ms"));
-                self.pending.push((now + pause, Undo::Heal(slot)));
+                self.pending.push((now + pause, Undo::Heal(slot, id)));
             }
             HolderStrike::Kill | HolderStrike::Pause { .. } => return None,
         }
@@ -175,11 +175,12 @@ impl Topology {
                     }
                 }
                 Undo::SlowEnds => e.f = Op::SlowServer,
-                Undo::Heal(slot) => {
+                Undo::Heal(slot, id) => {
                     if let Some(proxy) = self.proxy.as_ref() {
                         proxy.heal(Target::Worker(slot));
                     }
                     e.f = Op::Partition;
+                    e.target = Some(id);
                 }
             }
             events.push(e);

@@ -30,6 +30,9 @@ impl Fault {
             Op::StepDelay => "step delay",
             Op::ClockSkew => "clock skew",
             Op::Restart => "restart",
+            Op::SlowServer => "slow server",
+            Op::Partition => "partition",
+            Op::Command => "command",
             Op::Crash => "crash",
             _ => "heal",
         };
@@ -43,7 +46,9 @@ impl Fault {
             Op::Pause => "k-pause",
             Op::StepDelay => "k-delay",
             Op::ClockSkew => "k-skew",
-            Op::Restart => "k-restart",
+            Op::Restart | Op::SlowServer => "k-restart",
+            Op::Partition => "k-pause",
+            Op::Command => "k-kill",
             Op::Crash => "k-crash",
             _ => "k-heal",
         }
@@ -57,9 +62,17 @@ pub(super) fn faults(events: &[Event]) -> Vec<Fault> {
     let mut found: Vec<Fault> = Vec::new();
     let mut open: HashMap<(Op, Option<u32>), Vec<usize>> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
-        let windowed = matches!(e.f, Op::Pause | Op::StepDelay | Op::ClockSkew | Op::Restart);
+        let windowed = matches!(
+            e.f,
+            Op::Pause
+                | Op::StepDelay
+                | Op::ClockSkew
+                | Op::Restart
+                | Op::SlowServer
+                | Op::Partition
+        );
         let instant = match (e.f, e.kind) {
-            (Op::Kill | Op::Crash, Kind::Invoke | Kind::Info) => true,
+            (Op::Kill | Op::Crash | Op::Command, Kind::Invoke | Kind::Info) => true,
             (Op::Heal, Kind::Ok) => e.worker.is_none(),
             _ => false,
         };
