@@ -338,24 +338,7 @@ fn matrix(cells: &[(String, String, Cell)]) -> String {
 }
 
 fn unexpected(r: &Results) -> String {
-    let mut why: Vec<String> = r
-        .checkers
-        .iter()
-        .filter(|(_, c)| !c.as_expected)
-        .map(|(n, c)| {
-            format!(
-                "{n} is {} (expected {})",
-                c.result.verdict,
-                c.expected.map_or("no invalid", |e| e.name())
-            )
-        })
-        .collect();
-    if let Some(first) = r.worker_failures.first() {
-        let more = r.worker_failures.len() - 1;
-        let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
-        why.push(format!("worker trouble: {first}{more}"));
-    }
-    why.join("; ") + &format!(" — {}", r.dir.display())
+    r.off().join("; ") + &format!(" — {}", r.dir.display())
 }
 
 fn junit_xml(cells: &[(String, String, Cell)], bugs: &[BugStatus]) -> String {

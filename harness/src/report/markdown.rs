@@ -154,37 +154,11 @@ pub(super) fn markdown(r: &Results, history: &[Event]) -> String {
     m
 }
 
-/// The report's first sentence: as expected or not, and why not.
+/// The report's first sentence, its verdict in bold.
 fn verdict_sentence(r: &Results) -> String {
-    let off: Vec<String> = r
-        .checkers
-        .iter()
-        .filter(|(_, c)| !c.as_expected)
-        .map(|(name, c)| {
-            format!(
-                "{name} said {} where {} was expected",
-                c.result.verdict,
-                expected_name(c.expected)
-            )
-        })
-        .collect();
-    match (r.as_expected, off.is_empty()) {
-        (true, _) => format!(
-            "**As expected**: every checker said what the scenario expects of `{}`.",
-            r.algorithm
-        ),
-        (false, false) => format!("**Not as expected**: {}.", off.join("; ")),
-        (false, true) if !r.faults_unstruck.is_empty() => format!(
-            "**Not as expected**: every checker said what was expected, but the planned fault{} \
-             `{}` never struck, so the verdicts prove nothing about {}.",
-            if r.faults_unstruck.len() == 1 { "" } else { "s" },
-            r.faults_unstruck.join("`, `"),
-            if r.faults_unstruck.len() == 1 { "it" } else { "them" }
-        ),
-        (false, true) => format!(
-            "**Not as expected**: every checker said what was expected, but the run had worker \
-             trouble ({} listed under Trouble), so its history cannot be trusted whole.",
-            r.worker_failures.len()
-        ),
+    let sentence = r.sentence();
+    match sentence.split_once(": ") {
+        Some((verdict, rest)) => format!("**{verdict}**: {rest}"),
+        None => sentence,
     }
 }

@@ -243,6 +243,46 @@ impl Results {
         struck.join(", ")
     }
 
+    /// What makes the run not as expected, one phrase each: a checker that said what was not
+    /// expected, worker trouble, a planned fault that never struck. Empty when it is as expected.
+    #[must_use]
+    pub fn off(&self) -> Vec<String> {
+        let mut why: Vec<String> = self
+            .checkers
+            .iter()
+            .filter(|(_, c)| !c.as_expected)
+            .map(|(name, c)| {
+                format!(
+                    "{name} said {} where {} was expected",
+                    c.result.verdict,
+                    expected_name(c.expected)
+                )
+            })
+            .collect();
+        if let Some(first) = self.worker_failures.first() {
+            let more = self.worker_failures.len() - 1;
+            let more = if more > 0 { format!(" (+{more} more)") } else { String::new() };
+            why.push(format!("worker trouble: {first}{more}"));
+        }
+        for kind in &self.faults_unstruck {
+            why.push(format!("the planned fault `{kind}` never struck"));
+        }
+        why
+    }
+
+    /// One plain sentence on the whole run: `As expected: …` or `Not as expected: …`.
+    #[must_use]
+    pub fn sentence(&self) -> String {
+        if self.as_expected {
+            format!(
+                "As expected: every checker said what the scenario expects of `{}`.",
+                self.algorithm
+            )
+        } else {
+            format!("Not as expected: {}.", self.off().join("; "))
+        }
+    }
+
     /// Whether `floor_ratio` means anything for this run: not when faults were planned (a pause
     /// or a delay is time no lock can win back).
     #[must_use]

@@ -68,32 +68,13 @@ fn classes(numbers: &[usize]) -> String {
 
 /// One plain sentence on the whole run.
 fn status(results: &Results) -> String {
-    if results.as_expected {
-        let findings: usize = results.checkers.values().map(|c| c.result.findings.len()).sum();
-        return if findings == 0 {
-            "As expected: every checker said what the scenario expects.".into()
-        } else {
-            "As expected: every checker said what the scenario expects, including the findings \
-             listed below, which the scenario expects for this algorithm."
-                .into()
-        };
+    let findings: usize = results.checkers.values().map(|c| c.result.findings.len()).sum();
+    if results.as_expected && findings > 0 {
+        return "As expected: every checker said what the scenario expects, including the findings \
+                listed below, which the scenario expects for this algorithm."
+            .into();
     }
-    let mut wrong: Vec<String> = results
-        .checkers
-        .iter()
-        .filter(|(_, c)| !c.as_expected)
-        .map(|(n, c)| {
-            format!(
-                "{n} said {} where {} was expected",
-                c.result.verdict,
-                expected_name(c.expected)
-            )
-        })
-        .collect();
-    if !results.worker_failures.is_empty() {
-        wrong.push(format!("{} worker problem(s), listed below", results.worker_failures.len()));
-    }
-    format!("Not as expected: {}.", wrong.join("; "))
+    results.sentence()
 }
 
 /// The checkers' table: expected against actual.
