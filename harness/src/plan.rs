@@ -39,6 +39,11 @@ pub enum HolderStrike {
         /// How long it sleeps.
         ms: u64,
     },
+    /// Step the lock server's wall clock by `secs`.
+    ClockJump {
+        /// The step, seconds.
+        secs: i64,
+    },
 }
 
 /// A fault window opened or closed: what the history records.
@@ -100,6 +105,9 @@ impl FaultPlan {
                 )),
                 Fault::SlowServer { strike, pause_ms } => {
                     Some((*strike, HolderStrike::Slow { ms: *pause_ms }))
+                }
+                Fault::ServerClockJump { strike, jump_s } => {
+                    Some((*strike, HolderStrike::ClockJump { secs: *jump_s }))
                 }
                 _ => None,
             })

@@ -471,6 +471,7 @@ pub fn faults_struck(history: &[Event]) -> BTreeMap<String, u64> {
             Op::SlowServer => "slow-server",
             Op::Partition => "partition-holder",
             Op::Command => "command",
+            Op::ServerClock => "server-clock-jump",
             _ => continue,
         };
         *struck.entry(name.to_string()).or_insert(0) += 1;

@@ -136,7 +136,10 @@ async fn run_on(
         iterations,
         seed,
         server: match &opts.server {
-            ServerChoice::Local => "local".into(),
+            ServerChoice::Local => c
+                .topology
+                .server_note()
+                .map_or_else(|| "local".into(), |note| format!("local, {note}")),
             ServerChoice::Docker => "docker".into(),
             ServerChoice::Url(u) if servers.witness_url == *u => {
                 format!("{} (the witness on the same server)", servers::redact(u))

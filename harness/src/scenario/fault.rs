@@ -157,6 +157,14 @@ pub enum Fault {
     },
     /// A fault on single commands, struck at the fault proxy in front of the lock server.
     Command(CommandFault),
+    /// Step the lock server's wall clock by `jump_s` seconds while someone holds the lock (the
+    /// server runs under libfaketime; Redis expires keys by its wall clock).
+    ServerClockJump {
+        /// When and how often.
+        strike: HolderFault,
+        /// The step, seconds (forward if positive).
+        jump_s: i64,
+    },
 }
 
 /// A fault on single commands of an operation: "drop the reply of the 1st command of the 3rd
@@ -226,6 +234,7 @@ impl Fault {
             Fault::SlowServer { .. } => "slow-server",
             Fault::PartitionHolder { .. } => "partition-holder",
             Fault::Command(_) => "command",
+            Fault::ServerClockJump { .. } => "server-clock-jump",
         }
     }
 
@@ -239,6 +248,7 @@ impl Fault {
                 | Fault::SlowServer { .. }
                 | Fault::PartitionHolder { .. }
                 | Fault::Command(_)
+                | Fault::ServerClockJump { .. }
         )
     }
 
@@ -253,7 +263,10 @@ impl Fault {
     pub fn simulated(&self) -> bool {
         !matches!(
             self,
-            Fault::SlowServer { .. } | Fault::PartitionHolder { .. } | Fault::Command(_)
+            Fault::SlowServer { .. }
+                | Fault::PartitionHolder { .. }
+                | Fault::Command(_)
+                | Fault::ServerClockJump { .. }
         )
     }
 }

@@ -201,6 +201,7 @@ enum RawKind {
     SlowServer,
     PartitionHolder,
     Command,
+    ServerClockJump,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +226,7 @@ struct RawFault {
     action: Option<CommandAction>,
     nth_op: Option<u64>,
     nth_command: Option<u64>,
+    jump_s: Option<i64>,
 }
 
 impl RawFault {
@@ -246,6 +248,7 @@ impl RawFault {
             ("action", self.action.is_some()),
             ("nth_op", self.nth_op.is_some()),
             ("nth_command", self.nth_command.is_some()),
+            ("jump_s", self.jump_s.is_some()),
         ];
         let (name, allowed): (&str, &[&str]) = match kind {
             RawKind::KillHolder => ("kill-holder", &["every_ms", "after_acquire_ms", "count"]),
@@ -263,6 +266,9 @@ impl RawFault {
             }
             RawKind::PartitionHolder => {
                 ("partition-holder", &["every_ms", "after_acquire_ms", "count", "pause_ms"])
+            }
+            RawKind::ServerClockJump => {
+                ("server-clock-jump", &["every_ms", "after_acquire_ms", "count", "jump_s"])
             }
             RawKind::Command => (
                 "command",
@@ -346,6 +352,13 @@ impl RawFault {
                 strike,
                 pause_ms: self.pause_ms.ok_or_else(|| need("pause_ms"))?,
             },
+            RawKind::ServerClockJump => {
+                let jump_s = self.jump_s.ok_or_else(|| need("jump_s"))?;
+                if jump_s == 0 || jump_s.unsigned_abs() > MAX_SKEW_MS / 1000 {
+                    return bad("jump_s must be a step of at least one second and at most a day");
+                }
+                Fault::ServerClockJump { strike, jump_s }
+            }
             RawKind::Command => {
                 let action = self.action.ok_or_else(|| need("action"))?;
                 let delays =

@@ -154,8 +154,8 @@ impl FromStr for Faults {
 pub fn unsimulable(faults: &[Fault], server: ServerSettings) -> Option<String> {
     if let Some(f) = faults.iter().find(|f| !f.simulated()) {
         return Some(format!(
-            "the simulator cannot play the fault `{}` (it has no fault proxy and no slow \
-             server): run it on real servers",
+            "the simulator cannot play the fault `{}` (it has no fault proxy, no slow \
+             server and no server clock of its own): run it on real servers",
             f.kind_name()
         ));
     }
@@ -215,7 +215,9 @@ impl Plans {
                     _ => ModelPersistence::Aof,
                 }),
                 // `simulable` refuses these before a run starts.
-                HolderStrike::Partition { .. } | HolderStrike::Slow { .. } => return false,
+                HolderStrike::Partition { .. }
+                | HolderStrike::Slow { .. }
+                | HolderStrike::ClockJump { .. } => return false,
             }
             true
         })

@@ -33,6 +33,7 @@ impl Fault {
             Op::SlowServer => "slow server",
             Op::Partition => "partition",
             Op::Command => "command",
+            Op::ServerClock => "clock jump",
             Op::Crash => "crash",
             _ => "heal",
         };
@@ -49,6 +50,7 @@ impl Fault {
             Op::Restart | Op::SlowServer => "k-restart",
             Op::Partition => "k-pause",
             Op::Command => "k-kill",
+            Op::ServerClock => "k-skew",
             Op::Crash => "k-crash",
             _ => "k-heal",
         }
@@ -72,7 +74,9 @@ pub(super) fn faults(events: &[Event]) -> Vec<Fault> {
                 | Op::Partition
         );
         let instant = match (e.f, e.kind) {
-            (Op::Kill | Op::Crash | Op::Command, Kind::Invoke | Kind::Info) => true,
+            (Op::Kill | Op::Crash | Op::Command | Op::ServerClock, Kind::Invoke | Kind::Info) => {
+                true
+            }
             (Op::Heal, Kind::Ok) => e.worker.is_none(),
             _ => false,
         };

@@ -119,6 +119,7 @@ pub(super) fn op_name(op: Op) -> &'static str {
         Op::SlowServer => "slow-server",
         Op::Partition => "partition",
         Op::Command => "command",
+        Op::ServerClock => "server-clock",
         Op::Heal => "heal",
         Op::Final => "final",
         Op::Stats => "stats",
