@@ -77,6 +77,59 @@ impl H {
         self
     }
 
+    /// Worker `w` acquires `token`, handed over by a release, with the lease the waiter reports
+    /// from `lease_from` (when it began to wait).
+    pub fn acquire_handed(&mut self, w: u32, from: u64, to: u64, token: &str) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Acquire, w);
+        let ok = self.push(to, Kind::Ok, Op::Acquire, w);
+        ok.token = Some(token.to_string());
+        ok.lease_from = Some(from * MS);
+        self
+    }
+
+    /// Worker `w` releases [from, to] and hands the lock over with the fresh token `handed`.
+    pub fn release_handing(&mut self, w: u32, from: u64, to: u64, handed: &str) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Release, w).handed = Some(handed.to_string());
+        self.push(to, Kind::Ok, Op::Release, w).owned = Some(true);
+        self
+    }
+
+    /// Worker `w`'s section invoked at `from` that ended `info` at `to`, with what it got to
+    /// record: the witness `enter` answered, `exit` sent (ms), the value read and written.
+    #[allow(clippy::too_many_arguments)]
+    pub fn info_section(
+        &mut self,
+        w: u32,
+        from: u64,
+        to: u64,
+        enter: Option<u64>,
+        exit: Option<u64>,
+        read: Option<i64>,
+        wrote: Option<i64>,
+    ) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Section, w);
+        let e = self.push(to, Kind::Info, Op::Section, w);
+        e.enter = enter.map(|t| t * MS);
+        e.exit = exit.map(|t| t * MS);
+        e.read = read;
+        e.wrote = wrote;
+        e.details = Some("witness exit: connection reset".into());
+        self
+    }
+
+    /// Worker `w` invokes `op` at `at`; nothing completes it (its worker dies, or the run ends).
+    pub fn invoke(&mut self, w: u32, at: u64, op: Op) -> &mut H {
+        self.push(at, Kind::Invoke, op, w);
+        self
+    }
+
+    /// Worker `w` is killed at `at` with `op` under way: the coordinator's `info` completion of
+    /// that operation and the `crash`, as a run records them.
+    pub fn killed_during(&mut self, w: u32, at: u64, op: Op) -> &mut H {
+        self.push(at, Kind::Info, op, w).details = Some("killed by the nemesis".into());
+        self.crash(w, at)
+    }
+
     /// Worker `w`'s acquire that failed (timed out) after [from, to].
     pub fn timeout(&mut self, w: u32, from: u64, to: u64) -> &mut H {
         self.push(from, Kind::Invoke, Op::Acquire, w);
