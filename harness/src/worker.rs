@@ -340,6 +340,8 @@ impl<'a> Worker<'a> {
         let mut ev = self.out.now(Kind::Invoke, Op::Release);
         ev.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
         ev.fence = grant.fence;
+        // The token a hand-off would give the next holder: its lease begins after this invoke.
+        ev.handed = Some(String::from_utf8_lossy(&fresh_token.to_bytes()).into_owned());
         let params = ReleaseParams {
             keys: self.keys.lock.clone(),
             grant,
