@@ -73,3 +73,8 @@ model-diff CASES="10000":
 # loom over the real machines against the model: reference claims, and every specimen bug found.
 loom:
     RUSTFLAGS="--cfg redmutex_loom" CARGO_TARGET_DIR={{target_dir}}/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release -p redmutex -p contend --test loom_locks --test loom_specimens -- --nocapture
+
+# Mutation score of the checkers: cargo-mutants over harness/src/check/ with the checker tests
+# (`cargo install --locked cargo-mutants`; tens of minutes). Results in mutants.out/.
+mutants *ARGS="":
+    cargo mutants -p contend --file 'harness/src/check/*.rs' --test-tool nextest --output {{target_dir}}/mutants {{ARGS}} -- -E 'binary(/^check_/) | kind(lib)'

@@ -8,6 +8,7 @@ mod exclusion;
 mod fencing;
 mod liveness;
 mod ownership;
+mod stranded;
 mod timeline;
 mod updates;
 
@@ -20,6 +21,7 @@ pub use exclusion::mutual_exclusion;
 pub use fencing::fencing;
 pub use liveness::{jain as jain_index, liveness};
 pub use ownership::ownership;
+pub use stranded::stranded_lock;
 pub use timeline::{Acquisition, Timeline};
 pub use updates::lost_updates;
 
@@ -143,12 +145,13 @@ impl CheckResult {
 pub type Checker = fn(&Timeline<'_>, &Context) -> CheckResult;
 
 /// Every checker with its name, in report order.
-pub const CHECKERS: [(&str, Checker); 5] = [
+pub const CHECKERS: [(&str, Checker); 6] = [
     ("mutual-exclusion", mutual_exclusion),
     ("lost-updates", lost_updates),
     ("ownership", ownership),
     ("fencing", fencing),
     ("liveness", liveness),
+    ("stranded-lock", stranded_lock),
 ];
 
 /// Runs every checker on a history.

@@ -130,6 +130,12 @@ impl H {
         self.crash(w, at)
     }
 
+    /// The last event (an acquire `ok`) says its winning command was sent at `at`.
+    pub fn won_at(&mut self, at: u64) -> &mut H {
+        self.events.last_mut().expect("an acquire").lease_from = Some(at * MS);
+        self
+    }
+
     /// Worker `w`'s acquire that failed (timed out) after [from, to].
     pub fn timeout(&mut self, w: u32, from: u64, to: u64) -> &mut H {
         self.push(from, Kind::Invoke, Op::Acquire, w);
