@@ -305,3 +305,19 @@ fn a_crashed_holders_unsure_retake_is_unknown_not_valid() {
     let r = live(&h);
     assert_eq!(r.verdict, Verdict::Unknown, "{r:?}");
 }
+
+/// Worker 1's unconditional delete lands 6 ms before worker 2's lease ends on our clock: within
+/// the drift margin (ttl/100 + 2 ms) the server may already have expired worker 2's key.
+#[test]
+fn a_release_within_the_drift_margin_of_the_others_lease_end_proves_no_stale_release() {
+    let h = |done: u64| {
+        H::new()
+            .acquire(1, 0, 1, None)
+            .acquire(2, 1001, 1002, None)
+            .release(1, done - 5, done, true)
+            .done()
+    };
+    let check = |h: &[Event]| contend::check::ownership(&Timeline::new(h), &ctx(false));
+    assert_eq!(check(&h(1995)).verdict, Verdict::Valid);
+    assert_eq!(kinds(&check(&h(1900))), ["stale-release"]);
+}
