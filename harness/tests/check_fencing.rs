@@ -114,10 +114,7 @@ async fn two_acquisitions(protocol: &dyn Protocol, url: &str) -> Vec<Event> {
 
 #[tokio::test]
 async fn catches_a_repeated_fence_on_real_redis_and_passes_fenced() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let server = redmutex::testing::RedisServer::start().expect("redis-server");
     let broken = two_acquisitions(&ConstantFence, &server.url()).await;
     let r = fencing(&Timeline::new(&broken), &ctx(true));

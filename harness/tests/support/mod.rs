@@ -190,19 +190,28 @@ pub fn scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Fails the test, with the command that installs it, when `redis-server` cannot be run: a
+/// test that needs Redis must not pass by skipping itself.
+pub fn need_redis() {
+    assert!(
+        redmutex::testing::available(),
+        "this test needs redis-server (looked for {}): install it with \
+         `sudo apt-get install redis-server`, or set {} to its path",
+        redmutex::testing::binary().display(),
+        redmutex::testing::SERVER_ENV
+    );
+}
+
 /// `contend run` of a scenario `name` written from `toml` in a fresh temporary folder, with
 /// `algorithm`; answers the folder (its `reports/latest` holds the report), the output and the
-/// parsed results.json, which must exist. `None` when there is no `redis-server` (the caller
-/// skips).
+/// parsed results.json, which must exist. Fails the test when there is no `redis-server`
+/// (always `Some`; the `Option` keeps the callers' shape).
 pub fn run_text(
     name: &str,
     toml: &str,
     algorithm: &str,
 ) -> Option<(tempfile::TempDir, Output, serde_json::Value)> {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return None;
-    }
+    need_redis();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = scenario(dir.path(), name, toml);
     let (out, results) = run(dir.path(), &path, algorithm);
