@@ -122,3 +122,23 @@ async fn catches_a_repeated_fence_on_real_redis_and_passes_fenced() {
     let reference = two_acquisitions(Algorithm::Fenced.protocol(), &server.url()).await;
     assert_eq!(fencing(&Timeline::new(&reference), &ctx(true)).verdict, Verdict::Valid);
 }
+
+/// `clock-fence` takes its fence from the client's wall clock: under `fence-clock-skew` the
+/// skewed worker's fences come from the future and the fencing checker says so on real Redis;
+/// `fenced` (a server-side counter) passes the same scenario.
+#[test]
+fn catches_a_fence_read_from_a_skewed_client_clock_and_passes_fenced() {
+    support::need_redis();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/fence-clock-skew.toml");
+    let (out, results) = support::run(dir.path(), &scenario, "clock-fence");
+    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+    assert_eq!(support::verdict(&results, "fencing"), "invalid", "{}", support::text(&out));
+    let findings = results["checkers"]["fencing"]["findings"].to_string();
+    assert!(findings.contains("fence-not-increasing"), "{findings}");
+    let (out, results) = support::run(dir.path(), &scenario, "fenced");
+    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+    assert_eq!(support::verdict(&results, "fencing"), "valid", "{}", support::text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+}
