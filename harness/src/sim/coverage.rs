@@ -24,7 +24,7 @@ pub struct Coverage {
 #[must_use]
 pub fn faults_for(bug: &KnownBug) -> Faults {
     Faults::of(match bug.scenario {
-        "client-clock-skew" => &[FaultKind::Skew],
+        "client-clock-skew" | "fence-clock-skew" => &[FaultKind::Skew],
         "release-step-delay" => &[FaultKind::Delay],
         "crash-holder" => &[FaultKind::CrashHolder],
         "stale-release" => &[FaultKind::Pause, FaultKind::Delay],
