@@ -27,6 +27,7 @@ pub mod setnx_getset_expiry;
 pub mod setnx_getset_unchecked;
 pub mod setnx_pubsub;
 pub mod token_poll;
+pub mod unchecked_resource;
 
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ pub const CHECKERS: [&str; 5] =
     ["mutual-exclusion", "lost-updates", "ownership", "fencing", "liveness"];
 
 /// The scenario names a [`KnownBug`] may name (the scenarios of the harness issue).
-pub const SCENARIOS: [&str; 8] = [
+pub const SCENARIOS: [&str; 9] = [
     "increment-20x100",
     "expiry-mid-section",
     "stale-release",
@@ -47,6 +48,7 @@ pub const SCENARIOS: [&str; 8] = [
     "release-step-delay",
     "client-clock-skew",
     "fence-clock-skew",
+    "fence-pause-holder",
 ];
 
 /// A bug a specimen is known to have, and where the harness must see it.
@@ -105,7 +107,7 @@ impl std::fmt::Debug for Specimen {
 }
 
 /// Every specimen, in the order of the reference documents.
-pub static SPECIMENS: [Specimen; 6] = [
+pub static SPECIMENS: [Specimen; 7] = [
     Specimen {
         name: setnx_getset_expiry::NAME,
         document: "seed 000",
@@ -165,6 +167,14 @@ pub static SPECIMENS: [Specimen; 6] = [
         bugs: clock_fence::BUGS,
         protocol: &clock_fence::DOCUMENT,
         scaled: |_| Box::new(clock_fence::ClockFence),
+    },
+    Specimen {
+        name: unchecked_resource::NAME,
+        document: "issue 11",
+        summary: unchecked_resource::SUMMARY,
+        bugs: unchecked_resource::BUGS,
+        protocol: &unchecked_resource::DOCUMENT,
+        scaled: |_| Box::new(unchecked_resource::UncheckedResource),
     },
 ];
 
@@ -271,7 +281,7 @@ mod tests {
             assert!(!names[..i].contains(&s.name), "{} listed twice", s.name);
             assert!(!s.summary.is_empty() && !s.summary.contains('\n'));
         }
-        assert_eq!(all().len(), 6);
+        assert_eq!(all().len(), 7);
         assert!(find("poll-get-del").is_some() && find("token").is_none());
     }
 
@@ -285,7 +295,7 @@ mod tests {
         }
         // Every specimen but the correct one has a safety or liveness bug for the gate.
         let buggy = SPECIMENS.iter().filter(|s| !s.bugs.is_empty()).count();
-        assert_eq!(buggy, 5);
+        assert_eq!(buggy, 6);
     }
 
     #[test]
