@@ -185,4 +185,24 @@ mod tests {
         assert_eq!(merge([Verdict::Unknown, Verdict::Invalid, Verdict::Valid]), Verdict::Invalid);
         assert_eq!(merge([]), Verdict::Valid);
     }
+
+    #[test]
+    fn verdicts_print_as_the_reports_spell_them() {
+        let printed: Vec<String> = [Verdict::Valid, Verdict::Unknown, Verdict::Invalid]
+            .iter()
+            .map(Verdict::to_string)
+            .collect();
+        assert_eq!(printed, ["valid", "unknown", "invalid"]);
+    }
+
+    #[test]
+    fn check_all_answers_every_checker_by_name() {
+        let checked =
+            check_all(&[], &Context { ttl_ns: 1, wait_ns: 1, slack_ns: 0, fenced: false });
+        let names: Vec<&str> = checked.keys().map(String::as_str).collect();
+        let mut expected: Vec<&str> = CHECKERS.iter().map(|(n, _)| *n).collect();
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+        assert!(checked.values().all(|r| r.verdict != Verdict::Invalid), "{checked:?}");
+    }
 }
