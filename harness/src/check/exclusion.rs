@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{CheckResult, Context, Finding, Timeline, ms};
+use super::{CheckResult, Context, Finding, FindingKind, Timeline, ms};
 use crate::history::Kind;
 
 /// One stretch of time a worker's section covers: `(from, to, acquisition)`.
@@ -163,7 +163,7 @@ fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source:
     };
     let (kind, why) = if violated {
         (
-            "lease-violated",
+            FindingKind::LeaseViolated,
             format!(
                 "within worker {}'s {} ms lease: the lock handed out twice",
                 f.worker,
@@ -172,7 +172,7 @@ fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source:
         )
     } else {
         (
-            "lease-outlived",
+            FindingKind::LeaseOutlived,
             format!(
                 "after worker {}'s lease may have run out: it kept working past its lease",
                 f.worker
@@ -191,5 +191,5 @@ fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source:
         [Some(f.invoke), Some(f.ok), f.section_done, Some(s.invoke), Some(s.ok), s.section_done];
     let mut events: Vec<usize> = events.into_iter().flatten().collect();
     events.sort_unstable();
-    Finding { kind: kind.into(), message, events }
+    Finding { kind, message, events }
 }

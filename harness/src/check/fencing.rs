@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use super::{CheckResult, Context, Finding, Timeline};
+use super::{CheckResult, Context, Finding, FindingKind, Timeline};
 use crate::history::Kind;
 
 /// The fencing checker.
@@ -31,7 +31,7 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             None => {
                 total += 1;
                 findings.push(Finding {
-                    kind: "missing-fence".into(),
+                    kind: FindingKind::MissingFence,
                     message: format!(
                         "worker {}'s acquisition of a fenced lock carried no fence",
                         acq.worker
@@ -45,7 +45,7 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         total += 1;
         let (a, b) = (&t.acquisitions[x.at], &t.acquisitions[y.at]);
         findings.push(Finding {
-            kind: "fence-not-increasing".into(),
+            kind: FindingKind::FenceNotIncreasing,
             message: format!(
                 "worker {} got fence {} after worker {}'s acquisition with fence {} had completed",
                 b.worker, y.fence, a.worker, x.fence
@@ -69,7 +69,7 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         let (a, b) = (&t.acquisitions[x.at], &t.acquisitions[y.at]);
         let (Some(da), Some(db)) = (a.section_done, b.section_done) else { continue };
         findings.push(Finding {
-            kind: "older-fence-accepted".into(),
+            kind: FindingKind::OlderFenceAccepted,
             message: format!(
                 "the resource accepted worker {}'s write with fence {} after worker {}'s write with fence {}",
                 b.worker, y.fence, a.worker, x.fence
@@ -98,7 +98,7 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         let (Some(da), Some(db)) = (a.section_done, b.section_done) else { continue };
         total += 1;
         findings.push(Finding {
-            kind: "older-fence-accepted".into(),
+            kind: FindingKind::OlderFenceAccepted,
             message: format!(
                 "the resource accepted worker {}'s write with fence {} although worker {} had \
                  read the same value {read} with the newer fence {}",

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use super::{CheckResult, Context, Finding, Timeline, Verdict, ms};
+use super::{CheckResult, Context, Finding, FindingKind, Timeline, Verdict, ms};
 use crate::history::Kind;
 
 /// The liveness checker.
@@ -42,7 +42,7 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         if took > limit {
             let what = if ended { "ended after" } else { "had not ended after" };
             push(Finding {
-                kind: "acquire-too-long".into(),
+                kind: FindingKind::AcquireTooLong,
                 message: format!(
                     "worker {}'s acquire {what} {} ms (wait timeout {} ms + slack {} ms)",
                     a.worker,
@@ -89,7 +89,7 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     for &(w, (tries, answered, won, first)) in &workers {
         if any_won && won == 0 && answered > 0 {
             push(Finding {
-                kind: "starved".into(),
+                kind: FindingKind::Starved,
                 message: format!(
                     "worker {w} tried {tries} time(s) and never acquired while others did"
                 ),
@@ -233,5 +233,5 @@ fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Recovery {
     };
     events.push(waiting.invoke);
     events.sort_unstable();
-    Recovery::Late(Finding { kind: "not-retaken".into(), message, events })
+    Recovery::Late(Finding { kind: FindingKind::NotRetaken, message, events })
 }

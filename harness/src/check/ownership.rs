@@ -12,7 +12,7 @@
 //! have ended. Nothing but another client removes or overwrites a key before its expiry; the
 //! finding names the releases by others that removed a lock after B acquired as suspects.
 
-use super::{CheckResult, Context, Finding, Timeline, ms};
+use super::{CheckResult, Context, Finding, FindingKind, Timeline, ms};
 use crate::history::Kind;
 
 /// The ownership checker.
@@ -56,7 +56,7 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         }
         let other = &t.acquisitions[b];
         findings.push(Finding {
-            kind: "stale-release".into(),
+            kind: FindingKind::StaleRelease,
             message: format!(
                 "worker {}'s release removed the lock while worker {} held it (its removing \
                  command was sent {} ms into {}'s lease)",
@@ -104,7 +104,7 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             .collect();
         events.sort_unstable();
         findings.push(Finding {
-            kind: "lock-removed-under-holder".into(),
+            kind: FindingKind::LockRemovedUnderHolder,
             message: format!(
                 "worker {}'s lock was gone when it released {} ms into its {} ms lease: another client removed it{}",
                 acq.worker,

@@ -8,7 +8,7 @@
 //! ended `info` or never ended, may hold it until that moment + ttl (+ a drift margin). Waiting:
 //! an acquire from its invocation to its completion, less the step delay it slept.
 
-use super::{CheckResult, Context, Finding, Timeline, ms};
+use super::{CheckResult, Context, Finding, FindingKind, Timeline, ms};
 use crate::history::Kind;
 
 /// The stranded-lock checker.
@@ -73,7 +73,7 @@ pub fn stranded_lock(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         if findings.len() < super::MAX_FINDINGS {
             waiters.dedup();
             findings.push(Finding {
-                kind: "stranded-lock".into(),
+                kind: FindingKind::StrandedLock,
                 message: format!(
                     "the lock was held by no one from {} ms to {} ms into the run ({} ms, slack {} \
                      ms) while workers {waiters:?} waited for it",

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use super::{CheckResult, Context, Finding, Timeline};
+use super::{CheckResult, Context, Finding, FindingKind, Timeline};
 use crate::history::Kind;
 
 /// The lost-updates checker.
@@ -46,7 +46,7 @@ pub fn lost_updates(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         let who = e.worker.unwrap_or_default();
         if let Some(read) = e.read.filter(|&r| r > value) {
             push(Finding {
-                kind: "counter-set-back".into(),
+                kind: FindingKind::CounterSetBack,
                 message: format!(
                     "worker {who} read {read} but the counter ended at {value}: a later write set \
                      it back, losing increments"
@@ -71,7 +71,7 @@ pub fn lost_updates(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         let Some(wrote) = e.wrote else { continue };
         if wrote > value {
             push(Finding {
-                kind: "counter-set-back".into(),
+                kind: FindingKind::CounterSetBack,
                 message: format!(
                     "worker {who} wrote {wrote} but the counter ended at {value}: a later write \
                      set it back, losing increments"
@@ -81,7 +81,7 @@ pub fn lost_updates(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         }
         if let Some(&earlier) = writers.get(&wrote) {
             push(Finding {
-                kind: "duplicate-write".into(),
+                kind: FindingKind::DuplicateWrite,
                 message: format!(
                     "workers {} and {who} both wrote {wrote}: one increment was lost",
                     t.events[earlier].worker.unwrap_or_default(),
@@ -99,7 +99,8 @@ pub fn lost_updates(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             "the counter is {value} but {certain} {what} wrote it ({unsure} more may have)"
         );
         total += 1;
-        findings.insert(0, Finding { kind: "counter-mismatch".into(), message, events: vec![fin] });
+        findings
+            .insert(0, Finding { kind: FindingKind::CounterMismatch, message, events: vec![fin] });
         findings.truncate(super::MAX_FINDINGS);
     }
     let mut result = CheckResult::from_findings(findings, total);
