@@ -96,3 +96,42 @@ fn a_free_lock_nobody_waits_for_is_fine() {
         H::new().acquire(1, 0, 1, None).release(1, 2, 3, true).acquire(2, 2000, 2001, None).done();
     assert_eq!(check(&h).verdict, Verdict::Valid);
 }
+
+/// The crashed holder's lease may run to its acquisition + ttl + the drift margin (ttl/100 +
+/// 2 ms = 12 ms here): 1013 ms. A waiter winning 103 ms after that waited past the 100 ms slack;
+/// one winning 98 ms after did not.
+#[test]
+fn a_crashed_holders_lease_counts_to_ttl_plus_the_drift_margin() {
+    let retaken = |at: u64| {
+        H::new()
+            .acquire(1, 0, 1, None)
+            .invoke(1, 2, Op::Section)
+            .killed_during(1, 50, Op::Section)
+            .acquire(2, 10, at + 1, None)
+            .won_at(at)
+            .done()
+    };
+    assert_eq!(check(&retaken(1116)).verdict, Verdict::Invalid);
+    assert_eq!(check(&retaken(1111)).verdict, Verdict::Valid);
+}
+
+#[test]
+fn a_completed_release_frees_the_lock_at_once() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .release(1, 6, 7, true)
+        .acquire(2, 3, 601, None)
+        .won_at(600)
+        .done();
+    assert_eq!(check(&h).verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_release_that_ended_unsure_may_leave_the_lease_running() {
+    let mut h = H::new();
+    h.acquire(1, 0, 1, None).invoke(1, 6, Op::Release);
+    h.events
+        .push(Event::new(7 * support::MS, contend::history::Kind::Info, Op::Release).by(1, 1001));
+    let h = h.acquire(2, 3, 601, None).won_at(600).done();
+    assert_eq!(check(&h).verdict, Verdict::Valid);
+}
