@@ -75,8 +75,10 @@ pub enum Op {
     Stats,
 }
 
-/// One line of a history.
+/// One line of a history. A field this struct does not know is an error: a history is
+/// evidence, and a misspelt field would silently drop what it says.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Event {
     /// Nanoseconds on the system-wide monotonic clock.
     pub time: u64,
@@ -106,6 +108,11 @@ pub struct Event {
     /// the lock with its last command, so the removal happened between this and the completion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_send: Option<u64>,
+    /// Release invocation: the fresh token this release stores and pushes to a waiter if it
+    /// hands the lock over (`notify`). A grant of this token began no earlier than this release's
+    /// invocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handed: Option<String>,
     /// Release: whether the algorithm says the lock was still ours (and so it removed it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owned: Option<bool>,
@@ -173,9 +180,11 @@ pub fn write_jsonl(history: &[Event], out: &mut dyn Write) -> anyhow::Result<()>
     Ok(())
 }
 
-/// Reads a history from JSON lines; an error names the line.
+/// Reads a history from JSON lines and checks that it is well formed (see [`validate_lines`]);
+/// an error names the line.
 pub fn read_jsonl(input: impl BufRead) -> anyhow::Result<History> {
     let mut history = History::new();
+    let mut lines = Vec::new();
     for (n, line) in input.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
@@ -184,13 +193,121 @@ pub fn read_jsonl(input: impl BufRead) -> anyhow::Result<History> {
         let event =
             serde_json::from_str(&line).with_context(|| format!("history line {}", n + 1))?;
         history.push(event);
+        lines.push(n + 1);
     }
+    validate_lines(&history, &lines)?;
     Ok(history)
 }
 
 /// Sorts events into time order (stable: equal times keep their arrival order).
 pub fn sort(history: &mut History) {
     history.sort_by_key(|e| e.time);
+}
+
+/// Checks that `history` is well formed, naming an event by its 1-based position (its line in
+/// a file written by [`write_jsonl`]). See [`validate_lines`].
+pub fn validate(history: &[Event]) -> anyhow::Result<()> {
+    let lines: Vec<usize> = (1..=history.len()).collect();
+    validate_lines(history, &lines)
+}
+
+/// Checks that `history` is well formed; `lines[i]` is the line of event `i`, for the error.
+///
+/// Each worker's events, in the order given, must alternate invocation and completion of the
+/// same operation, never run back in time, and come from one process (a restarted worker gets
+/// a fresh id); the times inside an event (`lease_from`, `last_send`, `enter`, `exit`) must lie
+/// within its operation. A history that breaks these was damaged or edited, and judging it
+/// anyway could turn a violation into a pass.
+pub fn validate_lines(history: &[Event], lines: &[usize]) -> anyhow::Result<()> {
+    use std::collections::HashMap;
+    // Per worker: its pid, its last event, and its pending invocation (operation, index).
+    struct Seen {
+        pid: u32,
+        last: usize,
+        pending: Option<(Op, usize)>,
+    }
+    let mut seen: HashMap<u32, Seen> = HashMap::new();
+    let line = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
+    for (i, e) in history.iter().enumerate() {
+        let Some(w) = e.worker else { continue };
+        if e.f == Op::Stats {
+            continue;
+        }
+        let bad = |what: String| anyhow::anyhow!("history line {}: worker {w}: {what}", line(i));
+        let s = seen.entry(w).or_insert(Seen { pid: e.pid, last: i, pending: None });
+        if s.pid != e.pid {
+            return Err(bad(format!(
+                "pid {} but line {} gave it pid {}: two processes share one worker id",
+                e.pid,
+                line(s.last),
+                s.pid
+            )));
+        }
+        if s.last != i && e.time < history[s.last].time {
+            let what = if e.is_completion() && s.pending.is_some_and(|(_, at)| at == s.last) {
+                "a completion stamped before its own invocation"
+            } else {
+                "an event stamped before the worker's previous event"
+            };
+            return Err(bad(format!(
+                "{what} (line {}, {} ns later): time runs backwards",
+                line(s.last),
+                history[s.last].time - e.time
+            )));
+        }
+        s.last = i;
+        if e.kind == Kind::Invoke {
+            if let Some((op, at)) = s.pending {
+                return Err(bad(format!(
+                    "a second invocation ({}) while its {} of line {} is still pending",
+                    name(e.f),
+                    name(op),
+                    line(at)
+                )));
+            }
+            s.pending = Some((e.f, i));
+            continue;
+        }
+        let Some((op, at)) = s.pending.take() else {
+            return Err(bad(format!("a completion ({}) with no invocation", name(e.f))));
+        };
+        if op != e.f {
+            return Err(bad(format!(
+                "a completion of {} but the pending operation (line {}) is {}",
+                name(e.f),
+                line(at),
+                name(op)
+            )));
+        }
+        let from = history[at].time;
+        let within = |t: Option<u64>, lo: u64| t.is_none_or(|t| lo <= t && t <= e.time);
+        let ok = match e.f {
+            Op::Acquire => e.lease_from.is_none_or(|t| t <= e.time),
+            Op::Release => within(e.last_send, from),
+            Op::Section => within(e.enter, from) && within(e.exit, e.enter.unwrap_or(from)),
+            _ => true,
+        };
+        if !ok {
+            return Err(bad(format!(
+                "its {} interval runs backwards or outside the operation (invoked at line {}: \
+                 {from} ns, completed {} ns; lease_from {:?}, last_send {:?}, enter {:?}, exit \
+                 {:?})",
+                name(e.f),
+                line(at),
+                e.time,
+                e.lease_from,
+                e.last_send,
+                e.enter,
+                e.exit
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An operation's name as the history spells it.
+fn name(op: Op) -> String {
+    serde_json::to_value(op).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -202,12 +319,12 @@ mod tests {
         let mut ok = Event::new(5, Kind::Ok, Op::Section).by(3, 42);
         ok.others = vec![1];
         ok.read = Some(7);
-        let history = vec![Event::new(1, Kind::Invoke, Op::Acquire).by(3, 42), ok];
+        let history = vec![Event::new(1, Kind::Invoke, Op::Section).by(3, 42), ok];
         let mut buf = Vec::new();
         write_jsonl(&history, &mut buf).unwrap();
         let text = String::from_utf8(buf.clone()).unwrap();
         assert!(
-            text.starts_with(r#"{"time":1,"type":"invoke","f":"acquire","worker":3"#),
+            text.starts_with(r#"{"time":1,"type":"invoke","f":"section","worker":3"#),
             "{text}"
         );
         assert_eq!(read_jsonl(&buf[..]).unwrap(), history);

@@ -308,7 +308,16 @@ impl<'a> Worker<'a> {
         ev.enter = Some(monotonic_ns());
         ev.others =
             others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))?;
+        // The `unchecked-resource` specimen's resource compares no fences: plain GET and SET.
+        let checks =
+            crate::specimens::unchecked_resource::resource_checks_fences(&self.cfg.algorithm);
         let read = match grant.fence {
+            Some(_) if !checks => Some(
+                self.resource
+                    .read()
+                    .await?
+                    .map_or_else(|| "0".to_string(), |v| String::from_utf8_lossy(&v).into_owned()),
+            ),
             Some(fence) => {
                 match self.resource.read_fenced(fence).await? {
                     FencedRead::Value(value) => Some(value.map_or_else(
@@ -340,6 +349,16 @@ impl<'a> Worker<'a> {
         }
         let value = (read + 1).to_string().into_bytes();
         match grant.fence {
+            Some(fence) if !checks => {
+                let Command::Eval { keys, .. } = self.resource.write_command(fence, &value) else {
+                    anyhow::bail!("the fenced write is not a script");
+                };
+                let key = keys.into_iter().next().context("the fenced write names no key")?;
+                let set = Command::Set { key, value, cond: None, expiry: None, get: false };
+                let reply = self.witness.exec(&set).await?;
+                anyhow::ensure!(reply.is_ok(), "SET resource answered {reply:?}");
+                ev.accepted = Some(true);
+            }
             Some(fence) => ev.accepted = Some(self.resource.write(fence, &value).await?),
             None => {
                 let set = Command::Set {
@@ -365,6 +384,8 @@ impl<'a> Worker<'a> {
         let mut ev = self.out.now(Kind::Invoke, Op::Release);
         ev.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
         ev.fence = grant.fence;
+        // The token a hand-off would give the next holder: its lease begins after this invoke.
+        ev.handed = Some(String::from_utf8_lossy(&fresh_token.to_bytes()).into_owned());
         let params = ReleaseParams {
             keys: self.keys.lock.clone(),
             grant,

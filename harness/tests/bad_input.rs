@@ -176,10 +176,7 @@ fn a_report_folder_that_cannot_be_made_is_an_error_before_the_run() {
 
 #[test]
 fn an_expectation_for_a_misspelt_algorithm_is_pointed_out() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let file = format!("{SMALL}[expect.notfy]\nliveness = \"valid\"\n");
     let (code, err) = refused(&file, &[]);
     assert_ne!(code, Some(2), "the run itself goes ahead: {err}");

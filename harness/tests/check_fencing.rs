@@ -38,6 +38,43 @@ fn an_older_fence_accepted_after_a_newer_one_is_invalid() {
 }
 
 #[test]
+fn a_paused_holders_stale_write_accepted_over_a_newer_read_is_invalid() {
+    // Both read 0; worker 2's fenced read (fence 2) raised the bar before worker 1's write with
+    // fence 1, yet both writes were accepted. Their intervals nest, so only the shared read
+    // orders them.
+    let h = H::new()
+        .acquire(1, 0, 1, Some(1))
+        .fenced_section(1, 2, 1500, 0, 1, true)
+        .acquire(2, 0, 1100, Some(2))
+        .fenced_section(2, 1101, 1200, 0, 2, true)
+        .done();
+    let r = fencing(&Timeline::new(&h), &ctx(true));
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    assert_eq!(r.findings[0].kind, "older-fence-accepted");
+    assert!(r.findings[0].message.contains("fence 1"), "{r:?}");
+}
+
+/// `unchecked-resource` is `fenced` with a resource that compares no fences: under
+/// `fence-pause-holder` the paused holder's stale write is accepted, and the fencing checker
+/// says so on real Redis; `fenced` passes the same scenario.
+#[test]
+fn catches_a_resource_that_compares_no_fences_and_passes_fenced() {
+    support::need_redis();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/fence-pause-holder.toml");
+    let (out, results) = support::run(dir.path(), &scenario, "unchecked-resource");
+    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+    assert_eq!(support::verdict(&results, "fencing"), "invalid", "{}", support::text(&out));
+    let findings = results["checkers"]["fencing"]["findings"].to_string();
+    assert!(findings.contains("older-fence-accepted"), "{findings}");
+    let (out, results) = support::run(dir.path(), &scenario, "fenced");
+    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+    assert_eq!(support::verdict(&results, "fencing"), "valid", "{}", support::text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+}
+
+#[test]
 fn a_fence_handed_out_twice_is_invalid() {
     let h = H::new().acquire(1, 0, 1, Some(7)).acquire(2, 5, 1100, Some(7)).done();
     let r = fencing(&Timeline::new(&h), &ctx(true));
@@ -114,14 +151,31 @@ async fn two_acquisitions(protocol: &dyn Protocol, url: &str) -> Vec<Event> {
 
 #[tokio::test]
 async fn catches_a_repeated_fence_on_real_redis_and_passes_fenced() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let server = redmutex::testing::RedisServer::start().expect("redis-server");
     let broken = two_acquisitions(&ConstantFence, &server.url()).await;
     let r = fencing(&Timeline::new(&broken), &ctx(true));
     assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
     let reference = two_acquisitions(Algorithm::Fenced.protocol(), &server.url()).await;
     assert_eq!(fencing(&Timeline::new(&reference), &ctx(true)).verdict, Verdict::Valid);
+}
+
+/// `clock-fence` takes its fence from the client's wall clock: under `fence-clock-skew` the
+/// skewed worker's fences come from the future and the fencing checker says so on real Redis;
+/// `fenced` (a server-side counter) passes the same scenario.
+#[test]
+fn catches_a_fence_read_from_a_skewed_client_clock_and_passes_fenced() {
+    support::need_redis();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/fence-clock-skew.toml");
+    let (out, results) = support::run(dir.path(), &scenario, "clock-fence");
+    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+    assert_eq!(support::verdict(&results, "fencing"), "invalid", "{}", support::text(&out));
+    let findings = results["checkers"]["fencing"]["findings"].to_string();
+    assert!(findings.contains("fence-not-increasing"), "{findings}");
+    let (out, results) = support::run(dir.path(), &scenario, "fenced");
+    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+    assert_eq!(support::verdict(&results, "fencing"), "valid", "{}", support::text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
 }

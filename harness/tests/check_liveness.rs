@@ -102,10 +102,7 @@ fn jain_index_is_one_for_equal_shares_and_one_over_n_for_one_winner() {
 /// lock; `notify` retakes it within ttl + slack.
 #[test]
 fn catches_a_silent_expiry_and_passes_notify() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let dir = tempfile::tempdir().expect("tempdir");
     let scenario =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/crash-holder.toml");

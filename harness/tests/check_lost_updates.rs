@@ -74,10 +74,7 @@ fn no_final_read_is_unknown() {
 /// all outlive their leases in `expiry-mid-section`, refuses the stale writes and loses none.
 #[test]
 fn catches_the_lost_update_of_a_stale_del_and_passes_fenced() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let dir = tempfile::tempdir().expect("tempdir");
     let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
     let (out, results) =

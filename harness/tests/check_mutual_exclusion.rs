@@ -85,10 +85,7 @@ fn no_completed_section_is_unknown() {
 /// `setnx-getset-expiry`; `token` never reads the client's clock and passes.
 #[test]
 fn catches_a_skewed_clock_takeover_and_passes_token() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let dir = tempfile::tempdir().expect("tempdir");
     let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../scenarios/client-clock-skew.toml");

@@ -85,10 +85,7 @@ fn a_stale_release_is_timed_from_the_victims_lease_not_from_its_wait() {
 /// holder releases late; `token`'s owner-checked release removes nothing.
 #[test]
 fn catches_a_bare_del_after_the_lease_and_passes_token() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let dir = tempfile::tempdir().expect("tempdir");
     let scenario =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/stale-release.toml");

@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn ctrl_c_leaves_no_worker_or_server_behind() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = support::scenario(
         dir.path(),

@@ -1,6 +1,8 @@
 //! The PING that `floor_ratio` divides by: taken between two cores when the lock server is
 //! ours, with both processes' core affinities given back afterwards.
 
+mod support;
+
 use contend::ping::{self, Placement};
 use redmutex::testing::RedisServer;
 
@@ -40,10 +42,7 @@ fn measure_on(rt: &tokio::runtime::Runtime, server: &RedisServer, pid: Option<u3
 
 #[test]
 fn pings_between_two_cores_and_restores_the_affinities() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let server = RedisServer::start().expect("redis-server");
     let pid = server.pid().expect("pid");
     let (server_before, me_before) = (cores_of(pid), my_thread_cores());
@@ -62,10 +61,7 @@ fn pings_between_two_cores_and_restores_the_affinities() {
 
 #[test]
 fn someone_elses_server_is_pinged_unpinned() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let server = RedisServer::start().expect("redis-server");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let measured = measure_on(&rt, &server, None);
@@ -78,10 +74,7 @@ fn someone_elses_server_is_pinged_unpinned() {
 fn a_multi_thread_runtime_is_not_pinned() {
     // The measurement could hop between worker threads there, so pinning "this thread" would pin
     // the wrong one.
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let server = RedisServer::start().expect("redis-server");
     let pid = server.pid().expect("pid");
     let server_before = cores_of(pid);

@@ -5,10 +5,7 @@ mod support;
 
 #[test]
 fn a_run_writes_history_results_report_and_latest() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let dir = tempfile::tempdir().expect("tempdir");
     let scenario =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/increment-20x100.toml");
@@ -64,10 +61,7 @@ fn gate_one(name: &str, text: &str) -> (std::process::Output, String) {
 
 #[test]
 fn the_gate_runs_a_folder_writes_junit_and_skips_unknown_algorithms() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let (out, xml) = gate_one(
         "tiny",
         "workers = 2\niterations = 3\n[lock]\nttl_ms = 2000\n[expect.token]\nmutual-exclusion = \"valid\"\n\
@@ -91,10 +85,7 @@ fn the_gate_runs_a_folder_writes_junit_and_skips_unknown_algorithms() {
 
 #[test]
 fn the_gate_fails_when_a_known_specimen_bug_goes_unseen() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     // A scenario that takes the name of poll-get-del's known-bug scenario but injects no fault:
     // the run is as its own expectations say, yet the bug goes undetected, and the gate says so.
     let (out, xml) = gate_one(
@@ -115,10 +106,7 @@ fn the_gate_fails_when_a_known_specimen_bug_goes_unseen() {
 
 #[test]
 fn check_judges_a_saved_history_against_the_runs_expectations() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     // A fenced holder paused past its lease: mutual exclusion is invalid (lease outlived), and
     // that is what the scenario expects, so `check` agrees with the run and exits 0.
     let dir = tempfile::tempdir().expect("tempdir");

@@ -56,10 +56,7 @@ fn run(name: &str, algorithm: &str) -> serde_json::Value {
 
 #[test]
 fn a_paused_holder_outlives_its_lease_and_fencing_refuses_its_write() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let token = run("pause-holder", "token");
     assert_eq!(support::verdict(&token, "lost-updates"), "invalid");
     let fenced = run("pause-holder", "fenced");
@@ -69,10 +66,7 @@ fn a_paused_holder_outlives_its_lease_and_fencing_refuses_its_write() {
 
 #[test]
 fn a_delay_between_get_and_del_removes_the_next_holders_lock() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let specimen = run("release-step-delay", "poll-get-del");
     assert_eq!(support::verdict(&specimen, "ownership"), "invalid");
     let reference = run("release-step-delay", "notify");

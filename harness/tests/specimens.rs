@@ -3,6 +3,8 @@
 //! hooks (a step delay that holds a release before a step until the test lets it go; a skewed
 //! client clock); every "meanwhile" is sequenced on a real outcome, never on a sleep.
 
+mod support;
+
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -19,7 +21,8 @@ use tokio::sync::oneshot;
 const SECOND: Duration = Duration::from_secs(1);
 
 fn server() -> RedisServer {
-    RedisServer::start().expect("start redis-server (apt-get install redis-server)")
+    support::need_redis();
+    RedisServer::start().expect("start redis-server")
 }
 
 /// One client of a lock: its own connection, as a separate process would have.

@@ -7,10 +7,7 @@ use redis::AsyncCommands;
 
 #[tokio::test]
 async fn a_url_run_touches_only_its_prefix_and_cleans_up() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let server = redmutex::testing::RedisServer::start().expect("redis-server");
     let mut conn = redis::Client::open(server.url())
         .expect("client")
@@ -40,10 +37,7 @@ async fn a_url_run_touches_only_its_prefix_and_cleans_up() {
 
 #[test]
 fn a_password_in_the_url_is_used_but_never_shown() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let server = redmutex::testing::RedisServer::start().expect("redis-server");
     let mut admin =
         redis::Client::open(server.url()).and_then(|c| c.get_connection()).expect("connect");

@@ -36,10 +36,7 @@ fn blocked_clients(port: u16) -> u64 {
 
 #[test]
 fn a_worker_dying_mid_acquire_leaves_an_info_event_and_is_reported() {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return;
-    }
+    support::need_redis();
     let dir = tempfile::tempdir().expect("tempdir");
     // One holder lingers 5 s in its section; the other two wait in `notify`'s BLPOP.
     let path = support::scenario(

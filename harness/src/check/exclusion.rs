@@ -6,41 +6,42 @@
 //! the workers already inside, in its own order; a worker listed there that had not crashed
 //! was inside at the same time.
 //!
+//! Every pair of overlapping intervals is judged. A section that ended `info` still counts for
+//! what it recorded (`enter`..`exit`, or the instant of `enter`); one whose stretch inside is not
+//! on record (its worker died in it, or it failed before `enter` answered) makes an overlap with
+//! it unknown. A witness member that may be left over from a failed `exit` proves nothing.
+//!
 //! Each overlap is classified by the two acquisitions. *Lease violated*: the second acquisition
-//! completed before the first lease's start (the winning command's send time, never before the
-//! acquire's invocation) + ttl, so the lock was handed out while the
-//! first lease was provably still valid — a bug in the lock. *Lease outlived*: the first holder
-//! kept working after its lease may have expired — the hazard fencing exists for.
+//! completed before the earlier of the two leases' starts + ttl, each start the tightest bound
+//! the history proves ([`Timeline::lease_start`]: for a lock handed over, the handing release's
+//! invocation), so the lock was handed out while the first lease was provably still valid — a
+//! bug in the lock. *Lease outlived*: the first holder kept working after its lease may have
+//! expired — the hazard fencing exists for.
 
 use std::collections::{HashMap, HashSet};
 
-use super::{CheckResult, Context, Finding, Timeline, ms};
+use super::{CheckResult, Context, Finding, FindingKind, Timeline, ms};
 use crate::history::Kind;
+
+/// One stretch of time a worker's section covers: `(from, to, acquisition)`.
+type Span = (u64, u64, usize);
 
 /// The mutual-exclusion checker.
 #[must_use]
 pub fn mutual_exclusion(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
-    let mut intervals: Vec<(u64, u64, usize)> = Vec::new();
-    for (a, acq) in t.acquisitions.iter().enumerate() {
-        let Some(d) = acq.section_done else { continue };
-        let e = &t.events[d];
-        if let (Kind::Ok, Some(enter), Some(exit)) = (e.kind, e.enter, e.exit) {
-            intervals.push((enter, exit, a));
-        }
-    }
-    if intervals.is_empty() {
+    let (mut proven, unsure) = spans(t);
+    if proven.is_empty() {
         return CheckResult::unknown("no critical section completed");
     }
     let mut pairs: Vec<(usize, usize, &'static str)> = Vec::new();
-    intervals.sort_unstable();
-    let mut widest = intervals[0];
-    for &cur in &intervals[1..] {
-        if cur.0 < widest.1 {
-            pairs.push((widest.2, cur.2, "clock"));
-        }
-        if cur.1 > widest.1 {
-            widest = cur;
-        }
+    // Every pair of overlapping intervals, not only each against the widest before it: a double
+    // grant nested inside one long (paused) section is a violation of its own.
+    proven.sort_unstable();
+    let mut active: Vec<Span> = Vec::new();
+    for &cur in &proven {
+        active.retain(|a| a.1 > cur.0);
+        pairs.extend(active.iter().map(|a| (a.2, cur.2, "clock")));
+        active.push(cur);
     }
     pairs.extend(witness_pairs(t));
 
@@ -50,7 +51,9 @@ pub fn mutual_exclusion(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     for (x, y, source) in pairs {
         let (first, second) =
             if t.acquisitions[x].ok <= t.acquisitions[y].ok { (x, y) } else { (y, x) };
-        if first == second || !seen.insert((first, second)) {
+        if t.acquisitions[first].worker == t.acquisitions[second].worker
+            || !seen.insert((first, second))
+        {
             continue;
         }
         total += 1;
@@ -58,17 +61,55 @@ pub fn mutual_exclusion(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             findings.push(finding(t, ctx, first, second, source));
         }
     }
-    CheckResult::from_findings(findings, total)
+    if total > 0 {
+        return CheckResult::from_findings(findings, total);
+    }
+    // No overlap is proven; a section whose stretch inside is not on record may still have met
+    // another one, and then the history cannot say that mutual exclusion held.
+    let all: Vec<Span> = proven.iter().chain(&unsure).copied().collect();
+    for &(from, to, u) in &unsure {
+        let w = t.acquisitions[u].worker;
+        let met =
+            all.iter().find(|&&(f, e, o)| t.acquisitions[o].worker != w && f < to && from < e);
+        if let Some(&(_, _, o)) = met {
+            return CheckResult::unknown(format!(
+                "worker {w}'s section (event #{}) may have been inside while worker {} was: it \
+                 ended without a record of when it left (info, or its worker died)",
+                t.acquisitions[u].section_invoke.unwrap_or(t.acquisitions[u].ok),
+                t.acquisitions[o].worker
+            ));
+        }
+    }
+    CheckResult::valid()
+}
+
+/// The sections' intervals: proven (`enter` answered .. `exit` sent, whatever the completion;
+/// a section that got no further than `enter` was inside at that instant) and unsure (a section
+/// that may have been inside from its invocation, or its `enter`, until it ended or its worker
+/// died).
+fn spans(t: &Timeline<'_>) -> (Vec<Span>, Vec<Span>) {
+    let (mut proven, mut unsure) = (Vec::new(), Vec::new());
+    for (a, acq) in t.acquisitions.iter().enumerate() {
+        let Some(si) = acq.section_invoke else { continue };
+        let Some(d) = acq.section_done else {
+            unsure.push((t.time(si), t.alive_until(acq.worker).max(t.time(si) + 1), a));
+            continue;
+        };
+        let e = &t.events[d];
+        match (e.enter, e.exit) {
+            (Some(enter), Some(exit)) => proven.push((enter, exit, a)),
+            (Some(enter), None) => {
+                proven.push((enter, enter + 1, a));
+                unsure.push((enter, e.time.max(enter + 1), a));
+            }
+            (None, _) => unsure.push((t.time(si), e.time.max(t.time(si) + 1), a)),
+        }
+    }
+    (proven, unsure)
 }
 
 /// Pairs of acquisitions the witness saw inside together.
 fn witness_pairs(t: &Timeline<'_>) -> Vec<(usize, usize, &'static str)> {
-    let mut crashed: HashMap<u32, u64> = HashMap::new();
-    for &c in &t.crashes {
-        if let Some(w) = t.events[c].target {
-            crashed.entry(w).or_insert(t.events[c].time);
-        }
-    }
     let mut by_worker: HashMap<u32, Vec<usize>> = HashMap::new();
     for (a, acq) in t.acquisitions.iter().enumerate() {
         by_worker.entry(acq.worker).or_default().push(a);
@@ -77,17 +118,28 @@ fn witness_pairs(t: &Timeline<'_>) -> Vec<(usize, usize, &'static str)> {
     for (a, acq) in t.acquisitions.iter().enumerate() {
         let (Some(si), Some(d)) = (acq.section_invoke, acq.section_done) else { continue };
         let e = &t.events[d];
-        if e.kind != Kind::Ok {
-            continue;
-        }
+        let Some(entered) = e.enter else { continue };
         for &other in &e.others {
             // A member left behind by a crashed worker proves nothing after the crash.
-            if crashed.get(&other).is_some_and(|&c| c <= t.time(si)) {
+            if t.crashed.get(&other).is_some_and(|&c| t.time(c) <= t.time(si)) {
                 continue;
             }
             let Some(list) = by_worker.get(&other) else { continue };
-            let n = list.partition_point(|&b| t.time(t.acquisitions[b].ok) <= e.time);
-            if n > 0 {
+            let n = list.partition_point(|&b| t.time(t.acquisitions[b].ok) <= entered);
+            if n == 0 {
+                continue;
+            }
+            let b = &t.acquisitions[list[n - 1]];
+            // The member is a leftover, not a worker inside, when that acquisition's section had
+            // not begun, or when an earlier section of the member ended without a sure `exit`
+            // (its exit failed): the witness keeps such a member until the run ends.
+            let begun = b.section_invoke.is_some_and(|s| t.time(s) <= entered);
+            let left_over = list[..n].iter().any(|&x| {
+                t.acquisitions[x]
+                    .section_done
+                    .is_some_and(|sd| t.events[sd].kind != Kind::Ok && t.time(sd) <= entered)
+            });
+            if begun && !left_over {
                 pairs.push((list[n - 1], a, "witness"));
             }
         }
@@ -111,7 +163,7 @@ fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source:
     };
     let (kind, why) = if violated {
         (
-            "lease-violated",
+            FindingKind::LeaseViolated,
             format!(
                 "within worker {}'s {} ms lease: the lock handed out twice",
                 f.worker,
@@ -120,7 +172,7 @@ fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source:
         )
     } else {
         (
-            "lease-outlived",
+            FindingKind::LeaseOutlived,
             format!(
                 "after worker {}'s lease may have run out: it kept working past its lease",
                 f.worker
@@ -139,5 +191,5 @@ fn finding(t: &Timeline<'_>, ctx: &Context, first: usize, second: usize, source:
         [Some(f.invoke), Some(f.ok), f.section_done, Some(s.invoke), Some(s.ok), s.section_done];
     let mut events: Vec<usize> = events.into_iter().flatten().collect();
     events.sort_unstable();
-    Finding { kind: kind.into(), message, events }
+    Finding { kind, message, events }
 }

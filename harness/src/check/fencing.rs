@@ -2,9 +2,13 @@
 //! write whose fence is older than one it accepted before.
 //!
 //! "Before" means certainly before on the monotonic clock: an acquisition that completed before
-//! another was invoked, a section that sent its exit before another's enter answered.
+//! another was invoked, a section that sent its exit before another's enter answered; or, for
+//! two accepted writes that read the same value, the newer fence's read before the older fence's
+//! write (a fenced read raises the resource's bar).
 
-use super::{CheckResult, Context, Finding, Timeline};
+use std::collections::HashMap;
+
+use super::{CheckResult, Context, Finding, FindingKind, Timeline};
 use crate::history::Kind;
 
 /// The fencing checker.
@@ -27,7 +31,7 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             None => {
                 total += 1;
                 findings.push(Finding {
-                    kind: "missing-fence".into(),
+                    kind: FindingKind::MissingFence,
                     message: format!(
                         "worker {}'s acquisition of a fenced lock carried no fence",
                         acq.worker
@@ -41,7 +45,7 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         total += 1;
         let (a, b) = (&t.acquisitions[x.at], &t.acquisitions[y.at]);
         findings.push(Finding {
-            kind: "fence-not-increasing".into(),
+            kind: FindingKind::FenceNotIncreasing,
             message: format!(
                 "worker {} got fence {} after worker {}'s acquisition with fence {} had completed",
                 b.worker, y.fence, a.worker, x.fence
@@ -65,7 +69,7 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         let (a, b) = (&t.acquisitions[x.at], &t.acquisitions[y.at]);
         let (Some(da), Some(db)) = (a.section_done, b.section_done) else { continue };
         findings.push(Finding {
-            kind: "older-fence-accepted".into(),
+            kind: FindingKind::OlderFenceAccepted,
             message: format!(
                 "the resource accepted worker {}'s write with fence {} after worker {}'s write with fence {}",
                 b.worker, y.fence, a.worker, x.fence
@@ -73,6 +77,37 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             events: vec![da, db],
         });
     }
+    // Two accepted writes that read the same value: both reads came before both writes, so the
+    // newer fence had been seen (its read raised the resource's bar) when the older fence's write
+    // was accepted. A resource that compares fences refuses that write.
+    let mut by_read: HashMap<i64, usize> = HashMap::new();
+    for &w in &writes {
+        let acq = &t.acquisitions[w.at];
+        let Some(d) = acq.section_done else { continue };
+        let Some(read) = t.events[d].read else { continue };
+        let Some(&other) = by_read.get(&read) else {
+            by_read.insert(read, w.at);
+            continue;
+        };
+        let Some(o) = writes.iter().find(|x| x.at == other) else { continue };
+        if o.fence == w.fence {
+            continue;
+        }
+        let (older, newer) = if o.fence < w.fence { (o, &w) } else { (&w, o) };
+        let (a, b) = (&t.acquisitions[older.at], &t.acquisitions[newer.at]);
+        let (Some(da), Some(db)) = (a.section_done, b.section_done) else { continue };
+        total += 1;
+        findings.push(Finding {
+            kind: FindingKind::OlderFenceAccepted,
+            message: format!(
+                "the resource accepted worker {}'s write with fence {} although worker {} had \
+                 read the same value {read} with the newer fence {}",
+                a.worker, older.fence, b.worker, newer.fence
+            ),
+            events: vec![db, da],
+        });
+    }
+    findings.truncate(super::MAX_FINDINGS);
     CheckResult::from_findings(findings, total)
 }
 

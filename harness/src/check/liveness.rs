@@ -1,12 +1,14 @@
-//! Liveness: every acquire ends within its wait timeout (plus slack); after a holder crashes,
-//! the lock is taken again within ttl + slack whenever someone is waiting for it; no worker
+//! Liveness: every acquire ends within its wait timeout (plus slack); after a holder crashes
+//! (killed holding the lock, during its release, or during an acquire that may have won), the
+//! lock is taken again within ttl + slack whenever someone is waiting for it (unknown when an
+//! acquire that ended `info` may have taken it unseen); no worker
 //! starves. Also measures Jain's fairness index over the workers' acquisitions while all of
 //! them were still trying (every worker runs the same number of rounds, so counting to the end
 //! would always find them equal).
 
 use std::collections::HashMap;
 
-use super::{CheckResult, Context, Finding, Timeline, ms};
+use super::{CheckResult, Context, Finding, FindingKind, Timeline, Verdict, ms};
 use crate::history::Kind;
 
 /// The liveness checker.
@@ -40,7 +42,7 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         if took > limit {
             let what = if ended { "ended after" } else { "had not ended after" };
             push(Finding {
-                kind: "acquire-too-long".into(),
+                kind: FindingKind::AcquireTooLong,
                 message: format!(
                     "worker {}'s acquire {what} {} ms (wait timeout {} ms + slack {} ms)",
                     a.worker,
@@ -52,9 +54,12 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             });
         }
     }
+    let mut unsure = None;
     for &c in &t.crashes {
-        if let Some(f) = recovery(t, ctx, c) {
-            push(f);
+        match recovery(t, ctx, c) {
+            Recovery::Fine => {}
+            Recovery::Late(f) => push(f),
+            Recovery::Unsure(why) => unsure = unsure.or(Some(why)),
         }
     }
     // Per worker: (tries, answered, won, first invocation). An attempt is answered when it
@@ -84,7 +89,7 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     for &(w, (tries, answered, won, first)) in &workers {
         if any_won && won == 0 && answered > 0 {
             push(Finding {
-                kind: "starved".into(),
+                kind: FindingKind::Starved,
                 message: format!(
                     "worker {w} tried {tries} time(s) and never acquired while others did"
                 ),
@@ -105,7 +110,10 @@ pub fn liveness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         }
     }
     let counts = shares(t);
-    let result = CheckResult::from_findings(findings, total);
+    let mut result = CheckResult::from_findings(findings, total);
+    if let (Verdict::Valid, Some(why)) = (result.verdict, unsure) {
+        result = CheckResult::unknown(why);
+    }
     result
         .figure("fairness", jain(&counts))
         .figure("acquire_failures", f64::from(timeouts))
@@ -140,41 +148,73 @@ pub fn jain(xs: &[f64]) -> f64 {
     sum * sum / (n * squares)
 }
 
-/// A finding when the lock of the worker crashed at event `c` was not retaken in time although
-/// someone was waiting.
-fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Option<Finding> {
+/// What a crash says about recovery.
+enum Recovery {
+    /// The lock was retaken in time, nobody waited, or the dead worker held nothing.
+    Fine,
+    /// Someone waited past ttl + slack.
+    Late(Finding),
+    /// An acquire that may have retaken the lock left no record of it.
+    Unsure(String),
+}
+
+/// Whether the lock of the worker crashed at event `c` was retaken in time when someone was
+/// waiting. The dead worker held the lock, or may have, when it died after an acquisition it
+/// had not released for sure (killed before or during its release), or during an acquire.
+fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Recovery {
     let crash = &t.events[c];
-    let dead = crash.target?;
-    let held = t
-        .acquisitions
-        .iter()
-        .rev()
-        .find(|a| a.worker == dead && a.ok < c && a.release_done.is_none_or(|d| d > c))?;
-    let deadline = t.time(held.ok).saturating_add(ctx.ttl_ns).saturating_add(ctx.slack_ns);
+    let Some(dead) = crash.target else { return Recovery::Fine };
+    // The last acquire of the dead worker before its crash, and whether it won.
+    let Some(attempt) = t.attempts.iter().rev().find(|a| a.worker == dead && a.invoke < c) else {
+        return Recovery::Fine;
+    };
+    let held = t.acquisitions.iter().rev().find(|a| a.worker == dead && a.ok < c);
+    // (the latest the lease may have begun, the event of the acquire, when another could
+    // first take the lock)
+    let (since, proof, free) = match held {
+        Some(h) if h.invoke == attempt.invoke => {
+            if h.release_done.is_some_and(|d| d < c && t.events[d].kind == Kind::Ok) {
+                return Recovery::Fine;
+            }
+            (t.time(h.ok), h.ok, t.lease_start(h).saturating_add(ctx.ttl_ns))
+        }
+        _ => match attempt.done {
+            // Killed during an acquire: the winning command may have reached the server.
+            Some(d) if t.events[d].kind == Kind::Info && t.time(d) >= crash.time => {
+                (crash.time, attempt.invoke, t.time(attempt.invoke))
+            }
+            None => (crash.time, attempt.invoke, t.time(attempt.invoke)),
+            _ => return Recovery::Fine,
+        },
+    };
+    let deadline = since.saturating_add(ctx.ttl_ns).saturating_add(ctx.slack_ns);
     // Retaken means acquired by anyone after the dead holder's acquisition: when its lease ran
     // out while it still worked, the lock may well have been taken again before the crash.
-    let next = t.acquisitions.partition_point(|a| a.ok <= held.ok);
-    let next = t.acquisitions.get(next);
+    let next = t.acquisitions.iter().find(|a| a.ok > proof && a.worker != dead);
     if next.is_some_and(|n| t.time(n.ok) <= deadline) {
-        return None;
+        return Recovery::Fine;
     }
-    // An acquire that ended `info` while the lock was free to take (say its worker died with
-    // the winning command in flight) may have taken it without the history showing it: then
-    // nothing is proven.
-    let expired = t.lease_start(held).saturating_add(ctx.ttl_ns);
-    let unsure = t.attempts.iter().any(|a| {
-        a.worker != dead
-            && t.time(a.invoke) <= deadline
-            && a.done.is_some_and(|d| t.events[d].kind == Kind::Info && t.time(d) >= expired)
-    });
-    if unsure {
-        return None;
-    }
-    let waiting = t.attempts.iter().find(|a| {
+    let Some(waiting) = t.attempts.iter().find(|a| {
         a.worker != dead
             && t.time(a.invoke) <= deadline
             && a.done.is_none_or(|d| t.time(d) > deadline)
-    })?;
+    }) else {
+        return Recovery::Fine;
+    };
+    // An acquire that ended `info` once the lock could be free (say its worker died with the
+    // winning command in flight) may have taken it without the history showing it: then the
+    // history proves neither a timely retake nor a late one.
+    if let Some(a) = t.attempts.iter().find(|a| {
+        a.worker != dead
+            && t.time(a.invoke) <= deadline
+            && a.done.is_some_and(|d| t.events[d].kind == Kind::Info && t.time(d) >= free)
+    }) {
+        return Recovery::Unsure(format!(
+            "worker {dead} crashed holding the lock (event #{c}); no acquire is on record as \
+             taking it in time, but worker {}'s acquire (event #{}) ended unsure and may have",
+            a.worker, a.invoke
+        ));
+    }
     let (message, mut events) = match next {
         Some(n) => (
             format!(
@@ -182,14 +222,14 @@ fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Option<Finding> {
                 ms(t.time(n.ok).saturating_sub(crash.time)),
                 ms(ctx.ttl_ns + ctx.slack_ns)
             ),
-            vec![held.ok, c, n.ok],
+            vec![proof, c, n.ok],
         ),
         None => (
             format!("worker {dead} crashed holding the lock and it was never taken again"),
-            vec![held.ok, c],
+            vec![proof, c],
         ),
     };
     events.push(waiting.invoke);
     events.sort_unstable();
-    Some(Finding { kind: "not-retaken".into(), message, events })
+    Recovery::Late(Finding { kind: FindingKind::NotRetaken, message, events })
 }

@@ -8,6 +8,7 @@ mod exclusion;
 mod fencing;
 mod liveness;
 mod ownership;
+mod stranded;
 mod timeline;
 mod updates;
 
@@ -20,6 +21,7 @@ pub use exclusion::mutual_exclusion;
 pub use fencing::fencing;
 pub use liveness::{jain as jain_index, liveness};
 pub use ownership::ownership;
+pub use stranded::stranded_lock;
 pub use timeline::{Acquisition, Timeline};
 pub use updates::lost_updates;
 
@@ -72,11 +74,105 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// What a finding proves. Serialized (and printed) as the kebab-case names reports have always
+/// used: `lease-violated`, `stale-release`, ...; those names are stable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// mutual-exclusion: the lock was handed out twice within one lease.
+    LeaseViolated,
+    /// mutual-exclusion: a holder kept working after its lease may have run out.
+    LeaseOutlived,
+    /// lost-updates: the final counter is not the number of writes.
+    CounterMismatch,
+    /// lost-updates: two certain writes of one value.
+    DuplicateWrite,
+    /// lost-updates: a value written or read above the final counter.
+    CounterSetBack,
+    /// ownership: a release removed another worker's live lock.
+    StaleRelease,
+    /// ownership: a holder found its lock gone before its lease could have ended.
+    LockRemovedUnderHolder,
+    /// fencing: an acquisition of a fenced lock without a fence.
+    MissingFence,
+    /// fencing: a fence not above one handed out before.
+    FenceNotIncreasing,
+    /// fencing: the resource accepted an older fence after a newer one.
+    OlderFenceAccepted,
+    /// liveness: an acquire past its wait timeout and the slack.
+    AcquireTooLong,
+    /// liveness: a crashed holder's lock not taken again in time while someone waited.
+    NotRetaken,
+    /// liveness: a worker that never acquired while others did.
+    Starved,
+    /// stranded-lock: the lock held by no one while someone waited.
+    StrandedLock,
+}
+
+impl FindingKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FindingKind; 14] = [
+        FindingKind::LeaseViolated,
+        FindingKind::LeaseOutlived,
+        FindingKind::CounterMismatch,
+        FindingKind::DuplicateWrite,
+        FindingKind::CounterSetBack,
+        FindingKind::StaleRelease,
+        FindingKind::LockRemovedUnderHolder,
+        FindingKind::MissingFence,
+        FindingKind::FenceNotIncreasing,
+        FindingKind::OlderFenceAccepted,
+        FindingKind::AcquireTooLong,
+        FindingKind::NotRetaken,
+        FindingKind::Starved,
+        FindingKind::StrandedLock,
+    ];
+
+    /// The stable name, as reports spell it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::LeaseViolated => "lease-violated",
+            FindingKind::LeaseOutlived => "lease-outlived",
+            FindingKind::CounterMismatch => "counter-mismatch",
+            FindingKind::DuplicateWrite => "duplicate-write",
+            FindingKind::CounterSetBack => "counter-set-back",
+            FindingKind::StaleRelease => "stale-release",
+            FindingKind::LockRemovedUnderHolder => "lock-removed-under-holder",
+            FindingKind::MissingFence => "missing-fence",
+            FindingKind::FenceNotIncreasing => "fence-not-increasing",
+            FindingKind::OlderFenceAccepted => "older-fence-accepted",
+            FindingKind::AcquireTooLong => "acquire-too-long",
+            FindingKind::NotRetaken => "not-retaken",
+            FindingKind::Starved => "starved",
+            FindingKind::StrandedLock => "stranded-lock",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for FindingKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<str> for FindingKind {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// One proof that a property broke.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    /// A short class, e.g. `lease-violated`, `stale-release`.
-    pub kind: String,
+    /// What it proves, e.g. `lease-violated`, `stale-release`.
+    pub kind: FindingKind,
     /// What the events show, in a sentence.
     pub message: String,
     /// Indices into the history of the events that prove it.
@@ -152,12 +248,13 @@ impl CheckResult {
 pub type Checker = fn(&Timeline<'_>, &Context) -> CheckResult;
 
 /// Every checker with its name, in report order.
-pub const CHECKERS: [(&str, Checker); 5] = [
+pub const CHECKERS: [(&str, Checker); 6] = [
     ("mutual-exclusion", mutual_exclusion),
     ("lost-updates", lost_updates),
     ("ownership", ownership),
     ("fencing", fencing),
     ("liveness", liveness),
+    ("stranded-lock", stranded_lock),
 ];
 
 /// Runs every checker on a history.
@@ -189,5 +286,36 @@ mod tests {
         assert_eq!(merge([Verdict::Valid, Verdict::Unknown]), Verdict::Unknown);
         assert_eq!(merge([Verdict::Unknown, Verdict::Invalid, Verdict::Valid]), Verdict::Invalid);
         assert_eq!(merge([]), Verdict::Valid);
+    }
+
+    #[test]
+    fn finding_kinds_serialize_as_their_stable_names() {
+        for kind in FindingKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str(), "{kind:?}");
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        let names: std::collections::BTreeSet<_> =
+            FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), FindingKind::ALL.len());
+    }
+
+    #[test]
+    fn verdicts_print_as_the_reports_spell_them() {
+        let printed: Vec<String> = [Verdict::Valid, Verdict::Unknown, Verdict::Invalid]
+            .iter()
+            .map(Verdict::to_string)
+            .collect();
+        assert_eq!(printed, ["valid", "unknown", "invalid"]);
+    }
+
+    #[test]
+    fn check_all_answers_every_checker_by_name() {
+        let checked =
+            check_all(&[], &Context { ttl_ns: 1, wait_ns: 1, slack_ns: 0, fenced: false });
+        let names: Vec<&str> = checked.keys().map(String::as_str).collect();
+        let mut expected: Vec<&str> = CHECKERS.iter().map(|(n, _)| *n).collect();
+        expected.sort_unstable();
+        assert_eq!(names, expected);
+        assert!(checked.values().all(|r| r.verdict != Verdict::Invalid), "{checked:?}");
     }
 }

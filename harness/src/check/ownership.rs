@@ -12,20 +12,22 @@
 //! have ended. Nothing but another client removes or overwrites a key before its expiry; the
 //! finding names the releases by others that removed a lock after B acquired as suspects.
 
-use super::{CheckResult, Context, Finding, Timeline, ms};
+use super::{CheckResult, Context, Finding, FindingKind, Timeline, ms};
 use crate::history::Kind;
 
 /// The ownership checker.
 #[must_use]
 pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
+    // Safety margin for the server's clock running a little faster than ours.
+    let margin = ctx.ttl_ns / 100 + 2_000_000;
     // Each acquisition's window of certain ownership: from its ok until its release begins or
-    // its lease may have ended; sorted by start.
+    // its lease may have ended (less the drift margin); sorted by start.
     let mut windows: Vec<(u64, u64, usize)> = t
         .acquisitions
         .iter()
         .enumerate()
         .map(|(b, acq)| {
-            let lease = t.lease_start(acq).saturating_add(ctx.ttl_ns);
+            let lease = t.lease_start(acq).saturating_add(ctx.ttl_ns).saturating_sub(margin);
             let end = acq.release_invoke.map_or(lease, |r| t.time(r).min(lease));
             (t.time(acq.ok), end, b)
         })
@@ -54,7 +56,7 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         }
         let other = &t.acquisitions[b];
         findings.push(Finding {
-            kind: "stale-release".into(),
+            kind: FindingKind::StaleRelease,
             message: format!(
                 "worker {}'s release removed the lock while worker {} held it (its removing \
                  command was sent {} ms into {}'s lease)",
@@ -69,8 +71,6 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     if t.acquisitions.is_empty() {
         return CheckResult::unknown("no acquisition completed");
     }
-    // Safety margin for the server's clock running a little faster than ours.
-    let margin = ctx.ttl_ns / 100 + 2_000_000;
     for (b, acq) in t.acquisitions.iter().enumerate() {
         let (Some(ri), Some(rd)) = (acq.release_invoke, acq.release_done) else { continue };
         let done = &t.events[rd];
@@ -104,7 +104,7 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             .collect();
         events.sort_unstable();
         findings.push(Finding {
-            kind: "lock-removed-under-holder".into(),
+            kind: FindingKind::LockRemovedUnderHolder,
             message: format!(
                 "worker {}'s lock was gone when it released {} ms into its {} ms lease: another client removed it{}",
                 acq.worker,

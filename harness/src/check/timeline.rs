@@ -22,6 +22,9 @@ pub struct Acquisition {
     pub release_invoke: Option<usize>,
     /// The release's completion, if it ended.
     pub release_done: Option<usize>,
+    /// The invocation of the release that handed this grant's token over (its `handed`), if
+    /// one did: the lease began no earlier.
+    pub handed_by: Option<usize>,
 }
 
 /// One acquire operation, successful or not.
@@ -50,6 +53,8 @@ pub struct Timeline<'h> {
     pub final_event: Option<usize>,
     /// Every worker id that appears, ascending.
     pub workers: Vec<u32>,
+    /// Each crashed worker's first `crash` event.
+    pub crashed: HashMap<u32, usize>,
 }
 
 #[derive(Default)]
@@ -70,11 +75,21 @@ impl<'h> Timeline<'h> {
             crashes: Vec::new(),
             final_event: None,
             workers: Vec::new(),
+            crashed: HashMap::new(),
         };
         let mut states: HashMap<u32, WorkerState> = HashMap::new();
+        let mut handed: HashMap<&str, usize> = HashMap::new();
         for (i, e) in events.iter().enumerate() {
+            if let (Op::Release, Kind::Invoke, Some(token)) = (e.f, e.kind, &e.handed) {
+                handed.insert(token, i);
+            }
             match e.f {
-                Op::Crash => t.crashes.push(i),
+                Op::Crash => {
+                    t.crashes.push(i);
+                    if let Some(w) = e.target {
+                        t.crashed.entry(w).or_insert(i);
+                    }
+                }
                 Op::Final => t.final_event = Some(i),
                 _ => {}
             }
@@ -86,6 +101,13 @@ impl<'h> Timeline<'h> {
                 && op == e.f
             {
                 t.complete(s, worker, e, op, invoke, i);
+                if op == Op::Acquire
+                    && e.kind == Kind::Ok
+                    && let Some(a) = t.acquisitions.last_mut()
+                    && a.ok == i
+                {
+                    a.handed_by = e.token.as_deref().and_then(|tok| handed.get(tok)).copied();
+                }
             }
         }
         t.workers = states.into_keys().collect();
@@ -99,11 +121,22 @@ impl<'h> Timeline<'h> {
         self.events[i].time
     }
 
-    /// When `a`'s lease began at the earliest: the algorithm's send time of the winning command
-    /// (`lease_from`), never before the acquire's invocation.
+    /// When `a`'s lease began at the earliest, the tightest bound the history proves: never
+    /// before the acquire's invocation, nor the send time of the winning command (`lease_from`),
+    /// nor, for a lock handed over, the invocation of the release that handed it (the waiter's
+    /// `lease_from` is when it began to wait, often long before).
     #[must_use]
     pub fn lease_start(&self, a: &Acquisition) -> u64 {
-        self.time(a.invoke).max(self.events[a.ok].lease_from.unwrap_or(0))
+        let handed = a.handed_by.map_or(0, |r| self.time(r));
+        self.time(a.invoke).max(self.events[a.ok].lease_from.unwrap_or(0)).max(handed)
+    }
+
+    /// When worker `w` was last seen alive: its crash, else the end of the history.
+    #[must_use]
+    pub fn alive_until(&self, w: u32) -> u64 {
+        self.crashed
+            .get(&w)
+            .map_or_else(|| self.events.last().map_or(0, |e| e.time), |&c| self.time(c))
     }
 
     /// The events with `f == op` in completion `kind`, as indices.
@@ -161,6 +194,7 @@ impl<'h> Timeline<'h> {
                         section_done: None,
                         release_invoke: None,
                         release_done: None,
+                        handed_by: None,
                     });
                 }
             }

@@ -24,7 +24,7 @@ pub struct Coverage {
 #[must_use]
 pub fn faults_for(bug: &KnownBug) -> Faults {
     Faults::of(match bug.scenario {
-        "client-clock-skew" => &[NemesisKind::Skew],
+        "client-clock-skew" | "fence-clock-skew" => &[NemesisKind::Skew],
         "release-step-delay" => &[NemesisKind::Delay],
         "crash-holder" => &[NemesisKind::CrashHolder],
         "stale-release" => &[NemesisKind::Pause, NemesisKind::Delay],

@@ -21,6 +21,7 @@ use super::SimConfig;
 use super::client::{Client, Stage};
 use super::faults::Plans;
 use crate::history::{Event, History, Kind, Op};
+use crate::specimens::unchecked_resource::resource_checks_fences;
 use crate::witness::RunKeys;
 
 /// The model's wall clock at the start of a run (a plausible Unix time in ms, for algorithms
@@ -420,6 +421,20 @@ impl<'a> Engine<'a> {
                     Ok(true)
                 } else {
                     Err(format!("SET counter answered {reply:?}"))
+                })
+            }
+            // The `unchecked-resource` specimen's resource compares no fences: plain GET and SET.
+            WOp::FencedRead(_) if !resource_checks_fences(self.protocol.name()) => {
+                WReply::Value(self.witness_int(&self.resource_keys().0))
+            }
+            WOp::FencedWrite(_, v) if !resource_checks_fences(self.protocol.name()) => {
+                let key = self.resource_keys().0;
+                let set = Command::Set { key, value: num(v), cond: None, expiry: None, get: false };
+                let reply = self.witness_exec(&set);
+                WReply::Written(if reply.is_ok() {
+                    Ok(true)
+                } else {
+                    Err(format!("SET resource answered {reply:?}"))
                 })
             }
             WOp::FencedRead(fence) => self.fenced_read(fence),

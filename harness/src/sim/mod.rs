@@ -208,7 +208,7 @@ pub fn violations(run: &SimRun, liveness: bool) -> Vec<Violation> {
             if counted {
                 out.push(Violation {
                     checker: name.clone(),
-                    kind: f.kind.clone(),
+                    kind: f.kind.to_string(),
                     message: f.message.clone(),
                     events: f.events.clone(),
                     safety: name != "liveness",

@@ -21,11 +21,13 @@
 //! went ahead and deleted the key. Whether that key was still its own is for the ownership
 //! checker to judge from the history; that is exactly the bug of several specimens.
 
+pub mod clock_fence;
 pub mod poll_get_del;
 pub mod setnx_getset_expiry;
 pub mod setnx_getset_unchecked;
 pub mod setnx_pubsub;
 pub mod token_poll;
+pub mod unchecked_resource;
 
 use std::time::Duration;
 
@@ -37,7 +39,7 @@ pub const CHECKERS: [&str; 5] =
     ["mutual-exclusion", "lost-updates", "ownership", "fencing", "liveness"];
 
 /// The scenario names a [`KnownBug`] may name (the scenarios of the harness issue).
-pub const SCENARIOS: [&str; 7] = [
+pub const SCENARIOS: [&str; 9] = [
     "increment-20x100",
     "expiry-mid-section",
     "stale-release",
@@ -45,6 +47,8 @@ pub const SCENARIOS: [&str; 7] = [
     "pause-holder",
     "release-step-delay",
     "client-clock-skew",
+    "fence-clock-skew",
+    "fence-pause-holder",
 ];
 
 /// A bug a specimen is known to have, and where the harness must see it.
@@ -103,7 +107,7 @@ impl std::fmt::Debug for Specimen {
 }
 
 /// Every specimen, in the order of the reference documents.
-pub static SPECIMENS: [Specimen; 5] = [
+pub static SPECIMENS: [Specimen; 7] = [
     Specimen {
         name: setnx_getset_expiry::NAME,
         document: "seed 000",
@@ -155,6 +159,22 @@ pub static SPECIMENS: [Specimen; 5] = [
         scaled: |f| {
             Box::new(setnx_pubsub::SetnxPubsub::new(setnx_pubsub::Params::default().scaled(f)))
         },
+    },
+    Specimen {
+        name: clock_fence::NAME,
+        document: "issue 11",
+        summary: clock_fence::SUMMARY,
+        bugs: clock_fence::BUGS,
+        protocol: &clock_fence::DOCUMENT,
+        scaled: |_| Box::new(clock_fence::ClockFence),
+    },
+    Specimen {
+        name: unchecked_resource::NAME,
+        document: "issue 11",
+        summary: unchecked_resource::SUMMARY,
+        bugs: unchecked_resource::BUGS,
+        protocol: &unchecked_resource::DOCUMENT,
+        scaled: |_| Box::new(unchecked_resource::UncheckedResource),
     },
 ];
 
@@ -260,7 +280,7 @@ mod tests {
             assert!(!names[..i].contains(&s.name), "{} listed twice", s.name);
             assert!(!s.summary.is_empty() && !s.summary.contains('\n'));
         }
-        assert_eq!(all().len(), 5);
+        assert_eq!(all().len(), 7);
         assert!(find("poll-get-del").is_some() && find("token").is_none());
     }
 
@@ -274,7 +294,7 @@ mod tests {
         }
         // Every specimen but the correct one has a safety or liveness bug for the gate.
         let buggy = SPECIMENS.iter().filter(|s| !s.bugs.is_empty()).count();
-        assert_eq!(buggy, 4);
+        assert_eq!(buggy, 6);
     }
 
     #[test]

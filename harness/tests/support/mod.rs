@@ -77,6 +77,65 @@ impl H {
         self
     }
 
+    /// Worker `w` acquires `token`, handed over by a release, with the lease the waiter reports
+    /// from `lease_from` (when it began to wait).
+    pub fn acquire_handed(&mut self, w: u32, from: u64, to: u64, token: &str) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Acquire, w);
+        let ok = self.push(to, Kind::Ok, Op::Acquire, w);
+        ok.token = Some(token.to_string());
+        ok.lease_from = Some(from * MS);
+        self
+    }
+
+    /// Worker `w` releases [from, to] and hands the lock over with the fresh token `handed`.
+    pub fn release_handing(&mut self, w: u32, from: u64, to: u64, handed: &str) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Release, w).handed = Some(handed.to_string());
+        self.push(to, Kind::Ok, Op::Release, w).owned = Some(true);
+        self
+    }
+
+    /// Worker `w`'s section invoked at `from` that ended `info` at `to`, with what it got to
+    /// record: the witness `enter` answered, `exit` sent (ms), the value read and written.
+    #[allow(clippy::too_many_arguments)]
+    pub fn info_section(
+        &mut self,
+        w: u32,
+        from: u64,
+        to: u64,
+        enter: Option<u64>,
+        exit: Option<u64>,
+        read: Option<i64>,
+        wrote: Option<i64>,
+    ) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Section, w);
+        let e = self.push(to, Kind::Info, Op::Section, w);
+        e.enter = enter.map(|t| t * MS);
+        e.exit = exit.map(|t| t * MS);
+        e.read = read;
+        e.wrote = wrote;
+        e.details = Some("witness exit: connection reset".into());
+        self
+    }
+
+    /// Worker `w` invokes `op` at `at`; nothing completes it (its worker dies, or the run ends).
+    pub fn invoke(&mut self, w: u32, at: u64, op: Op) -> &mut H {
+        self.push(at, Kind::Invoke, op, w);
+        self
+    }
+
+    /// Worker `w` is killed at `at` with `op` under way: the coordinator's `info` completion of
+    /// that operation and the `crash`, as a run records them.
+    pub fn killed_during(&mut self, w: u32, at: u64, op: Op) -> &mut H {
+        self.push(at, Kind::Info, op, w).details = Some("killed by the nemesis".into());
+        self.crash(w, at)
+    }
+
+    /// The last event (an acquire `ok`) says its winning command was sent at `at`.
+    pub fn won_at(&mut self, at: u64) -> &mut H {
+        self.events.last_mut().expect("an acquire").lease_from = Some(at * MS);
+        self
+    }
+
     /// Worker `w`'s acquire that failed (timed out) after [from, to].
     pub fn timeout(&mut self, w: u32, from: u64, to: u64) -> &mut H {
         self.push(from, Kind::Invoke, Op::Acquire, w);
@@ -131,19 +190,28 @@ pub fn scenario(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
+/// Fails the test, with the command that installs it, when `redis-server` cannot be run: a
+/// test that needs Redis must not pass by skipping itself.
+pub fn need_redis() {
+    assert!(
+        redmutex::testing::available(),
+        "this test needs redis-server (looked for {}): install it with \
+         `sudo apt-get install redis-server`, or set {} to its path",
+        redmutex::testing::binary().display(),
+        redmutex::testing::SERVER_ENV
+    );
+}
+
 /// `contend run` of a scenario `name` written from `toml` in a fresh temporary folder, with
 /// `algorithm`; answers the folder (its `reports/latest` holds the report), the output and the
-/// parsed results.json, which must exist. `None` when there is no `redis-server` (the caller
-/// skips).
+/// parsed results.json, which must exist. Fails the test when there is no `redis-server`
+/// (always `Some`; the `Option` keeps the callers' shape).
 pub fn run_text(
     name: &str,
     toml: &str,
     algorithm: &str,
 ) -> Option<(tempfile::TempDir, Output, serde_json::Value)> {
-    if !redmutex::testing::available() {
-        eprintln!("skipped: no redis-server");
-        return None;
-    }
+    need_redis();
     let dir = tempfile::tempdir().expect("tempdir");
     let path = scenario(dir.path(), name, toml);
     let (out, results) = run(dir.path(), &path, algorithm);

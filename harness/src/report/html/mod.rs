@@ -85,9 +85,9 @@ fn verdicts(results: &Results) -> String {
     for (name, c) in &results.checkers {
         let mut kinds: Vec<(&str, usize)> = Vec::new();
         for f in &c.result.findings {
-            match kinds.iter_mut().find(|(k, _)| *k == f.kind) {
+            match kinds.iter_mut().find(|(k, _)| *k == f.kind.as_str()) {
                 Some((_, n)) => *n += 1,
-                None => kinds.push((&f.kind, 1)),
+                None => kinds.push((f.kind.as_str(), 1)),
             }
         }
         let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} ×{n}")).collect();

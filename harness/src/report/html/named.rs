@@ -73,7 +73,7 @@ impl<'r> Named<'r> {
                 "<li id=\"f{k}\" class=\"finding f{k}\" data-f=\"{k}\"><b>{}</b> · {}: {} \
                  <span class=\"evs\">events {}</span> <a href=\"#chart\" class=\"show\">show in chart</a></li>",
                 escape(checker),
-                escape(&f.kind),
+                escape(f.kind.as_str()),
                 escape(&f.message),
                 links.join(" ")
             );

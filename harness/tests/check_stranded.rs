@@ -1,0 +1,137 @@
+//! The stranded-lock checker: hand-made histories of a lock free of every holder while workers
+//! waited, and of the cases that only look like it.
+
+mod support;
+
+use contend::check::{CheckResult, Timeline, Verdict, stranded_lock};
+use contend::history::{Event, Op};
+use support::{H, ctx};
+
+fn check(h: &[Event]) -> CheckResult {
+    stranded_lock(&Timeline::new(h), &ctx(false))
+}
+
+#[test]
+fn a_lock_handed_to_nobody_while_a_worker_waits_is_stranded_and_named() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .section(1, 2, 5, 0, &[])
+        .release_handing(1, 6, 7, "fresh")
+        .acquire(2, 3, 1500, None)
+        .won_at(1490)
+        .done();
+    let r = check(&h);
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    let f = &r.findings[0];
+    assert_eq!(f.kind, "stranded-lock");
+    assert!(f.message.contains("from 7 ms to 1490 ms") && f.message.contains("[2]"), "{f:?}");
+    assert!(f.events.iter().all(|&i| h[i].worker == Some(2)), "{f:?}");
+}
+
+#[test]
+fn a_waiter_polling_within_the_slack_is_fine() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .section(1, 2, 5, 0, &[])
+        .release(1, 6, 7, true)
+        .acquire(2, 3, 60, None)
+        .won_at(59)
+        .done();
+    assert_eq!(check(&h).verdict, Verdict::Valid);
+}
+
+#[test]
+fn a_hand_off_covers_the_time_until_the_waiter_hears_of_it() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .section(1, 2, 5, 0, &[])
+        .release_handing(1, 6, 7, "fresh")
+        .acquire_handed(2, 3, 900, "fresh")
+        .done();
+    assert_eq!(check(&h).verdict, Verdict::Valid);
+}
+
+#[test]
+fn a_crashed_holders_lease_holds_the_lock_until_it_can_have_run_out() {
+    let retaken = |at: u64| {
+        H::new()
+            .acquire(1, 0, 1, None)
+            .invoke(1, 2, Op::Section)
+            .killed_during(1, 50, Op::Section)
+            .acquire(2, 10, at + 1, None)
+            .won_at(at)
+            .done()
+    };
+    assert_eq!(check(&retaken(1050)).verdict, Verdict::Valid);
+    assert_eq!(check(&retaken(1490)).verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_paused_holder_holds_the_lock_until_its_release() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .section(1, 2, 3000, 0, &[])
+        .release(1, 3001, 3002, true)
+        .acquire(2, 5, 3010, None)
+        .won_at(3005)
+        .done();
+    assert_eq!(check(&h).verdict, Verdict::Valid);
+}
+
+#[test]
+fn an_acquire_that_ended_unsure_may_hold_the_lock_for_a_ttl() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .release(1, 2, 3, true)
+        .unfinished(3, 4, 20)
+        .acquire(2, 5, 1000, None)
+        .won_at(990)
+        .done();
+    assert_eq!(check(&h).verdict, Verdict::Valid);
+}
+
+#[test]
+fn a_free_lock_nobody_waits_for_is_fine() {
+    let h =
+        H::new().acquire(1, 0, 1, None).release(1, 2, 3, true).acquire(2, 2000, 2001, None).done();
+    assert_eq!(check(&h).verdict, Verdict::Valid);
+}
+
+/// The crashed holder's lease may run to its acquisition + ttl + the drift margin (ttl/100 +
+/// 2 ms = 12 ms here): 1013 ms. A waiter winning 103 ms after that waited past the 100 ms slack;
+/// one winning 98 ms after did not.
+#[test]
+fn a_crashed_holders_lease_counts_to_ttl_plus_the_drift_margin() {
+    let retaken = |at: u64| {
+        H::new()
+            .acquire(1, 0, 1, None)
+            .invoke(1, 2, Op::Section)
+            .killed_during(1, 50, Op::Section)
+            .acquire(2, 10, at + 1, None)
+            .won_at(at)
+            .done()
+    };
+    assert_eq!(check(&retaken(1116)).verdict, Verdict::Invalid);
+    assert_eq!(check(&retaken(1111)).verdict, Verdict::Valid);
+}
+
+#[test]
+fn a_completed_release_frees_the_lock_at_once() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .release(1, 6, 7, true)
+        .acquire(2, 3, 601, None)
+        .won_at(600)
+        .done();
+    assert_eq!(check(&h).verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_release_that_ended_unsure_may_leave_the_lease_running() {
+    let mut h = H::new();
+    h.acquire(1, 0, 1, None).invoke(1, 6, Op::Release);
+    h.events
+        .push(Event::new(7 * support::MS, contend::history::Kind::Info, Op::Release).by(1, 1001));
+    let h = h.acquire(2, 3, 601, None).won_at(600).done();
+    assert_eq!(check(&h).verdict, Verdict::Valid);
+}
