@@ -371,6 +371,10 @@ fn words(command: &Command) -> (&'static str, Vec<Vec<u8>>) {
         Command::RPush { key, values } => ("RPUSH", [vec![key.clone()], values.clone()].concat()),
         Command::LPop { key } => ("LPOP", vec![key.clone()]),
         Command::LLen { key } => ("LLEN", vec![key.clone()]),
+        Command::LRem { key, count, value } => {
+            ("LREM", vec![key.clone(), num(count), value.clone()])
+        }
+        Command::LPos { key, value } => ("LPOS", vec![key.clone(), value.clone()]),
         Command::BLPop { key, timeout } => {
             // Seconds with millisecond precision; zero would mean "forever".
             let secs = format!("{:.3}", timeout.max(&Duration::from_millis(1)).as_secs_f64());

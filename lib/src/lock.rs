@@ -100,9 +100,15 @@ impl Lock {
 
     /// Waits up to the wait timeout for the lock. Fails with [`Error::Timeout`] if it stays busy.
     ///
-    /// Cancel safety: if this future is dropped mid-flight, a background task releases whatever
-    /// the dropped attempt may have taken (owner-checked, so it never touches another holder's
-    /// lock). Without a tokio runtime to run it, or if it fails, the key lives until its ttl.
+    /// Cancel safety: the future may be dropped at any await point (a `select!`, a
+    /// `tokio::time::timeout`). A background task then runs the algorithm's release with the
+    /// dropped attempt's token: it releases the lock if the attempt took it (owner-checked, so
+    /// it never touches another holder's lock), and for [`Algorithm::Notify`] it also withdraws
+    /// the attempt from the waiters. A `notify` hand-off is stored under the receiving waiter's
+    /// own token, so one that reaches a dropped waiter (its `BLPOP` answer lost with the future)
+    /// is passed on to the next waiter by that same clean-up: the lock is held by no one for
+    /// about a round trip, not until its ttl. Without a tokio runtime to run the clean-up, or if
+    /// it fails, the key lives until its ttl.
     pub async fn acquire(&self) -> Result<Guard> {
         let wait = Some(self.inner.settings.wait);
         self.attempt(wait).await?.ok_or_else(|| Error::Timeout(self.inner.name.clone()))
@@ -185,16 +191,13 @@ impl Lock {
     /// Releases the lock held under `grant`: `Ok(true)` if it was still ours.
     pub(crate) async fn release_grant(&self, grant: Grant) -> Result<bool> {
         let s = &self.inner.settings;
-        // Only a hand-off (notify) stores a fresh token; spare the others the system call.
-        let fresh_token = match s.algorithm {
-            Algorithm::Notify => Token::random().map_err(|e| Error::Random(e.to_string()))?,
-            _ => Token::from_u128(0),
-        };
+        // No reference algorithm stores a fresh token (notify hands the lock over under the
+        // waiter's own token); spare them the system call.
         let mut machine = s.algorithm.protocol().release(ReleaseParams {
             keys: self.inner.keys.clone(),
             grant,
             ttl: s.ttl,
-            fresh_token,
+            fresh_token: Token::from_u128(0),
         });
         match self.inner.conn.run(machine.as_mut(), &mut NoHooks).await? {
             Outcome::Released { owned } => Ok(owned),

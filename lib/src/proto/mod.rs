@@ -50,6 +50,11 @@ pub enum Command {
     LPop { key: Bytes },
     /// `LLEN key`.
     LLen { key: Bytes },
+    /// `LREM key count value`: removes up to `count` occurrences of `value` from the head
+    /// (from the tail when negative; all when 0).
+    LRem { key: Bytes, count: i64, value: Bytes },
+    /// `LPOS key value`: the index of the first occurrence of `value`, or nil.
+    LPos { key: Bytes, value: Bytes },
     /// `BLPOP key timeout`: blocks the connection for at most `timeout` (millisecond precision).
     BLPop { key: Bytes, timeout: Duration },
     /// `PUBLISH channel message`.
@@ -194,9 +199,10 @@ pub struct Keys {
     pub lock: Bytes,
     /// The fence counter (`fenced`).
     pub fence: Bytes,
-    /// The hand-off list waiters block on (`notify`).
+    /// The common prefix of the waiters' signal lists (`notify`): a waiter blocks on
+    /// `signal:token`, where a release that hands it the lock pushes its token.
     pub signal: Bytes,
-    /// The count of registered waiters (`notify`).
+    /// The list of waiting tokens, oldest first (`notify`).
     pub waiters: Bytes,
     /// The pub/sub channel (algorithms that publish).
     pub channel: Bytes,
