@@ -65,6 +65,8 @@ pub struct Connection {
     timeouts: Timeouts,
     origin: Instant,
     sent: Arc<AtomicU64>,
+    /// Replies still to throw away after their command ran (fault injection for tests).
+    lose: Arc<AtomicU64>,
 }
 
 /// `url` with its password, if any, replaced by `***`, for messages and reports (which are
@@ -134,6 +136,7 @@ impl Connection {
             timeouts,
             origin: Instant::now(),
             sent: Arc::default(),
+            lose: Arc::default(),
         })
     }
 
@@ -207,13 +210,30 @@ impl Connection {
             return self.exec_blocking(command, *timeout).await;
         }
         let mut conn = self.shared_conn().await?;
-        let result = self.exec_on(&mut conn, command).await;
+        let mut result = self.exec_on(&mut conn, command).await;
+        if result.is_ok() && self.take_lost_reply() {
+            let lost = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reply lost");
+            result = Err(Error::Redis(redis::RedisError::from(lost)));
+        }
         if let Err(Error::Redis(e)) = &result
             && (e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal())
         {
             self.shared.broken.store(true, Ordering::Release);
         }
         result
+    }
+
+    /// Makes the next `n` non-blocking commands run on the server but lose their replies, as a
+    /// connection reset right after the server answered does: each fails with a connection
+    /// error, and the connection is replaced. For tests of what callers do under reply loss.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn lose_replies(&self, n: u64) {
+        self.lose.store(n, Ordering::Relaxed);
+    }
+
+    fn take_lost_reply(&self) -> bool {
+        self.lose.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
     }
 
     /// A non-blocking command on `conn`; a script by its SHA, sent whole if the server lacks it.

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use crate::algo::ExtendParams;
 use crate::driver::NoHooks;
 use crate::error::{Error, Result};
-use crate::lock::Lock;
+use crate::lock::{Lock, RETRY_DELAYS};
 use crate::proto::{Grant, Outcome};
 
 /// One acquisition of a [`Lock`].
@@ -78,7 +78,10 @@ impl Guard {
     }
 
     /// Resets the lease to a full ttl from now. Fails with [`Error::Lost`] if the lock is no
-    /// longer ours (then [`Guard::lost`] resolves too).
+    /// longer ours (then [`Guard::lost`] resolves too). A lost connection or reply is retried
+    /// as by [`Guard::release`] (the extend script is idempotent), and the lease counts from
+    /// the attempt that answered; [`Error::Unconfirmed`] when none did, and then the lease
+    /// stays as it was.
     pub async fn extend(&self) -> Result<()> {
         extend_once(&self.lock, &self.grant, &self.validity).await
     }
@@ -105,13 +108,25 @@ impl Guard {
     /// Releases the lock. `Ok(true)` if it was still ours; `Ok(false)` if its lease had run out
     /// (and perhaps another client holds it now, untouched): the protected work may have
     /// overlapped with another holder's.
+    ///
+    /// A lost connection or reply is retried: the release script is idempotent, so sending it
+    /// again is safe. Three attempts in all; when a retry finds the lock no longer ours after an
+    /// attempt whose reply was lost *within the lease*, that attempt is what released it, and
+    /// the answer is `Ok(true)` (the lock was ours until the work ended). When every attempt
+    /// fails in transit, the error is [`Error::Unconfirmed`], carrying this guard's token: the
+    /// lock is released, or held under that token until its ttl.
+    ///
+    /// Dropping this future before it finishes leaves the release to the guard's background
+    /// clean-up, as dropping the guard does.
     pub async fn release(mut self) -> Result<bool> {
-        self.released = true;
         if let Some(renewer) = self.renewer.take() {
             renewer.abort();
         }
         self.validity.send_replace(None);
-        self.lock.release_grant(self.grant.clone()).await
+        let result = self.lock.release_grant(self.grant.clone()).await;
+        // Only now: if this future is dropped before, `Drop` releases in the background.
+        self.released = true;
+        result
     }
 }
 
@@ -144,10 +159,24 @@ async fn extend_once(
         ttl: s.ttl,
         drift: s.drift,
     };
-    let Some(mut machine) = s.algorithm.protocol().extend(params) else {
-        return Err(Error::Config(format!("{} locks cannot be extended", s.algorithm)));
+    let protocol = s.algorithm.protocol();
+    let mut attempts = 0;
+    let outcome = loop {
+        let Some(mut machine) = protocol.extend(params.clone()) else {
+            return Err(Error::Config(format!("{} locks cannot be extended", s.algorithm)));
+        };
+        attempts += 1;
+        let err = match lock.inner.conn.run(machine.as_mut(), &mut NoHooks).await {
+            Ok(outcome) => break outcome,
+            Err(e) if !e.is_transient() => return Err(e),
+            Err(e) => e,
+        };
+        let Some(delay) = RETRY_DELAYS.get(attempts - 1) else {
+            return Err(lock.unconfirmed("extend", grant, attempts, err));
+        };
+        tokio::time::sleep(*delay).await;
     };
-    match lock.inner.conn.run(machine.as_mut(), &mut NoHooks).await? {
+    match outcome {
         Outcome::Extended { valid_until: Some(t) } => {
             validity.send_replace(Some(lock.inner.conn.origin() + t));
             Ok(())

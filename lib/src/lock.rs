@@ -188,8 +188,31 @@ impl Lock {
         }
     }
 
-    /// Releases the lock held under `grant`: `Ok(true)` if it was still ours.
+    /// Releases the lock held under `grant`: `Ok(true)` if it was still ours. A lost connection
+    /// or reply is retried (the scripts are idempotent) up to [`RETRY_DELAYS`]; see
+    /// [`Guard::release`] for how a retry after a lost reply is read.
     pub(crate) async fn release_grant(&self, grant: Grant) -> Result<bool> {
+        let mut lost_within_lease = false;
+        let mut attempts = 0;
+        loop {
+            let sent_at = self.inner.conn.now();
+            attempts += 1;
+            let err = match self.release_once(grant.clone()).await {
+                Ok(owned) => return Ok(owned || lost_within_lease),
+                Err(e) if !e.is_transient() => return Err(e),
+                Err(e) => e,
+            };
+            // An attempt that may have run while the lease held released a lock that was ours:
+            // a retry that finds it gone cannot tell, and must not say "not ours".
+            lost_within_lease |= sent_at < grant.valid_until;
+            let Some(delay) = RETRY_DELAYS.get(attempts - 1) else {
+                return Err(self.unconfirmed("release", &grant, attempts, err));
+            };
+            tokio::time::sleep(*delay).await;
+        }
+    }
+
+    async fn release_once(&self, grant: Grant) -> Result<bool> {
         let s = &self.inner.settings;
         // No reference algorithm stores a fresh token (notify hands the lock over under the
         // waiter's own token); spare them the system call.
@@ -205,7 +228,29 @@ impl Lock {
             other => Err(Error::Protocol(format!("release ended with {other:?}"))),
         }
     }
+
+    /// The error for an operation on `grant` that failed in transit `attempts` times.
+    pub(crate) fn unconfirmed(
+        &self,
+        op: &'static str,
+        grant: &Grant,
+        attempts: usize,
+        last: Error,
+    ) -> Error {
+        Error::Unconfirmed {
+            op,
+            lock: self.inner.name.clone(),
+            token: String::from_utf8_lossy(&grant.token).into_owned(),
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            last: Box::new(last),
+        }
+    }
 }
+
+/// The pauses before each retry of a release or extend whose connection or reply was lost:
+/// three attempts in all, within about a quarter second plus the attempts' own timeouts.
+pub(crate) const RETRY_DELAYS: [Duration; 2] =
+    [Duration::from_millis(20), Duration::from_millis(200)];
 
 /// Releases, in the background, what a dropped or failed acquire may have taken.
 struct Cleanup {
