@@ -190,6 +190,12 @@ impl Model {
         }
     }
 
+    /// Every live key, in order (for checkers; no side effect).
+    #[must_use]
+    pub fn live_keys(&self) -> Vec<Bytes> {
+        self.data.iter().filter(|(_, e)| self.alive(e.expires_at)).map(|(k, _)| k.clone()).collect()
+    }
+
     /// Whether `key` exists (is alive), of any type.
     #[must_use]
     pub fn exists(&self, key: &[u8]) -> bool {
