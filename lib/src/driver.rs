@@ -140,7 +140,8 @@ impl Connection {
         })
     }
 
-    /// The URL this connection was opened with.
+    /// The URL this connection was opened with, password included: keep it out of logs (its
+    /// `Debug` form and this crate's errors show [`redacted_url`]).
     #[must_use]
     pub fn url(&self) -> &str {
         &self.url
@@ -316,7 +317,8 @@ impl Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("url", &self.url).finish_non_exhaustive()
+        // Debug output ends up in logs and panic messages: never the password.
+        f.debug_struct("Connection").field("url", &redacted_url(&self.url)).finish_non_exhaustive()
     }
 }
 
