@@ -120,10 +120,26 @@ struct Shared {
 }
 
 impl Connection {
-    /// Connects to `url` (`redis://host:port/db`), failing within `timeouts.connect`.
+    /// Connects to `url` (`redis://host:port/db`; `rediss://` for TLS, which checks the
+    /// server's certificate against the system's roots), failing within `timeouts.connect`.
     pub async fn open(url: &str, timeouts: Timeouts) -> Result<Connection> {
+        Connection::open_with(url, timeouts, None).await
+    }
+
+    /// [`Connection::open`], trusting the certificate authority `root_ca_pem` (PEM) instead of
+    /// the system's roots for a `rediss://` URL.
+    #[cfg(feature = "tls")]
+    pub async fn open_tls(url: &str, timeouts: Timeouts, root_ca_pem: &[u8]) -> Result<Connection> {
+        Connection::open_with(url, timeouts, Some(root_ca_pem)).await
+    }
+
+    async fn open_with(
+        url: &str,
+        timeouts: Timeouts,
+        root_ca: Option<&[u8]>,
+    ) -> Result<Connection> {
         let connect_err = |reason: String| Error::Connect { url: redacted_url(url), reason };
-        let client = Client::open(url).map_err(|e| connect_err(e.to_string()))?;
+        let client = client(url, root_ca).map_err(|e| connect_err(e.to_string()))?;
         let conn = connect(&client, timeouts).await.map_err(connect_err)?;
         Ok(Connection {
             client,
@@ -320,6 +336,25 @@ impl std::fmt::Debug for Connection {
         // Debug output ends up in logs and panic messages: never the password.
         f.debug_struct("Connection").field("url", &redacted_url(&self.url)).finish_non_exhaustive()
     }
+}
+
+/// A client for `url`, trusting `root_ca` (PEM) for TLS when given.
+fn client(url: &str, root_ca: Option<&[u8]>) -> redis::RedisResult<Client> {
+    #[cfg(feature = "tls")]
+    {
+        // rustls needs one process-wide crypto provider; ring is the only one built in. An
+        // application that installed its own keeps it.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        if let Some(pem) = root_ca {
+            let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(pem.to_vec()) };
+            return Client::build_with_tls(url, certs);
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = root_ca;
+    Client::open(url)
 }
 
 /// Opens a multiplexed connection with `timeouts`, within the connect timeout; the error is

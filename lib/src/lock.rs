@@ -80,6 +80,8 @@ pub struct LockBuilder {
     backoff: Backoff,
     timeouts: Timeouts,
     renewals: u32,
+    #[cfg(feature = "tls")]
+    root_ca: Option<Vec<u8>>,
 }
 
 impl Lock {
@@ -95,6 +97,8 @@ impl Lock {
             backoff: Backoff::default(),
             timeouts: Timeouts::default(),
             renewals: 0,
+            #[cfg(feature = "tls")]
+            root_ca: None,
         }
     }
 
@@ -335,9 +339,24 @@ impl LockBuilder {
         self
     }
 
-    /// Connects to `url` and builds the lock.
+    /// Trust this certificate authority (PEM) for a `rediss://` URL instead of the system's
+    /// roots: for a server whose certificate a private CA signed.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_ca(mut self, pem: impl Into<Vec<u8>>) -> LockBuilder {
+        self.root_ca = Some(pem.into());
+        self
+    }
+
+    /// Connects to `url` and builds the lock. `redis://[user:password@]host:port[/db]`, or
+    /// `rediss://` for TLS (feature `tls`, on by default; rustls, no OpenSSL).
     pub async fn connect(self, url: &str) -> Result<Lock> {
         self.validate()?;
+        #[cfg(feature = "tls")]
+        let conn = match &self.root_ca {
+            Some(pem) => Connection::open_tls(url, self.timeouts, pem).await?,
+            None => Connection::open(url, self.timeouts).await?,
+        };
+        #[cfg(not(feature = "tls"))]
         let conn = Connection::open(url, self.timeouts).await?;
         self.on(conn)
     }
