@@ -62,3 +62,21 @@ async fn an_expired_holder_gets_not_owned_and_the_new_holders_key_survives() {
         assert!(new.release().await.unwrap());
     }
 }
+
+#[tokio::test]
+async fn acquire_on_a_lock_held_past_the_wait_fails_with_timeout() {
+    let server = support::server();
+    for algorithm in Algorithm::ALL {
+        let builder = support::builder("timeout", algorithm).ttl(Duration::from_secs(30));
+        let holder = builder.clone().connect(&server.url()).await.unwrap();
+        let waiter =
+            builder.wait_timeout(Duration::from_millis(300)).connect(&server.url()).await.unwrap();
+        let held = holder.acquire().await.unwrap();
+        let started = std::time::Instant::now();
+        let err = waiter.acquire().await.expect_err("the lock is held for 30 s");
+        assert!(matches!(err, redmutex::Error::Timeout(_)), "{algorithm}: {err}");
+        // notify's BLPOP timeout is checked by the server about every 100 ms.
+        assert!(started.elapsed() >= Duration::from_millis(300), "{algorithm}: gave up early");
+        assert!(held.release().await.unwrap());
+    }
+}
