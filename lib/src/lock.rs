@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::algo::{AcquireParams, Algorithm, Backoff, ReleaseParams};
-use crate::driver::{Connection, NoHooks, Timeouts};
+use crate::driver::{Connection, Hooks, NoHooks, Timeouts};
 use crate::error::{Error, Result};
 use crate::guard::Guard;
-use crate::proto::{Grant, Keys, Outcome, Token};
+use crate::proto::{Action, Grant, Keys, Outcome, Token};
 
 /// The longest wait timeout a lock accepts. A waiter blocked for longer is almost surely a bug
 /// (a lock that is never released), and should surface as an error instead.
@@ -35,8 +35,8 @@ pub const MAX_TTL: Duration = Duration::from_secs(86_400);
 ///     .await?;
 /// let guard = lock.acquire().await?;
 /// // ... the protected work, finished before guard.valid_until() ...
-/// let still_ours = guard.release().await?;
-/// assert!(still_ours);
+/// let released = guard.release().await?;
+/// assert!(released.owned);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -173,7 +173,9 @@ impl Lock {
             if contended { protocol.acquire_contended(params) } else { protocol.acquire(params) };
         let mut cleanup = Cleanup { lock: Some(self.clone()), token };
         let sent_before = self.inner.conn.commands_sent();
-        let outcome = self.inner.conn.run(machine.as_mut(), &mut NoHooks).await?;
+        let started = std::time::Instant::now();
+        let mut count = CountCommands(0);
+        let outcome = self.inner.conn.run(machine.as_mut(), &mut count).await?;
         // More than one command means the lock was busy: remember it for the next acquire.
         // (Other users of a shared connection can only make this hint stronger.)
         let busy = self.inner.conn.commands_sent() - sent_before > 1;
@@ -181,7 +183,9 @@ impl Lock {
         match outcome {
             Outcome::Acquired(grant) => {
                 cleanup.lock = None;
-                Ok(Some(Guard::new(self.clone(), grant)))
+                let stats =
+                    crate::guard::AcquireStats { waited: started.elapsed(), commands: count.0 };
+                Ok(Some(Guard::new(self.clone(), grant, stats)))
             }
             Outcome::Busy | Outcome::TimedOut => {
                 cleanup.lock = None;
@@ -255,6 +259,16 @@ impl Lock {
 /// three attempts in all, within about a quarter second plus the attempts' own timeouts.
 pub(crate) const RETRY_DELAYS: [Duration; 2] =
     [Duration::from_millis(20), Duration::from_millis(200)];
+
+/// Counts the commands an operation sends.
+struct CountCommands(u64);
+
+impl Hooks for CountCommands {
+    fn before(&mut self, _step: usize, action: &Action) -> Option<Duration> {
+        self.0 += u64::from(matches!(action, Action::Send(_)));
+        None
+    }
+}
 
 /// Releases, in the background, what a dropped or failed acquire may have taken.
 struct Cleanup {

@@ -38,7 +38,7 @@ async fn an_acl_user_with_its_password_locks_and_without_it_is_refused() {
             .await
             .unwrap_or_else(|e| panic!("{algorithm}: {e}"));
         let guard = lock.acquire().await.unwrap();
-        assert!(guard.release().await.unwrap(), "{algorithm}");
+        assert!(guard.release().await.unwrap().owned, "{algorithm}");
     }
     // No password: the default user is off.
     let anonymous = format!("redis://127.0.0.1:{}", server.port());

@@ -76,13 +76,13 @@ async fn a_hand_off_to_a_dropped_waiter_is_passed_on() {
         }
     }
     // The hand-off reaches the waiter's connection; the waiter never reads it, and is dropped.
-    assert!(held.release().await.unwrap());
+    assert!(held.release().await.unwrap().owned);
     let value: Option<String> = raw.get(&holder.keys().lock).await.unwrap();
     assert!(value.is_some(), "the release handed the lock over");
     drop(waiting);
     let next = builder.wait_timeout(Duration::from_secs(1)).connect(&server.url()).await.unwrap();
     let guard = next.acquire().await.expect("the hand-off to the dropped waiter was lost");
-    assert!(guard.release().await.unwrap());
+    assert!(guard.release().await.unwrap().owned);
 }
 
 async fn blocked_clients(raw: &mut redis::aio::MultiplexedConnection) -> u64 {

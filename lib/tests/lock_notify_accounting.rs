@@ -28,7 +28,7 @@ async fn a_waiter_that_timed_out_is_not_handed_the_lock() {
     assert!(matches!(err, redmutex::Error::Timeout(_)), "{err}");
     let queued: i64 = raw.llen(&waiter.keys().waiters).await.unwrap();
     assert_eq!(queued, 0, "a waiter that gave up is still queued");
-    assert!(held.release().await.unwrap());
+    assert!(held.release().await.unwrap().owned);
     let lock: Option<String> = raw.get(&holder.keys().lock).await.unwrap();
     assert_eq!(lock, None, "the release handed the lock to a waiter that had given up");
     assert_eq!(keys_left(&mut raw).await, Vec::<String>::new());
@@ -53,10 +53,10 @@ async fn a_waiter_looking_again_is_queued_once() {
     }
     let queued: Vec<String> = raw.lrange(&holder.keys().waiters, 0, -1).await.unwrap();
     assert_eq!(queued.len(), 1, "the waiter is queued {} times: {queued:?}", queued.len());
-    assert!(held.release().await.unwrap());
+    assert!(held.release().await.unwrap().owned);
     let guard = waiting.await.unwrap().expect("the waiter gets the lock on release");
     assert_eq!(queued[0], guard.token(), "handed over under the waiter's own token");
-    assert!(guard.release().await.unwrap());
+    assert!(guard.release().await.unwrap().owned);
     assert_eq!(keys_left(&mut raw).await, Vec::<String>::new());
 }
 
@@ -88,7 +88,7 @@ async fn after_timeouts_cancellations_and_hand_offs_nothing_is_left() {
                     Some(Ok(guard)) => {
                         won += 1;
                         tokio::time::sleep(Duration::from_micros(rng.below(3_000))).await;
-                        assert!(guard.release().await.unwrap());
+                        assert!(guard.release().await.unwrap().owned);
                     }
                     Some(Err(redmutex::Error::Timeout(_))) => timed_out += 1,
                     Some(Err(e)) => panic!("{e}"),

@@ -19,7 +19,7 @@ async fn a_release_whose_reply_is_lost_is_retried_and_reports_the_truth() {
         // The script runs and deletes the lock; its answer never arrives. The retry finds the
         // lock gone, and the lost attempt was sent within the lease: it was ours.
         lock.connection().lose_replies(1);
-        assert!(guard.release().await.unwrap(), "{algorithm}");
+        assert!(guard.release().await.unwrap().owned, "{algorithm}");
         let value: Option<String> = raw.get(&lock.keys().lock).await.unwrap();
         assert_eq!(value, None, "{algorithm}");
     }
@@ -38,9 +38,9 @@ async fn a_notify_hand_off_whose_reply_is_lost_still_counts_as_ours_and_reaches_
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     holder.connection().lose_replies(1);
-    assert!(held.release().await.unwrap());
+    assert!(held.release().await.unwrap().owned);
     let guard = waiting.await.unwrap().unwrap();
-    assert!(guard.release().await.unwrap());
+    assert!(guard.release().await.unwrap().owned);
 }
 
 /// A lease that ran out before the release was sent is not vouched for by a lost reply.
@@ -56,7 +56,7 @@ async fn a_lost_reply_after_the_lease_ran_out_reports_not_ours() {
     guard.lost().await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     lock.connection().lose_replies(1);
-    assert!(!guard.release().await.unwrap());
+    assert!(!guard.release().await.unwrap().owned);
 }
 
 #[tokio::test]
@@ -91,6 +91,6 @@ async fn an_extend_whose_reply_is_lost_is_retried_and_the_server_has_the_new_ttl
         let after: i64 = raw.pttl(&lock.keys().lock).await.unwrap();
         // 1.5 s of the 4 s ttl had passed: the extend put back more than a second.
         assert!(after > before + 1000, "{algorithm}: pttl {before} ms before, {after} ms after");
-        assert!(guard.release().await.unwrap(), "{algorithm}");
+        assert!(guard.release().await.unwrap().owned, "{algorithm}");
     }
 }

@@ -60,9 +60,9 @@ async fn a_lock_over_rediss_acquires_and_releases_with_every_algorithm() {
         // the lock when the first releases it.
         let waiting = tokio::spawn(async move { other.acquire().await });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        assert!(guard.release().await.unwrap(), "{algorithm}");
+        assert!(guard.release().await.unwrap().owned, "{algorithm}");
         let next = waiting.await.unwrap().unwrap();
-        assert!(next.release().await.unwrap(), "{algorithm}");
+        assert!(next.release().await.unwrap().owned, "{algorithm}");
     }
     drop(server);
 }
