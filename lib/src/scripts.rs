@@ -79,27 +79,33 @@ return {1}",
 ///
 /// Takes the lock when it is free, or when a release handed it to the caller (the lock already
 /// holds the caller's token): either way the lease restarts now and the caller leaves the
-/// waiters. Otherwise, by mode: `0` (a try) changes nothing; `1` (a waiter looking) joins the
-/// waiters unless already there; `2` (a waiter giving up) leaves them. Whenever the caller does
-/// not hold the lock afterwards, its signal list is emptied: an item left there belongs to a
-/// hand-off whose lock has since been lost, and must not wake a later wait. Answers `{1, token}`
-/// when acquired, `{0, pttl}` when busy.
+/// waiters. One `SET NX PX GET` both takes a free lock and reads the holder. Otherwise, by
+/// mode: `0` (a try) changes nothing; `1` (a waiter's first look, whose fresh token cannot be
+/// queued yet) joins the waiters; `3` (a waiter looking again) joins them unless still there;
+/// `2` (a waiter giving up) leaves them. Modes `2` and `3` also empty the caller's signal list
+/// when they leave it without the lock: an item left there belongs to a hand-off whose lock
+/// has since been lost, and must not wake a later wait. Answers `{1, token}` when acquired,
+/// `{0, pttl}` when busy.
 pub static NOTIFY_ACQUIRE: Script = Script::new(
     "notify-acquire",
     r"local me = ARGV[1]
-if redis.call('get', KEYS[1]) == me then
-  redis.call('pexpire', KEYS[1], ARGV[2])
-  redis.call('del', KEYS[3])
-  return {1, me}
-end
-if redis.call('set', KEYS[1], me, 'NX', 'PX', ARGV[2]) then
+local held = redis.call('set', KEYS[1], me, 'NX', 'PX', ARGV[2], 'GET')
+if not held then
   if ARGV[3] ~= '0' then
     redis.call('lrem', KEYS[2], 0, me)
     redis.call('del', KEYS[3])
   end
   return {1, me}
 end
+if held == me then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  redis.call('del', KEYS[3])
+  return {1, me}
+end
 if ARGV[3] == '1' then
+  redis.call('rpush', KEYS[2], me)
+  redis.call('pexpire', KEYS[2], ARGV[2])
+elseif ARGV[3] == '3' then
   redis.call('del', KEYS[3])
   if not redis.call('lpos', KEYS[2], me) then
     redis.call('rpush', KEYS[2], me)
@@ -269,19 +275,34 @@ fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
     let lrem = |h: &mut dyn ScriptHost| {
         h.call(Command::LRem { key: keys[1].clone(), count: 0, value: me.clone() });
     };
-    if get(h, &keys[0]).as_ref() == Some(&me) {
-        h.call(Command::PExpire { key: keys[0].clone(), ms: ttl });
-        del(h, &keys[2]);
-        return won;
-    }
-    if set_nx_px(h, &keys[0], me.clone(), ttl) {
-        if mode != b"0" {
-            lrem(h);
-            del(h, &keys[2]);
+    // One `SET NX PX GET`: it takes a free lock, or answers who holds it.
+    let held = h.call(Command::Set {
+        key: keys[0].clone(),
+        value: me.clone(),
+        cond: Some(SetCond::Nx),
+        expiry: Some(Expiry::Px(ttl)),
+        get: true,
+    });
+    match held {
+        Reply::Error(_) => return held,
+        Reply::Nil => {
+            if mode != b"0" {
+                lrem(h);
+                del(h, &keys[2]);
+            }
+            return won;
         }
-        return won;
+        Reply::Bulk(held) if held == me => {
+            h.call(Command::PExpire { key: keys[0].clone(), ms: ttl });
+            del(h, &keys[2]);
+            return won;
+        }
+        _ => {}
     }
     if mode == b"1" {
+        h.call(Command::RPush { key: keys[1].clone(), values: vec![me.clone()] });
+        h.call(Command::PExpire { key: keys[1].clone(), ms: ttl });
+    } else if mode == b"3" {
         del(h, &keys[2]);
         let pos = h.call(Command::LPos { key: keys[1].clone(), value: me.clone() });
         if let Reply::Error(_) = pos {

@@ -222,9 +222,9 @@ fn script() -> impl Strategy<Value = Command> {
             vec![f, v]
         )),
         (keys(2), fence).prop_map(|(k, f)| eval(&scripts::FENCED_READ, k, vec![f])),
-        (keys(3), value(), ttl_arg(), select(&["0", "1", "2"][..])).prop_map(|(k, t, ms, reg)| {
-            eval(&scripts::NOTIFY_ACQUIRE, k, vec![t, ms, bytes(reg)])
-        }),
+        (keys(3), value(), ttl_arg(), select(&["0", "1", "2", "3"][..])).prop_map(
+            |(k, t, ms, reg)| { eval(&scripts::NOTIFY_ACQUIRE, k, vec![t, ms, bytes(reg)]) }
+        ),
         (keys(4), value(), ttl_arg())
             .prop_map(|(k, t, ms)| { eval(&scripts::NOTIFY_RELEASE, k, vec![t, ms]) }),
     ]

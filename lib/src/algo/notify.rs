@@ -87,8 +87,10 @@ pub fn signal_of(keys: &Keys, token: &[u8]) -> Vec<u8> {
 enum Mode {
     /// A try: take a free lock, or nothing.
     Try,
-    /// A waiter's look: take the lock, or join (stay among) the waiters.
+    /// A waiter's first look: take the lock, or join the waiters.
     Look,
+    /// A waiter's look after a wait ran out: take the lock, or stay among the waiters.
+    LookAgain,
     /// A waiter's last look: take the lock, or leave the waiters.
     GiveUp,
 }
@@ -140,6 +142,7 @@ impl NotifyAcquire {
             Mode::Try => "0",
             Mode::Look => "1",
             Mode::GiveUp => "2",
+            Mode::LookAgain => "3",
         };
         Action::Send(Command::Eval {
             script: &scripts::NOTIFY_ACQUIRE,
@@ -148,10 +151,10 @@ impl NotifyAcquire {
         })
     }
 
-    /// A look, or the last look once the deadline has come.
+    /// A look after a wait, or the last look once the deadline has come.
     fn look(&mut self, now: Duration) -> Action {
         match self.deadline {
-            Some(deadline) if now < deadline => self.attempt(now, Mode::Look),
+            Some(deadline) if now < deadline => self.attempt(now, Mode::LookAgain),
             _ => self.attempt(now, Mode::GiveUp),
         }
     }
@@ -170,7 +173,7 @@ impl NotifyAcquire {
                 let deadline = match (mode, self.deadline) {
                     (Mode::Try, _) | (_, None) => return Action::Done(Outcome::Busy),
                     (Mode::GiveUp, _) => return Action::Done(Outcome::TimedOut),
-                    (Mode::Look, Some(deadline)) => deadline,
+                    (Mode::Look | Mode::LookAgain, Some(deadline)) => deadline,
                 };
                 if now >= deadline {
                     return self.attempt(now, Mode::GiveUp);

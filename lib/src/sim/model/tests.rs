@@ -216,10 +216,10 @@ fn a_script_stops_at_its_first_error_and_keeps_what_ran() {
     let acquire = |token: &str| Command::Eval {
         script: &scripts::NOTIFY_ACQUIRE,
         keys: keys.clone(),
-        args: vec![b(token), b("1000"), b("1")],
+        args: vec![b(token), b("1000"), b("3")],
     };
     let _ = run(&mut m, acquire("ta"));
-    // Busy: the signal list is emptied, then LPOS on a string fails: the script answers that
+    // Busy, looking again: the signal list is emptied, then LPOS on a string fails: the script answers that
     // error, and the deletion before it stays done.
     let _ = run(&mut m, Command::RPush { key: b("signal"), values: vec![b("stale")] });
     assert_eq!(run(&mut m, acquire("tb")), Reply::Error(WRONGTYPE.into()));
