@@ -31,7 +31,7 @@ async fn a_lost_release_reply_leaves_the_lock_released_but_the_holder_unsure() {
     mark(&mut markers, "contend:w=2:op=acquire:n=1").await;
     let guard = holder.acquire().await.unwrap();
     mark(&mut markers, "contend:w=2:op=release:n=1").await;
-    assert!(guard.release().await.unwrap());
+    assert!(guard.release().await.unwrap().owned);
 
     proxy.set_rules(vec![
         Rule::new(Action::DropReply).worker(2).op("release").nth_op(2).nth_command(1),
@@ -80,7 +80,7 @@ async fn a_waiters_blpop_on_its_own_pooled_connection_counts_in_its_acquire() {
     while !proxy.counts().by_command.contains_key("BLPOP") {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(guard.release().await.unwrap());
+    assert!(guard.release().await.unwrap().owned);
     let (got, _waiter) = waiting.await.unwrap().unwrap();
     drop(got);
 

@@ -27,7 +27,10 @@ pub async fn run(url: &str) -> redmutex::Result<()> {
         () = tokio::time::sleep(Duration::from_millis(100)) => println!("work done"),
     }
 
-    let still_ours = guard.release().await?;
-    println!("released; it was still ours: {still_ours}");
+    let released = guard.release().await?;
+    println!(
+        "released after {:?}, {:?} of the lease left; it was still ours: {}",
+        released.held, released.margin, released.owned
+    );
     Ok(())
 }

@@ -65,6 +65,8 @@ pub struct Connection {
     timeouts: Timeouts,
     origin: Instant,
     sent: Arc<AtomicU64>,
+    /// Replies still to throw away after their command ran (fault injection for tests).
+    lose: Arc<AtomicU64>,
 }
 
 /// `url` with its password, if any, replaced by `***`, for messages and reports (which are
@@ -118,10 +120,26 @@ struct Shared {
 }
 
 impl Connection {
-    /// Connects to `url` (`redis://host:port/db`), failing within `timeouts.connect`.
+    /// Connects to `url` (`redis://host:port/db`; `rediss://` for TLS, which checks the
+    /// server's certificate against the system's roots), failing within `timeouts.connect`.
     pub async fn open(url: &str, timeouts: Timeouts) -> Result<Connection> {
+        Connection::open_with(url, timeouts, None).await
+    }
+
+    /// [`Connection::open`], trusting the certificate authority `root_ca_pem` (PEM) instead of
+    /// the system's roots for a `rediss://` URL.
+    #[cfg(feature = "tls")]
+    pub async fn open_tls(url: &str, timeouts: Timeouts, root_ca_pem: &[u8]) -> Result<Connection> {
+        Connection::open_with(url, timeouts, Some(root_ca_pem)).await
+    }
+
+    async fn open_with(
+        url: &str,
+        timeouts: Timeouts,
+        root_ca: Option<&[u8]>,
+    ) -> Result<Connection> {
         let connect_err = |reason: String| Error::Connect { url: redacted_url(url), reason };
-        let client = Client::open(url).map_err(|e| connect_err(e.to_string()))?;
+        let client = client(url, root_ca).map_err(|e| connect_err(e.to_string()))?;
         let conn = connect(&client, timeouts).await.map_err(connect_err)?;
         Ok(Connection {
             client,
@@ -134,10 +152,12 @@ impl Connection {
             timeouts,
             origin: Instant::now(),
             sent: Arc::default(),
+            lose: Arc::default(),
         })
     }
 
-    /// The URL this connection was opened with.
+    /// The URL this connection was opened with, password included: keep it out of logs (its
+    /// `Debug` form and this crate's errors show [`redacted_url`]).
     #[must_use]
     pub fn url(&self) -> &str {
         &self.url
@@ -207,13 +227,30 @@ impl Connection {
             return self.exec_blocking(command, *timeout).await;
         }
         let mut conn = self.shared_conn().await?;
-        let result = self.exec_on(&mut conn, command).await;
+        let mut result = self.exec_on(&mut conn, command).await;
+        if result.is_ok() && self.take_lost_reply() {
+            let lost = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reply lost");
+            result = Err(Error::Redis(redis::RedisError::from(lost)));
+        }
         if let Err(Error::Redis(e)) = &result
             && (e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal())
         {
             self.shared.broken.store(true, Ordering::Release);
         }
         result
+    }
+
+    /// Makes the next `n` non-blocking commands run on the server but lose their replies, as a
+    /// connection reset right after the server answered does: each fails with a connection
+    /// error, and the connection is replaced. For tests of what callers do under reply loss.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn lose_replies(&self, n: u64) {
+        self.lose.store(n, Ordering::Relaxed);
+    }
+
+    fn take_lost_reply(&self) -> bool {
+        self.lose.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
     }
 
     /// A non-blocking command on `conn`; a script by its SHA, sent whole if the server lacks it.
@@ -296,8 +333,28 @@ impl Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("url", &self.url).finish_non_exhaustive()
+        // Debug output ends up in logs and panic messages: never the password.
+        f.debug_struct("Connection").field("url", &redacted_url(&self.url)).finish_non_exhaustive()
     }
+}
+
+/// A client for `url`, trusting `root_ca` (PEM) for TLS when given.
+fn client(url: &str, root_ca: Option<&[u8]>) -> redis::RedisResult<Client> {
+    #[cfg(feature = "tls")]
+    {
+        // rustls needs one process-wide crypto provider; ring is the only one built in. An
+        // application that installed its own keeps it.
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        if let Some(pem) = root_ca {
+            let certs = redis::TlsCertificates { client_tls: None, root_cert: Some(pem.to_vec()) };
+            return Client::build_with_tls(url, certs);
+        }
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = root_ca;
+    Client::open(url)
 }
 
 /// Opens a multiplexed connection with `timeouts`, within the connect timeout; the error is
@@ -371,6 +428,10 @@ fn words(command: &Command) -> (&'static str, Vec<Vec<u8>>) {
         Command::RPush { key, values } => ("RPUSH", [vec![key.clone()], values.clone()].concat()),
         Command::LPop { key } => ("LPOP", vec![key.clone()]),
         Command::LLen { key } => ("LLEN", vec![key.clone()]),
+        Command::LRem { key, count, value } => {
+            ("LREM", vec![key.clone(), num(count), value.clone()])
+        }
+        Command::LPos { key, value } => ("LPOS", vec![key.clone(), value.clone()]),
         Command::BLPop { key, timeout } => {
             // Seconds with millisecond precision; zero would mean "forever".
             let secs = format!("{:.3}", timeout.max(&Duration::from_millis(1)).as_secs_f64());

@@ -36,9 +36,46 @@ pub enum Error {
         "lock '{0}' is no longer held by us: its lease ran out (redo the work under a new acquisition)"
     )]
     Lost(String),
+    /// A release or extend lost its connection on every attempt (see
+    /// [`crate::Guard::release`]): the script may or may not have run. The lock is in one of
+    /// two states, both safe: released (or extended), or held under `token` until its ttl. Do
+    /// not count on the lease past [`crate::Guard::valid_until`].
+    #[error(
+        "{op} of lock '{lock}' is unconfirmed after {attempts} attempts (token {token}): {last} (the lock is {op}d, or it expires within its ttl)"
+    )]
+    Unconfirmed {
+        /// `release` or `extend`.
+        op: &'static str,
+        /// The lock's name.
+        lock: String,
+        /// The guard's token, as stored in the lock key.
+        token: String,
+        /// How many times the script was sent.
+        attempts: u32,
+        /// The last attempt's failure.
+        #[source]
+        last: Box<Error>,
+    },
     /// The operating system gave no randomness for a token.
     #[error("no randomness for a lock token: {0}")]
     Random(String),
+}
+
+impl Error {
+    /// Whether the failure may be a lost connection or reply, after which the same idempotent
+    /// script can be sent again.
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            Error::Redis(e) => {
+                e.is_connection_dropped()
+                    || e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_refusal()
+            }
+            Error::Connect { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 /// A `Result` with this crate's [`Error`].

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 use crate::algo::ExtendParams;
 use crate::driver::NoHooks;
 use crate::error::{Error, Result};
-use crate::lock::Lock;
+use crate::lock::{Lock, RETRY_DELAYS};
 use crate::proto::{Grant, Outcome};
 
 /// One acquisition of a [`Lock`].
@@ -31,19 +31,89 @@ pub struct Guard {
     lock: Lock,
     grant: Grant,
     validity: Arc<watch::Sender<Option<Instant>>>,
+    /// Why the lock stopped being ours, once an extend, renewal or release said so.
+    loss: Arc<std::sync::Mutex<Option<Loss>>>,
+    stats: AcquireStats,
     renewer: Option<JoinHandle<()>>,
     released: bool,
 }
 
+/// What the acquire that made a guard cost.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AcquireStats {
+    pub(crate) waited: Duration,
+    pub(crate) commands: u64,
+}
+
+/// What [`Guard::release`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Released {
+    /// Whether the lock was still ours: `false` means the lease had run out and the protected
+    /// work may have overlapped with another holder's.
+    pub owned: bool,
+    /// How long the lock was held: from when the winning acquire command was sent to when the
+    /// release was.
+    pub held: Duration,
+    /// How much of the lease was left when the release was sent (`None` when none was: the
+    /// lease had run out, or an extend had found the lock gone).
+    pub margin: Option<Duration>,
+}
+
+/// Why a guard's lock may no longer be ours ([`Guard::loss`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Loss {
+    /// The validity deadline passed by our clock.
+    Expired,
+    /// An extend or an auto-renewal found the lock no longer ours.
+    Gone,
+    /// The guard was released (or dropped).
+    Released,
+}
+
 impl Guard {
-    pub(crate) fn new(lock: Lock, grant: Grant) -> Guard {
+    pub(crate) fn new(lock: Lock, grant: Grant, stats: AcquireStats) -> Guard {
         let until = lock.inner.conn.origin() + grant.valid_until;
         let validity = Arc::new(watch::Sender::new(Some(until)));
+        let loss = Arc::default();
         let renewals = lock.inner.settings.renewals;
         let renewer = (renewals > 0).then(|| {
-            tokio::spawn(renew(lock.clone(), grant.clone(), Arc::clone(&validity), renewals))
+            let (validity, loss) = (Arc::clone(&validity), Arc::clone(&loss));
+            tokio::spawn(renew(lock.clone(), grant.clone(), validity, loss, renewals))
         });
-        Guard { lock, grant, validity, renewer, released: false }
+        Guard { lock, grant, validity, loss, stats, renewer, released: false }
+    }
+
+    /// When the command that won the lock was sent: the instant the lease counts from.
+    #[must_use]
+    pub fn acquired_at(&self) -> Instant {
+        self.lock.inner.conn.origin() + self.grant.acquired_at
+    }
+
+    /// How long the acquire that made this guard took, from its call to its answer.
+    #[must_use]
+    pub fn waited(&self) -> Duration {
+        self.stats.waited
+    }
+
+    /// How many commands the acquire that made this guard sent (1 for an uncontended lock).
+    #[must_use]
+    pub fn commands(&self) -> u64 {
+        self.stats.commands
+    }
+
+    /// Why the lock may no longer be ours, once [`Guard::lost`] would resolve; `None` while
+    /// the lease runs.
+    #[must_use]
+    pub fn loss(&self) -> Option<Loss> {
+        if let Some(loss) = self.loss.lock().ok().and_then(|l| *l) {
+            return Some(loss);
+        }
+        match self.valid_until() {
+            Some(t) if Instant::now() < t => None,
+            _ => Some(Loss::Expired),
+        }
     }
 
     /// The token stored in the lock key (hex text): our proof of ownership.
@@ -78,9 +148,12 @@ impl Guard {
     }
 
     /// Resets the lease to a full ttl from now. Fails with [`Error::Lost`] if the lock is no
-    /// longer ours (then [`Guard::lost`] resolves too).
+    /// longer ours (then [`Guard::lost`] resolves too). A lost connection or reply is retried
+    /// as by [`Guard::release`] (the extend script is idempotent), and the lease counts from
+    /// the attempt that answered; [`Error::Unconfirmed`] when none did, and then the lease
+    /// stays as it was.
     pub async fn extend(&self) -> Result<()> {
-        extend_once(&self.lock, &self.grant, &self.validity).await
+        extend_once(&self.lock, &self.grant, &self.validity, &self.loss).await
     }
 
     /// A future that resolves when the lock may no longer be ours: the validity deadline passed
@@ -102,16 +175,38 @@ impl Guard {
         }
     }
 
-    /// Releases the lock. `Ok(true)` if it was still ours; `Ok(false)` if its lease had run out
-    /// (and perhaps another client holds it now, untouched): the protected work may have
-    /// overlapped with another holder's.
-    pub async fn release(mut self) -> Result<bool> {
-        self.released = true;
+    /// Releases the lock. [`Released::owned`] is `true` if it was still ours, `false` if its
+    /// lease had run out (and perhaps another client holds it now, untouched): the protected
+    /// work may have overlapped with another holder's. [`Released`] also tells how long the
+    /// lock was held and how much of the lease was left.
+    ///
+    /// A lost connection or reply is retried: the release script is idempotent, so sending it
+    /// again is safe. Three attempts in all; when a retry finds the lock no longer ours after an
+    /// attempt whose reply was lost *within the lease*, that attempt is what released it, and
+    /// `owned` is `true` (the lock was ours until the work ended). When every attempt
+    /// fails in transit, the error is [`Error::Unconfirmed`], carrying this guard's token: the
+    /// lock is released, or held under that token until its ttl.
+    ///
+    /// Dropping this future before it finishes leaves the release to the guard's background
+    /// clean-up, as dropping the guard does.
+    pub async fn release(mut self) -> Result<Released> {
         if let Some(renewer) = self.renewer.take() {
             renewer.abort();
         }
+        let now = Instant::now();
+        let held = now.saturating_duration_since(self.acquired_at());
+        let margin = self.valid_until().and_then(|t| t.checked_duration_since(now));
+        self.set_loss(Loss::Released);
+        let result = self.lock.release_grant(self.grant.clone()).await;
+        // Only now: if this future is dropped before, `Drop` releases in the background.
+        self.released = true;
+        Ok(Released { owned: result?, held, margin })
+    }
+
+    /// Records why the lock is no longer ours (the first reason stays) and wakes `lost()`.
+    fn set_loss(&self, loss: Loss) {
+        set_loss(&self.loss, loss);
         self.validity.send_replace(None);
-        self.lock.release_grant(self.grant.clone()).await
     }
 }
 
@@ -120,7 +215,7 @@ impl Drop for Guard {
         if let Some(renewer) = self.renewer.take() {
             renewer.abort();
         }
-        self.validity.send_replace(None);
+        self.set_loss(Loss::Released);
         if self.released {
             return;
         }
@@ -132,10 +227,17 @@ impl Drop for Guard {
     }
 }
 
+fn set_loss(slot: &std::sync::Mutex<Option<Loss>>, loss: Loss) {
+    if let Ok(mut slot) = slot.lock() {
+        slot.get_or_insert(loss);
+    }
+}
+
 async fn extend_once(
     lock: &Lock,
     grant: &Grant,
     validity: &watch::Sender<Option<Instant>>,
+    loss: &std::sync::Mutex<Option<Loss>>,
 ) -> Result<()> {
     let s = &lock.inner.settings;
     let params = ExtendParams {
@@ -144,15 +246,30 @@ async fn extend_once(
         ttl: s.ttl,
         drift: s.drift,
     };
-    let Some(mut machine) = s.algorithm.protocol().extend(params) else {
-        return Err(Error::Config(format!("{} locks cannot be extended", s.algorithm)));
+    let protocol = s.algorithm.protocol();
+    let mut attempts = 0;
+    let outcome = loop {
+        let Some(mut machine) = protocol.extend(params.clone()) else {
+            return Err(Error::Config(format!("{} locks cannot be extended", s.algorithm)));
+        };
+        attempts += 1;
+        let err = match lock.inner.conn.run(machine.as_mut(), &mut NoHooks).await {
+            Ok(outcome) => break outcome,
+            Err(e) if !e.is_transient() => return Err(e),
+            Err(e) => e,
+        };
+        let Some(delay) = RETRY_DELAYS.get(attempts - 1) else {
+            return Err(lock.unconfirmed("extend", grant, attempts, err));
+        };
+        tokio::time::sleep(*delay).await;
     };
-    match lock.inner.conn.run(machine.as_mut(), &mut NoHooks).await? {
+    match outcome {
         Outcome::Extended { valid_until: Some(t) } => {
             validity.send_replace(Some(lock.inner.conn.origin() + t));
             Ok(())
         }
         Outcome::Extended { valid_until: None } => {
+            set_loss(loss, Loss::Gone);
             validity.send_replace(None);
             Err(Error::Lost(lock.inner.name.clone()))
         }
@@ -166,6 +283,7 @@ async fn renew(
     lock: Lock,
     grant: Grant,
     validity: Arc<watch::Sender<Option<Instant>>>,
+    loss: Arc<std::sync::Mutex<Option<Loss>>>,
     renewals: u32,
 ) {
     let period = lock.inner.settings.ttl / 3;
@@ -173,7 +291,7 @@ async fn renew(
     for _ in 0..renewals {
         tokio::time::sleep_until(next.into()).await;
         next += period;
-        match extend_once(&lock, &grant, &validity).await {
+        match extend_once(&lock, &grant, &validity, &loss).await {
             Ok(()) => {}
             Err(Error::Lost(_)) => return,
             // A failed round trip is not a loss yet: the lease still runs; try again sooner.

@@ -47,6 +47,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod algo;
 pub mod driver;
 mod error;
@@ -62,7 +64,7 @@ pub mod testing;
 pub use algo::Algorithm;
 pub use driver::Connection;
 pub use error::{Error, Result};
-pub use guard::Guard;
+pub use guard::{Guard, Loss, Released};
 pub use lock::{Lock, LockBuilder, MAX_TTL, MAX_WAIT};
 /// The `redis` crate this one is built on, for matching [`Error::Redis`]'s error kinds without
 /// a second, possibly different, `redis` dependency.

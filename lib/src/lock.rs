@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::algo::{AcquireParams, Algorithm, Backoff, ReleaseParams};
-use crate::driver::{Connection, NoHooks, Timeouts};
+use crate::driver::{Connection, Hooks, NoHooks, Timeouts};
 use crate::error::{Error, Result};
 use crate::guard::Guard;
-use crate::proto::{Grant, Keys, Outcome, Token};
+use crate::proto::{Action, Grant, Keys, Outcome, Token};
 
 /// The longest wait timeout a lock accepts. A waiter blocked for longer is almost surely a bug
 /// (a lock that is never released), and should surface as an error instead.
@@ -35,8 +35,8 @@ pub const MAX_TTL: Duration = Duration::from_secs(86_400);
 ///     .await?;
 /// let guard = lock.acquire().await?;
 /// // ... the protected work, finished before guard.valid_until() ...
-/// let still_ours = guard.release().await?;
-/// assert!(still_ours);
+/// let released = guard.release().await?;
+/// assert!(released.owned);
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -80,6 +80,8 @@ pub struct LockBuilder {
     backoff: Backoff,
     timeouts: Timeouts,
     renewals: u32,
+    #[cfg(feature = "tls")]
+    root_ca: Option<Vec<u8>>,
 }
 
 impl Lock {
@@ -95,14 +97,22 @@ impl Lock {
             backoff: Backoff::default(),
             timeouts: Timeouts::default(),
             renewals: 0,
+            #[cfg(feature = "tls")]
+            root_ca: None,
         }
     }
 
     /// Waits up to the wait timeout for the lock. Fails with [`Error::Timeout`] if it stays busy.
     ///
-    /// Cancel safety: if this future is dropped mid-flight, a background task releases whatever
-    /// the dropped attempt may have taken (owner-checked, so it never touches another holder's
-    /// lock). Without a tokio runtime to run it, or if it fails, the key lives until its ttl.
+    /// Cancel safety: the future may be dropped at any await point (a `select!`, a
+    /// `tokio::time::timeout`). A background task then runs the algorithm's release with the
+    /// dropped attempt's token: it releases the lock if the attempt took it (owner-checked, so
+    /// it never touches another holder's lock), and for [`Algorithm::Notify`] it also withdraws
+    /// the attempt from the waiters. A `notify` hand-off is stored under the receiving waiter's
+    /// own token, so one that reaches a dropped waiter (its `BLPOP` answer lost with the future)
+    /// is passed on to the next waiter by that same clean-up: the lock is held by no one for
+    /// about a round trip, not until its ttl. Without a tokio runtime to run the clean-up, or if
+    /// it fails, the key lives until its ttl.
     pub async fn acquire(&self) -> Result<Guard> {
         let wait = Some(self.inner.settings.wait);
         self.attempt(wait).await?.ok_or_else(|| Error::Timeout(self.inner.name.clone()))
@@ -163,7 +173,9 @@ impl Lock {
             if contended { protocol.acquire_contended(params) } else { protocol.acquire(params) };
         let mut cleanup = Cleanup { lock: Some(self.clone()), token };
         let sent_before = self.inner.conn.commands_sent();
-        let outcome = self.inner.conn.run(machine.as_mut(), &mut NoHooks).await?;
+        let started = std::time::Instant::now();
+        let mut count = CountCommands(0);
+        let outcome = self.inner.conn.run(machine.as_mut(), &mut count).await?;
         // More than one command means the lock was busy: remember it for the next acquire.
         // (Other users of a shared connection can only make this hint stronger.)
         let busy = self.inner.conn.commands_sent() - sent_before > 1;
@@ -171,7 +183,9 @@ impl Lock {
         match outcome {
             Outcome::Acquired(grant) => {
                 cleanup.lock = None;
-                Ok(Some(Guard::new(self.clone(), grant)))
+                let stats =
+                    crate::guard::AcquireStats { waited: started.elapsed(), commands: count.0 };
+                Ok(Some(Guard::new(self.clone(), grant, stats)))
             }
             Outcome::Busy | Outcome::TimedOut => {
                 cleanup.lock = None;
@@ -182,25 +196,77 @@ impl Lock {
         }
     }
 
-    /// Releases the lock held under `grant`: `Ok(true)` if it was still ours.
+    /// Releases the lock held under `grant`: `Ok(true)` if it was still ours. A lost connection
+    /// or reply is retried (the scripts are idempotent) up to [`RETRY_DELAYS`]; see
+    /// [`Guard::release`] for how a retry after a lost reply is read.
     pub(crate) async fn release_grant(&self, grant: Grant) -> Result<bool> {
+        let mut lost_within_lease = false;
+        let mut attempts = 0;
+        loop {
+            let sent_at = self.inner.conn.now();
+            attempts += 1;
+            let err = match self.release_once(grant.clone()).await {
+                Ok(owned) => return Ok(owned || lost_within_lease),
+                Err(e) if !e.is_transient() => return Err(e),
+                Err(e) => e,
+            };
+            // An attempt that may have run while the lease held released a lock that was ours:
+            // a retry that finds it gone cannot tell, and must not say "not ours".
+            lost_within_lease |= sent_at < grant.valid_until;
+            let Some(delay) = RETRY_DELAYS.get(attempts - 1) else {
+                return Err(self.unconfirmed("release", &grant, attempts, err));
+            };
+            tokio::time::sleep(*delay).await;
+        }
+    }
+
+    async fn release_once(&self, grant: Grant) -> Result<bool> {
         let s = &self.inner.settings;
-        // Only a hand-off (notify) stores a fresh token; spare the others the system call.
-        let fresh_token = match s.algorithm {
-            Algorithm::Notify => Token::random().map_err(|e| Error::Random(e.to_string()))?,
-            _ => Token::from_u128(0),
-        };
+        // No reference algorithm stores a fresh token (notify hands the lock over under the
+        // waiter's own token); spare them the system call.
         let mut machine = s.algorithm.protocol().release(ReleaseParams {
             keys: self.inner.keys.clone(),
             grant,
             ttl: s.ttl,
-            fresh_token,
+            fresh_token: Token::from_u128(0),
         });
         match self.inner.conn.run(machine.as_mut(), &mut NoHooks).await? {
             Outcome::Released { owned } => Ok(owned),
             Outcome::Failed(why) => Err(Error::Protocol(why)),
             other => Err(Error::Protocol(format!("release ended with {other:?}"))),
         }
+    }
+
+    /// The error for an operation on `grant` that failed in transit `attempts` times.
+    pub(crate) fn unconfirmed(
+        &self,
+        op: &'static str,
+        grant: &Grant,
+        attempts: usize,
+        last: Error,
+    ) -> Error {
+        Error::Unconfirmed {
+            op,
+            lock: self.inner.name.clone(),
+            token: String::from_utf8_lossy(&grant.token).into_owned(),
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            last: Box::new(last),
+        }
+    }
+}
+
+/// The pauses before each retry of a release or extend whose connection or reply was lost:
+/// three attempts in all, within about a quarter second plus the attempts' own timeouts.
+pub(crate) const RETRY_DELAYS: [Duration; 2] =
+    [Duration::from_millis(20), Duration::from_millis(200)];
+
+/// Counts the commands an operation sends.
+struct CountCommands(u64);
+
+impl Hooks for CountCommands {
+    fn before(&mut self, _step: usize, action: &Action) -> Option<Duration> {
+        self.0 += u64::from(matches!(action, Action::Send(_)));
+        None
     }
 }
 
@@ -287,9 +353,24 @@ impl LockBuilder {
         self
     }
 
-    /// Connects to `url` and builds the lock.
+    /// Trust this certificate authority (PEM) for a `rediss://` URL instead of the system's
+    /// roots: for a server whose certificate a private CA signed.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_ca(mut self, pem: impl Into<Vec<u8>>) -> LockBuilder {
+        self.root_ca = Some(pem.into());
+        self
+    }
+
+    /// Connects to `url` and builds the lock. `redis://[user:password@]host:port[/db]`, or
+    /// `rediss://` for TLS (feature `tls`, on by default; rustls, no OpenSSL).
     pub async fn connect(self, url: &str) -> Result<Lock> {
         self.validate()?;
+        #[cfg(feature = "tls")]
+        let conn = match &self.root_ca {
+            Some(pem) => Connection::open_tls(url, self.timeouts, pem).await?,
+            None => Connection::open(url, self.timeouts).await?,
+        };
+        #[cfg(not(feature = "tls"))]
         let conn = Connection::open(url, self.timeouts).await?;
         self.on(conn)
     }

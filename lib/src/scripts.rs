@@ -74,62 +74,77 @@ return {1}",
     fenced_read_model,
 );
 
-/// Notify acquire. `KEYS` lock, waiters, signal; `ARGV` token, ttl ms, mode.
-/// Takes a free lock, or a lock a release handed to whoever comes next (its token waits in the
-/// signal list; the lease restarts now). Otherwise counts the caller as a waiter. Answers
-/// `{1, token}` when acquired, `{0, pttl}` when busy.
+/// Notify acquire. `KEYS` lock, waiters (a list of waiting tokens, oldest first), the caller's
+/// own signal list; `ARGV` token, ttl ms, mode.
 ///
-/// The waiter count is what releases hand the lock over for; each hand-off spends one count.
-/// Mode `0` (a try) and `1` (a first attempt that will wait) come from callers that are not
-/// counted: one that takes a hand-off spent another waiter's count and gives it back, and mode
-/// `1` counts itself when the lock is busy. Mode `2` comes from a counted waiter looking again
-/// after its wait ran out: taking a hand-off spends its own count, taking a free lock gives its
-/// count back, and staying busy keeps it counted (re-counting it if the count expired).
+/// Takes the lock when it is free, or when a release handed it to the caller (the lock already
+/// holds the caller's token): either way the lease restarts now and the caller leaves the
+/// waiters. One `SET NX PX GET` both takes a free lock and reads the holder. Otherwise, by
+/// mode: `0` (a try) changes nothing; `1` (a waiter's first look, whose fresh token cannot be
+/// queued yet) joins the waiters; `3` (a waiter looking again) joins them unless still there;
+/// `2` (a waiter giving up) leaves them. Modes `2` and `3` also empty the caller's signal list
+/// when they leave it without the lock: an item left there belongs to a hand-off whose lock
+/// has since been lost, and must not wake a later wait. Answers `{1, token}` when acquired,
+/// `{0, pttl}` when busy.
 pub static NOTIFY_ACQUIRE: Script = Script::new(
     "notify-acquire",
-    r"local mode = ARGV[3]
-if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if mode == '2' and tonumber(redis.call('get', KEYS[2]) or '0') > 0 then
-    redis.call('decr', KEYS[2])
+    r"local me = ARGV[1]
+local held = redis.call('set', KEYS[1], me, 'NX', 'PX', ARGV[2], 'GET')
+if not held then
+  if ARGV[3] ~= '0' then
+    redis.call('lrem', KEYS[2], 0, me)
+    redis.call('del', KEYS[3])
   end
-  return {1, ARGV[1]}
+  return {1, me}
 end
-while true do
-  local t = redis.call('lpop', KEYS[3])
-  if not t then break end
-  if redis.call('get', KEYS[1]) == t then
-    redis.call('pexpire', KEYS[1], ARGV[2])
-    if mode ~= '2' and redis.call('get', KEYS[2]) then
-      redis.call('incr', KEYS[2])
-    end
-    return {1, t}
-  end
+if held == me then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  redis.call('del', KEYS[3])
+  return {1, me}
 end
-if mode == '1' or (mode == '2' and not redis.call('get', KEYS[2])) then
-  redis.call('incr', KEYS[2])
-end
-if mode == '1' or mode == '2' then
+if ARGV[3] == '1' then
+  redis.call('rpush', KEYS[2], me)
   redis.call('pexpire', KEYS[2], ARGV[2])
+elseif ARGV[3] == '3' then
+  redis.call('del', KEYS[3])
+  if not redis.call('lpos', KEYS[2], me) then
+    redis.call('rpush', KEYS[2], me)
+  end
+  redis.call('pexpire', KEYS[2], ARGV[2])
+elseif ARGV[3] == '2' then
+  redis.call('del', KEYS[3])
+  redis.call('lrem', KEYS[2], 0, me)
 end
 return {0, redis.call('pttl', KEYS[1])}",
     notify_acquire_model,
 );
 
-/// Notify release. `KEYS` lock, waiters, signal; `ARGV` token, fresh token, ttl ms.
-/// When the lock is ours and a waiter is counted, hand the lock over: store the fresh token with
-/// a new lease and push it to the signal list, which wakes exactly one blocked waiter, who now
-/// owns the lock. Otherwise delete the lock. Answers 1 when it was ours, 0 otherwise.
+/// Notify release. `KEYS` lock, waiters, the signal lists' common prefix, the caller's own
+/// signal list; `ARGV` token, ttl ms.
+///
+/// When the lock is ours and a waiter is queued, hand the lock to the oldest one: the lock now
+/// holds *that waiter's own token* with a fresh lease, and the token is pushed to the waiter's
+/// signal list (`prefix:token`), which wakes it. With no waiter, delete the lock. When the lock
+/// is not ours, withdraw the caller from the waiters. Either way the caller's signal list is
+/// deleted (a hand-off to an abandoned acquire may have left an item there). So the same script
+/// releases a held lock and cleans up after an abandoned acquire, and running it twice is
+/// harmless. Answers 1 when it was ours, 0 otherwise.
+///
+/// The signal list of the waiter handed to is named inside the script, not in `KEYS`: it shares
+/// the lock's hash tag, so a cluster keeps it on the same slot.
 pub static NOTIFY_RELEASE: Script = Script::new(
     "notify-release",
-    r"if redis.call('get', KEYS[1]) ~= ARGV[1] then
+    r"redis.call('del', KEYS[4])
+if redis.call('get', KEYS[1]) ~= ARGV[1] then
+  redis.call('lrem', KEYS[2], 0, ARGV[1])
   return 0
 end
-local w = tonumber(redis.call('get', KEYS[2]) or '0')
-if w > 0 then
-  redis.call('decr', KEYS[2])
-  redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  redis.call('rpush', KEYS[3], ARGV[2])
-  redis.call('pexpire', KEYS[3], ARGV[3])
+local w = redis.call('lpop', KEYS[2])
+if w then
+  local signal = KEYS[3] .. ':' .. w
+  redis.call('set', KEYS[1], w, 'PX', ARGV[2])
+  redis.call('rpush', signal, w)
+  redis.call('pexpire', signal, ARGV[2])
 else
   redis.call('del', KEYS[1])
 end
@@ -253,68 +268,79 @@ fn fenced_read_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> 
 }
 
 fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
-    let ttl = arg_u64(args, 1);
-    let mode = arg(args, 2);
-    let (counted, recounted) = (mode == b"2", mode == b"1" || mode == b"2");
-    if set_nx_px(h, &keys[0], arg(args, 0), ttl) {
-        if counted {
-            let waiters = match get(h, &keys[1]) {
-                None => 0.0,
-                Some(b) => match lua_tonumber(&b) {
-                    Some(n) => n,
-                    None => return lua_compare_error(),
-                },
-            };
-            if waiters > 0.0 {
-                h.call(Command::Decr { key: keys[1].clone() });
+    let (me, ttl, mode) = (arg(args, 0), arg_u64(args, 1), arg(args, 2));
+    let won = Reply::Array(vec![Reply::Int(1), Reply::Bulk(me.clone())]);
+    let del =
+        |h: &mut dyn ScriptHost, key: &Bytes| h.call(Command::Del { keys: vec![key.clone()] });
+    let lrem = |h: &mut dyn ScriptHost| {
+        h.call(Command::LRem { key: keys[1].clone(), count: 0, value: me.clone() });
+    };
+    // One `SET NX PX GET`: it takes a free lock, or answers who holds it.
+    let held = h.call(Command::Set {
+        key: keys[0].clone(),
+        value: me.clone(),
+        cond: Some(SetCond::Nx),
+        expiry: Some(Expiry::Px(ttl)),
+        get: true,
+    });
+    match held {
+        Reply::Error(_) => return held,
+        Reply::Nil => {
+            if mode != b"0" {
+                lrem(h);
+                del(h, &keys[2]);
             }
+            return won;
         }
-        return Reply::Array(vec![Reply::Int(1), Reply::Bulk(arg(args, 0))]);
-    }
-    while let Reply::Bulk(t) = h.call(Command::LPop { key: keys[2].clone() }) {
-        if get(h, &keys[0]).as_ref() == Some(&t) {
+        Reply::Bulk(held) if held == me => {
             h.call(Command::PExpire { key: keys[0].clone(), ms: ttl });
-            if !counted && get(h, &keys[1]).is_some() {
-                h.call(Command::Incr { key: keys[1].clone() });
-            }
-            return Reply::Array(vec![Reply::Int(1), Reply::Bulk(t)]);
+            del(h, &keys[2]);
+            return won;
         }
+        _ => {}
     }
-    if mode == b"1" || (counted && get(h, &keys[1]).is_none()) {
-        h.call(Command::Incr { key: keys[1].clone() });
-    }
-    if recounted {
+    if mode == b"1" {
+        h.call(Command::RPush { key: keys[1].clone(), values: vec![me.clone()] });
         h.call(Command::PExpire { key: keys[1].clone(), ms: ttl });
+    } else if mode == b"3" {
+        del(h, &keys[2]);
+        let pos = h.call(Command::LPos { key: keys[1].clone(), value: me.clone() });
+        if let Reply::Error(_) = pos {
+            return pos;
+        }
+        if pos == Reply::Nil {
+            h.call(Command::RPush { key: keys[1].clone(), values: vec![me.clone()] });
+        }
+        h.call(Command::PExpire { key: keys[1].clone(), ms: ttl });
+    } else if mode == b"2" {
+        del(h, &keys[2]);
+        lrem(h);
     }
     let pttl = int(h, Command::Pttl { key: keys[0].clone() });
     Reply::Array(vec![Reply::Int(0), Reply::Int(pttl)])
 }
 
 fn notify_release_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
-    if get(h, &keys[0]) != Some(arg(args, 0)) {
+    let me = arg(args, 0);
+    h.call(Command::Del { keys: vec![keys.get(3).cloned().unwrap_or_default()] });
+    if get(h, &keys[0]) != Some(me.clone()) {
+        h.call(Command::LRem { key: keys[1].clone(), count: 0, value: me });
         return Reply::Int(0);
     }
-    let waiters = match get(h, &keys[1]) {
-        None => 0.0,
-        Some(b) => match lua_tonumber(&b) {
-            Some(n) => n,
-            None => return lua_compare_error(),
-        },
-    };
-    if waiters <= 0.0 {
+    let Reply::Bulk(w) = h.call(Command::LPop { key: keys[1].clone() }) else {
         h.call(Command::Del { keys: vec![keys[0].clone()] });
         return Reply::Int(1);
-    }
-    let ttl = arg_u64(args, 2);
-    h.call(Command::Decr { key: keys[1].clone() });
+    };
+    let ttl = arg_u64(args, 1);
+    let signal = [keys[2].as_slice(), b":", &w].concat();
     h.call(Command::Set {
         key: keys[0].clone(),
-        value: arg(args, 1),
+        value: w.clone(),
         cond: None,
         expiry: Some(Expiry::Px(ttl)),
         get: false,
     });
-    h.call(Command::RPush { key: keys[2].clone(), values: vec![arg(args, 1)] });
-    h.call(Command::PExpire { key: keys[2].clone(), ms: ttl });
+    h.call(Command::RPush { key: signal.clone(), values: vec![w] });
+    h.call(Command::PExpire { key: signal, ms: ttl });
     Reply::Int(1)
 }

@@ -21,10 +21,15 @@ async fn a_release_wakes_a_blocked_waiter() {
     while !waiting.is_finished() && server_has_blocked_client(&server).await == 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(held.release().await.unwrap());
+    let released = Instant::now();
+    assert!(held.release().await.unwrap().owned);
     let guard = waiting.await.unwrap().expect("the waiter must get the lock after the release");
+    // Without the hand-off the waiter would get in only when its 20 s `BLPOP` ran out and it
+    // looked again: it must be woken by the release itself.
+    let woke = released.elapsed();
+    assert!(woke < Duration::from_secs(5), "the waiter got the lock {woke:?} after the release");
     assert!(guard.is_valid());
-    assert!(guard.release().await.unwrap());
+    assert!(guard.release().await.unwrap().owned);
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ async fn a_lock_recovers_after_its_connection_is_dropped() {
     for algorithm in Algorithm::ALL {
         let lock = support::builder("reconnect", algorithm).connect(&server.url()).await.unwrap();
         let guard = lock.acquire().await.expect("acquire");
-        assert!(guard.release().await.expect("release"));
+        assert!(guard.release().await.expect("release").owned);
         // The server closes every other client's connection, the lock's included.
         let mut admin = support::raw(&server).await;
         let killed: i64 = redis::cmd("CLIENT")
@@ -35,6 +35,6 @@ async fn a_lock_recovers_after_its_connection_is_dropped() {
             result = lock.acquire().await;
         }
         let guard = result.unwrap_or_else(|e| panic!("{algorithm:?}: no recovery: {e}"));
-        assert!(guard.release().await.expect("release after the reconnect"));
+        assert!(guard.release().await.expect("release after the reconnect").owned);
     }
 }

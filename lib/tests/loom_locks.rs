@@ -85,6 +85,38 @@ fn notify_never_strands_a_waiter_among_three_clients() {
     assert_holds(&report, Claim::MutualExclusion);
 }
 
+/// An acquire dropped while it awaits each of its first actions (the fast `SET`, the acquire
+/// script, the `BLPOP`) and cleaned up as `Lock` does: the lock still reaches the other client,
+/// and no key is left, wherever the release's hand-off falls.
+#[test]
+fn notify_leaves_nothing_behind_an_acquire_cancelled_at_any_step() {
+    for action in 0..3 {
+        let scenario = Scenario { cancel: Some((2, action)), ..Scenario::default() };
+        let report = explore(Algorithm::Notify.protocol(), &scenario);
+        eprintln!("cancelled at action {action}:");
+        assert_holds(&report, Claim::NothingLeft);
+        assert_holds(&report, Claim::NoStrandedWaiter);
+        assert_holds(&report, Claim::MutualExclusion);
+        assert_holds(&report, Claim::Ownership);
+    }
+}
+
+/// A waiter whose wait timeout passes while the lock is held gives up and leaves the queue:
+/// the holder's release then frees the lock instead of handing it to nobody.
+#[test]
+fn notify_forgets_a_waiter_that_timed_out() {
+    let scenario = Scenario {
+        wait: Some(Duration::from_millis(15)),
+        hold_ms: 25,
+        ticks: 3,
+        ..Scenario::default()
+    };
+    let report = explore(Algorithm::Notify.protocol(), &scenario);
+    assert_holds(&report, Claim::NothingLeft);
+    assert_holds(&report, Claim::NoStrandedWaiter);
+    assert_holds(&report, Claim::MutualExclusion);
+}
+
 /// `token` with its release replaced by a plain `DEL`: loom must find the stale release.
 struct PlainDelToken;
 

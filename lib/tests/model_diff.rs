@@ -222,12 +222,11 @@ fn script() -> impl Strategy<Value = Command> {
             vec![f, v]
         )),
         (keys(2), fence).prop_map(|(k, f)| eval(&scripts::FENCED_READ, k, vec![f])),
-        (keys(3), value(), ttl_arg(), select(&["0", "1", "2"][..])).prop_map(|(k, t, ms, reg)| {
-            eval(&scripts::NOTIFY_ACQUIRE, k, vec![t, ms, bytes(reg)])
-        }),
-        (keys(3), value(), value(), ttl_arg()).prop_map(|(k, t, fresh, ms)| {
-            eval(&scripts::NOTIFY_RELEASE, k, vec![t, fresh, ms])
-        }),
+        (keys(3), value(), ttl_arg(), select(&["0", "1", "2", "3"][..])).prop_map(
+            |(k, t, ms, reg)| { eval(&scripts::NOTIFY_ACQUIRE, k, vec![t, ms, bytes(reg)]) }
+        ),
+        (keys(4), value(), ttl_arg())
+            .prop_map(|(k, t, ms)| { eval(&scripts::NOTIFY_RELEASE, k, vec![t, ms]) }),
     ]
 }
 
@@ -257,6 +256,8 @@ fn command() -> impl Strategy<Value = Command> {
         2 => (key(), values()).prop_map(|(key, values)| Command::RPush { key, values }),
         2 => key().prop_map(|key| Command::LPop { key }),
         1 => key().prop_map(|key| Command::LLen { key }),
+        1 => (key(), -2..3i64, value()).prop_map(|(key, count, value)| Command::LRem { key, count, value }),
+        1 => (key(), value()).prop_map(|(key, value)| Command::LPos { key, value }),
         2 => (key(), 1..20u64).prop_map(|(key, ms)| Command::BLPop { key, timeout: Duration::from_millis(ms) }),
         1 => (select(&CHANNELS[..]), value()).prop_map(|(c, message)| Command::Publish { channel: bytes(c), message }),
         1 => Just(Command::Time),

@@ -47,7 +47,8 @@ pub struct ReleaseParams {
     pub grant: Grant,
     /// The lock's ttl (a hand-off gives the next holder a fresh lease).
     pub ttl: Duration,
-    /// A fresh token, for algorithms that hand the lock over.
+    /// A fresh token, for algorithms that hand the lock over under a token of their own (the
+    /// reference algorithms do not: `notify` hands it over under the waiter's token).
     pub fresh_token: Token,
 }
 

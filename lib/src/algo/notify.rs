@@ -1,25 +1,34 @@
 //! `notify`: waiters block instead of polling, and a release hands the lock to exactly one of
-//! them.
+//! them, oldest first.
 //!
 //! Acquire first tries a plain `SET NX PX` (one round trip, no script, when the lock is free),
-//! then runs [`scripts::NOTIFY_ACQUIRE`]: it takes a free lock, or a lock that a release left
-//! for whoever comes next, or counts the caller as a waiter and answers the holder's remaining
-//! ttl. The waiter then blocks on `BLPOP signal` for at most that remaining ttl (and at most
-//! half a ttl), so a lock that expires instead of being released still wakes it.
+//! then runs [`scripts::NOTIFY_ACQUIRE`]: it takes a free lock, or a lock a release handed to
+//! the caller, or puts the caller's token on the waiters list and answers the holder's remaining
+//! ttl. The waiter then blocks on `BLPOP` of its own signal list for at most that remaining ttl
+//! (and at most half a ttl), so a lock that expires instead of being released still wakes it.
 //!
-//! Release runs [`scripts::NOTIFY_RELEASE`]: with a waiter counted, it stores a fresh token with a
-//! new lease and pushes that token to the signal list. Redis gives the pushed item to the
-//! longest-blocked `BLPOP`, whose client now owns the lock: one command wakes one waiter, and no
-//! late-comer can barge in between. Steady contention costs three commands per acquisition
-//! (the failed attempt, the `BLPOP`, the release).
+//! Release runs [`scripts::NOTIFY_RELEASE`]: with a waiter queued, it pops the oldest, stores
+//! *that waiter's own token* in the lock with a new lease, and pushes the token to the waiter's
+//! signal list. The waiter owns the lock from that instant, whether or not it is still blocked:
+//! no late-comer can barge in, and one command wakes one waiter. Steady contention costs three
+//! commands per acquisition (the failed attempt, the `BLPOP`, the release).
+//!
+//! The accounting is exact: a waiter is on the list at most once, and leaves it when it takes
+//! the lock by any path (the scripts remove it), when it gives up at its deadline (a last look,
+//! which also takes the lock if it was just handed over), or when its acquire is abandoned:
+//! then the release script, run with the abandoned token, withdraws it, and if the lock was
+//! handed to that token meanwhile, passes it on. Because a hand-off stores the waiter's own
+//! token, whoever knows that token can always undo it; no hand-off is ever lost.
 //!
 //! Why the lease of a handed-over lock is safe to count from the waiter's last acquire attempt:
-//! every attempt drains the signal list in the same atomic step, so an item a waiter pops was
-//! pushed, and its lease started, after that attempt was sent.
+//! every attempt that does not take the lock empties the caller's signal list in the same atomic
+//! step, so an item a waiter pops was pushed, and its lease started, after that attempt was
+//! sent.
 //!
-//! The waiter count is a hint, not an invariant: a waiter that gives up or dies stays counted
-//! until a release spends its count on a hand-off nobody is blocked for. Such a lock is then
-//! taken by the next acquire attempt of anyone (the script drains the list), or expires.
+//! What stays on the server: nothing once every acquire has ended (the waiters list and signal
+//! lists are deleted as they empty, and expire after a ttl without a look). A waiter that dies
+//! without any clean-up (a killed process) stays listed until a release hands it the lock,
+//! which then lives out its ttl, or until the list expires.
 
 use std::time::Duration;
 
@@ -27,7 +36,7 @@ use super::{
     AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, checked_extend,
     checked_release, grant, lease_end, set_nx, unexpected,
 };
-use crate::proto::{Action, Command, Event, Expiry, Machine, Outcome, Reply, millis, num};
+use crate::proto::{Action, Command, Event, Expiry, Keys, Machine, Outcome, Reply, millis, num};
 use crate::scripts;
 
 /// The `notify` algorithm.
@@ -52,9 +61,12 @@ impl Protocol for Notify {
         Box::new(NotifyAcquire::new(params, false))
     }
 
+    /// Hands the lock to the oldest waiter, or deletes it. Run with a token that does not hold
+    /// the lock (an abandoned acquire's), it withdraws that token from the waiters instead.
     fn release(&self, p: ReleaseParams) -> Box<dyn Machine> {
-        let args = vec![p.grant.token, p.fresh_token.to_bytes(), num(millis(p.ttl))];
-        let keys = vec![p.keys.lock, p.keys.waiters, p.keys.signal];
+        let own_signal = signal_of(&p.keys, &p.grant.token);
+        let args = vec![p.grant.token, num(millis(p.ttl))];
+        let keys = vec![p.keys.lock, p.keys.waiters, p.keys.signal, own_signal];
         Box::new(checked_release(&scripts::NOTIFY_RELEASE, args, keys))
     }
 
@@ -63,35 +75,57 @@ impl Protocol for Notify {
     }
 }
 
+/// The signal list of the waiter whose token is `token`: `signal:token`, under the lock's hash
+/// tag. A release that hands the lock over pushes the token there.
+#[must_use]
+pub fn signal_of(keys: &Keys, token: &[u8]) -> Vec<u8> {
+    [keys.signal.as_slice(), b":", token].concat()
+}
+
+/// What the last acquire script sent asked for (see [`scripts::NOTIFY_ACQUIRE`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// A try: take a free lock, or nothing.
+    Try,
+    /// A waiter's first look: take the lock, or join the waiters.
+    Look,
+    /// A waiter's look after a wait ran out: take the lock, or stay among the waiters.
+    LookAgain,
+    /// A waiter's last look: take the lock, or leave the waiters.
+    GiveUp,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
     New,
     /// The plain `SET NX PX` of the fast path is in flight.
     Fast,
-    Trying,
+    Trying(Mode),
     Blocked,
 }
 
 struct NotifyAcquire {
     p: AcquireParams,
     deadline: Option<Duration>,
-    /// When the last acquire attempt was sent: the earliest a handed-over lease can have begun.
+    /// When the last acquire script was sent. Every script empties our signal list unless it
+    /// gives us the lock, so a hand-off we are woken by happened after that: its lease began
+    /// no earlier.
     sent_at: Duration,
     state: State,
     fast_first: bool,
-    /// Whether an attempt of ours counted us as a waiter.
-    counted: bool,
+    signal: Vec<u8>,
 }
 
 impl NotifyAcquire {
     fn new(p: AcquireParams, fast_first: bool) -> NotifyAcquire {
+        let signal = signal_of(&p.keys, &p.token.to_bytes());
         NotifyAcquire {
             p,
             deadline: None,
             sent_at: Duration::ZERO,
             state: State::New,
             fast_first,
-            counted: false,
+            signal,
         }
     }
 
@@ -101,44 +135,48 @@ impl NotifyAcquire {
         Action::Send(set_nx(&self.p.keys.lock, self.p.token, Expiry::Px(millis(self.p.ttl))))
     }
 
-    fn attempt(&mut self, now: Duration) -> Action {
+    fn attempt(&mut self, now: Duration, mode: Mode) -> Action {
         self.sent_at = now;
-        self.state = State::Trying;
-        // See the script's doc: 0 = a try, 1 = a first look by a waiter (counts itself when
-        // busy), 2 = a counted waiter looking again after its wait ran out.
-        let mode = match (self.deadline, self.counted) {
-            (None, _) => "0",
-            (Some(_), false) => "1",
-            (Some(_), true) => "2",
+        self.state = State::Trying(mode);
+        let mode_arg = match mode {
+            Mode::Try => "0",
+            Mode::Look => "1",
+            Mode::GiveUp => "2",
+            Mode::LookAgain => "3",
         };
         Action::Send(Command::Eval {
             script: &scripts::NOTIFY_ACQUIRE,
-            keys: vec![
-                self.p.keys.lock.clone(),
-                self.p.keys.waiters.clone(),
-                self.p.keys.signal.clone(),
-            ],
-            args: vec![self.p.token.to_bytes(), num(millis(self.p.ttl)), mode.into()],
+            keys: vec![self.p.keys.lock.clone(), self.p.keys.waiters.clone(), self.signal.clone()],
+            args: vec![self.p.token.to_bytes(), num(millis(self.p.ttl)), mode_arg.into()],
         })
     }
 
-    fn won(&self, token: Vec<u8>, now: Duration) -> Action {
-        let valid_until = lease_end(self.sent_at, self.p.ttl, self.p.drift);
-        if valid_until <= now {
-            // A hand-off so late that its lease may be over; never report a lock we may not hold.
-            return Action::Done(Outcome::Failed("hand-off arrived after its lease".into()));
+    /// A look after a wait, or the last look once the deadline has come.
+    fn look(&mut self, now: Duration) -> Action {
+        match self.deadline {
+            Some(deadline) if now < deadline => self.attempt(now, Mode::LookAgain),
+            _ => self.attempt(now, Mode::GiveUp),
         }
+    }
+
+    fn won(&self, token: Vec<u8>) -> Action {
         Action::Done(Outcome::Acquired(grant(token, self.sent_at, self.p.ttl, self.p.drift)))
     }
 
-    fn on_attempt(&mut self, now: Duration, reply: Reply) -> Action {
+    fn on_attempt(&mut self, now: Duration, mode: Mode, reply: Reply) -> Action {
         let Reply::Array(items) = &reply else { return Action::Done(bad_reply("acquire", &reply)) };
         match items.as_slice() {
-            [Reply::Int(1), Reply::Bulk(token)] => self.won(token.clone(), now),
+            [Reply::Int(1), Reply::Bulk(token)] if *token == self.p.token.to_bytes() => {
+                self.won(token.clone())
+            }
             [Reply::Int(0), Reply::Int(pttl)] => {
-                let Some(deadline) = self.deadline else { return Action::Done(Outcome::Busy) };
+                let deadline = match (mode, self.deadline) {
+                    (Mode::Try, _) | (_, None) => return Action::Done(Outcome::Busy),
+                    (Mode::GiveUp, _) => return Action::Done(Outcome::TimedOut),
+                    (Mode::Look | Mode::LookAgain, Some(deadline)) => deadline,
+                };
                 if now >= deadline {
-                    return Action::Done(Outcome::TimedOut);
+                    return self.attempt(now, Mode::GiveUp);
                 }
                 let remaining = match *pttl {
                     // No expiry on the key (not ours to judge): look again after half a ttl.
@@ -149,7 +187,7 @@ impl NotifyAcquire {
                 let block =
                     remaining.min(self.p.ttl / 2).min(deadline - now).max(Duration::from_millis(1));
                 self.state = State::Blocked;
-                Action::Send(Command::BLPop { key: self.p.keys.signal.clone(), timeout: block })
+                Action::Send(Command::BLPop { key: self.signal.clone(), timeout: block })
             }
             _ => Action::Done(bad_reply("acquire", &reply)),
         }
@@ -158,9 +196,16 @@ impl NotifyAcquire {
     fn on_wake(&mut self, now: Duration, reply: Reply) -> Action {
         match reply {
             // Timed out: the holder's lease ran out, or it extended; look again.
-            Reply::Nil => self.attempt(now),
+            Reply::Nil => self.look(now),
             Reply::Array(items) => match items.as_slice() {
-                [_, Reply::Bulk(token)] => self.won(token.clone(), now),
+                [_, Reply::Bulk(token)] if *token == self.p.token.to_bytes() => {
+                    if lease_end(self.sent_at, self.p.ttl, self.p.drift) > now {
+                        return self.won(token.clone());
+                    }
+                    // Handed over so late that the lease we can vouch for is over: look again,
+                    // which renews the lock if it is still ours.
+                    self.look(now)
+                }
                 _ => Action::Done(bad_reply("wait", &Reply::Array(items))),
             },
             other => Action::Done(bad_reply("wait", &other)),
@@ -173,16 +218,16 @@ impl Machine for NotifyAcquire {
         match (self.state, event) {
             (State::New, Event::Start) => {
                 self.deadline = self.p.wait.map(|w| now + w);
-                if self.fast_first && self.deadline.is_some() {
-                    self.fast(now)
-                } else {
-                    self.attempt(now)
+                match (self.deadline.is_some(), self.fast_first) {
+                    (false, _) => self.attempt(now, Mode::Try),
+                    (true, true) => self.fast(now),
+                    (true, false) => self.attempt(now, Mode::Look),
                 }
             }
-            (State::Fast, Event::Reply(r)) if r.is_ok() => self.won(self.p.token.to_bytes(), now),
-            (State::Fast, Event::Reply(Reply::Nil)) => self.attempt(now),
+            (State::Fast, Event::Reply(r)) if r.is_ok() => self.won(self.p.token.to_bytes()),
+            (State::Fast, Event::Reply(Reply::Nil)) => self.attempt(now, Mode::Look),
             (State::Fast, Event::Reply(r)) => Action::Done(bad_reply("acquire", &r)),
-            (State::Trying, Event::Reply(r)) => self.on_attempt(now, r),
+            (State::Trying(mode), Event::Reply(r)) => self.on_attempt(now, mode, r),
             (State::Blocked, Event::Reply(r)) => self.on_wake(now, r),
             (_, other) => Action::Done(unexpected(&other)),
         }

@@ -17,6 +17,9 @@ pub type Bytes = Vec<u8>;
 
 /// A Redis command, from the closed set the lock algorithms use.
 #[derive(Clone, Debug, PartialEq, Eq)]
+// The fields are the arguments the variant's doc names, in the same words.
+#[allow(missing_docs)]
+#[non_exhaustive]
 pub enum Command {
     /// `PING`.
     Ping,
@@ -50,6 +53,11 @@ pub enum Command {
     LPop { key: Bytes },
     /// `LLEN key`.
     LLen { key: Bytes },
+    /// `LREM key count value`: removes up to `count` occurrences of `value` from the head
+    /// (from the tail when negative; all when 0).
+    LRem { key: Bytes, count: i64, value: Bytes },
+    /// `LPOS key value`: the index of the first occurrence of `value`, or nil.
+    LPos { key: Bytes, value: Bytes },
     /// `BLPOP key timeout`: blocks the connection for at most `timeout` (millisecond precision).
     BLPop { key: Bytes, timeout: Duration },
     /// `PUBLISH channel message`.
@@ -80,6 +88,7 @@ pub enum Expiry {
 
 /// A reply from Redis (RESP2 shapes).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reply {
     /// The null bulk string or null array.
     Nil,
@@ -115,6 +124,7 @@ impl Reply {
 
 /// What happened, fed to [`Machine::handle`].
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// The operation begins; always the first event.
     Start,
@@ -139,7 +149,12 @@ pub enum Action {
     Sleep(Duration),
     /// Subscribe to `channel` (once per operation; messages are kept from then on) and wait for
     /// the next message, at most `timeout`.
-    Wait { channel: Bytes, timeout: Duration },
+    Wait {
+        /// The channel.
+        channel: Bytes,
+        /// The longest wait.
+        timeout: Duration,
+    },
     /// Read the wall clock and feed [`Event::Clock`].
     ReadClock,
     /// The operation is over.
@@ -148,6 +163,7 @@ pub enum Action {
 
 /// How an operation ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Outcome {
     /// The lock is ours.
     Acquired(Grant),
@@ -156,9 +172,15 @@ pub enum Outcome {
     /// The lock stayed busy for the whole wait timeout.
     TimedOut,
     /// A release ended; `owned` says whether the lock was still ours when it ran.
-    Released { owned: bool },
+    Released {
+        /// Whether the lock held our token when the release ran.
+        owned: bool,
+    },
     /// An extend ended; on success the new validity deadline, in the driver's time.
-    Extended { valid_until: Option<Duration> },
+    Extended {
+        /// The new deadline, or `None` when the lock was no longer ours.
+        valid_until: Option<Duration>,
+    },
     /// Redis answered something the algorithm cannot interpret.
     Failed(String),
 }
@@ -194,9 +216,10 @@ pub struct Keys {
     pub lock: Bytes,
     /// The fence counter (`fenced`).
     pub fence: Bytes,
-    /// The hand-off list waiters block on (`notify`).
+    /// The common prefix of the waiters' signal lists (`notify`): a waiter blocks on
+    /// `signal:token`, where a release that hands it the lock pushes its token.
     pub signal: Bytes,
-    /// The count of registered waiters (`notify`).
+    /// The list of waiting tokens, oldest first (`notify`).
     pub waiters: Bytes,
     /// The pub/sub channel (algorithms that publish).
     pub channel: Bytes,

@@ -29,6 +29,9 @@
 //! - [`Claim::WakesAfterExpiry`] (only with [`Scenario::expiry_slack_ms`]): a client that waits
 //!   on a lock which then expires silently is woken within the slack of the later of the
 //!   expiry and the start of its wait.
+//! - [`Claim::NothingLeft`]: once every client is done, no key of the lock is left (but the
+//!   fence counter), in executions where no client gave up and no lease can expire; with
+//!   [`Scenario::cancel`], an acquire cancelled mid-flight is cleaned up as `Lock` does first.
 //!
 //! Each client runs `rounds` times: acquire, hold for `hold_ms`, (for fenced protocols) a fenced
 //! write, release. Set `REDMUTEX_LOOM_TRACE=1` to print the trace of every execution.
@@ -79,6 +82,11 @@ pub struct Scenario {
     /// between two steps of one client without spending a preemption on the clock (needed to
     /// find some bugs with two clients); without it, three clients stay cheap to explore.
     pub clock_yields: bool,
+    /// Cancel one acquire, as dropping its future does: `(client, action)` abandons that
+    /// client's first acquire while it awaits the result of its `action`-th action (from 0; a
+    /// blocked `BLPOP` is disconnected), then runs the protocol's release with the abandoned
+    /// token, as `Lock`'s clean-up does, and ends the client.
+    pub cancel: Option<(u64, usize)>,
 }
 
 impl Default for Scenario {
@@ -96,6 +104,7 @@ impl Default for Scenario {
             max_actions: 12,
             expiry_slack_ms: None,
             clock_yields: true,
+            cancel: None,
         }
     }
 }
@@ -113,6 +122,10 @@ pub enum Claim {
     NoStrandedWaiter,
     /// A client slept on through a silent expiry of the lock for longer than the slack.
     WakesAfterExpiry,
+    /// Once every client is done, a key of the lock is left (the lock held by no one, a waiter
+    /// still queued, a signal list); the fence counter is kept by design. Judged in executions
+    /// where no client gave up and the clock cannot reach the ttl.
+    NothingLeft,
 }
 
 /// A violated claim, with the execution's trace up to the violation.
@@ -227,6 +240,8 @@ struct World {
     /// The highest fence the fenced resource accepted.
     accepted: Option<u64>,
     clock_done: bool,
+    /// A client gave up because nothing could wake it (the execution's bounds, not the lock).
+    gave_up: bool,
     /// Clients neither waiting nor finished.
     running: u64,
     trace: Vec<String>,
@@ -271,6 +286,7 @@ fn execution(protocol: &'static dyn Protocol, scenario: &Scenario) -> Vec<Findin
             fences: Vec::new(),
             accepted: None,
             clock_done: false,
+            gave_up: false,
             running: scenario.clients,
             trace: Vec::new(),
             findings: Vec::new(),
@@ -304,6 +320,15 @@ fn execution(protocol: &'static dyn Protocol, scenario: &Scenario) -> Vec<Findin
         let _ = c.join();
     }
     let mut w = lock(&shared);
+    let expires = scenario.ttl <= Duration::from_millis(scenario.ticks * scenario.tick_ms);
+    if !w.gave_up && !expires {
+        let fence = w.keys.fence.clone();
+        let left: Vec<String> =
+            w.model.live_keys().into_iter().filter(|k| *k != fence).map(|k| text(&k)).collect();
+        if !left.is_empty() {
+            w.violate(Claim::NothingLeft, format!("every client is done and {left:?} remain"));
+        }
+    }
     if std::env::var_os("REDMUTEX_LOOM_TRACE").is_some() {
         eprintln!("execution:\n  {}", w.trace.join("\n  "));
     }
@@ -323,8 +348,15 @@ fn client(shared: &Shared, protocol: &'static dyn Protocol, scenario: &Scenario,
             seed: me.0 ^ (round << 16),
             backoff: Backoff::default(),
         };
+        let token = params.token;
+        let cancel_at = scenario.cancel.filter(|(c, _)| *c == me.0 && round == 0).map(|(_, a)| a);
         let mut role = Role::Acquire { floor: None };
-        let acquired = operate(shared, me, protocol.acquire(params), &mut role, scenario);
+        let acquire = protocol.acquire(params);
+        let acquired = operate(shared, me, acquire, &mut role, scenario, cancel_at);
+        if cancel_at.is_some() && acquired.is_none() && !lock(shared).gave_up {
+            clean_up(shared, protocol, scenario, me, token);
+            break;
+        }
         let Some(Outcome::Acquired(grant)) = acquired else { break };
         hold(shared, scenario.hold_ms);
         if let Some(fence) = grant.fence {
@@ -337,7 +369,7 @@ fn client(shared: &Shared, protocol: &'static dyn Protocol, scenario: &Scenario,
             fresh_token: Token::from_u128((u128::from(me.0) << 8) | u128::from(round) | 0x80),
         };
         let mut role = Role::Release { token: grant.token.clone() };
-        if operate(shared, me, protocol.release(release), &mut role, scenario).is_none() {
+        if operate(shared, me, protocol.release(release), &mut role, scenario, None).is_none() {
             break;
         }
     }
@@ -348,18 +380,47 @@ fn client(shared: &Shared, protocol: &'static dyn Protocol, scenario: &Scenario,
     shared.changed.notify_all();
 }
 
-/// Drives one operation to its outcome; `None` when the client gave up.
+/// What `Lock` does for a dropped acquire: the protocol's release with the abandoned token.
+fn clean_up(
+    shared: &Shared,
+    protocol: &'static dyn Protocol,
+    scenario: &Scenario,
+    me: ClientId,
+    token: Token,
+) {
+    let grant = Grant {
+        token: token.to_bytes(),
+        fence: None,
+        acquired_at: Duration::ZERO,
+        valid_until: Duration::ZERO,
+        clock_ms: None,
+    };
+    let release = ReleaseParams {
+        keys: Keys::new("loom:", "lock"),
+        grant,
+        ttl: scenario.ttl,
+        fresh_token: Token::from_u128((u128::from(me.0) << 8) | 0xc0),
+    };
+    let mut role = Role::Release { token: token.to_bytes() };
+    lock(shared).trace.push(format!("{me:?} cleans up its cancelled acquire"));
+    let _ = operate(shared, me, protocol.release(release), &mut role, scenario, None);
+}
+
+/// Drives one operation to its outcome; `None` when the client gave up, or was cancelled
+/// while it awaited the result of its action number `cancel_at`.
 fn operate(
     shared: &Shared,
     me: ClientId,
     mut machine: Box<dyn Machine>,
     role: &mut Role,
     scenario: &Scenario,
+    cancel_at: Option<usize>,
 ) -> Option<Outcome> {
     let mut event = Event::Start;
     let mut subscribed: Option<Bytes> = None;
     for step in 0..scenario.max_actions {
         let mut w = lock(shared);
+        let cancelled = cancel_at == Some(step);
         if step == 0 {
             match role {
                 Role::Acquire { floor } => *floor = w.fences.iter().max().copied(),
@@ -377,6 +438,12 @@ fn operate(
             Action::Send(command) => {
                 let step = w.exec(me, role, &command);
                 shared.changed.notify_all();
+                if cancelled {
+                    w.trace.push(format!("{me:?} is cancelled awaiting that reply"));
+                    w.model.disconnect(me);
+                    let _ = w.model.take_unblocked_for(me);
+                    return None;
+                }
                 match step {
                     Step::Reply(reply) => Event::Reply(reply),
                     Step::Blocked => {
@@ -418,6 +485,7 @@ fn operate(
     }
     let mut w = lock(shared);
     w.trace.push(format!("{me:?} abandons its operation after {} actions", scenario.max_actions));
+    w.gave_up = true;
     w.model.disconnect(me);
     None
 }
@@ -445,6 +513,7 @@ fn wait<'a, T>(
 
 fn give_up(shared: &Shared, mut w: MutexGuard<'_, World>, me: ClientId) -> Option<Outcome> {
     w.trace.push(format!("{me:?} gives up: nothing can wake it"));
+    w.gave_up = true;
     w.model.disconnect(me);
     shared.changed.notify_all();
     None

@@ -190,6 +190,12 @@ impl Model {
         }
     }
 
+    /// Every live key, in order (for checkers; no side effect).
+    #[must_use]
+    pub fn live_keys(&self) -> Vec<Bytes> {
+        self.data.iter().filter(|(_, e)| self.alive(e.expires_at)).map(|(k, _)| k.clone()).collect()
+    }
+
     /// Whether `key` exists (is alive), of any type.
     #[must_use]
     pub fn exists(&self, key: &[u8]) -> bool {
@@ -301,6 +307,12 @@ impl Model {
             Command::LLen { key } => match self.list(key) {
                 Err(e) => e,
                 Ok(len) => Reply::Int(count(len.unwrap_or(0))),
+            },
+            Command::LRem { key, count, value } => self.lrem(key, *count, value),
+            Command::LPos { key, value } => match self.list(key) {
+                Err(e) => e,
+                Ok(None) => Reply::Nil,
+                Ok(Some(_)) => self.lpos(key, value),
             },
             Command::BLPop { key, .. } => match self.list(key) {
                 Err(e) => e,
@@ -445,6 +457,50 @@ impl Model {
             self.ready.push(key.to_vec());
         }
         Reply::Int(count(len))
+    }
+
+    /// `LREM`: removes up to `|count|` occurrences of `value` (from the tail when negative, all
+    /// when 0), deleting the key when it empties.
+    fn lrem(&mut self, key: &[u8], n: i64, value: &[u8]) -> Reply {
+        match self.list(key) {
+            Err(e) => return e,
+            Ok(None) => return Reply::Int(0),
+            Ok(Some(_)) => {}
+        }
+        let Some(Entry { value: Value::List(list), .. }) = self.live(key) else {
+            return Reply::Int(0);
+        };
+        let limit = if n == 0 {
+            usize::MAX
+        } else {
+            usize::try_from(n.unsigned_abs()).unwrap_or(usize::MAX)
+        };
+        let mut removed = 0;
+        let mut kept: VecDeque<Bytes> = VecDeque::with_capacity(list.len());
+        let items: Vec<Bytes> =
+            if n < 0 { list.drain(..).rev().collect() } else { list.drain(..).collect() };
+        for item in items {
+            if removed < limit && item == value {
+                removed += 1;
+            } else if n < 0 {
+                kept.push_front(item);
+            } else {
+                kept.push_back(item);
+            }
+        }
+        *list = kept;
+        if list.is_empty() {
+            self.data.remove(key);
+        }
+        Reply::Int(count(removed))
+    }
+
+    /// `LPOS key value` (no options) on the live list at `key`.
+    fn lpos(&mut self, key: &[u8], value: &[u8]) -> Reply {
+        let Some(Entry { value: Value::List(list), .. }) = self.live(key) else {
+            return Reply::Nil;
+        };
+        list.iter().position(|item| item == value).map_or(Reply::Nil, |i| Reply::Int(count(i)))
     }
 
     /// Pops the head of the live list at `key`, deleting the key when it empties.

@@ -154,10 +154,9 @@ fn a_push_serves_blocked_clients_first_come_first_served() {
 #[test]
 fn a_script_push_serves_a_blocked_waiter_after_the_script() {
     let mut m = Model::new();
-    let keys = vec![b("lock"), b("waiters"), b("signal")];
     let acquire = |token: &str| Command::Eval {
         script: &scripts::NOTIFY_ACQUIRE,
-        keys: keys.clone(),
+        keys: vec![b("lock"), b("waiters"), format!("signal:{token}").into_bytes()],
         args: vec![b(token), b("1000"), b("1")],
     };
     assert_eq!(
@@ -166,16 +165,18 @@ fn a_script_push_serves_a_blocked_waiter_after_the_script() {
     );
     let busy = Step::Reply(Reply::Array(vec![Reply::Int(0), Reply::Int(1000)]));
     assert_eq!(m.exec(B, &acquire("tb")), busy);
-    assert_eq!(m.exec(B, &blpop("signal", 500)), Step::Blocked);
+    assert_eq!(m.exec(B, &blpop("signal:tb", 500)), Step::Blocked);
     let release = Command::Eval {
         script: &scripts::NOTIFY_RELEASE,
-        keys: keys.clone(),
-        args: vec![b("ta"), b("fresh"), b("1000")],
+        keys: vec![b("lock"), b("waiters"), b("signal"), b("signal:ta")],
+        args: vec![b("ta"), b("1000")],
     };
     assert_eq!(m.exec(A, &release), Step::Reply(Reply::Int(1)));
-    assert_eq!(m.take_unblocked(), vec![(B, popped(b"signal", b("fresh")))]);
-    assert_eq!(m.string(b"lock"), Some(&b"fresh"[..]));
-    assert!(!m.exists(b"signal"));
+    // The lock is handed over under the waiter's own token.
+    assert_eq!(m.take_unblocked(), vec![(B, popped(b"signal:tb", b("tb")))]);
+    assert_eq!(m.string(b"lock"), Some(&b"tb"[..]));
+    assert!(!m.exists(b"signal:tb"));
+    assert!(!m.exists(b"waiters"));
 }
 
 #[test]
@@ -215,12 +216,15 @@ fn a_script_stops_at_its_first_error_and_keeps_what_ran() {
     let acquire = |token: &str| Command::Eval {
         script: &scripts::NOTIFY_ACQUIRE,
         keys: keys.clone(),
-        args: vec![b(token), b("1000"), b("1")],
+        args: vec![b(token), b("1000"), b("3")],
     };
     let _ = run(&mut m, acquire("ta"));
-    // Busy, then INCR on a non-number fails: the script answers that error.
-    assert_eq!(run(&mut m, acquire("tb")), Reply::Error(NOT_AN_INTEGER.into()));
+    // Busy, looking again: the signal list is emptied, then LPOS on a string fails: the script answers that
+    // error, and the deletion before it stays done.
+    let _ = run(&mut m, Command::RPush { key: b("signal"), values: vec![b("stale")] });
+    assert_eq!(run(&mut m, acquire("tb")), Reply::Error(WRONGTYPE.into()));
     assert_eq!(m.string(b"w"), Some(&b"x"[..]));
+    assert!(!m.exists(b"signal"));
 }
 
 #[test]
