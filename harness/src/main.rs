@@ -30,7 +30,8 @@ enum Cmd {
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// The algorithm (see `contend list`; default: notify).
+        /// The algorithm (see `contend list`; default: notify), or an adapter:
+        /// `adapter:PATH/TO/MANIFEST.toml` (see docs/adapters.md).
         #[arg(long, short)]
         algorithm: Option<String>,
         /// Servers: `local` (own redis-server processes), `docker` (containers; needs the
@@ -103,11 +104,37 @@ enum Cmd {
         /// The report folder.
         dir: PathBuf,
     },
-    /// List the algorithms.
+    /// List the algorithms (adapters: the manifests in `adapters/` and $CONTEND_ADAPTERS).
     List,
+    /// Adapters: locks in other processes, spoken to over the adapter protocol
+    /// (docs/adapters.md).
+    #[command(subcommand)]
+    Adapter(AdapterCmd),
     /// A worker process (started by the coordinator).
     #[command(hide = true)]
     Worker,
+}
+
+#[derive(Subcommand)]
+enum AdapterCmd {
+    /// A conformance check of an adapter against a redis-server of its own: handshake, acquire,
+    /// a wait that times out, release, a stale release, extend, shutdown. Exit 0 when every step
+    /// passed, 1 otherwise.
+    Check {
+        /// The adapter's manifest (TOML).
+        manifest: PathBuf,
+    },
+    /// Serve a built-in algorithm over the adapter protocol on stdin/stdout.
+    Serve {
+        /// The algorithm (reference or specimen; see `contend list`).
+        algorithm: String,
+        /// Scale of a specimen's document sleeps and poll delays.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Print a manifest that runs this command, and exit.
+        #[arg(long)]
+        manifest: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -115,6 +142,10 @@ fn main() -> ExitCode {
     if let Cmd::Worker = &cli.command {
         return match contend::worker::main() {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.is::<contend::adapter::AdapterFailed>() => {
+                eprintln!("{e}");
+                ExitCode::from(contend::adapter::ADAPTER_FAILED_EXIT)
+            }
             Err(e) => {
                 eprintln!("{}", causes(&e));
                 ExitCode::from(3)
@@ -255,6 +286,17 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
             for e in registry::all() {
                 println!("{:<24} {:<9}  {}", e.name, e.class.name(), e.summary);
             }
+            Ok(true)
+        }
+        Cmd::Adapter(AdapterCmd::Check { manifest }) => {
+            contend::adapter::check::check(&manifest).await
+        }
+        Cmd::Adapter(AdapterCmd::Serve { algorithm, scale, manifest: true }) => {
+            print!("{}", contend::adapter::serve::manifest_text(&algorithm, scale)?);
+            Ok(true)
+        }
+        Cmd::Adapter(AdapterCmd::Serve { algorithm, scale, manifest: false }) => {
+            contend::adapter::serve::serve(&algorithm, scale).await?;
             Ok(true)
         }
         Cmd::Worker => Ok(true),
