@@ -31,8 +31,13 @@ contend-docker *ARGS="": redis-image
     cargo build --release -p contend --features docker
     set -- {{ARGS}}; if [ $# -eq 0 ] || [ "${1#-}" != "$1" ]; then set -- {{default_scenario}} "$@"; fi; {{contend}} run "$@" --server docker
 
-# Every scenario x algorithm against its expectations (what CI gates on).
-gate *ARGS="":
+# The adapters' runtimes: a virtual environment with the pinned lock libraries (docs/adapters.md).
+adapters:
+    [ -x adapters/.venv/bin/python ] || python3 -m venv adapters/.venv
+    adapters/.venv/bin/pip install -q -r adapters/python/requirements.txt
+
+# Every scenario x algorithm against its expectations, adapters included (what CI gates on).
+gate *ARGS="": adapters
     cargo build --release -p contend
     {{contend}} gate scenarios --junit reports/gate.xml {{ARGS}}
 
