@@ -15,7 +15,7 @@ use redmutex::proto::{Action, Command, Grant, Outcome, Reply, Token};
 use redmutex::{Connection, FencedRead, FencedResource};
 use serde::{Deserialize, Serialize};
 
-use crate::adapter::child::Adapter;
+use crate::adapter::child::{Adapter, Group};
 use crate::clock::{monotonic_ns, ms};
 use crate::history::{Event, Kind, Op};
 use crate::registry;
@@ -81,7 +81,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             let c = &cfg.client;
             let paused = crate::adapter::paused_ms(&c.faults);
             let timeout = m.call_timeout_ms(c.ttl_ms, c.wait_ms, paused);
-            Some(Adapter::start(m, &cfg.lock_url, &cfg.prefix, timeout).await?)
+            Some(Adapter::start(m, &cfg.lock_url, &cfg.prefix, timeout, Group::Inherit).await?)
         }
     };
     let resource = FencedResource::new(witness.clone(), &keys.resource);

@@ -9,7 +9,8 @@ use std::process::Output;
 
 use support::{contend, text, verdict};
 
-const CHECKERS: [&str; 5] = ["mutual-exclusion", "lost-updates", "ownership", "fencing", "liveness"];
+const CHECKERS: [&str; 5] =
+    ["mutual-exclusion", "lost-updates", "ownership", "fencing", "liveness"];
 
 /// A manifest serving `algorithm` at `scale`, written into `dir`.
 fn served_manifest(dir: &Path, algorithm: &str, scale: &str) -> PathBuf {
@@ -37,7 +38,12 @@ fn shipped(scenario: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(format!("{scenario}.toml"))
 }
 
-fn run(scenario: &Path, algorithm: &str, out: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
+fn run(
+    scenario: &Path,
+    algorithm: &str,
+    out: &Path,
+    extra: &[&str],
+) -> (Output, serde_json::Value) {
     let output = contend()
         .arg("run")
         .arg(scenario)

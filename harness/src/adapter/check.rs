@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redmutex::testing::RedisServer;
 
-use super::child::{Adapter, AdapterFailed};
+use super::child::{Adapter, AdapterFailed, Group};
 use super::manifest::Manifest;
 use super::proto::{Acquired, Owned};
 
@@ -64,7 +64,7 @@ impl Check {
     }
 
     async fn start(&mut self) -> Result<Adapter, AdapterFailed> {
-        Adapter::start(&self.m, &self.url, PREFIX, 30_000).await
+        Adapter::start(&self.m, &self.url, PREFIX, 30_000, Group::Own).await
     }
 
     async fn exists(&mut self, key: &str) -> bool {

@@ -47,8 +47,29 @@ pub struct Adapter {
     last_line: Option<String>,
     stderr_tail: Arc<Mutex<String>>,
     call_timeout: Duration,
+    /// The adapter leads a process group of its own, killed whole on drop.
+    own_group: Option<i32>,
     /// The handshake's answer.
     pub hello: Hello,
+}
+
+/// Where an adapter's processes live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// In the caller's process group: a worker, whose group the coordinator signals.
+    Inherit,
+    /// In a group of its own, killed whole when the [`Adapter`] is dropped (`adapter check`).
+    Own,
+}
+
+impl Drop for Adapter {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.own_group {
+            // SAFETY: kill(2) on the group our child leads; the child is not yet reaped (we
+            // hold it), so the group id is still its.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
 }
 
 /// The most of the adapter's stderr an error message quotes.
@@ -62,6 +83,7 @@ impl Adapter {
         redis_url: &str,
         key_prefix: &str,
         call_timeout_ms: u64,
+        group: Group,
     ) -> Result<Adapter, AdapterFailed> {
         let mut cmd = tokio::process::Command::new(manifest.program());
         cmd.args(&manifest.command[1..])
@@ -77,7 +99,10 @@ impl Adapter {
         // stays in our process group, so the coordinator's SIGSTOP/SIGKILL of the group strike
         // it too; and it dies with us whatever way we die.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
+                if group == Group::Own {
+                    libc::setpgid(0, 0);
+                }
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                 Ok(())
             });
@@ -113,7 +138,12 @@ impl Adapter {
                 }
             }
         });
+        let own_group = match group {
+            Group::Own => child.id().and_then(|p| i32::try_from(p).ok()).filter(|p| *p > 0),
+            Group::Inherit => None,
+        };
         let mut adapter = Adapter {
+            own_group,
             manifest: manifest.clone(),
             child,
             stdin,
@@ -205,7 +235,8 @@ impl Adapter {
         }
     }
 
-    /// Asks the adapter to exit and waits a moment for it; kills it if it does not go.
+    /// Asks the adapter to exit and waits a moment for it; it is killed if it does not go
+    /// (`kill_on_drop`, and its group with [`Group::Own`]).
     pub async fn shutdown(mut self) -> Result<(), AdapterFailed> {
         self.call_timeout = self.call_timeout.min(Duration::from_secs(5));
         let id = self.id();

@@ -406,6 +406,9 @@ impl Coordinator {
     ) -> anyhow::Result<()> {
         let l = &mut self.live[i];
         l.alive = false;
+        // Whatever the worker left in its group (an adapter, the adapter's own children) goes
+        // with it.
+        signal_group(l.pid, libc::SIGKILL);
         if code == Some(0) && l.pending.is_none() {
             return Ok(());
         }
@@ -583,6 +586,7 @@ impl Coordinator {
                     self.last_events(i);
                     let l = &mut self.live[i];
                     l.alive = false;
+                    signal_group(l.pid, libc::SIGKILL);
                     if let Some(op) = l.pending.take() {
                         let mut info = Event::new(monotonic_ns(), Kind::Info, op).by(l.id, l.pid);
                         info.details = Some("stopped at the end of the run".into());
@@ -597,7 +601,9 @@ impl Coordinator {
 
 /// Sends `signal` to the process group of worker `pid` (the worker leads it): the worker and the
 /// adapter it started, if any, are struck together, as one client. A pid of 0 (unknown) is
-/// skipped: `kill(0, ..)` would strike our own group.
+/// skipped: `kill(0, ..)` would strike our own group. Also used just after a worker was reaped:
+/// its pid cannot name a new group while any process of the old one lives, and once none does
+/// the signal finds nobody (ESRCH).
 fn signal_group(pid: u32, signal: i32) {
     let Ok(pid) = i32::try_from(pid) else { return };
     if pid <= 0 {
