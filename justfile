@@ -36,6 +36,11 @@ adapters:
     [ -x adapters/.venv/bin/python ] || python3 -m venv adapters/.venv
     adapters/.venv/bin/pip install -q -r adapters/python/requirements.txt
 
+# The conformance check of every shipped adapter (docs/adapters.md).
+adapter-check: adapters
+    cargo build --release -p contend
+    for m in adapters/*.toml; do {{contend}} adapter check "$m"; done
+
 # Every scenario x algorithm against its expectations, adapters included (what CI gates on).
 gate *ARGS="": adapters
     cargo build --release -p contend

@@ -71,9 +71,10 @@ impl Check {
         redis::cmd("EXISTS").arg(key).query_async::<i64>(&mut self.raw).await.unwrap_or(0) > 0
     }
 
-    async fn keys_under_prefix(&mut self) -> usize {
+    /// How many keys hold `key` in their name (a library may add a prefix of its own).
+    async fn keys_naming(&mut self, key: &str) -> usize {
         let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{PREFIX}*"))
+            .arg(format!("*{}*", glob_escape(key)))
             .query_async(&mut self.raw)
             .await
             .unwrap_or_default();
@@ -85,15 +86,22 @@ impl Check {
         let h = a.hello.clone();
         self.pass(
             "handshake",
-            &format!("protocol 1, `{}` version `{}`, supports {:?}", h.name, h.version, h.supports),
+            &format!(
+                "protocol 1, `{}` version `{}`; fencing {}, extend {}, try-acquire {}",
+                h.name,
+                h.version,
+                yes(h.supports.fencing),
+                yes(h.supports.extend),
+                yes(h.supports.try_acquire)
+            ),
         );
         let key = format!("{PREFIX}{{lock}}");
         let Some(token) = self.acquire_free(&mut a, &key, 5000).await? else { return Ok(()) };
         let at_key = self.exists(&key).await;
-        if self.keys_under_prefix().await == 0 {
+        if self.keys_naming(&key).await == 0 {
             self.fail(
                 "acquire",
-                "acquired, but no key under the key prefix exists on the server",
+                &format!("acquired, but no key with `{key}` in its name exists on the server"),
                 "use the server from `redis_url` (or CONTEND_REDIS_URL) and the `key` of the request",
             );
         } else {
@@ -175,7 +183,8 @@ impl Check {
         let answer = b.acquire(key, 5000, 800).await?;
         let took = t.elapsed();
         match answer {
-            Acquired::TimedOut if took >= Duration::from_millis(700) => self.pass(
+            // A poller may give up one poll interval early (redis-py does, by up to 100 ms).
+            Acquired::TimedOut if took >= Duration::from_millis(600) => self.pass(
                 "wait times out",
                 &format!(
                     "a held lock with wait_ms 800 answered timeout after {} ms",
@@ -275,4 +284,20 @@ impl Check {
         b.release(&key, &new).await?;
         Ok(())
     }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// `key` with the glob characters of `KEYS` escaped.
+fn glob_escape(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for c in key.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
