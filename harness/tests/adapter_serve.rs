@@ -99,3 +99,25 @@ fn a_served_fenced_lock_refuses_a_paused_holders_write_as_the_built_in_one_does(
 fn a_served_notify_lock_counts_every_increment_as_the_built_in_one_does() {
     same_verdicts("increment-20x100", "notify", "1", &["--workers", "4", "--iterations", "15"]);
 }
+
+#[test]
+fn an_adapter_in_contend_adapters_is_listed_and_a_bad_manifest_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = served_manifest(dir.path(), "token", "1");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "name = \"no spaces allowed\"\ncommand = [\"x\"]\n").unwrap();
+    let out = contend()
+        .arg("list")
+        .env("CONTEND_ADAPTERS", format!("{}:{}", good.display(), bad.display()))
+        .output()
+        .unwrap();
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout.lines().any(|l| l.starts_with("served-token") && l.contains("adapter")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("bad.toml") && stderr.contains("`name`"), "{stderr}");
+    assert_eq!(stderr.matches("bad.toml").count(), 1, "warned more than once: {stderr}");
+}

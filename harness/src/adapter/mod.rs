@@ -16,7 +16,7 @@ pub mod proto;
 pub mod serve;
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use redmutex::algo::{ExtendParams, Protocol, ReleaseParams};
 use redmutex::proto::{Action, Event, Machine, Outcome};
@@ -50,9 +50,15 @@ pub fn load(path: &Path) -> anyhow::Result<&'static Manifest> {
 
 /// The adapters `contend list` shows and scenarios may name: every `*.toml` in `adapters/` (under
 /// the current folder) and in the files and folders [`ADAPTERS_ENV`] lists. A manifest that does
-/// not load is reported on stderr and left out; the first of two with one name wins.
+/// not load is reported on stderr (once) and left out; the first of two with one name wins.
+/// Looked for once per process: the folder and the variable do not change during a run.
 #[must_use]
 pub fn discovered() -> Vec<&'static Manifest> {
+    static FOUND: OnceLock<Vec<&'static Manifest>> = OnceLock::new();
+    FOUND.get_or_init(discover).clone()
+}
+
+fn discover() -> Vec<&'static Manifest> {
     let mut places = vec![PathBuf::from("adapters")];
     if let Ok(more) = std::env::var(ADAPTERS_ENV) {
         places.extend(more.split(':').filter(|p| !p.is_empty()).map(PathBuf::from));
