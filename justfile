@@ -36,8 +36,9 @@ adapters:
     [ -x adapters/.venv/bin/python ] || python3 -m venv adapters/.venv
     adapters/.venv/bin/pip install -q -r adapters/python/requirements.txt
 
-# The conformance check of every shipped adapter (docs/adapters.md).
+# The Python protocol helper's unit tests, then the conformance check of every shipped adapter.
 adapter-check: adapters
+    python3 -m unittest discover -s adapters/python
     cargo build --release -p contend
     for m in adapters/*.toml; do {{contend}} adapter check "$m"; done
 

@@ -103,7 +103,14 @@ def serve(adapter, stdin=None, stdout=None):
     stdin = stdin or sys.stdin
     out = stdout or sys.stdout
     # Whatever the lock library prints must not corrupt the protocol stream.
-    sys.stdout = sys.stderr
+    saved, sys.stdout = sys.stdout, sys.stderr
+    try:
+        _loop(adapter, stdin, out)
+    finally:
+        sys.stdout = saved
+
+
+def _loop(adapter, stdin, out):
     for line in stdin:
         line = line.strip()
         if not line:
