@@ -109,6 +109,12 @@ pub fn refusal(m: &Manifest, scenario: &Scenario, simulated: bool) -> Option<Str
              run it"
         ));
     }
+    if scenario.lock.wait_ms == 0 && !m.supports.try_acquire {
+        return Some(format!(
+            "{}: wait_ms = 0 asks for a single try, and {who} does not support try_acquire",
+            scenario.path.display()
+        ));
+    }
     for f in &scenario.faults {
         match f {
             Fault::StepDelay(d) if d.step > 0 => {
