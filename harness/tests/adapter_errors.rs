@@ -95,26 +95,38 @@ fn an_adapter_that_hangs_is_stopped_after_the_call_timeout_and_leaves_no_process
 }
 
 #[test]
-fn adapters_refuse_step_delays_inside_an_operation() {
+fn adapters_refuse_what_they_cannot_take_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let m = manifest(dir.path(), "any", "exit 0");
-    let scenario = support::scenario(
-        dir.path(),
-        "delayed",
-        "workers = 2\niterations = 2\n[lock]\nttl_ms = 1000\nwait_ms = 1000\n\
-         [[faults]]\nkind = \"step-delay\"\nop = \"release\"\nstep = 1\ndelay_ms = 100\n",
-    );
-    let out = contend()
-        .arg("run")
-        .arg(&scenario)
-        .arg("-a")
-        .arg(format!("adapter:{}", m.display()))
-        .arg("--out")
-        .arg(dir.path().join("reports"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("step-delay faults at step 0 only"), "{}", text(&out));
+    let base = "workers = 2\niterations = 2\n[lock]\nttl_ms = 1000\n";
+    let cases = [
+        (
+            "delayed",
+            "wait_ms = 1000\n[[faults]]\nkind = \"step-delay\"\nop = \"release\"\nstep = 1\n\
+             delay_ms = 100\n",
+            "step-delay faults at step 0 only",
+        ),
+        (
+            "skewed",
+            "wait_ms = 1000\n[[faults]]\nkind = \"clock-skew\"\noffset_ms = 3000\n",
+            "libfaketime",
+        ),
+        ("once", "wait_ms = 0\n", "does not support try_acquire"),
+    ];
+    for (name, rest, why) in cases {
+        let scenario = support::scenario(dir.path(), name, &format!("{base}{rest}"));
+        let out = contend()
+            .arg("run")
+            .arg(&scenario)
+            .arg("-a")
+            .arg(format!("adapter:{}", m.display()))
+            .arg("--out")
+            .arg(dir.path().join("reports"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));
+        assert!(text(&out).contains(why), "{name}: {}", text(&out));
+    }
 }
 
 fn check(manifest: &Path) -> (Option<i32>, String) {
