@@ -210,3 +210,53 @@ fn a_killed_holders_adapter_dies_with_it() {
     }
     assert!(!alive_with("30.4715"), "an adapter's process outlived its worker");
 }
+
+/// The one-letter state of `pid` (`R`, `S`, `T` for stopped, ...).
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.split_whitespace().next()?.chars().next()
+}
+
+#[test]
+fn a_paused_holders_adapter_is_paused_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A scale no other test uses marks this test's adapter processes.
+    let out = contend()
+        .args(["adapter", "serve", "token", "--scale", "1.004716", "--manifest"])
+        .output()
+        .unwrap();
+    let m = dir.path().join("served.toml");
+    std::fs::write(&m, &out.stdout).unwrap();
+    let scenario = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/pause-holder.toml"),
+    )
+    .unwrap()
+    .replace("[expect.token]", "[expect.served-token]");
+    let scenario = support::scenario(dir.path(), "pause", &scenario);
+    let mut child = contend()
+        .arg("run")
+        .arg(&scenario)
+        .arg("-a")
+        .arg(format!("adapter:{}", m.display()))
+        .arg("--out")
+        .arg(dir.path().join("reports"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen_stopped = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        let adapters: Vec<u32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+            .filter(|&pid| cmdline(pid).iter().any(|a| a == "1.004716"))
+            .collect();
+        seen_stopped |= adapters.iter().any(|&pid| state(pid) == Some('T'));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the run was not as expected: {status:?}");
+    assert!(seen_stopped, "no adapter process was ever stopped during the pause");
+}
