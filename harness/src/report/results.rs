@@ -320,7 +320,7 @@ impl Results {
         let s = &self.stats;
         let _ = writeln!(
             t,
-            "  completed {} sections, counter {}, {} s of lock work, {}/s; ping p50 {} µs ({}){}; lock-server commands per acquisition {} sent{}",
+            "  completed {} sections, counter {}, {} s of lock work, {}/s; ping p50 {} µs ({}){}; lock-server commands per acquisition {}{}",
             s.completed,
             s.counter,
             num(s.lock_work_s, 3),
@@ -328,7 +328,12 @@ impl Results {
             num(s.ping_us_p50, 1),
             s.ping_placement,
             self.floor_text(),
-            num(s.server_commands_per_acquisition, 2),
+            // An adapter's commands are sent by another process, which does not count them.
+            if self.class == Class::Adapter {
+                "not counted by the adapter".to_string()
+            } else {
+                format!("{} sent", num(s.server_commands_per_acquisition, 2))
+            },
             s.server_commands_per_acquisition_incl_scripts
                 .map_or_else(String::new, |v| format!(", {} incl. script-internal", num(v, 2)))
         );
