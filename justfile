@@ -31,8 +31,19 @@ contend-docker *ARGS="": redis-image
     cargo build --release -p contend --features docker
     set -- {{ARGS}}; if [ $# -eq 0 ] || [ "${1#-}" != "$1" ]; then set -- {{default_scenario}} "$@"; fi; {{contend}} run "$@" --server docker
 
-# Every scenario x algorithm against its expectations (what CI gates on).
-gate *ARGS="":
+# The adapters' runtimes: a virtual environment with the pinned lock libraries (docs/adapters.md).
+adapters:
+    [ -x adapters/.venv/bin/python ] || python3 -m venv adapters/.venv
+    adapters/.venv/bin/pip install -q -r adapters/python/requirements.txt
+
+# The Python protocol helper's unit tests, then the conformance check of every shipped adapter.
+adapter-check: adapters
+    python3 -m unittest discover -s adapters/python
+    cargo build --release -p contend
+    for m in adapters/*.toml; do {{contend}} adapter check "$m"; done
+
+# Every scenario x algorithm against its expectations, adapters included (what CI gates on).
+gate *ARGS="": adapters
     cargo build --release -p contend
     {{contend}} gate scenarios --junit reports/gate.xml --breaks docs/what-breaks-what.md {{ARGS}}
 

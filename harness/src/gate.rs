@@ -14,6 +14,7 @@ use crate::registry::{self, Class};
 use crate::report::Results;
 use crate::run::{Interrupted, RunOptions, run};
 use crate::scenario::Scenario;
+use crate::servers::ServerChoice;
 
 /// What happened to one scenario × algorithm.
 #[derive(Debug)]
@@ -79,6 +80,11 @@ pub async fn gate(
                 Err(_) => Cell::Skipped(format!(
                     "skipped: unknown algorithm `{algorithm}` (`contend list` shows the names)"
                 )),
+                Ok(entry) if entry.adapter.is_some() && opts.server == ServerChoice::Sim => {
+                    Cell::Skipped(format!(
+                        "skipped: adapter `{algorithm}` runs in its own process, on a real server"
+                    ))
+                }
                 Ok(entry) => {
                     eprintln!("gate: {} × {} ...", scenario.name, algorithm);
                     let started = Instant::now();

@@ -30,7 +30,8 @@ enum Cmd {
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// The algorithm (see `contend list`; default: notify).
+        /// The algorithm (see `contend list`; default: notify), or an adapter:
+        /// `adapter:PATH/TO/MANIFEST.toml` (see docs/adapters.md).
         #[arg(long, short)]
         algorithm: Option<String>,
         /// Servers: `local` (own redis-server processes), `docker` (containers; needs the
@@ -107,11 +108,37 @@ enum Cmd {
         /// The report folder.
         dir: PathBuf,
     },
-    /// List the algorithms.
+    /// List the algorithms (adapters: the manifests in `adapters/` and $CONTEND_ADAPTERS).
     List,
+    /// Adapters: locks in other processes, spoken to over the adapter protocol
+    /// (docs/adapters.md).
+    #[command(subcommand)]
+    Adapter(AdapterCmd),
     /// A worker process (started by the coordinator).
     #[command(hide = true)]
     Worker,
+}
+
+#[derive(Subcommand)]
+enum AdapterCmd {
+    /// A conformance check of an adapter against a redis-server of its own: handshake, acquire,
+    /// a wait that times out, release, a stale release, extend, shutdown. Exit 0 when every step
+    /// passed, 1 otherwise.
+    Check {
+        /// The adapter's manifest (TOML).
+        manifest: PathBuf,
+    },
+    /// Serve a built-in algorithm over the adapter protocol on stdin/stdout.
+    Serve {
+        /// The algorithm (reference or specimen; see `contend list`).
+        algorithm: String,
+        /// Scale of a specimen's document sleeps and poll delays.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Print a manifest that runs this command, and exit.
+        #[arg(long)]
+        manifest: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -119,6 +146,10 @@ fn main() -> ExitCode {
     if let Cmd::Worker = &cli.command {
         return match contend::worker::main() {
             Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.is::<contend::adapter::AdapterFailed>() => {
+                eprintln!("{e}");
+                ExitCode::from(contend::adapter::ADAPTER_FAILED_EXIT)
+            }
             Err(e) => {
                 eprintln!("{}", causes(&e));
                 ExitCode::from(3)
@@ -262,6 +293,17 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
             }
             Ok(true)
         }
+        Cmd::Adapter(AdapterCmd::Check { manifest }) => {
+            contend::adapter::check::check(&manifest).await
+        }
+        Cmd::Adapter(AdapterCmd::Serve { algorithm, scale, manifest: true }) => {
+            print!("{}", contend::adapter::serve::manifest_text(&algorithm, scale)?);
+            Ok(true)
+        }
+        Cmd::Adapter(AdapterCmd::Serve { algorithm, scale, manifest: false }) => {
+            contend::adapter::serve::serve(&algorithm, scale).await?;
+            Ok(true)
+        }
         Cmd::Worker => Ok(true),
     }
 }
@@ -270,12 +312,12 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
 /// and the run had no worker trouble.
 fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
     use anyhow::Context as _;
-    use contend::report::{Results, expected_name, meets};
+    use contend::report::{Saved, expected_name, meets};
     use contend::scenario::Expect;
     let text = std::fs::read_to_string(dir.join("results.json")).with_context(|| {
         format!("cannot read {}/results.json: is it a report folder?", dir.display())
     })?;
-    let results: Results = serde_json::from_str(&text).with_context(|| {
+    let results: Saved = serde_json::from_str(&text).with_context(|| {
         format!("{}/results.json is not the results of a `contend run`", dir.display())
     })?;
     println!(
@@ -300,7 +342,7 @@ fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
             saved.and_then(|c| c.expected).or(results.expectations_stated.then_some(Expect::Any));
         let as_expected = meets(expected, r);
         all_as_expected &= as_expected;
-        let changed = match saved.map(|c| c.result.verdict) {
+        let changed = match saved.map(|c| c.verdict) {
             Some(v) if v != r.verdict => format!(" (the run said {v})"),
             _ => String::new(),
         };
@@ -314,6 +356,10 @@ fn check(dir: &std::path::Path) -> anyhow::Result<bool> {
         for f in &r.findings {
             println!("      {}: {} (events {:?})", f.kind, f.message, f.events);
         }
+    }
+    for kind in &results.faults_unstruck {
+        all_as_expected = false;
+        println!("  the planned fault `{kind}` never struck in the run: not as expected");
     }
     let trouble = results.worker_failures.len();
     if trouble > 0 {

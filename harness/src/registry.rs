@@ -1,9 +1,11 @@
-//! The algorithms `contend` can run: the reference algorithms of `redmutex` and the specimens.
+//! The algorithms `contend` can run: the reference algorithms of `redmutex`, the specimens, and
+//! adapters (locks in other processes, declared by a manifest: see [`crate::adapter`]).
 //! Adding an algorithm means adding it to [`all`]'s list; everything else looks it up by name.
 
 use redmutex::algo::{AcquireParams, Algorithm, ExtendParams, Protocol, ReleaseParams};
 use redmutex::proto::Machine;
 
+use crate::adapter::Manifest;
 use crate::specimens::{self, KnownBug};
 
 /// Whether an algorithm is one we promise things for, or a specimen kept for its bugs.
@@ -14,6 +16,9 @@ pub enum Class {
     Reference,
     /// A specimen: an undetected known bug fails the gate.
     Specimen,
+    /// A lock in another process, spoken to over the adapter protocol: the gate holds it to the
+    /// expectations its scenarios state.
+    Adapter,
 }
 
 /// One algorithm as the harness lists and runs it.
@@ -27,6 +32,8 @@ pub struct Entry {
     pub class: Class,
     /// Known bugs (specimens).
     pub bugs: &'static [KnownBug],
+    /// The manifest of an adapter.
+    pub adapter: Option<&'static Manifest>,
 }
 
 impl Class {
@@ -36,14 +43,21 @@ impl Class {
         match self {
             Class::Reference => "reference",
             Class::Specimen => "specimen",
+            Class::Adapter => "adapter",
         }
     }
 }
 
 impl Entry {
     /// The algorithm's protocol, with a specimen's document time constants scaled by `scale`.
+    ///
+    /// An adapter has no machines in this process: its protocol fails every operation (the run
+    /// spine refuses adapters where they cannot run, so this is never reached in a run).
     #[must_use]
     pub fn protocol(&self, scale: f64) -> Box<dyn Protocol> {
+        if self.adapter.is_some() {
+            return Box::new(Static(&crate::adapter::NotHere));
+        }
         if let Some(s) = specimens::find(self.name) {
             return if (scale - 1.0).abs() < f64::EPSILON {
                 Box::new(Static(s.protocol()))
@@ -59,7 +73,16 @@ impl Entry {
     /// Whether acquisitions carry fences.
     #[must_use]
     pub fn fenced(&self) -> bool {
-        self.protocol(1.0).fenced()
+        match self.adapter {
+            Some(m) => m.supports.fencing,
+            None => self.protocol(1.0).fenced(),
+        }
+    }
+
+    /// How a worker process finds this algorithm again: its name, or `adapter:PATH`.
+    #[must_use]
+    pub fn locator(&self) -> String {
+        self.adapter.map_or_else(|| self.name.to_string(), Manifest::locator)
     }
 }
 
@@ -76,18 +99,33 @@ pub fn all() -> Vec<Entry> {
         },
         class: Class::Reference,
         bugs: &[],
+        adapter: None,
     });
     let specimens = specimens::SPECIMENS.iter().map(|s| Entry {
         name: s.name,
         summary: s.summary,
         class: Class::Specimen,
         bugs: s.bugs,
+        adapter: None,
     });
-    reference.chain(specimens).collect()
+    let adapters = crate::adapter::discovered().into_iter().map(adapter_entry);
+    reference.chain(specimens).chain(adapters).collect()
 }
 
-/// The algorithm called `name`; the error lists the known ones.
+/// The algorithm called `name` (or an adapter named `adapter:MANIFEST`); the error lists the
+/// known ones.
 pub fn find(name: &str) -> anyhow::Result<Entry> {
+    if let Some(path) = name.strip_prefix("adapter:") {
+        let manifest = crate::adapter::load(std::path::Path::new(path))?;
+        if all().iter().any(|e| e.name == manifest.name && e.adapter.is_none()) {
+            anyhow::bail!(
+                "{}: the adapter's name `{}` is a built-in algorithm's: choose another",
+                manifest.path.display(),
+                manifest.name
+            );
+        }
+        return Ok(adapter_entry(manifest));
+    }
     all().into_iter().find(|e| e.name == name).ok_or_else(|| {
         let known: Vec<_> = all().iter().map(|e| e.name).collect();
         anyhow::anyhow!(
@@ -95,6 +133,10 @@ pub fn find(name: &str) -> anyhow::Result<Entry> {
             known.join(", ")
         )
     })
+}
+
+fn adapter_entry(m: &'static Manifest) -> Entry {
+    Entry { name: &m.name, summary: &m.summary, class: Class::Adapter, bugs: &[], adapter: Some(m) }
 }
 
 /// The default algorithm.

@@ -3,6 +3,8 @@
 //! so a line is never torn), so the coordinator, which reads the pipe on its own tick, always
 //! can know who holds the lock, and an operation under way when the worker dies is on record.
 
+mod adapted;
+
 use std::io::Write;
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use redmutex::proto::{Action, Command, Grant, Outcome, Reply, Token};
 use redmutex::{Connection, FencedRead, FencedResource};
 use serde::{Deserialize, Serialize};
 
+use crate::adapter::child::{Adapter, Group};
 use crate::clock::{monotonic_ns, ms};
 use crate::history::{Event, Kind, Op};
 use crate::registry;
@@ -34,7 +37,7 @@ pub struct WorkerConfig {
     pub witness_url: String,
     /// The run's key prefix.
     pub prefix: String,
-    /// The algorithm's name.
+    /// The algorithm's name (`adapter:MANIFEST` for an adapter).
     pub algorithm: String,
     /// Scale of a specimen's document time constants.
     pub scale: f64,
@@ -74,6 +77,15 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         .await
         .context("worker: connect to the witness")?;
     let keys = RunKeys::new(&cfg.prefix);
+    let adapter = match entry.adapter {
+        None => None,
+        Some(m) => {
+            let c = &cfg.client;
+            let paused = crate::adapter::paused_ms(&c.faults);
+            let timeout = m.call_timeout_ms(c.ttl_ms, c.wait_ms, paused);
+            Some(Adapter::start(m, &cfg.lock_url, &cfg.prefix, timeout, Group::Inherit).await?)
+        }
+    };
     let resource = FencedResource::new(witness.clone(), &keys.resource);
     let mut w = Worker {
         out: Emitter {
@@ -96,6 +108,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         } else {
             None
         },
+        adapter,
     };
     let mut misses = 0;
     let deadline =
@@ -104,7 +117,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         if monotonic_ns() >= deadline {
             break; // the time limit: finish what is under way, start nothing new
         }
-        let Some(grant) = w.acquire(i).await else {
+        let Some(grant) = w.acquire(i).await? else {
             misses += 1;
             if misses >= cfg.client.give_up_after {
                 break;
@@ -116,9 +129,12 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         };
         misses = 0;
         w.section(&grant).await;
-        w.release(grant).await;
+        w.release(grant).await?;
     }
     w.out.emit_with_counts(None, lock.commands_sent(), witness.commands_sent());
+    if let Some(adapter) = w.adapter.take() {
+        adapter.shutdown().await?;
+    }
     Ok(())
 }
 
@@ -193,6 +209,8 @@ struct Worker<'a> {
     contended: bool,
     /// Marks operations for the fault proxy, when the run has one.
     marker: Option<Marker>,
+    /// The adapter that holds the lock for us, when the algorithm is an adapter.
+    adapter: Option<Adapter>,
 }
 
 /// The worker's own connection to its port of the fault proxy, for the operation markers.
@@ -228,14 +246,18 @@ impl Marker {
 }
 
 impl<'a> Worker<'a> {
-    async fn acquire(&mut self, i: u32) -> Option<Grant> {
+    /// One acquire; an error is the adapter breaking the protocol (a setup error).
+    async fn acquire(&mut self, i: u32) -> anyhow::Result<Option<Grant>> {
+        if self.adapter.is_some() {
+            return Ok(self.acquire_adapted().await?);
+        }
         let token = match Token::random() {
             Ok(t) => t,
             Err(e) => {
                 let mut ev = self.out.now(Kind::Invoke, Op::Acquire);
                 ev.details = Some(format!("no randomness: {e}"));
                 self.out.emit(ev);
-                return None;
+                return Ok(None);
             }
         };
         let seed = self.cfg.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9);
@@ -284,7 +306,7 @@ impl<'a> Worker<'a> {
         };
         let (lock_sent, witness_sent) = (self.lock.commands_sent(), self.witness.commands_sent());
         self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
-        grant
+        Ok(grant)
     }
 
     async fn section(&mut self, grant: &Grant) {
@@ -378,7 +400,11 @@ impl<'a> Worker<'a> {
         Ok(())
     }
 
-    async fn release(&mut self, grant: Grant) {
+    /// One release; an error is the adapter breaking the protocol (a setup error).
+    async fn release(&mut self, grant: Grant) -> anyhow::Result<()> {
+        if self.adapter.is_some() {
+            return Ok(self.release_adapted(grant).await?);
+        }
         let fresh_token =
             Token::random().unwrap_or(Token::from_u128(u128::from(self.rng.next_u64())));
         let mut ev = self.out.now(Kind::Invoke, Op::Release);
@@ -418,6 +444,7 @@ impl<'a> Worker<'a> {
         }
         let (lock_sent, witness_sent) = (self.lock.commands_sent(), self.witness.commands_sent());
         self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
+        Ok(())
     }
 
     fn hooks(&mut self, op: DelayOp) -> WorkerHooks<'a> {

@@ -116,11 +116,15 @@ pub(super) fn markdown(r: &Results, history: &[Event]) -> String {
             s.ping_placement
         );
     }
-    let _ = writeln!(
-        m,
-        "- lock-server commands per acquisition: {:.2} sent by the workers",
-        s.server_commands_per_acquisition
-    );
+    if r.class == crate::registry::Class::Adapter {
+        let _ = writeln!(m, "- lock-server commands per acquisition: not counted by the adapter");
+    } else {
+        let _ = writeln!(
+            m,
+            "- lock-server commands per acquisition: {:.2} sent by the workers",
+            s.server_commands_per_acquisition
+        );
+    }
     if let Some(v) = s.server_commands_per_acquisition_incl_scripts {
         let _ = writeln!(
             m,

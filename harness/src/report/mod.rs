@@ -11,8 +11,8 @@ use anyhow::Context as _;
 
 pub use html::escape;
 pub use results::{
-    CheckerReport, Figures, Percentiles, ROUND_TRIPS_PER_SECTION, Results, Stats, expected_name,
-    faults_struck, meets,
+    CheckerReport, Figures, Percentiles, ROUND_TRIPS_PER_SECTION, Results, Saved, SavedChecker,
+    Stats, expected_name, faults_struck, meets,
 };
 
 use crate::history::Event;

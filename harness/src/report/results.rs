@@ -66,6 +66,43 @@ pub struct CheckerReport {
     pub as_expected: bool,
 }
 
+/// What `contend check` needs of a saved `results.json`, typed: a report folder written by an
+/// older `contend`, or by hand, is read as long as it holds the run's context.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Saved {
+    /// The scenario's name.
+    pub scenario: String,
+    /// The algorithm's name.
+    pub algorithm: String,
+    /// What the checkers judged against.
+    pub context: Context,
+    /// Checker name → what it said and what was expected.
+    #[serde(default)]
+    pub checkers: BTreeMap<String, SavedChecker>,
+    /// Whether the scenario stated expectations for the algorithm.
+    #[serde(default)]
+    pub expectations_stated: bool,
+    /// Whether the run reached its time limit.
+    #[serde(default)]
+    pub time_limit_reached: bool,
+    /// Worker trouble the run reported.
+    #[serde(default)]
+    pub worker_failures: Vec<String>,
+    /// Planned faults that never struck.
+    #[serde(default)]
+    pub faults_unstruck: Vec<String>,
+}
+
+/// One checker of a saved run.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SavedChecker {
+    /// What it said.
+    pub verdict: Verdict,
+    /// What was expected (see [`CheckerReport::expected`]).
+    #[serde(default)]
+    pub expected: Option<Expect>,
+}
+
 /// Latency percentiles, ms.
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
 pub struct Percentiles {
@@ -360,7 +397,7 @@ impl Results {
         let s = &self.stats;
         let _ = writeln!(
             t,
-            "  completed {} sections, counter {}, {} s of lock work, {}/s; ping p50 {} µs ({}){}; lock-server commands per acquisition {} sent{}",
+            "  completed {} sections, counter {}, {} s of lock work, {}/s; ping p50 {} µs ({}){}; lock-server commands per acquisition {}{}",
             s.completed,
             s.counter,
             num(s.lock_work_s, 3),
@@ -368,7 +405,12 @@ impl Results {
             num(s.ping_us_p50, 1),
             s.ping_placement,
             self.floor_text(),
-            num(s.server_commands_per_acquisition, 2),
+            // An adapter's commands are sent by another process, which does not count them.
+            if self.class == Class::Adapter {
+                "not counted by the adapter".to_string()
+            } else {
+                format!("{} sent", num(s.server_commands_per_acquisition, 2))
+            },
             s.server_commands_per_acquisition_incl_scripts
                 .map_or_else(String::new, |v| format!(", {} incl. script-internal", num(v, 2)))
         );

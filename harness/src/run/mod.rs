@@ -64,6 +64,12 @@ pub struct Recorded {
 
 /// Runs `scenario` with algorithm `entry`; answers the results, with their report folder.
 pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow::Result<Results> {
+    if let Some(why) = entry
+        .adapter
+        .and_then(|m| crate::adapter::refusal(m, scenario, opts.server == ServerChoice::Sim))
+    {
+        anyhow::bail!(why);
+    }
     if opts.server == ServerChoice::Sim {
         return run_simulated(scenario, entry, opts);
     }
@@ -80,6 +86,9 @@ pub fn run_simulated(
     entry: Entry,
     opts: &RunOptions,
 ) -> anyhow::Result<Results> {
+    if let Some(why) = entry.adapter.and_then(|m| crate::adapter::refusal(m, scenario, true)) {
+        anyhow::bail!(why);
+    }
     let scenario = &scenario.overridden(opts.workers, opts.iterations, opts.scale)?;
     report::check_out(&opts.out)?;
     let seed = opts.seed.unwrap_or(scenario.seed);

@@ -85,7 +85,7 @@ async fn run_on(
         marks: topology.marks(),
         witness_url: servers.witness_url.clone(),
         prefix: servers.prefix.clone(),
-        algorithm: entry.name.to_string(),
+        algorithm: entry.locator(),
         scale: scenario.specimen_scale,
         iterations,
         client: ClientSettings::of(scenario),
@@ -426,8 +426,15 @@ impl Coordinator {
     ) -> anyhow::Result<()> {
         let l = &mut self.live[i];
         l.alive = false;
+        // Whatever the worker left in its group (an adapter, the adapter's own children) goes
+        // with it.
+        signal_group(l.pid, libc::SIGKILL);
         if code == Some(0) && l.pending.is_none() {
             return Ok(());
+        }
+        if code == Some(i32::from(crate::adapter::ADAPTER_FAILED_EXIT)) && !l.killed {
+            // The adapter broke the protocol: a setup error, not a finding about the lock.
+            bail!("{}", err.trim());
         }
         let (id, pid, slot) = (l.id, l.pid, l.slot);
         let remaining = l.iterations.saturating_sub(l.started);
@@ -520,23 +527,20 @@ impl Coordinator {
             return true;
         }
         let l = &mut self.live[h];
-        let pid = i32::try_from(l.pid).unwrap_or(0);
         let op = if matches!(what, HolderStrike::Pause { .. }) { Op::Pause } else { Op::Kill };
         let mut e = Event::new(monotonic_ns(), Kind::Invoke, op);
         e.target = Some(l.id);
         e.pid = l.pid;
         match what {
             HolderStrike::Pause { ms: pause_ms } => {
-                // SAFETY: kill(2) with a pid we spawned and have not reaped (alive).
-                unsafe { libc::kill(pid, libc::SIGSTOP) };
+                signal_group(l.pid, libc::SIGSTOP);
                 l.stopped = true;
                 e.details = Some(format!("SIGSTOP for {pause_ms} ms"));
                 self.resumes.push((now + pause_ms, h));
                 self.history.push(e);
             }
             HolderStrike::Kill => {
-                // SAFETY: as above.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
+                signal_group(l.pid, libc::SIGKILL);
                 l.killed = true;
                 e.details = Some("SIGKILL".into());
                 let mut done = e.clone();
@@ -574,8 +578,7 @@ impl Coordinator {
         }
         l.stopped = false;
         if l.alive {
-            // SAFETY: kill(2) on our own unreaped child.
-            unsafe { libc::kill(i32::try_from(l.pid).unwrap_or(0), libc::SIGCONT) };
+            signal_group(l.pid, libc::SIGCONT);
         }
         let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Pause);
         e.target = Some(l.id);
@@ -603,8 +606,8 @@ impl Coordinator {
     async fn kill_all(&mut self) {
         for l in &mut self.live {
             if l.alive {
-                // SAFETY: kill(2) on our own unreaped child; SIGKILL also ends a stopped one.
-                unsafe { libc::kill(i32::try_from(l.pid).unwrap_or(0), libc::SIGKILL) };
+                // SIGKILL also ends a stopped one.
+                signal_group(l.pid, libc::SIGKILL);
             }
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -614,6 +617,7 @@ impl Coordinator {
                     self.last_events(i);
                     let l = &mut self.live[i];
                     l.alive = false;
+                    signal_group(l.pid, libc::SIGKILL);
                     if let Some(op) = l.pending.take() {
                         let mut info = Event::new(monotonic_ns(), Kind::Info, op).by(l.id, l.pid);
                         info.details = Some("stopped at the end of the run".into());
@@ -624,4 +628,19 @@ impl Coordinator {
             }
         }
     }
+}
+
+/// Sends `signal` to the process group of worker `pid` (the worker leads it): the worker and the
+/// adapter it started, if any, are struck together, as one client. A pid of 0 (unknown) is
+/// skipped: `kill(0, ..)` would strike our own group. Also used just after a worker was reaped:
+/// its pid cannot name a new group while any process of the old one lives, and once none does
+/// the signal finds nobody (ESRCH).
+fn signal_group(pid: u32, signal: i32) {
+    let Ok(pid) = i32::try_from(pid) else { return };
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: kill(2) on the group of a worker we spawned and have not reaped (it is alive), so
+    // the group id still names its group.
+    unsafe { libc::kill(-pid, signal) };
 }
