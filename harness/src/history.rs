@@ -61,6 +61,8 @@ pub enum Op {
     /// A worker was cut off from the lock server at the fault proxy (`target`): invoke, then ok
     /// at the heal.
     Partition,
+    /// A worker dropped its acquire future (`cancel-acquire`); `details` say after how long.
+    CancelAcquire,
     /// The lock server's wall clock was stepped (`details` by how much).
     ServerClock,
     /// The fault proxy struck a single command (`target` the worker slot, `details` what it did).

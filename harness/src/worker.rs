@@ -109,6 +109,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             None
         },
         adapter,
+        cancels: 0,
     };
     let mut misses = 0;
     let deadline =
@@ -117,7 +118,11 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         if monotonic_ns() >= deadline {
             break; // the time limit: finish what is under way, start nothing new
         }
+        let cancels = w.cancels;
         let Some(grant) = w.acquire(i).await? else {
+            if w.cancels > cancels {
+                continue; // a dropped acquire is the caller's doing, not a miss
+            }
             misses += 1;
             if misses >= cfg.client.give_up_after {
                 break;
@@ -209,6 +214,8 @@ struct Worker<'a> {
     contended: bool,
     /// Marks operations for the fault proxy, when the run has one.
     marker: Option<Marker>,
+    /// Acquires dropped so far (`cancel-acquire`): not misses, the loop goes on.
+    cancels: u32,
     /// The adapter that holds the lock for us, when the algorithm is an adapter.
     adapter: Option<Adapter>,
 }
@@ -261,6 +268,9 @@ impl<'a> Worker<'a> {
             }
         };
         let seed = self.cfg.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9);
+        let own = token.to_bytes();
+        let cancel =
+            self.cfg.client.cancel_after(self.cfg.slot, self.since_start_ms(), &mut self.rng);
         let params = self.cfg.client.acquire_params(self.keys.lock.clone(), token, seed);
         // Like `redmutex::Lock`: once an acquire met a busy lock, take the contended path (notify
         // skips its plain-SET fast path).
@@ -274,7 +284,17 @@ impl<'a> Worker<'a> {
         hooks.before_invoke().await;
         self.mark(DelayOp::Acquire).await;
         self.out.emit(self.out.now(Kind::Invoke, Op::Acquire));
-        let result = self.lock.run(&mut *machine, &mut hooks).await;
+        let run = self.lock.run(&mut *machine, &mut hooks);
+        let result = match cancel {
+            None => run.await,
+            Some(after) => match tokio::time::timeout(Duration::from_millis(after), run).await {
+                Ok(result) => result,
+                Err(_) => {
+                    drop(machine);
+                    return self.cancelled(own, after, hooks.delayed_ms()).await.map(|()| None);
+                }
+            },
+        };
         self.contended = self.lock.commands_sent() - sent_before > 1;
         let mut ev = self.out.now(Kind::Info, Op::Acquire);
         ev.delayed_ms = hooks.delayed_ms();
@@ -307,6 +327,41 @@ impl<'a> Worker<'a> {
         let (lock_sent, witness_sent) = (self.lock.commands_sent(), self.witness.commands_sent());
         self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
         Ok(grant)
+    }
+
+    /// The acquire future was dropped after `after` ms (`cancel-acquire`): it may or may not
+    /// have taken the lock. Recorded as such, then cleaned up as `redmutex::Lock` cleans up a
+    /// dropped acquire: a release with the dropped attempt's token, which frees what it took
+    /// (and, for `notify`, withdraws it from the waiters and passes on a hand-off it got).
+    async fn cancelled(
+        &mut self,
+        own: Vec<u8>,
+        after: u64,
+        delayed: Option<u64>,
+    ) -> anyhow::Result<()> {
+        let mut ev = self.out.now(Kind::Info, Op::Acquire);
+        ev.delayed_ms = delayed;
+        ev.token = Some(String::from_utf8_lossy(&own).into_owned());
+        ev.details = Some(format!("cancelled after {after} ms: the caller dropped the acquire"));
+        self.out.emit(ev);
+        let mut fault = self.out.now(Kind::Invoke, Op::CancelAcquire);
+        fault.details = Some(format!("acquire dropped after {after} ms"));
+        self.out.emit(fault.clone());
+        fault.kind = Kind::Ok;
+        self.out.emit(fault);
+        self.cancels += 1;
+        let grant = Grant {
+            token: own,
+            fence: None,
+            acquired_at: Duration::ZERO,
+            valid_until: Duration::ZERO,
+            clock_ms: None,
+        };
+        self.release(grant).await
+    }
+
+    fn since_start_ms(&self) -> u64 {
+        monotonic_ns().saturating_sub(self.cfg.run_start_ns) / ms(1)
     }
 
     async fn section(&mut self, grant: &Grant) {

@@ -237,3 +237,23 @@ fn a_server_fault_on_someone_elses_server_is_refused_before_anything_starts() {
     );
     assert!(err.contains("--server local"), "{err}");
 }
+
+#[test]
+fn a_cancel_acquire_fault_with_bad_settings_is_refused() {
+    let cases: &[(&str, &str)] = &[
+        ("[[faults]]\nkind = \"cancel-acquire\"\n", "needs `max_after_ms`"),
+        (
+            "[[faults]]\nkind = \"cancel-acquire\"\nmax_after_ms = 5\npercent = 0\n",
+            "percent must be 1 to 100",
+        ),
+        (
+            "[[faults]]\nkind = \"cancel-acquire\"\nmin_after_ms = 9\nmax_after_ms = 5\n",
+            "min_after_ms must not exceed max_after_ms",
+        ),
+    ];
+    for (file, want) in cases {
+        let (code, err) = refused(&format!("{SMALL}{file}"), &[]);
+        assert_eq!(code, Some(2), "{file}: {err}");
+        assert!(err.contains(want), "{file}: wanted `{want}` in: {err}");
+    }
+}

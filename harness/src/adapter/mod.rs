@@ -133,6 +133,14 @@ pub fn refusal(m: &Manifest, scenario: &Scenario, simulated: bool) -> Option<Str
                     scenario.path.display()
                 ));
             }
+            Fault::CancelAcquire(_) => {
+                return Some(format!(
+                    "{}: dropping an acquire midway means dropping a future inside the adapter's \
+                     process, which the protocol has no message for yet: {who} cannot take \
+                     cancel-acquire faults",
+                    scenario.path.display()
+                ));
+            }
             Fault::Command(_) => {
                 return Some(format!(
                     "{}: a command fault needs to know which operation each command belongs to, \

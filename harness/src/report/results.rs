@@ -514,6 +514,7 @@ pub fn faults_struck(history: &[Event]) -> BTreeMap<String, u64> {
             Op::Partition => "partition-holder",
             Op::Command => "command",
             Op::ServerClock => "server-clock-jump",
+            Op::CancelAcquire => "cancel-acquire",
             _ => continue,
         };
         *struck.entry(name.to_string()).or_insert(0) += 1;

@@ -1,7 +1,7 @@
 //! One run of a scenario with one algorithm: the spine both backends share.
 //!
-//! [`run`] applies the command line's overrides once, picks the backend — [`real`] (worker
-//! processes against real servers: local, a URL, or containers) or [`sim`] (the seeded
+//! [`run`] applies the command line's overrides once, picks the backend — `real.rs` (worker
+//! processes against real servers: local, a URL, or containers) or `sim.rs` (the seeded
 //! simulator) — and hands what the backend recorded to [`finish`], which checks the history,
 //! writes the report folder and decides whether the run went as expected. A backend only
 //! produces a history and the figures it measured outside it.

@@ -70,6 +70,8 @@ pub struct Expectations {
     pub fencing: Option<Expect>,
     /// `liveness`.
     pub liveness: Option<Expect>,
+    /// `stranded-lock`.
+    pub stranded_lock: Option<Expect>,
     /// Why these verdicts are expected (for the reader).
     pub why: Option<String>,
 }
@@ -84,6 +86,7 @@ impl Expectations {
             "ownership" => self.ownership,
             "fencing" => self.fencing,
             "liveness" => self.liveness,
+            "stranded-lock" => self.stranded_lock,
             _ => None,
         }
     }

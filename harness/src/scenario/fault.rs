@@ -157,6 +157,10 @@ pub enum Fault {
     },
     /// A fault on single commands, struck at the fault proxy in front of the lock server.
     Command(CommandFault),
+    /// Drop some acquire futures after a random delay, as services do with deadlines and
+    /// `select!`; the worker then cleans up as `redmutex::Lock` does (a release with the dropped
+    /// acquire's token) and goes on with its loop.
+    CancelAcquire(CancelAcquire),
     /// Step the lock server's wall clock by `jump_s` seconds while someone holds the lock (the
     /// server runs under libfaketime; Redis expires keys by its wall clock).
     ServerClockJump {
@@ -165,6 +169,34 @@ pub enum Fault {
         /// The step, seconds (forward if positive).
         jump_s: i64,
     },
+}
+
+/// Which acquires a `cancel-acquire` fault drops, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelAcquire {
+    /// When.
+    pub window: Window,
+    /// The share of acquires dropped, percent (1 to 100).
+    pub percent: u32,
+    /// The shortest time an acquire runs before it is dropped, ms.
+    pub min_after_ms: u64,
+    /// The longest, ms.
+    pub max_after_ms: u64,
+    /// Worker slots hit (`None`: all).
+    pub workers: Option<Vec<u32>>,
+}
+
+impl CancelAcquire {
+    /// Whether the next acquire of the worker in `slot`, `now_ms` into the run, is dropped,
+    /// and after how long: two draws from `rng`, made whenever the fault is in force.
+    pub fn after(&self, slot: u32, now_ms: u64, rng: &mut redmutex::algo::Rng) -> Option<u64> {
+        if !applies_to(self.workers.as_deref(), slot) || !self.window.contains(now_ms) {
+            return None;
+        }
+        let hit = rng.below(100) < u64::from(self.percent);
+        let after = self.min_after_ms + rng.below(self.max_after_ms - self.min_after_ms + 1);
+        hit.then_some(after)
+    }
 }
 
 /// A fault on single commands of an operation: "drop the reply of the 1st command of the 3rd
@@ -235,6 +267,7 @@ impl Fault {
             Fault::PartitionHolder { .. } => "partition-holder",
             Fault::Command(_) => "command",
             Fault::ServerClockJump { .. } => "server-clock-jump",
+            Fault::CancelAcquire(_) => "cancel-acquire",
         }
     }
 
@@ -267,6 +300,7 @@ impl Fault {
                 | Fault::PartitionHolder { .. }
                 | Fault::Command(_)
                 | Fault::ServerClockJump { .. }
+                | Fault::CancelAcquire(_)
         )
     }
 }

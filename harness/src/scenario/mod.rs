@@ -2,7 +2,7 @@
 //!
 //! Parsing is strict: an unknown key, a wrong type or a setting that does not apply to a fault's
 //! kind is an error naming the file, line, column and key. The types of faults live in
-//! [`fault`], the expected verdicts in [`expect`], the parser in `parse.rs`.
+//! `fault.rs`, the expected verdicts in `expect.rs`, the parser in `parse.rs`.
 
 mod expect;
 mod fault;
@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 pub use expect::{Expect, Expectations};
 pub use fault::{
-    ClockSkew, CommandAction, CommandFault, Crash, DelayOp, Fault, Hold, HolderFault, Persistence,
-    StepDelay, Window,
+    CancelAcquire, ClockSkew, CommandAction, CommandFault, Crash, DelayOp, Fault, Hold,
+    HolderFault, Persistence, StepDelay, Window,
 };
 pub use settings::ClientSettings;
 

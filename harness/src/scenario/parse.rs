@@ -10,8 +10,9 @@ use toml::Spanned;
 
 use super::fault::{MAX_FAULT_MS, MAX_SKEW_MS};
 use super::{
-    ClockSkew, CommandAction, CommandFault, Crash, DelayOp, Expectations, Fault, GateOverride,
-    Hold, HolderFault, LockSettings, Persistence, Scenario, ServerSettings, StepDelay, Window,
+    CancelAcquire, ClockSkew, CommandAction, CommandFault, Crash, DelayOp, Expectations, Fault,
+    GateOverride, Hold, HolderFault, LockSettings, Persistence, Scenario, ServerSettings,
+    StepDelay, Window,
 };
 
 impl Scenario {
@@ -202,6 +203,7 @@ enum RawKind {
     PartitionHolder,
     Command,
     ServerClockJump,
+    CancelAcquire,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +229,9 @@ struct RawFault {
     nth_op: Option<u64>,
     nth_command: Option<u64>,
     jump_s: Option<i64>,
+    percent: Option<u32>,
+    min_after_ms: Option<u64>,
+    max_after_ms: Option<u64>,
 }
 
 impl RawFault {
@@ -249,6 +254,9 @@ impl RawFault {
             ("nth_op", self.nth_op.is_some()),
             ("nth_command", self.nth_command.is_some()),
             ("jump_s", self.jump_s.is_some()),
+            ("percent", self.percent.is_some()),
+            ("min_after_ms", self.min_after_ms.is_some()),
+            ("max_after_ms", self.max_after_ms.is_some()),
         ];
         let (name, allowed): (&str, &[&str]) = match kind {
             RawKind::KillHolder => ("kill-holder", &["every_ms", "after_acquire_ms", "count"]),
@@ -266,6 +274,9 @@ impl RawFault {
             }
             RawKind::PartitionHolder => {
                 ("partition-holder", &["every_ms", "after_acquire_ms", "count", "pause_ms"])
+            }
+            RawKind::CancelAcquire => {
+                ("cancel-acquire", &["percent", "min_after_ms", "max_after_ms", "workers"])
             }
             RawKind::ServerClockJump => {
                 ("server-clock-jump", &["every_ms", "after_acquire_ms", "count", "jump_s"])
@@ -352,6 +363,24 @@ impl RawFault {
                 strike,
                 pause_ms: self.pause_ms.ok_or_else(|| need("pause_ms"))?,
             },
+            RawKind::CancelAcquire => {
+                let percent = self.percent.unwrap_or(100);
+                let max_after_ms = self.max_after_ms.ok_or_else(|| need("max_after_ms"))?;
+                let min_after_ms = self.min_after_ms.unwrap_or(0);
+                if !(1..=100).contains(&percent) {
+                    return bad("percent must be 1 to 100 (the share of acquires dropped)");
+                }
+                if min_after_ms > max_after_ms || max_after_ms > MAX_FAULT_MS {
+                    return bad("min_after_ms must not exceed max_after_ms, at most an hour");
+                }
+                Fault::CancelAcquire(CancelAcquire {
+                    window,
+                    percent,
+                    min_after_ms,
+                    max_after_ms,
+                    workers: self.workers,
+                })
+            }
             RawKind::ServerClockJump => {
                 let jump_s = self.jump_s.ok_or_else(|| need("jump_s"))?;
                 if jump_s == 0 || jump_s.unsigned_abs() > MAX_SKEW_MS / 1000 {

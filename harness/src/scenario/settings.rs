@@ -75,6 +75,20 @@ impl ClientSettings {
             .sum()
     }
 
+    /// Whether the next acquire of the client in `slot` is to be dropped (`cancel-acquire`),
+    /// and after how many ms.
+    pub fn cancel_after(
+        &self,
+        slot: u32,
+        now_ms: u64,
+        rng: &mut redmutex::algo::Rng,
+    ) -> Option<u64> {
+        self.faults.iter().find_map(|f| match f {
+            Fault::CancelAcquire(c) => c.after(slot, now_ms, rng),
+            _ => None,
+        })
+    }
+
     fn step_delays(&self) -> impl Iterator<Item = &StepDelay> {
         self.faults.iter().filter_map(|f| if let Fault::StepDelay(d) = f { Some(d) } else { None })
     }

@@ -120,6 +120,7 @@ pub(super) fn op_name(op: Op) -> &'static str {
         Op::Partition => "partition",
         Op::Command => "command",
         Op::ServerClock => "server-clock",
+        Op::CancelAcquire => "cancel-acquire",
         Op::Heal => "heal",
         Op::Final => "final",
         Op::Stats => "stats",
