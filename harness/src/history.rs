@@ -63,6 +63,9 @@ pub enum Op {
     Partition,
     /// A worker dropped its acquire future (`cancel-acquire`); `details` say after how long.
     CancelAcquire,
+    /// A key of the lock left on the lock server once the run ended (`details` the key, `value`
+    /// its PTTL in ms, -1 for none, `kept` whether the algorithm keeps it by design).
+    Residue,
     /// The lock server's wall clock was stepped (`details` by how much).
     ServerClock,
     /// The fault proxy struck a single command (`target` the worker slot, `details` what it did).
@@ -133,6 +136,9 @@ pub struct Event {
     /// Section of a fenced lock: whether the resource accepted the write.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted: Option<bool>,
+    /// Residue: whether the algorithm keeps this key by design.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<bool>,
     /// Section: the other workers the witness saw inside when this one entered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub others: Vec<u32>,

@@ -164,4 +164,7 @@ impl Protocol for Static {
     fn fenced(&self) -> bool {
         self.0.fenced()
     }
+    fn kept_keys(&self, keys: &redmutex::proto::Keys) -> Vec<redmutex::proto::Bytes> {
+        self.0.kept_keys(keys)
+    }
 }

@@ -8,6 +8,7 @@ mod exclusion;
 mod fencing;
 mod liveness;
 mod ownership;
+mod residue;
 mod stranded;
 mod timeline;
 mod updates;
@@ -21,6 +22,7 @@ pub use exclusion::mutual_exclusion;
 pub use fencing::fencing;
 pub use liveness::{jain as jain_index, liveness};
 pub use ownership::ownership;
+pub use residue::residue;
 pub use stranded::stranded_lock;
 pub use timeline::{Acquisition, Timeline};
 pub use updates::lost_updates;
@@ -107,11 +109,13 @@ pub enum FindingKind {
     Starved,
     /// stranded-lock: the lock held by no one while someone waited.
     StrandedLock,
+    /// residue: a key of the lock left on the server that no one can still need.
+    Residue,
 }
 
 impl FindingKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FindingKind; 14] = [
+    pub const ALL: [FindingKind; 15] = [
         FindingKind::LeaseViolated,
         FindingKind::LeaseOutlived,
         FindingKind::CounterMismatch,
@@ -126,6 +130,7 @@ impl FindingKind {
         FindingKind::NotRetaken,
         FindingKind::Starved,
         FindingKind::StrandedLock,
+        FindingKind::Residue,
     ];
 
     /// The stable name, as reports spell it.
@@ -146,6 +151,7 @@ impl FindingKind {
             FindingKind::NotRetaken => "not-retaken",
             FindingKind::Starved => "starved",
             FindingKind::StrandedLock => "stranded-lock",
+            FindingKind::Residue => "residue",
         }
     }
 }
@@ -248,13 +254,14 @@ impl CheckResult {
 pub type Checker = fn(&Timeline<'_>, &Context) -> CheckResult;
 
 /// Every checker with its name, in report order.
-pub const CHECKERS: [(&str, Checker); 6] = [
+pub const CHECKERS: [(&str, Checker); 7] = [
     ("mutual-exclusion", mutual_exclusion),
     ("lost-updates", lost_updates),
     ("ownership", ownership),
     ("fencing", fencing),
     ("liveness", liveness),
     ("stranded-lock", stranded_lock),
+    ("residue", residue),
 ];
 
 /// Runs every checker on a history.

@@ -117,6 +117,13 @@ async fn run_on(
         value.map_or(Ok(0), |v| v.parse()).context("the counter on the witness is not a number")?,
     );
     c.history.push(fin);
+    let kept = entry.protocol(scenario.specimen_scale).kept_keys(&keys.lock);
+    match residue(&mut lock_raw, &keys.lock.lock, &kept).await {
+        Ok(events) => c.history.extend(events),
+        Err(e) => {
+            c.failures.push(format!("could not list what the run left on the lock server: {e:#}"))
+        }
+    }
     let stats_after = servers::commandstats(&mut lock_raw).await.ok();
     let internal = match (servers.shared, stats_before, stats_after) {
         (false, Some(b), Some(a)) => Some(servers::calls_between(&b, &a)),
@@ -152,6 +159,52 @@ async fn run_on(
         worker_failures: c.failures.clone(),
     };
     Ok(Recorded { history, figures })
+}
+
+/// The lock's keys left on the lock server (`SCAN MATCH` on the lock key's name), each with its
+/// PTTL and whether the algorithm keeps it by design, then a closing event with their count.
+async fn residue(
+    conn: &mut redis::aio::MultiplexedConnection,
+    lock: &[u8],
+    kept: &[Vec<u8>],
+) -> anyhow::Result<Vec<Event>> {
+    let mut pattern = lock.to_vec();
+    pattern.push(b'*');
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut cursor = 0_u64;
+    loop {
+        let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(500)
+            .query_async(conn)
+            .await?;
+        keys.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            break;
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    let mut events = Vec::new();
+    for key in &keys {
+        let pttl: i64 = redis::cmd("PTTL").arg(key).query_async(conn).await?;
+        if pttl == -2 {
+            continue; // gone meanwhile
+        }
+        let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Residue);
+        e.details = Some(String::from_utf8_lossy(key).into_owned());
+        e.value = Some(pttl);
+        e.kept = Some(kept.contains(key));
+        events.push(e);
+    }
+    let mut close = Event::new(monotonic_ns(), Kind::Ok, Op::Residue);
+    close.value = i64::try_from(events.len()).ok();
+    events.push(close);
+    Ok(events)
 }
 
 enum Msg {

@@ -72,6 +72,8 @@ pub struct Expectations {
     pub liveness: Option<Expect>,
     /// `stranded-lock`.
     pub stranded_lock: Option<Expect>,
+    /// `residue`.
+    pub residue: Option<Expect>,
     /// Why these verdicts are expected (for the reader).
     pub why: Option<String>,
 }
@@ -87,6 +89,7 @@ impl Expectations {
             "fencing" => self.fencing,
             "liveness" => self.liveness,
             "stranded-lock" => self.stranded_lock,
+            "residue" => self.residue,
             _ => None,
         }
     }

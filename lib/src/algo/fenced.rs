@@ -6,7 +6,7 @@ use super::token::{Attempt, PollAcquire};
 use super::{
     AcquireParams, ExtendParams, Protocol, ReleaseParams, checked_extend, checked_release,
 };
-use crate::proto::Machine;
+use crate::proto::{Bytes, Keys, Machine};
 use crate::scripts;
 
 /// The `fenced` algorithm.
@@ -28,6 +28,10 @@ impl Protocol for Fenced {
 
     fn extend(&self, p: ExtendParams) -> Option<Box<dyn Machine>> {
         Some(Box::new(checked_extend(&p)))
+    }
+
+    fn kept_keys(&self, keys: &Keys) -> Vec<Bytes> {
+        vec![keys.fence.clone()]
     }
 
     fn fenced(&self) -> bool {

@@ -16,7 +16,7 @@ pub use notify::Notify;
 pub use token::TokenLock;
 
 use crate::proto::{
-    Action, Command, Event, Expiry, Grant, Keys, Machine, Outcome, Reply, SetCond, Token,
+    Action, Bytes, Command, Event, Expiry, Grant, Keys, Machine, Outcome, Reply, SetCond, Token,
 };
 
 /// What an acquire operation needs.
@@ -84,6 +84,13 @@ pub trait Protocol: Send + Sync + 'static {
     /// Whether acquisitions carry a fence.
     fn fenced(&self) -> bool {
         false
+    }
+    /// The keys the algorithm keeps on the server by design once every holder and waiter is
+    /// gone (the fence counter, which must never go back). Anything else of the lock's left
+    /// behind is residue.
+    fn kept_keys(&self, keys: &Keys) -> Vec<Bytes> {
+        let _ = keys;
+        Vec::new()
     }
 }
 

@@ -121,6 +121,7 @@ pub(super) fn op_name(op: Op) -> &'static str {
         Op::Command => "command",
         Op::ServerClock => "server-clock",
         Op::CancelAcquire => "cancel-acquire",
+        Op::Residue => "residue",
         Op::Heal => "heal",
         Op::Final => "final",
         Op::Stats => "stats",

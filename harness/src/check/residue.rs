@@ -1,0 +1,54 @@
+//! Residue: what the run left on the lock server. After the last worker ended, the coordinator
+//! lists the lock's keys there (`residue` events: the key, its PTTL, whether the algorithm keeps
+//! it by design, and a closing event with their count). A key kept by design is fine; any other
+//! is a finding unless someone who could not clean up may have left it: a worker that crashed,
+//! or an operation that ended unsure, within a ttl (and a drift margin) of the listing — its
+//! key then expires by itself. A key with no ttl that is not kept by design never goes.
+
+use super::{CheckResult, Context, Finding, FindingKind, Timeline, ms};
+use crate::history::{Kind, Op};
+
+/// The residue checker.
+#[must_use]
+pub fn residue(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
+    let events = t.events;
+    let Some(close) = events.iter().rposition(|e| e.f == Op::Residue && e.details.is_none()) else {
+        return CheckResult::unknown(
+            "the run did not list what it left on the lock server (a simulated run, a server \
+             that is not the harness's own, or an older contend)",
+        );
+    };
+    let listed = events[close].time;
+    let margin = ctx.ttl_ns / 100 + 2_000_000;
+    // The last moment someone who could not clean up was last heard of.
+    let unclean = events
+        .iter()
+        .filter(|e| {
+            e.f == Op::Crash || (e.kind == Kind::Info && matches!(e.f, Op::Acquire | Op::Release))
+        })
+        .map(|e| e.time)
+        .max();
+    let excused = unclean.is_some_and(|u| u + ctx.ttl_ns + margin >= listed);
+    let mut findings = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        if e.f != Op::Residue || e.details.is_none() || e.kept == Some(true) {
+            continue;
+        }
+        let key = e.details.as_deref().unwrap_or_default();
+        let pttl = e.value.unwrap_or(-1);
+        let message = if pttl < 0 {
+            format!("key {key} was left on the lock server with no ttl: it never goes away")
+        } else if excused {
+            continue;
+        } else {
+            format!(
+                "key {key} was left on the lock server with {pttl} ms to live after every worker \
+                 ended, and no crashed or unsure operation within a ttl ({} ms) can explain it",
+                ms(ctx.ttl_ns)
+            )
+        };
+        findings.push(Finding { kind: FindingKind::Residue, message, events: vec![i] });
+    }
+    let total = findings.len();
+    CheckResult::from_findings(findings, total)
+}

@@ -1,0 +1,67 @@
+//! The residue checker on hand-made histories: what the run left on the lock server.
+
+mod support;
+
+use contend::check::{Timeline, Verdict, residue};
+use contend::history::{Event, History, Kind, Op};
+use support::{H, MS, ctx};
+
+/// A clean run of worker 1, then the listing of `keys` (key, pttl, kept) at 5000 ms.
+fn listed(keys: &[(&str, i64, bool)], crash_at: Option<u64>) -> History {
+    let mut h = H::new();
+    h.acquire(1, 0, 10, None).section(1, 10, 20, 0, &[]).release(1, 20, 30, true);
+    if let Some(at) = crash_at {
+        h.crash(2, at);
+    }
+    h.fin(4000, 1);
+    let mut events = h.done();
+    for (key, pttl, kept) in keys {
+        let mut e = Event::new(5000 * MS, Kind::Ok, Op::Residue);
+        e.details = Some((*key).to_string());
+        e.value = Some(*pttl);
+        e.kept = Some(*kept);
+        events.push(e);
+    }
+    let mut close = Event::new(5000 * MS, Kind::Ok, Op::Residue);
+    close.value = Some(i64::try_from(keys.len()).unwrap());
+    events.push(close);
+    events
+}
+
+fn verdict(h: &History) -> (Verdict, usize) {
+    let r = residue(&Timeline::new(h), &ctx(false));
+    (r.verdict, r.findings.len())
+}
+
+#[test]
+fn nothing_left_is_valid_and_a_key_kept_by_design_is_too() {
+    assert_eq!(verdict(&listed(&[], None)).0, Verdict::Valid);
+    assert_eq!(verdict(&listed(&[("p{lock}:fence", -1, true)], None)).0, Verdict::Valid);
+}
+
+#[test]
+fn a_key_no_one_can_still_need_is_residue() {
+    let h = listed(&[("p{lock}:waiters", 800, false)], None);
+    assert_eq!(verdict(&h), (Verdict::Invalid, 1));
+}
+
+#[test]
+fn a_key_without_a_ttl_is_residue_whatever_crashed() {
+    let h = listed(&[("p{lock}:signal", -1, false)], Some(4900));
+    assert_eq!(verdict(&h), (Verdict::Invalid, 1));
+}
+
+#[test]
+fn a_crash_within_a_ttl_explains_a_key_that_expires_by_itself() {
+    // ttl 1000 ms: a crash at 4500 ms may have left the lock until about 5512 ms.
+    assert_eq!(verdict(&listed(&[("p{lock}", 900, false)], Some(4500))).0, Verdict::Valid);
+    // A crash long before the listing explains nothing.
+    assert_eq!(verdict(&listed(&[("p{lock}", 900, false)], Some(100))), (Verdict::Invalid, 1));
+}
+
+#[test]
+fn a_run_that_did_not_list_the_server_is_unknown() {
+    let mut h = H::new();
+    h.acquire(1, 0, 10, None).release(1, 20, 30, true).fin(100, 0);
+    assert_eq!(verdict(&h.done()).0, Verdict::Unknown);
+}
