@@ -169,7 +169,7 @@ fn known_bugs(cells: &[(String, String, Cell)]) -> Vec<BugStatus> {
             let seen = match cell.map(|(_, _, c)| c) {
                 Some(Cell::Ran(r, _)) => {
                     if r.checkers
-                        .get(bug.checker)
+                        .get(bug.checker.as_str())
                         .is_some_and(|c| c.result.verdict == Verdict::Invalid)
                     {
                         Seen::Caught
@@ -184,7 +184,7 @@ fn known_bugs(cells: &[(String, String, Cell)]) -> Vec<BugStatus> {
                 algorithm: entry.name.into(),
                 id: bug.id.into(),
                 scenario: bug.scenario.into(),
-                checker: bug.checker.into(),
+                checker: bug.checker.to_string(),
                 seen,
             });
         }

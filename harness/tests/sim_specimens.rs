@@ -107,7 +107,7 @@ fn a_token_release_by_plain_del_is_caught() {
     let started = Instant::now();
     let seed = (0..BUDGET).find(|&seed| {
         let run = simulate(&PlainDelToken, &SimConfig { seed, ..base.clone() });
-        violations(&run, false).iter().any(|v| v.checker == "ownership")
+        violations(&run, false).iter().any(|v| v.checker == contend::check::CheckerKind::Ownership)
     });
     let Some(seed) = seed else { panic!("a plain-DEL release went unnoticed for {BUDGET} seeds") };
     println!("plain DEL caught at seed {seed} in {:.3} s", started.elapsed().as_secs_f64());
@@ -161,12 +161,15 @@ fn a_plain_del_failure_shrinks_to_a_short_counterexample() {
         ..SimConfig::default()
     };
     let stale = |run: &contend::sim::SimRun| {
-        violations(run, false).iter().any(|v| v.checker == "ownership")
+        violations(run, false).iter().any(|v| v.checker == contend::check::CheckerKind::Ownership)
     };
     let small = minimize(&PlainDelToken, &shrunk, 64, stale);
     let run = simulate(&PlainDelToken, &small);
     let found = violations(&run, false);
-    let v = found.iter().find(|v| v.checker == "ownership").expect("the minimized run fails");
+    let v = found
+        .iter()
+        .find(|v| v.checker == contend::check::CheckerKind::Ownership)
+        .expect("the minimized run fails");
     let len = timeline_lines(&run.history, v).len();
     println!(
         "smallest failing run: {}x{}, {} events:\n{}",

@@ -46,6 +46,49 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! ## A fenced write, end to end
+//!
+//! A paused holder *will* outlive its lease; only the resource can notice. With
+//! [`Algorithm::Fenced`] every guard carries a fence, and a [`FencedResource`] (here a key on a
+//! Redis of your choice) refuses a write whose fence is older than one it has seen:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let server = redmutex::testing::RedisServer::start()?;
+//! # let url = server.url();
+//! use std::time::Duration;
+//! use redmutex::{Algorithm, FencedResource, Lock};
+//!
+//! let lock = Lock::builder("invoice:42")
+//!     .algorithm(Algorithm::Fenced)
+//!     .ttl(Duration::from_secs(10))
+//!     .connect(&url)
+//!     .await?;
+//! // The resource may live anywhere that can compare fences; here, a key next to the lock.
+//! let resource = FencedResource::new(lock.connection().clone(), "invoice:42:total");
+//!
+//! let guard = lock.acquire().await?;
+//! let fence = guard.fence().expect("a fenced lock gives every guard a fence");
+//! // Accepted: no newer holder has written yet. A holder paused past its lease would get
+//! // `false` here once the next holder had written with its newer fence.
+//! assert!(resource.write(fence, b"100").await?);
+//! guard.release().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Drops, cancellation and broken connections
+//!
+//! - Dropping a [`Guard`] without [`Guard::release`] releases the lock in a background task
+//!   (owner-checked); without a tokio runtime, or while it shuts down, the key lives until its
+//!   ttl — never longer.
+//! - Dropping an [`Lock::acquire`] future at any await point (a `select!`, a timeout) is safe:
+//!   what the dropped attempt may have taken, or been handed, is released or passed on in the
+//!   background.
+//! - A broken connection (a server restart, an idle timeout, `CLIENT KILL`) fails the command
+//!   under way and is replaced on the next one: retry on the same [`Lock`]. [`Guard::release`]
+//!   and [`Guard::extend`] retry a lost reply themselves and say when they could not confirm.
 
 #![warn(missing_docs)]
 

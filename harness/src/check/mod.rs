@@ -250,25 +250,90 @@ impl CheckResult {
     }
 }
 
+/// Which checker: each has a stable name, as scenario files, reports and findings spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckerKind {
+    /// No two holders inside the critical section at once.
+    MutualExclusion,
+    /// The counter counts every write.
+    LostUpdates,
+    /// No release removes another's lock.
+    Ownership,
+    /// Fences increase and the resource refuses older ones.
+    Fencing,
+    /// Acquires end in time; a crashed holder's lock is retaken; no one starves.
+    Liveness,
+    /// The lock is never held by no one while someone waits.
+    StrandedLock,
+    /// Nothing of the lock is left on the server but what the algorithm keeps by design.
+    Residue,
+}
+
+impl CheckerKind {
+    /// Every checker, in report order.
+    pub const ALL: [CheckerKind; 7] = [
+        CheckerKind::MutualExclusion,
+        CheckerKind::LostUpdates,
+        CheckerKind::Ownership,
+        CheckerKind::Fencing,
+        CheckerKind::Liveness,
+        CheckerKind::StrandedLock,
+        CheckerKind::Residue,
+    ];
+
+    /// The stable name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CheckerKind::MutualExclusion => "mutual-exclusion",
+            CheckerKind::LostUpdates => "lost-updates",
+            CheckerKind::Ownership => "ownership",
+            CheckerKind::Fencing => "fencing",
+            CheckerKind::Liveness => "liveness",
+            CheckerKind::StrandedLock => "stranded-lock",
+            CheckerKind::Residue => "residue",
+        }
+    }
+
+    /// The checker called `name`, if any.
+    #[must_use]
+    pub fn named(name: &str) -> Option<CheckerKind> {
+        CheckerKind::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Its function.
+    #[must_use]
+    pub fn checker(self) -> Checker {
+        match self {
+            CheckerKind::MutualExclusion => mutual_exclusion,
+            CheckerKind::LostUpdates => lost_updates,
+            CheckerKind::Ownership => ownership,
+            CheckerKind::Fencing => fencing,
+            CheckerKind::Liveness => liveness,
+            CheckerKind::StrandedLock => stranded_lock,
+            CheckerKind::Residue => residue,
+        }
+    }
+}
+
+impl fmt::Display for CheckerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A checker: a pure function of the history's timeline and the context.
 pub type Checker = fn(&Timeline<'_>, &Context) -> CheckResult;
-
-/// Every checker with its name, in report order.
-pub const CHECKERS: [(&str, Checker); 7] = [
-    ("mutual-exclusion", mutual_exclusion),
-    ("lost-updates", lost_updates),
-    ("ownership", ownership),
-    ("fencing", fencing),
-    ("liveness", liveness),
-    ("stranded-lock", stranded_lock),
-    ("residue", residue),
-];
 
 /// Runs every checker on a history.
 #[must_use]
 pub fn check_all(history: &[Event], ctx: &Context) -> BTreeMap<String, CheckResult> {
     let timeline = Timeline::new(history);
-    CHECKERS.iter().map(|(name, check)| ((*name).to_string(), check(&timeline, ctx))).collect()
+    CheckerKind::ALL
+        .iter()
+        .map(|kind| (kind.as_str().to_string(), kind.checker()(&timeline, ctx)))
+        .collect()
 }
 
 /// The verdicts merged: invalid > unknown > valid.
@@ -320,9 +385,19 @@ mod tests {
         let checked =
             check_all(&[], &Context { ttl_ns: 1, wait_ns: 1, slack_ns: 0, fenced: false });
         let names: Vec<&str> = checked.keys().map(String::as_str).collect();
-        let mut expected: Vec<&str> = CHECKERS.iter().map(|(n, _)| *n).collect();
+        let mut expected: Vec<&str> = CheckerKind::ALL.iter().map(|k| k.as_str()).collect();
         expected.sort_unstable();
         assert_eq!(names, expected);
         assert!(checked.values().all(|r| r.verdict != Verdict::Invalid), "{checked:?}");
+    }
+
+    #[test]
+    fn checker_kinds_keep_their_names_both_ways() {
+        for kind in CheckerKind::ALL {
+            assert_eq!(CheckerKind::named(kind.as_str()), Some(kind));
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(json, format!("\"{}\"", kind.as_str()));
+        }
+        assert_eq!(CheckerKind::named("nope"), None);
     }
 }

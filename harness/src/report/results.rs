@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{CheckResult, Context, Timeline, Verdict};
+use crate::check::{CheckResult, CheckerKind, Context, Timeline, Verdict};
 use crate::history::{Event, Kind, Op};
 use crate::registry::{Class, Entry};
 use crate::scenario::{Expect, Scenario};
@@ -232,7 +232,9 @@ impl Results {
             .into_iter()
             .map(|(name, result)| {
                 // With a table for the algorithm, a checker it leaves out may say anything.
-                let expected = expect.map(|e| e.get(&name).unwrap_or(Expect::Any));
+                let expected = expect.map(|e| {
+                    CheckerKind::named(&name).and_then(|k| e.get(k)).unwrap_or(Expect::Any)
+                });
                 let as_expected = meets(expected, &result);
                 (name, CheckerReport { result, expected, as_expected })
             })

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{CheckResult, Verdict};
+use crate::check::{CheckResult, CheckerKind, Verdict};
 
 /// What a checker is expected to say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,18 +79,17 @@ pub struct Expectations {
 }
 
 impl Expectations {
-    /// The expectation for checker `name`.
+    /// The expectation for checker `kind`.
     #[must_use]
-    pub fn get(&self, name: &str) -> Option<Expect> {
-        match name {
-            "mutual-exclusion" => self.mutual_exclusion,
-            "lost-updates" => self.lost_updates,
-            "ownership" => self.ownership,
-            "fencing" => self.fencing,
-            "liveness" => self.liveness,
-            "stranded-lock" => self.stranded_lock,
-            "residue" => self.residue,
-            _ => None,
+    pub fn get(&self, kind: CheckerKind) -> Option<Expect> {
+        match kind {
+            CheckerKind::MutualExclusion => self.mutual_exclusion,
+            CheckerKind::LostUpdates => self.lost_updates,
+            CheckerKind::Ownership => self.ownership,
+            CheckerKind::Fencing => self.fencing,
+            CheckerKind::Liveness => self.liveness,
+            CheckerKind::StrandedLock => self.stranded_lock,
+            CheckerKind::Residue => self.residue,
         }
     }
 }

@@ -492,7 +492,10 @@ workers = 2
         assert!(
             matches!(&s.faults[0], Fault::StepDelay(d) if d.step == 1 && d.op == DelayOp::Release)
         );
-        assert_eq!(s.expect["token"].get("mutual-exclusion"), Some(Expect::Valid));
+        assert_eq!(
+            s.expect["token"].get(crate::check::CheckerKind::MutualExclusion),
+            Some(Expect::Valid)
+        );
         assert_eq!(s.for_gate().workers, 2);
     }
 }

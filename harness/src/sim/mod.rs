@@ -160,7 +160,7 @@ pub struct SimRun {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
     /// The checker.
-    pub checker: String,
+    pub checker: crate::check::CheckerKind,
     /// The finding's kind.
     pub kind: String,
     /// What the events show.
@@ -194,24 +194,27 @@ pub fn simulate(protocol: &dyn Protocol, cfg: &SimConfig) -> SimRun {
 /// them, and starvation (a fairness figure, not a promise).
 #[must_use]
 pub fn violations(run: &SimRun, liveness: bool) -> Vec<Violation> {
+    use crate::check::{CheckerKind as C, FindingKind as F};
     let mut out = Vec::new();
-    let overlaps = run.checked.get("mutual-exclusion").is_some_and(|r| !r.findings.is_empty());
+    let overlaps =
+        run.checked.get(C::MutualExclusion.as_str()).is_some_and(|r| !r.findings.is_empty());
     for (name, result) in &run.checked {
+        let Some(checker) = C::named(name) else { continue };
         for f in &result.findings {
-            let counted = match (name.as_str(), f.kind.as_str()) {
-                ("mutual-exclusion", kind) => kind == "lease-violated",
-                ("lost-updates", _) => run.context.fenced || !overlaps,
-                ("ownership" | "fencing", _) => true,
-                ("liveness", "acquire-too-long" | "not-retaken") => liveness,
+            let counted = match (checker, f.kind) {
+                (C::MutualExclusion, kind) => kind == F::LeaseViolated,
+                (C::LostUpdates, _) => run.context.fenced || !overlaps,
+                (C::Ownership | C::Fencing, _) => true,
+                (C::Liveness, F::AcquireTooLong | F::NotRetaken) => liveness,
                 _ => false,
             };
             if counted {
                 out.push(Violation {
-                    checker: name.clone(),
+                    checker,
                     kind: f.kind.to_string(),
                     message: f.message.clone(),
                     events: f.events.clone(),
-                    safety: name != "liveness",
+                    safety: checker != C::Liveness,
                 });
             }
         }

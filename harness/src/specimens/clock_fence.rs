@@ -16,6 +16,7 @@ use std::time::Duration;
 use redmutex::algo::{AcquireParams, Algorithm, ExtendParams, Protocol, ReleaseParams};
 use redmutex::proto::{Action, Event, Grant, Machine, Outcome};
 
+use super::CheckerKind;
 use super::KnownBug;
 
 /// The specimen's name.
@@ -29,7 +30,7 @@ pub const SUMMARY: &str =
 pub const BUGS: &[KnownBug] = &[KnownBug {
     id: "wall-clock-fence",
     what: "a client whose clock runs ahead issues a fence from the future; later holders get smaller fences",
-    checker: "fencing",
+    checker: CheckerKind::Fencing,
     scenario: "fence-clock-skew",
     fault: "one worker's clock skewed ahead",
     safety: true,

@@ -29,6 +29,7 @@ use redmutex::algo::{
 };
 use redmutex::proto::{Action, Command, Event, Expiry, Machine, Outcome, Reply};
 
+use super::CheckerKind;
 use super::{KnownBug, scale, whole_secs};
 
 /// The specimen's name.
@@ -42,7 +43,7 @@ pub const BUGS: &[KnownBug] = &[
     KnownBug {
         id: "del-after-get",
         what: "release compares with GET and deletes with a separate DEL; a lock taken over in between is deleted",
-        checker: "ownership",
+        checker: CheckerKind::Ownership,
         scenario: "release-step-delay",
         fault: "pause before release step 1 (the DEL) until the lease has ended and another worker took over",
         safety: true,
@@ -50,7 +51,7 @@ pub const BUGS: &[KnownBug] = &[
     KnownBug {
         id: "third-holder-after-stale-del",
         what: "after the stale DEL a third worker acquires while the second still holds a valid lease",
-        checker: "mutual-exclusion",
+        checker: CheckerKind::MutualExclusion,
         scenario: "release-step-delay",
         fault: "pause before release step 1 (the DEL) until the lease has ended and another worker took over",
         safety: true,

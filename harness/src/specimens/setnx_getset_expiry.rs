@@ -36,6 +36,7 @@ use redmutex::algo::{
 };
 use redmutex::proto::{Action, Bytes, Command, Event, Grant, Machine, Outcome, Reply};
 
+use super::CheckerKind;
 use super::{KnownBug, parse_stamp, scale, secs, stamp};
 
 /// The specimen's name.
@@ -49,7 +50,7 @@ pub const BUGS: &[KnownBug] = &[
     KnownBug {
         id: "skewed-clock-takeover",
         what: "a client whose clock runs ahead judges a live lock expired and takes it over with GETSET",
-        checker: "mutual-exclusion",
+        checker: CheckerKind::MutualExclusion,
         scenario: "client-clock-skew",
         fault: "one worker's clock skewed ahead by more than the ttl",
         safety: true,
@@ -57,7 +58,7 @@ pub const BUGS: &[KnownBug] = &[
     KnownBug {
         id: "victim-deletes-usurper",
         what: "the holder whose lock was taken over by a skewed client passes its own elapsed check and DELs the usurper's lock",
-        checker: "ownership",
+        checker: CheckerKind::Ownership,
         scenario: "client-clock-skew",
         fault: "one worker's clock skewed ahead by more than the ttl",
         safety: true,
@@ -65,7 +66,7 @@ pub const BUGS: &[KnownBug] = &[
     KnownBug {
         id: "del-after-elapsed-check",
         what: "the release's elapsed-time check and its DEL are separate steps; a delay between them deletes the next holder's lock",
-        checker: "ownership",
+        checker: CheckerKind::Ownership,
         scenario: "release-step-delay",
         fault: "pause before release step 1 (the DEL) until the lease has ended and another worker took over",
         safety: true,

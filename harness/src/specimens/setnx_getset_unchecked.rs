@@ -35,6 +35,7 @@ use redmutex::algo::{
 };
 use redmutex::proto::{Action, Bytes, Command, Event, Grant, Machine, Outcome, Reply};
 
+use super::CheckerKind;
 use super::{KnownBug, parse_stamp, scale, secs, stamp};
 
 /// The specimen's name.
@@ -48,7 +49,7 @@ pub const BUGS: &[KnownBug] = &[
     KnownBug {
         id: "unchecked-del",
         what: "release is a bare DEL: a holder whose lease ended deletes the lock of the worker that took it over",
-        checker: "ownership",
+        checker: CheckerKind::Ownership,
         scenario: "stale-release",
         fault: "a critical section that outlasts the ttl while another worker takes the lock over",
         safety: true,
@@ -56,7 +57,7 @@ pub const BUGS: &[KnownBug] = &[
     KnownBug {
         id: "third-holder-after-unchecked-del",
         what: "after the stale DEL a third worker acquires while the second still holds a valid lease",
-        checker: "mutual-exclusion",
+        checker: CheckerKind::MutualExclusion,
         scenario: "stale-release",
         fault: "a critical section that outlasts the ttl while another worker takes the lock over",
         safety: true,
@@ -64,7 +65,7 @@ pub const BUGS: &[KnownBug] = &[
     KnownBug {
         id: "skewed-clock-takeover",
         what: "a client whose clock runs ahead judges a live lock expired and takes it over with GETSET",
-        checker: "mutual-exclusion",
+        checker: CheckerKind::MutualExclusion,
         scenario: "client-clock-skew",
         fault: "one worker's clock skewed ahead by more than the ttl plus the grace second",
         safety: true,

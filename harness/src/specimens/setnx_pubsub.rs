@@ -30,6 +30,7 @@ use redmutex::proto::{
     Action, Bytes, Command, Event, Expiry, Machine, Outcome, Reply, Script, ScriptHost,
 };
 
+use super::CheckerKind;
 use super::{KnownBug, scale, whole_secs};
 
 /// The specimen's name.
@@ -42,7 +43,7 @@ pub const SUMMARY: &str = "a Python pub/sub lock package: SET NX EX, waiters ret
 pub const BUGS: &[KnownBug] = &[KnownBug {
     id: "silent-expiry",
     what: "a lock that expires publishes nothing, so waiters sleep through the expiry and time out on a free lock",
-    checker: "liveness",
+    checker: CheckerKind::Liveness,
     scenario: "crash-holder",
     fault: "kill the holder: its lock expires instead of being released",
     safety: false,

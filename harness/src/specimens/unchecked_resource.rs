@@ -17,6 +17,7 @@
 use redmutex::algo::{AcquireParams, Algorithm, ExtendParams, Protocol, ReleaseParams};
 use redmutex::proto::Machine;
 
+use super::CheckerKind;
 use super::KnownBug;
 
 /// The specimen's name.
@@ -30,7 +31,7 @@ pub const SUMMARY: &str =
 pub const BUGS: &[KnownBug] = &[KnownBug {
     id: "fence-not-compared",
     what: "a holder paused past its lease writes with its old fence and the resource accepts it",
-    checker: "fencing",
+    checker: CheckerKind::Fencing,
     scenario: "fence-pause-holder",
     fault: "the holder paused mid-section past its lease",
     safety: true,
