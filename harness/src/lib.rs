@@ -5,6 +5,7 @@
 //! The pieces a simulator reuses are pure: [`history`] (the events) and [`check`] (the
 //! checkers, functions from a history to verdicts).
 
+pub mod bench;
 pub mod check;
 pub mod clock;
 #[cfg(feature = "docker")]

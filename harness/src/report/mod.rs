@@ -12,7 +12,7 @@ use anyhow::Context as _;
 pub use html::escape;
 pub use results::{
     CheckerReport, Figures, Percentiles, ROUND_TRIPS_PER_SECTION, Results, Stats, expected_name,
-    faults_struck, meets,
+    faults_struck, meets, num,
 };
 
 use crate::history::Event;
@@ -52,8 +52,9 @@ pub fn write(out: &Path, results: &Results, history: &[Event]) -> anyhow::Result
     Ok(results)
 }
 
-/// `YYYYMMDD-HHMMSS.mmm` in UTC.
-fn utc_stamp() -> String {
+/// `YYYYMMDD-HHMMSS.mmm` in UTC (report and bench folder names).
+#[must_use]
+pub fn utc_stamp() -> String {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
