@@ -59,6 +59,7 @@ fn plot(title: &str, y_desc: &str, series: &[Series]) -> Result<String, String> 
             .y_desc(y_desc)
             .x_labels(((x_max * 4.0) as usize).max(2) + 1)
             .x_label_formatter(&label)
+            .y_label_formatter(&|v| crate::report::num(*v, 2))
             .draw()
             .map_err(|e| e.to_string())?;
         for s in series.iter().filter(|s| !s.points.is_empty()) {
@@ -152,13 +153,24 @@ pub(super) fn page(r: &BenchReport, rows: &[Row<'_>]) -> String {
             r.baseline(|b| b.chain_body_turns_per_s.get(&w).copied())
         }));
         plots.push(("Throughput".into(), "sections/s", s));
-        let mut s = per_alg(&|x| Some(x.acquire_p50_us), " p50", 3);
-        s.extend(per_alg(&|x| Some(x.acquire_p99_us), " p99", 1));
-        plots.push(("Acquire latency p50 (thick) and p99 (thin)".into(), "µs", s));
-        let mut s = per_alg(&|x| x.handoff_p50_us, " p50", 3);
-        s.extend(per_alg(&|x| x.handoff_p99_us, " p99", 1));
-        s.push(baseline("chain hop (floor)", &|w| r.baseline(|b| b.chain_hop_us.get(&w).copied())));
-        plots.push(("Hand-off latency: release sent → next holder has it".into(), "µs", s));
+        plots.push((
+            "Acquire latency p50".into(),
+            "µs",
+            per_alg(&|x| Some(x.acquire_p50_us), "", 2),
+        ));
+        plots.push((
+            "Acquire latency p99".into(),
+            "µs",
+            per_alg(&|x| Some(x.acquire_p99_us), "", 2),
+        ));
+        let hop =
+            || baseline("chain hop (floor)", &|w| r.baseline(|b| b.chain_hop_us.get(&w).copied()));
+        let mut s = per_alg(&|x| x.handoff_p50_us, "", 2);
+        s.push(hop());
+        plots.push(("Hand-off p50: release sent → next holder has it".into(), "µs", s));
+        let mut s = per_alg(&|x| x.handoff_p99_us, "", 2);
+        s.push(hop());
+        plots.push(("Hand-off p99".into(), "µs", s));
         let mut s = per_alg(&|x| Some(x.sent), " sent", 3);
         s.extend(per_alg(&|x| x.incl_scripts, " incl. scripts", 1));
         plots.push(("Lock-server commands per acquisition".into(), "commands", s));
