@@ -124,7 +124,7 @@ enum Cmd {
         /// Rounds over the whole matrix (default: 3).
         #[arg(long)]
         rounds: Option<u32>,
-        /// Critical sections per cell (default: 400).
+        /// Critical sections per cell (default: 1000).
         #[arg(long)]
         sections: Option<u32>,
         /// The CI bench: token and notify × 1 and 4 workers × hold 0 × 1 round of 200 sections

@@ -185,9 +185,8 @@ pub struct ChainArgs {
 /// One chain process: waits for its turn, (runs the body,) passes the turn on; the last turn of
 /// the last process says `done`.
 pub fn chain_process(a: &ChainArgs) -> anyhow::Result<()> {
-    let timeout = Some(Duration::from_secs(60));
-    let mut conn = redis::Client::open(a.url.as_str())?
-        .get_connection_with_timeout(timeout.unwrap_or_default())?;
+    let timeout = Duration::from_secs(60);
+    let mut conn = redis::Client::open(a.url.as_str())?.get_connection_with_timeout(timeout)?;
     let mut body = match &a.body {
         Some(url) => Some(redis::Client::open(url.as_str())?.get_connection()?),
         None => None,

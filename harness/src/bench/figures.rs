@@ -55,8 +55,9 @@ pub struct HistoryFigures {
     /// waiting at that release (otherwise the gap is idle time, not a hand-off).
     pub handoff_us: LatencyUs,
     /// Jain's index of acquisitions per worker in consecutive windows of `4 × workers`
-    /// acquisitions (while every worker was still running), averaged; 1 is perfectly even.
-    pub fairness: f64,
+    /// acquisitions (while every worker was running), averaged; 1 is perfectly even. `None` when
+    /// the workers overlapped too little to judge.
+    pub fairness: Option<f64>,
     /// Of the hand-offs above, the share that went back to the worker that had just released:
     /// barging past someone waiting. `None` with one worker.
     pub barging: Option<f64>,
@@ -95,41 +96,42 @@ pub fn from_history(history: &[Event]) -> HistoryFigures {
     }
 }
 
-/// Jain's index over windows of `4 × workers` consecutive acquisitions, up to the moment the
-/// first worker stopped trying (after that the others share the lock among fewer).
-fn windowed_fairness(t: &Timeline<'_>) -> f64 {
+/// Jain's index over windows of `4 × workers` consecutive acquisitions, taken only while every
+/// worker was running: after the last one's first attempt and before the first one's last (workers
+/// start one by one, and finish at different times; outside that span fewer compete). `None`
+/// when that span holds fewer acquisitions than there are workers.
+fn windowed_fairness(t: &Timeline<'_>) -> Option<f64> {
     let workers = t.workers.len();
     if workers < 2 {
-        return 1.0;
+        return Some(1.0);
     }
+    let mut first = std::collections::HashMap::new();
     let mut last = std::collections::HashMap::new();
     for a in &t.attempts {
+        first.entry(a.worker).or_insert(a.invoke);
         last.insert(a.worker, a.done.unwrap_or(a.invoke));
     }
-    let cutoff = last.values().copied().min().unwrap_or(usize::MAX);
-    let running: Vec<_> = t.acquisitions.iter().filter(|a| a.ok <= cutoff).collect();
-    let size = 4 * workers;
-    let indices: Vec<f64> = running
-        .chunks_exact(size)
-        .map(|w| {
-            let counts: Vec<f64> = t
-                .workers
-                .iter()
-                .map(|id| w.iter().filter(|a| a.worker == *id).count() as f64)
-                .collect();
-            jain(&counts)
-        })
-        .collect();
-    if indices.is_empty() {
-        // Too short for one window: the whole run as one.
+    let start = first.values().copied().max()?;
+    let cutoff = last.values().copied().min()?;
+    let running: Vec<_> =
+        t.acquisitions.iter().filter(|a| a.ok > start && a.ok <= cutoff).collect();
+    if running.len() < workers {
+        return None;
+    }
+    let index = |w: &[&crate::check::Acquisition]| {
         let counts: Vec<f64> = t
             .workers
             .iter()
-            .map(|id| running.iter().filter(|a| a.worker == *id).count() as f64)
+            .map(|id| w.iter().filter(|a| a.worker == *id).count() as f64)
             .collect();
-        return jain(&counts);
+        jain(&counts)
+    };
+    let size = 4 * workers;
+    if running.len() < size {
+        return Some(index(&running));
     }
-    indices.iter().sum::<f64>() / indices.len() as f64
+    let indices: Vec<f64> = running.chunks_exact(size).map(index).collect();
+    Some(indices.iter().sum::<f64>() / indices.len() as f64)
 }
 
 #[cfg(test)]
@@ -166,6 +168,10 @@ mod tests {
         assert_eq!(f.handoff_us.n, 3, "three hand-offs with a waiter");
         assert!((f.handoff_us.max - 0.003).abs() < 1e-9, "13 - 10 ns is the longest");
         assert_eq!(f.barging, Some(1.0 / 3.0));
+        // While both ran (worker 2's first attempt at 2 → its last attempt's end at 22): worker 1
+        // got one acquisition, worker 2 two; Jain's index (1+2)² / (2 × (1+4)) = 0.9.
+        let fairness = f.fairness.expect("judged");
+        assert!((fairness - 0.9).abs() < 1e-9, "{fairness}");
     }
 
     #[test]

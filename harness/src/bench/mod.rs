@@ -44,7 +44,8 @@ pub struct BenchOptions {
 }
 
 impl BenchOptions {
-    /// The defaults: token, notify, fenced × 1…32 workers × hold 0 and 1 ms × 3 rounds.
+    /// The defaults: token, notify, fenced × 1…32 workers × hold 0 and 1 ms × 3 rounds of
+    /// 1000 sections per cell.
     #[must_use]
     pub fn full(out: PathBuf) -> BenchOptions {
         BenchOptions {
@@ -52,7 +53,7 @@ impl BenchOptions {
             workers: vec![1, 2, 4, 8, 16, 32],
             holds_ms: vec![0, 1],
             rounds: 3,
-            sections: 400,
+            sections: 1000,
             out,
         }
     }

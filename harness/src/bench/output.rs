@@ -47,7 +47,7 @@ pub(super) struct Row<'a> {
     pub incl_scripts: Option<f64>,
     pub client_cpu_us: f64,
     pub server_cpu_us: Option<f64>,
-    pub fairness: f64,
+    pub fairness: Option<f64>,
     pub barging: Option<f64>,
     pub spread: f64,
     pub uncontended_per_raw: Option<f64>,
@@ -88,7 +88,7 @@ pub(super) fn rows(r: &BenchReport) -> Vec<Row<'_>> {
                 incl_scripts: c.median(|x| x.commands_incl_scripts_per_acquisition),
                 client_cpu_us: m(&|x| x.client_cpu_us_per_acquisition),
                 server_cpu_us: c.median(|x| x.server_cpu_us_per_acquisition),
-                fairness: m(&|x| x.history.fairness),
+                fairness: c.median(|x| x.history.fairness),
                 barging: c.median(|x| x.history.barging),
                 spread: c.spread(|x| x.sections_per_s),
                 uncontended_per_raw: (w == 1 && c.hold_ms == 0)
@@ -192,7 +192,7 @@ pub fn markdown(r: &BenchReport) -> String {
                 opt(x.incl_scripts, 2),
                 num(x.client_cpu_us, 0),
                 opt(x.server_cpu_us, 0),
-                num(x.fairness, 3),
+                opt(x.fairness, 3),
                 x.barging.map_or_else(|| "–".into(), |b| format!("{}%", num(b * 100.0, 0))),
                 if x.cell.valid() { "ok" } else { "**BROKE**" }
             );

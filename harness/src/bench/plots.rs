@@ -180,7 +180,7 @@ pub(super) fn page(r: &BenchReport, rows: &[Row<'_>]) -> String {
         plots.push((
             "Fairness (Jain's index over windows)".into(),
             "index",
-            per_alg(&|x| Some(x.fairness), "", 2),
+            per_alg(&|x| x.fairness, "", 2),
         ));
         plots.push((
             "Barging: hand-offs back to the releaser".into(),
