@@ -51,6 +51,12 @@ gate *ARGS="": adapters
 bench:
     cargo bench -p redmutex
 
+# Algorithms side by side on real Redis (bench.json, bench.md, bench.html in reports/bench/latest): just bench-harness [--quick] [-a NAME]... [--workers 1,4] [--hold 0,1] [--rounds N]
+bench-harness *ARGS="":
+    cargo build --release -p contend
+    {{contend}} bench --out reports/bench {{ARGS}}
+    @echo "open reports/bench/latest/bench.html"
+
 # Round trips per lock operation, against a PING in the same run (prints JSON).
 roundtrips:
     cargo run --release -p redmutex --example roundtrips

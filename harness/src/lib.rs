@@ -6,6 +6,7 @@
 //! checkers, functions from a history to verdicts).
 
 pub mod adapter;
+pub mod bench;
 pub mod check;
 pub mod clock;
 #[cfg(feature = "docker")]

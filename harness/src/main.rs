@@ -108,6 +108,37 @@ enum Cmd {
         /// The report folder.
         dir: PathBuf,
     },
+    /// Compare algorithms side by side: algorithms × worker counts × hold times, each cell a real
+    /// run with every checker on, in interleaved rounds, with baselines (PING, the raw lock
+    /// commands, a bare hand-off chain) measured in the same run; writes bench.json, bench.md
+    /// and bench.html into a folder under --out. Exit 1 when a cell's lock broke.
+    Bench {
+        /// An algorithm (repeatable; default: token, notify, fenced).
+        #[arg(long = "algorithm", short)]
+        algorithms: Vec<String>,
+        /// Worker counts, comma-separated (default: 1,2,4,8,16,32).
+        #[arg(long, value_delimiter = ',')]
+        workers: Vec<u32>,
+        /// Hold times in ms, comma-separated (default: 0,1).
+        #[arg(long, value_delimiter = ',')]
+        hold: Vec<u64>,
+        /// Rounds over the whole matrix (default: 3).
+        #[arg(long)]
+        rounds: Option<u32>,
+        /// Critical sections per cell (default: 1000).
+        #[arg(long)]
+        sections: Option<u32>,
+        /// The CI bench: token and notify × 1 and 4 workers × hold 0 × 1 round of 200 sections
+        /// (flags given beside it still apply).
+        #[arg(long)]
+        quick: bool,
+        /// Folder for the bench folder.
+        #[arg(long, default_value = "reports/bench")]
+        out: PathBuf,
+    },
+    /// One process of the bench's hand-off chain (started by `contend bench`).
+    #[command(hide = true)]
+    BenchChain(contend::bench::baseline::ChainArgs),
     /// List the algorithms (adapters: the manifests in `adapters/` and $CONTEND_ADAPTERS).
     List,
     /// Adapters: locks in other processes, spoken to over the adapter protocol
@@ -150,6 +181,15 @@ fn main() -> ExitCode {
                 eprintln!("{e}");
                 ExitCode::from(contend::adapter::ADAPTER_FAILED_EXIT)
             }
+            Err(e) => {
+                eprintln!("{}", causes(&e));
+                ExitCode::from(3)
+            }
+        };
+    }
+    if let Cmd::BenchChain(args) = &cli.command {
+        return match contend::bench::baseline::chain_process(args) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("{}", causes(&e));
                 ExitCode::from(3)
@@ -304,7 +344,30 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
             contend::adapter::serve::serve(&algorithm, scale).await?;
             Ok(true)
         }
-        Cmd::Worker => Ok(true),
+        Cmd::Bench { algorithms, workers, hold, rounds, sections, quick, out } => {
+            use contend::bench::BenchOptions;
+            let mut opts = if quick { BenchOptions::quick(out) } else { BenchOptions::full(out) };
+            if !algorithms.is_empty() {
+                opts.algorithms = algorithms;
+            }
+            if !workers.is_empty() {
+                opts.workers = workers;
+            }
+            if !hold.is_empty() {
+                opts.holds_ms = hold;
+            }
+            opts.rounds = rounds.unwrap_or(opts.rounds);
+            opts.sections = sections.unwrap_or(opts.sections);
+            let (report, dir) = contend::bench::bench(&opts).await?;
+            print!("{}", contend::bench::markdown(&report));
+            println!("bench folder: {}", dir.display());
+            let broken = report.broken().count();
+            if broken > 0 {
+                eprintln!("contend bench: the LOCK BROKE in {broken} cell(s): see the list above");
+            }
+            Ok(broken == 0)
+        }
+        Cmd::Worker | Cmd::BenchChain(_) => Ok(true),
     }
 }
 

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 pub use html::escape;
 pub use results::{
     CheckerReport, Figures, Percentiles, ROUND_TRIPS_PER_SECTION, Results, Saved, SavedChecker,
-    Stats, expected_name, faults_struck, meets,
+    Stats, expected_name, faults_struck, meets, num,
 };
 
 use crate::history::Event;
@@ -52,27 +52,23 @@ pub fn write(out: &Path, results: &Results, history: &[Event]) -> anyhow::Result
     Ok(results)
 }
 
-/// `YYYYMMDD-HHMMSS.mmm` in UTC.
-fn utc_stamp() -> String {
-    let now =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = now.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = i64::try_from(days).unwrap_or(0) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
-    format!(
-        "{y:04}{mo:02}{d:02}-{:02}{:02}{:02}.{:03}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
-    )
+/// `YYYYMMDD-HHMMSS.mmm` in UTC (report and bench folder names).
+#[must_use]
+pub fn utc_stamp() -> String {
+    let now = jiff::Timestamp::now();
+    format!("{}.{:03}", now.strftime("%Y%m%d-%H%M%S"), now.subsec_millisecond())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_stamp_is_utc_to_the_millisecond() {
+        let before = jiff::Timestamp::now().as_second();
+        let s = super::utc_stamp();
+        let (date, ms) = s.split_once('.').expect("a dot before the milliseconds");
+        assert_eq!((date.len(), ms.len()), (15, 3), "{s}");
+        let parsed = jiff::civil::DateTime::strptime("%Y%m%d-%H%M%S", date).expect("parses");
+        let at = jiff::tz::Offset::UTC.to_timestamp(parsed).expect("UTC").as_second();
+        assert!((at - before).abs() <= 1, "{s} is not now in UTC");
+    }
 }

@@ -2,6 +2,8 @@
 //! and runs of the `contend` binary on small scenarios.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
