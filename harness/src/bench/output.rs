@@ -215,7 +215,7 @@ pub fn markdown(r: &BenchReport) -> String {
     t
 }
 
-/// `bench.html`: the tables' key figures as SVG plots (see [`super::plots`]).
+/// `bench.html`: the tables' key figures as SVG plots (drawn by `plots.rs`).
 #[must_use]
 pub fn html(r: &BenchReport) -> String {
     super::plots::page(r, &rows(r))
