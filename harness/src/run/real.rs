@@ -66,7 +66,8 @@ async fn run_on(
         servers.local.first().and_then(RedisServer::pid),
         owned,
     )?;
-    let mut lock_raw = servers::connect(&topology.lock_url).await?;
+    let lock_url = topology.lock_url.clone();
+    let mut lock_raw = servers::connect(&lock_url).await?;
     let ping = crate::ping::measure(&mut lock_raw, topology.lock_pid).await?;
     let stats_before = servers::commandstats(&mut lock_raw).await.ok();
     let (workers, iterations) = (scenario.workers, scenario.iterations);
@@ -118,7 +119,12 @@ async fn run_on(
     );
     c.history.push(fin);
     let kept = entry.protocol(scenario.specimen_scale).kept_keys(&keys.lock);
-    match residue(&mut lock_raw, &keys.lock.lock, &kept).await {
+    // A connection of its own: the one opened before the run died with a restarted server.
+    let listed = match servers::connect(&lock_url).await {
+        Ok(mut conn) => residue(&mut conn, &keys.lock.lock, &kept).await,
+        Err(e) => Err(e),
+    };
+    match listed {
         Ok(events) => c.history.extend(events),
         Err(e) => {
             c.failures.push(format!("could not list what the run left on the lock server: {e:#}"))
