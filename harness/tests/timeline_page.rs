@@ -6,70 +6,17 @@
 
 mod support;
 
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// What the page may take to load and lay out, by its own clock.
 const RENDER_LIMIT_MS: u64 = 2_000;
 
-/// The browser: `$CHROMIUM`, else `chromium` or `chromium-browser` on PATH.
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let on_path = std::env::split_paths(&path)
-        .flat_map(|dir| [dir.join("chromium"), dir.join("chromium-browser")]);
-    let chosen = match std::env::var_os("CHROMIUM") {
-        Some(p) => Some(PathBuf::from(p)).filter(|p| p.is_file()),
-        None => on_path.into_iter().find(|p| p.is_file()),
-    };
-    if let Some(p) = chosen {
-        return p;
-    }
-    panic!(
-        "headless Chromium is needed to check timeline.html and was not found (CHROMIUM, or \
-         chromium on PATH): install it with `apt-get install chromium`"
-    );
-}
-
 /// The DOM of `page` after its scripts ran, and how long Chromium took from start to exit.
 fn open(page: &Path) -> (String, Duration) {
-    let profile = tempfile::tempdir().expect("profile dir");
-    let out = tempfile::NamedTempFile::new().expect("dom file");
     let started = Instant::now();
-    let mut child = Command::new(chromium())
-        .args(["--headless=new", "--disable-gpu", "--no-sandbox", "--no-first-run"])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .stdout(out.reopen().expect("dom file"))
-        .stderr(Stdio::null())
-        // Its own process group, so a hung browser goes with all its helpers.
-        .process_group(0)
-        .spawn()
-        .expect("start chromium");
-    let deadline = started + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait chromium") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let group = i32::try_from(child.id()).expect("pid");
-            // SAFETY: kill(2) on the process group of a child we started and have not reaped.
-            unsafe { libc::kill(-group, libc::SIGKILL) };
-            let _ = child.wait();
-            panic!("chromium did not finish with {} within 120 s", page.display());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let wall = started.elapsed();
-    let dom = std::fs::read_to_string(out.path()).expect("read dom");
-    assert!(
-        status.success() && !dom.is_empty(),
-        "chromium failed ({status}) on {}",
-        page.display()
-    );
-    (dom, wall)
+    let dom = support::browser::dump_dom(page);
+    (dom, started.elapsed())
 }
 
 /// `contend run SCENARIO --server sim ARGS --out DIR`: the report folder.
