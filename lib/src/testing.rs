@@ -251,8 +251,10 @@ pub fn ping(port: u16) -> io::Result<()> {
     if &buf == b"+PONG\r\n" { Ok(()) } else { Err(io::Error::other("not PONG")) }
 }
 
+/// Makes a child started with `cmd` die with the thread that starts it (Linux), so a killed
+/// test or run leaves no server behind; elsewhere it does nothing.
 #[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: prctl is async-signal-safe and touches only the child's own process state.
     unsafe {
@@ -263,5 +265,6 @@ fn die_with_parent(cmd: &mut Command) {
     }
 }
 
+/// As on Linux; without `PR_SET_PDEATHSIG` it does nothing.
 #[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
+pub fn die_with_parent(_cmd: &mut Command) {}

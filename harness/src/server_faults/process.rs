@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redmutex::testing::ping;
+use redmutex::testing::{die_with_parent, ping};
 
 /// A running process serving RESP on a loopback port.
 #[derive(Debug)]
@@ -66,19 +66,3 @@ impl Drop for Process {
         }
     }
 }
-
-/// The process dies with the thread that started it, so a killed run leaves none behind.
-#[cfg(target_os = "linux")]
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt as _;
-    // SAFETY: prctl is async-signal-safe and touches only the child's own process state.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn die_with_parent(_cmd: &mut Command) {}
