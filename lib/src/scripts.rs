@@ -79,7 +79,9 @@ return {1}",
 ///
 /// Takes the lock when it is free, or when a release handed it to the caller (the lock already
 /// holds the caller's token): either way the lease restarts now and the caller leaves the
-/// waiters. One `SET NX PX GET` both takes a free lock and reads the holder. Otherwise, by
+/// waiters. The holder is read with `GET` and a free lock taken with `SET PX` (not one
+/// `SET NX PX GET`, which Redis before 7.0 refuses; inside the script the two are one step).
+/// Otherwise, by
 /// mode: `0` (a try) changes nothing; `1` (a waiter's first look, whose fresh token cannot be
 /// queued yet) joins the waiters; `3` (a waiter looking again) joins them unless still there;
 /// `2` (a waiter giving up) leaves them. Modes `2` and `3` also empty the caller's signal list
@@ -89,8 +91,9 @@ return {1}",
 pub static NOTIFY_ACQUIRE: Script = Script::new(
     "notify-acquire",
     r"local me = ARGV[1]
-local held = redis.call('set', KEYS[1], me, 'NX', 'PX', ARGV[2], 'GET')
+local held = redis.call('get', KEYS[1])
 if not held then
+  redis.call('set', KEYS[1], me, 'PX', ARGV[2])
   if ARGV[3] ~= '0' then
     redis.call('lrem', KEYS[2], 0, me)
     redis.call('del', KEYS[3])
@@ -275,17 +278,18 @@ fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
     let lrem = |h: &mut dyn ScriptHost| {
         h.call(Command::LRem { key: keys[1].clone(), count: 0, value: me.clone() });
     };
-    // One `SET NX PX GET`: it takes a free lock, or answers who holds it.
-    let held = h.call(Command::Set {
-        key: keys[0].clone(),
-        value: me.clone(),
-        cond: Some(SetCond::Nx),
-        expiry: Some(Expiry::Px(ttl)),
-        get: true,
-    });
+    // `GET` answers who holds the lock; a free one is taken with `SET PX`.
+    let held = h.call(Command::Get { key: keys[0].clone() });
     match held {
         Reply::Error(_) => return held,
         Reply::Nil => {
+            h.call(Command::Set {
+                key: keys[0].clone(),
+                value: me.clone(),
+                cond: None,
+                expiry: Some(Expiry::Px(ttl)),
+                get: false,
+            });
             if mode != b"0" {
                 lrem(h);
                 del(h, &keys[2]);
