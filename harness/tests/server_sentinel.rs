@@ -54,7 +54,7 @@ fn a_sleeping_primary_is_replaced_and_wakes_up_as_a_replica() {
     let failover = group.fail_primary(Outage::Sleep { ms: 4000 }, Duration::from_secs(30)).unwrap();
     assert_eq!(role(failover.new), "master");
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
+    let mut last;
     loop {
         // Asking blocks until the old primary wakes; the Sentinels then demote it.
         match try_role(failover.old) {
