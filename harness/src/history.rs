@@ -146,6 +146,7 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<u32>,
     /// `final`: the counter (or the fenced resource's value); `stats`: lock commands sent.
+    /// (A fenced run's `final` also carries, in `fence`, the resource's high-water mark.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<i64>,
     /// A step delay that hit this operation (ms).

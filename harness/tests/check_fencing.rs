@@ -54,6 +54,61 @@ fn a_paused_holders_stale_write_accepted_over_a_newer_read_is_invalid() {
     assert!(r.findings[0].message.contains("fence 1"), "{r:?}");
 }
 
+#[test]
+fn a_high_water_mark_at_the_newest_accepted_fence_is_valid() {
+    let h = H::new()
+        .acquire(1, 0, 1, Some(1))
+        .fenced_section(1, 2, 10, 0, 1, true)
+        .acquire(2, 20, 21, Some(2))
+        .fenced_section(2, 22, 30, 1, 2, true)
+        .fin(40, 2)
+        .mark(2)
+        .done();
+    let r = fencing(&Timeline::new(&h), &ctx(true));
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+}
+
+#[test]
+fn a_resource_whose_high_water_mark_is_behind_an_accepted_fence_is_invalid() {
+    // Nothing overlaps and every fence came in order: only the mark shows that the resource
+    // keeps no bar (here none at all), so a stale holder's write would be taken.
+    let h = H::new()
+        .acquire(1, 0, 1, Some(1))
+        .fenced_section(1, 2, 10, 0, 1, true)
+        .acquire(2, 20, 21, Some(2))
+        .fenced_section(2, 22, 30, 1, 2, true)
+        .fin(40, 2)
+        .mark(0)
+        .done();
+    let r = fencing(&Timeline::new(&h), &ctx(true));
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    assert_eq!(r.findings[0].kind, "fence-mark-behind", "{r:?}");
+    assert!(r.findings[0].message.contains("below fence 2 of worker 2"), "{r:?}");
+    // Behind by one is behind too.
+    let h = H::new()
+        .acquire(1, 0, 1, Some(1))
+        .fenced_section(1, 2, 10, 0, 1, true)
+        .acquire(2, 20, 21, Some(2))
+        .fenced_section(2, 22, 30, 1, 2, true)
+        .fin(40, 2)
+        .mark(1)
+        .done();
+    assert_eq!(fencing(&Timeline::new(&h), &ctx(true)).verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_high_water_mark_no_holder_was_given_is_invalid() {
+    let h = H::new()
+        .acquire(1, 0, 1, Some(1))
+        .fenced_section(1, 2, 10, 0, 1, true)
+        .fin(40, 1)
+        .mark(9)
+        .done();
+    let r = fencing(&Timeline::new(&h), &ctx(true));
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    assert_eq!(r.findings[0].kind, "fence-mark-unknown", "{r:?}");
+}
+
 /// `unchecked-resource` is `fenced` with a resource that compares no fences: under
 /// `fence-pause-holder` the paused holder's stale write is accepted, and the fencing checker
 /// says so on real Redis; `fenced` passes the same scenario.
@@ -68,6 +123,8 @@ fn catches_a_resource_that_compares_no_fences_and_passes_fenced() {
     assert_eq!(support::verdict(&results, "fencing"), "invalid", "{}", support::text(&out));
     let findings = results["checkers"]["fencing"]["findings"].to_string();
     assert!(findings.contains("older-fence-accepted"), "{findings}");
+    // The resource keeps no fence at all: the mark read at the end shows it too.
+    assert!(findings.contains("fence-mark-behind"), "{findings}");
     let (out, results) = support::run(dir.path(), &scenario, "fenced");
     let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
     assert_eq!(support::verdict(&results, "fencing"), "valid", "{}", support::text(&out));

@@ -39,7 +39,7 @@ fn a_fault_scenario_in_simulation_writes_the_same_history_for_its_seed() {
     assert_eq!(got, "7636569cba23c387fd57e25833b97190bc1c3629", "crash-holder token seed 3");
     let got = digest("release-step-delay.toml", "fenced", 11, &[]);
     assert_eq!(
-        got, "d2d0c97978f0c80256c20399da0414f0045b03b2",
+        got, "9c50889eb925af552d6657ff167afc0879a030fc",
         "release-step-delay fenced seed 11"
     );
     let got = digest("client-clock-skew.toml", "notify", 5, &[]);

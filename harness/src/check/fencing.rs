@@ -5,6 +5,12 @@
 //! another was invoked, a section that sent its exit before another's enter answered; or, for
 //! two accepted writes that read the same value, the newer fence's read before the older fence's
 //! write (a fenced read raises the resource's bar).
+//!
+//! The run ends by reading the resource's own high-water mark (the `final` event's `fence`: the
+//! newest fence the resource remembers, 0 when it keeps none). It must be one of the fences the
+//! lock handed out (or 0), and no lower than any fence whose write the resource accepted: a
+//! resource that forgets or never records the fences it has seen would take an older one, even
+//! in a run where no paused holder came back to try.
 
 use std::collections::HashMap;
 
@@ -107,8 +113,49 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             events: vec![db, da],
         });
     }
+    high_water_mark(t, &grants, &writes, &mut findings, &mut total);
     findings.truncate(super::MAX_FINDINGS);
     CheckResult::from_findings(findings, total)
+}
+
+/// The resource's high-water mark read at the end (the `final` event's `fence`) against the
+/// fences handed out and the writes accepted.
+fn high_water_mark(
+    t: &Timeline<'_>,
+    grants: &[Item],
+    writes: &[Item],
+    findings: &mut Vec<Finding>,
+    total: &mut usize,
+) {
+    let Some(fin) = t.final_event else { return };
+    let Some(mark) = t.events[fin].fence else { return };
+    if mark > 0 && !grants.iter().any(|g| g.fence == mark) {
+        *total += 1;
+        findings.push(Finding {
+            kind: FindingKind::FenceMarkUnknown,
+            message: format!(
+                "the resource's high-water mark at the end is fence {mark}, which the lock gave \
+                 no holder"
+            ),
+            events: vec![fin],
+        });
+    }
+    if let Some(top) = writes.iter().filter(|w| w.fence > mark).max_by_key(|w| w.fence) {
+        *total += 1;
+        let acq = &t.acquisitions[top.at];
+        let mut events = vec![fin];
+        events.extend(acq.section_done);
+        findings.push(Finding {
+            kind: FindingKind::FenceMarkBehind,
+            message: format!(
+                "the resource's high-water mark at the end is fence {mark}, below fence {} of \
+                 worker {}'s accepted write: it does not keep the newest fence it has seen, so \
+                 it would accept an older one",
+                top.fence, acq.worker
+            ),
+            events,
+        });
+    }
 }
 
 #[derive(Clone, Copy, Debug)]

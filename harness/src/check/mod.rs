@@ -101,6 +101,10 @@ pub enum FindingKind {
     FenceNotIncreasing,
     /// fencing: the resource accepted an older fence after a newer one.
     OlderFenceAccepted,
+    /// fencing: the resource's high-water mark at the end is below a fence it accepted.
+    FenceMarkBehind,
+    /// fencing: the resource's high-water mark at the end is no fence any holder was given.
+    FenceMarkUnknown,
     /// liveness: an acquire past its wait timeout and the slack.
     AcquireTooLong,
     /// liveness: a crashed holder's lock not taken again in time while someone waited.
@@ -115,7 +119,7 @@ pub enum FindingKind {
 
 impl FindingKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FindingKind; 15] = [
+    pub const ALL: [FindingKind; 17] = [
         FindingKind::LeaseViolated,
         FindingKind::LeaseOutlived,
         FindingKind::CounterMismatch,
@@ -126,6 +130,8 @@ impl FindingKind {
         FindingKind::MissingFence,
         FindingKind::FenceNotIncreasing,
         FindingKind::OlderFenceAccepted,
+        FindingKind::FenceMarkBehind,
+        FindingKind::FenceMarkUnknown,
         FindingKind::AcquireTooLong,
         FindingKind::NotRetaken,
         FindingKind::Starved,
@@ -147,6 +153,8 @@ impl FindingKind {
             FindingKind::MissingFence => "missing-fence",
             FindingKind::FenceNotIncreasing => "fence-not-increasing",
             FindingKind::OlderFenceAccepted => "older-fence-accepted",
+            FindingKind::FenceMarkBehind => "fence-mark-behind",
+            FindingKind::FenceMarkUnknown => "fence-mark-unknown",
             FindingKind::AcquireTooLong => "acquire-too-long",
             FindingKind::NotRetaken => "not-retaken",
             FindingKind::Starved => "starved",

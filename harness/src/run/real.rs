@@ -104,8 +104,11 @@ async fn run_on(
 
     // The outcome, read on the witness.
     let witness = redmutex::Connection::open(&servers.witness_url, Timeouts::default()).await?;
+    let mut mark = None;
     let value = if entry.fenced() {
         let resource = FencedResource::new(witness.clone(), &keys.resource);
+        // The resource's high-water mark, for the fencing checker (0 when it keeps none).
+        mark = Some(resource.last_fence().await?);
         resource.read().await?.map(|b| String::from_utf8_lossy(&b).into_owned())
     } else {
         match witness.exec(&Command::Get { key: keys.counter.clone() }).await? {
@@ -114,6 +117,7 @@ async fn run_on(
         }
     };
     let mut fin = Event::new(monotonic_ns(), Kind::Ok, Op::Final);
+    fin.fence = mark;
     fin.value = Some(
         value.map_or(Ok(0), |v| v.parse()).context("the counter on the witness is not a number")?,
     );

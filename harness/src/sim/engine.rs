@@ -566,6 +566,13 @@ impl<'a> Engine<'a> {
             Ok(v) => fin.value = Some(v.unwrap_or(0)),
             Err(e) => fin.details = Some(e),
         }
+        if self.fenced {
+            // The resource's high-water mark, for the fencing checker (0 when it keeps none).
+            match self.witness_int(&self.resource_keys().1) {
+                Ok(v) => fin.fence = Some(v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0)),
+                Err(e) => fin.details = Some(e),
+            }
+        }
         self.emit(fin);
     }
 }

@@ -169,6 +169,12 @@ impl H {
         self
     }
 
+    /// The last event (a `final`) carries the fenced resource's high-water mark `fence`.
+    pub fn mark(&mut self, fence: u64) -> &mut H {
+        self.events.last_mut().expect("a final event").fence = Some(fence);
+        self
+    }
+
     /// The history, in time order.
     pub fn done(&mut self) -> History {
         let mut h = std::mem::take(&mut self.events);
