@@ -54,17 +54,21 @@ fn a_paused_holders_stale_write_accepted_over_a_newer_read_is_invalid() {
     assert!(r.findings[0].message.contains("fence 1"), "{r:?}");
 }
 
-#[test]
-fn a_high_water_mark_at_the_newest_accepted_fence_is_valid() {
-    let h = H::new()
+/// Two holders in turn, fences 1 then 2, both writes accepted; the resource's mark is `mark`.
+fn two_writes_then_mark(mark: u64) -> contend::history::History {
+    H::new()
         .acquire(1, 0, 1, Some(1))
         .fenced_section(1, 2, 10, 0, 1, true)
         .acquire(2, 20, 21, Some(2))
         .fenced_section(2, 22, 30, 1, 2, true)
         .fin(40, 2)
-        .mark(2)
-        .done();
-    let r = fencing(&Timeline::new(&h), &ctx(true));
+        .mark(mark)
+        .done()
+}
+
+#[test]
+fn a_high_water_mark_at_the_newest_accepted_fence_is_valid() {
+    let r = fencing(&Timeline::new(&two_writes_then_mark(2)), &ctx(true));
     assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
 }
 
@@ -72,28 +76,13 @@ fn a_high_water_mark_at_the_newest_accepted_fence_is_valid() {
 fn a_resource_whose_high_water_mark_is_behind_an_accepted_fence_is_invalid() {
     // Nothing overlaps and every fence came in order: only the mark shows that the resource
     // keeps no bar (here none at all), so a stale holder's write would be taken.
-    let h = H::new()
-        .acquire(1, 0, 1, Some(1))
-        .fenced_section(1, 2, 10, 0, 1, true)
-        .acquire(2, 20, 21, Some(2))
-        .fenced_section(2, 22, 30, 1, 2, true)
-        .fin(40, 2)
-        .mark(0)
-        .done();
-    let r = fencing(&Timeline::new(&h), &ctx(true));
+    let r = fencing(&Timeline::new(&two_writes_then_mark(0)), &ctx(true));
     assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
     assert_eq!(r.findings[0].kind, "fence-mark-behind", "{r:?}");
     assert!(r.findings[0].message.contains("below fence 2 of worker 2"), "{r:?}");
     // Behind by one is behind too.
-    let h = H::new()
-        .acquire(1, 0, 1, Some(1))
-        .fenced_section(1, 2, 10, 0, 1, true)
-        .acquire(2, 20, 21, Some(2))
-        .fenced_section(2, 22, 30, 1, 2, true)
-        .fin(40, 2)
-        .mark(1)
-        .done();
-    assert_eq!(fencing(&Timeline::new(&h), &ctx(true)).verdict, Verdict::Invalid);
+    let r = fencing(&Timeline::new(&two_writes_then_mark(1)), &ctx(true));
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
 }
 
 #[test]
