@@ -8,11 +8,18 @@ use support::{H, MS, ctx};
 
 /// A clean run of worker 1, then the listing of `keys` (key, pttl, kept) at 5000 ms.
 fn listed(keys: &[(&str, i64, bool)], crash_at: Option<u64>) -> History {
+    listed_after(keys, |h| {
+        if let Some(at) = crash_at {
+            h.crash(2, at);
+        }
+    })
+}
+
+/// As [`listed`], with `more` added to the history before the listing.
+fn listed_after(keys: &[(&str, i64, bool)], more: impl FnOnce(&mut H)) -> History {
     let mut h = H::new();
     h.acquire(1, 0, 10, None).section(1, 10, 20, 0, &[]).release(1, 20, 30, true);
-    if let Some(at) = crash_at {
-        h.crash(2, at);
-    }
+    more(&mut h);
     h.fin(4000, 1);
     let mut events = h.done();
     for (key, pttl, kept) in keys {
@@ -37,6 +44,21 @@ fn verdict(h: &History) -> (Verdict, usize) {
 fn nothing_left_is_valid_and_a_key_kept_by_design_is_too() {
     assert_eq!(verdict(&listed(&[], None)).0, Verdict::Valid);
     assert_eq!(verdict(&listed(&[("p{lock}:fence", -1, true)], None)).0, Verdict::Valid);
+}
+
+#[test]
+fn a_dropped_acquire_cleaned_up_by_its_worker_excuses_nothing() {
+    let keys = [("p{lock}:waiters", 800, false)];
+    // Dropped at 4900 ms and cleaned up at 4950 ms: the key is not its doing.
+    let h = listed_after(&keys, |h| {
+        h.cancelled(2, 4800, 4900, "c2", Some(4950));
+    });
+    assert_eq!(verdict(&h), (Verdict::Invalid, 1));
+    // Its worker died in the clean-up: the key may be the dropped acquire's, and expires.
+    let h = listed_after(&keys, |h| {
+        h.cancelled(2, 4800, 4900, "c2", None);
+    });
+    assert_eq!(verdict(&h), (Verdict::Valid, 0));
 }
 
 #[test]

@@ -29,6 +29,28 @@ fn a_lock_handed_to_nobody_while_a_worker_waits_is_stranded_and_named() {
 }
 
 #[test]
+fn a_dropped_acquire_cleaned_up_by_its_worker_hides_no_stranded_lock() {
+    // Worker 2's acquire is dropped at 4 ms and cleaned up by 5 ms: from then on it holds
+    // nothing, so the lock lies free from 7 ms (worker 1's release) while worker 3 waits.
+    let h = |cleanup: Option<u64>| {
+        H::new()
+            .acquire(1, 0, 1, None)
+            .section(1, 2, 5, 0, &[])
+            .release(1, 6, 7, true)
+            .cancelled(2, 3, 4, "c2", cleanup)
+            .acquire(3, 3, 900, None)
+            .won_at(890)
+            .done()
+    };
+    let r = check(&h(Some(5)));
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    assert!(r.findings[0].message.contains("from 7 ms to 890 ms"), "{r:?}");
+    // Without a clean-up that ended (its worker died in it), the dropped acquire may hold the
+    // lock for a ttl: no finding.
+    assert_eq!(check(&h(None)).verdict, Verdict::Valid);
+}
+
+#[test]
 fn a_waiter_polling_within_the_slack_is_fine() {
     let h = H::new()
         .acquire(1, 0, 1, None)

@@ -3,7 +3,8 @@
 //! it by design, and a closing event with their count). A key kept by design is fine; any other
 //! is a finding unless someone who could not clean up may have left it: a worker that crashed,
 //! or an operation that ended unsure, within a ttl (and a drift margin) of the listing — its
-//! key then expires by itself. A key with no ttl that is not kept by design never goes.
+//! key then expires by itself. A dropped acquire whose worker then ran its clean-up release to
+//! the end (`ok`) excuses nothing. A key with no ttl that is not kept by design never goes.
 
 use super::{CheckResult, Context, Finding, FindingKind, Timeline, ms};
 use crate::history::{Kind, Op};
@@ -21,12 +22,19 @@ pub fn residue(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     let listed = events[close].time;
     let margin = ctx.ttl_ns / 100 + 2_000_000;
     // The last moment someone who could not clean up was last heard of.
+    // An acquire that ended `info` but whose worker then ran its clean-up release to the end
+    // (a dropped acquire) left nothing behind.
+    let cleaned: std::collections::HashSet<usize> =
+        t.attempts.iter().filter(|a| t.cleaned_up_at(a).is_some()).filter_map(|a| a.done).collect();
     let unclean = events
         .iter()
-        .filter(|e| {
-            e.f == Op::Crash || (e.kind == Kind::Info && matches!(e.f, Op::Acquire | Op::Release))
+        .enumerate()
+        .filter(|&(i, e)| {
+            e.f == Op::Crash
+                || (e.kind == Kind::Info && e.f == Op::Release)
+                || (e.kind == Kind::Info && e.f == Op::Acquire && !cleaned.contains(&i))
         })
-        .map(|e| e.time)
+        .map(|(_, e)| e.time)
         .max();
     let excused = unclean.is_some_and(|u| u + ctx.ttl_ns + margin >= listed);
     let mut findings = Vec::new();

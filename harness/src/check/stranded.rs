@@ -5,7 +5,9 @@
 //!
 //! Held, in the history: from each acquisition's lease start ([`Timeline::lease_start`]) until
 //! its release completed `ok`; a release that ended `info` or never ended, and an acquire that
-//! ended `info` or never ended, may hold it until that moment + ttl (+ a drift margin). Waiting:
+//! ended `info` or never ended, may hold it until that moment + ttl (+ a drift margin) — or, for
+//! an acquire dropped by its caller, until the clean-up release with its token completed `ok`,
+//! if that came sooner. Waiting:
 //! an acquire from its invocation to its completion, less the step delay it slept.
 
 use super::{CheckResult, Context, Finding, FindingKind, Timeline, ms};
@@ -33,7 +35,10 @@ pub fn stranded_lock(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     for a in &t.attempts {
         match a.done {
             Some(d) if t.events[d].kind == Kind::Info => {
-                held.push((t.time(a.invoke), lease_from(t.time(d))));
+                // A dropped acquire its worker cleaned up holds nothing after the clean-up.
+                let until = lease_from(t.time(d));
+                let until = t.cleaned_up_at(a).map_or(until, |c| c.min(until));
+                held.push((t.time(a.invoke), until));
             }
             None => held.push((t.time(a.invoke), lease_from(t.alive_until(a.worker)))),
             _ => {}

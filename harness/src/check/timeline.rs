@@ -36,6 +36,10 @@ pub struct Attempt {
     pub invoke: usize,
     /// The completion, if any.
     pub done: Option<usize>,
+    /// When the completion is `info` (a dropped or unsure acquire): the completion of the
+    /// clean-up its worker ran next, a release with the attempt's own token, if one ended.
+    /// An `ok` one proves the attempt holds nothing after it.
+    pub cleanup_done: Option<usize>,
 }
 
 /// A history with its operations paired up.
@@ -62,6 +66,10 @@ struct WorkerState {
     pending: Option<(Op, usize)>,
     current: Option<usize>,
     attempt: Option<usize>,
+    /// The worker's last attempt, when it ended `info` and nothing has followed it yet.
+    unsure: Option<usize>,
+    /// That attempt, while a release with its token (its clean-up) is under way.
+    cleanup: Option<usize>,
 }
 
 impl<'h> Timeline<'h> {
@@ -96,7 +104,7 @@ impl<'h> Timeline<'h> {
             let Some(worker) = e.worker else { continue };
             let s = states.entry(worker).or_default();
             if e.kind == Kind::Invoke {
-                t.invoke(s, worker, e.f, i);
+                t.invoke(s, worker, e, i);
             } else if let Some((op, invoke)) = s.pending.take()
                 && op == e.f
             {
@@ -113,6 +121,13 @@ impl<'h> Timeline<'h> {
         t.workers = states.into_keys().collect();
         t.workers.sort_unstable();
         t
+    }
+
+    /// When attempt `a`, which ended unsure, certainly held nothing any more: the `ok`
+    /// completion of the clean-up release its worker ran with its token, if there was one.
+    #[must_use]
+    pub fn cleaned_up_at(&self, a: &Attempt) -> Option<u64> {
+        a.cleanup_done.filter(|&d| self.events[d].kind == Kind::Ok).map(|d| self.time(d))
     }
 
     /// The time of event `i`.
@@ -148,13 +163,15 @@ impl<'h> Timeline<'h> {
             .map(|(i, _)| i)
     }
 
-    fn invoke(&mut self, s: &mut WorkerState, worker: u32, op: Op, i: usize) {
+    fn invoke(&mut self, s: &mut WorkerState, worker: u32, e: &Event, i: usize) {
+        let op = e.f;
         s.pending = Some((op, i));
+        let unsure = s.unsure.take();
         match op {
             Op::Acquire => {
                 s.current = None;
                 s.attempt = Some(self.attempts.len());
-                self.attempts.push(Attempt { worker, invoke: i, done: None });
+                self.attempts.push(Attempt { worker, invoke: i, done: None, cleanup_done: None });
             }
             Op::Section => {
                 if let Some(c) = s.current {
@@ -164,6 +181,12 @@ impl<'h> Timeline<'h> {
             Op::Release => {
                 if let Some(c) = s.current {
                     self.acquisitions[c].release_invoke = Some(i);
+                } else if let Some(a) = unsure
+                    && let Some(d) = self.attempts[a].done
+                    && e.token.is_some()
+                    && self.events[d].token == e.token
+                {
+                    s.cleanup = Some(a);
                 }
             }
             _ => {}
@@ -183,6 +206,9 @@ impl<'h> Timeline<'h> {
             Op::Acquire => {
                 if let Some(a) = s.attempt.take() {
                     self.attempts[a].done = Some(i);
+                    if e.kind == Kind::Info {
+                        s.unsure = Some(a);
+                    }
                 }
                 if e.kind == Kind::Ok {
                     s.current = Some(self.acquisitions.len());
@@ -206,6 +232,8 @@ impl<'h> Timeline<'h> {
             Op::Release => {
                 if let Some(c) = s.current.take() {
                     self.acquisitions[c].release_done = Some(i);
+                } else if let Some(a) = s.cleanup.take() {
+                    self.attempts[a].cleanup_done = Some(i);
                 }
             }
             _ => {}

@@ -89,6 +89,29 @@ impl H {
         self
     }
 
+    /// Worker `w`'s acquire with token `token`, invoked at `from` and dropped by its caller at
+    /// `at` (`info`), then its clean-up: a release with that token [at, done], ending `ok`
+    /// unless `done` is `None` (its worker died in it).
+    pub fn cancelled(
+        &mut self,
+        w: u32,
+        from: u64,
+        at: u64,
+        token: &str,
+        done: Option<u64>,
+    ) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Acquire, w);
+        let info = self.push(at, Kind::Info, Op::Acquire, w);
+        info.token = Some(token.to_string());
+        info.details = Some("cancelled: the caller dropped the acquire".into());
+        self.push(at, Kind::Invoke, Op::Release, w).token = Some(token.to_string());
+        match done {
+            Some(done) => self.push(done, Kind::Ok, Op::Release, w).owned = Some(false),
+            None => return self.killed_during(w, at + 1, Op::Release),
+        }
+        self
+    }
+
     /// Worker `w` releases [from, to] and hands the lock over with the fresh token `handed`.
     pub fn release_handing(&mut self, w: u32, from: u64, to: u64, handed: &str) -> &mut H {
         self.push(from, Kind::Invoke, Op::Release, w).handed = Some(handed.to_string());
