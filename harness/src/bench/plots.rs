@@ -62,13 +62,20 @@ fn plot(title: &str, y_desc: &str, series: &[Series]) -> Result<String, String> 
             .y_label_formatter(&|v| crate::report::num(*v, 2))
             .draw()
             .map_err(|e| e.to_string())?;
-        for s in series.iter().filter(|s| !s.points.is_empty()) {
+        for s in series {
             let style = s.color.stroke_width(s.width);
             let c = s.color;
+            // A series with nothing measured (no hand-off happened in a tiny run) keeps its
+            // place in the legend, saying so, rather than vanishing from the plot.
+            let name = if s.points.is_empty() {
+                format!("{} (none measured)", s.name)
+            } else {
+                s.name.clone()
+            };
             chart
                 .draw_series(LineSeries::new(s.points.clone(), style).point_size(3))
                 .map_err(|e| e.to_string())?
-                .label(s.name.as_str())
+                .label(name)
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
                 });

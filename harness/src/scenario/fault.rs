@@ -300,7 +300,6 @@ impl Fault {
                 | Fault::PartitionHolder { .. }
                 | Fault::Command(_)
                 | Fault::ServerClockJump { .. }
-                | Fault::CancelAcquire(_)
         )
     }
 }

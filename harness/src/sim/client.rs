@@ -38,6 +38,17 @@ pub(super) struct Client {
     /// Whether this client's last acquire found the lock busy.
     contended: bool,
     ops: [u32; 2],
+    /// Sequence number of the last operation begun (replies carry it).
+    op_seq: u64,
+    /// The operation whose blocking command waits at the lock server, if any.
+    pub(super) blocked: Option<u64>,
+    /// A dropped acquire whose blocking command may still reach the server.
+    pub(super) dropped: Option<u64>,
+    /// When the last non-blocking command reaches the lock server (µs): one connection
+    /// delivers in order.
+    lock_arrival: u64,
+    /// The token of the acquire under way, and after how long its caller drops it, if it does.
+    acquiring: Option<(Bytes, Option<u64>)>,
     pub(super) pending: Option<Op>,
     pub(super) stage: Stage,
 }
@@ -56,6 +67,7 @@ pub(super) enum Stage {
 
 pub(super) struct OpRun {
     kind: DelayOp,
+    seq: u64,
     machine: Box<dyn Machine>,
     step: usize,
     /// The completion event under construction (a release carries token and fence).
@@ -114,6 +126,11 @@ impl Client {
             epoch: 0,
             contended: false,
             ops: [0, 0],
+            op_seq: 0,
+            blocked: None,
+            dropped: None,
+            lock_arrival: 0,
+            acquiring: None,
             pending: None,
             stage: Stage::Idle,
         }
@@ -182,9 +199,10 @@ impl Engine<'_> {
                 self.client(slot).epoch += 1;
                 self.timer_fired(slot);
             }
-            Ev::Reply { reply, .. } => {
+            Ev::Reply { reply, op: seq, .. } => {
                 let Some(op) = self.op(slot) else { return };
-                if op.waiting != Waiting::Reply {
+                if op.waiting != Waiting::Reply || op.seq != seq {
+                    // A reply to a dropped acquire's command: nobody reads it.
                     return;
                 }
                 op.waiting = Waiting::Nothing;
@@ -211,6 +229,7 @@ impl Engine<'_> {
                 }
             }
             Ev::WReply { reply, .. } => self.section_reply(slot, reply),
+            Ev::Cancel { op, after, .. } => self.cancel(slot, op, after),
             _ => {}
         }
     }
@@ -261,6 +280,10 @@ impl Engine<'_> {
         let token = Token::from_u128(
             (u128::from(cfg_seed) << 64) | (u128::from(c.id) << 32) | u128::from(i),
         );
+        let run_ms = (self.now_us - self.t0_us) / 1000;
+        let c = &mut self.clients[slot as usize];
+        let cancel = cfg.client.cancel_after(slot, run_ms, &mut c.rng);
+        c.acquiring = Some((token.to_bytes(), cancel));
         let params =
             cfg.client.acquire_params(keys, token, c.seed ^ u64::from(i).wrapping_mul(0x9e37_79b9));
         let contended = self.clients[slot as usize].contended;
@@ -284,8 +307,11 @@ impl Engine<'_> {
     ) {
         let c = self.client(slot);
         c.ops[usize::from(kind == DelayOp::Release)] += 1;
+        c.op_seq += 1;
+        let seq = c.op_seq;
         c.stage = Stage::Op(Box::new(OpRun {
             kind,
+            seq,
             machine,
             step: 0,
             done,
@@ -321,8 +347,15 @@ impl Engine<'_> {
         let Some(mut invoke) = op.invoke.take() else { return };
         invoke.time = time;
         let f = invoke.f;
+        let seq = op.seq;
         self.client(slot).pending = Some(f);
         self.emit(invoke.by(id, 0));
+        if f == Op::Acquire
+            && let Some((_, Some(after))) = self.client(slot).acquiring
+        {
+            // As the worker's timeout around its acquire: the clock starts at the invocation.
+            self.push(self.now_us + after * 1000, Ev::Cancel { slot, id, op: seq, after });
+        }
         self.feed(slot, MEvent::Start);
     }
 
@@ -365,8 +398,16 @@ impl Engine<'_> {
                 op.last_send = Some(at);
                 op.sends += 1;
                 op.waiting = Waiting::Reply;
+                let seq = op.seq;
                 self.counters.lock_commands += 1;
-                self.send(Ev::Lock { slot, id, cmd });
+                let mut arrive = self.now_us + self.delay();
+                if !matches!(cmd, redmutex::proto::Command::BLPop { .. }) {
+                    // The shared connection delivers in order; a blocking command has its own.
+                    let c = self.client(slot);
+                    arrive = arrive.max(c.lock_arrival + 1);
+                    c.lock_arrival = arrive;
+                }
+                self.push(arrive, Ev::Lock { slot, id, op: seq, cmd });
                 None
             }
             Action::Sleep(d) => {
@@ -444,6 +485,52 @@ impl Engine<'_> {
         }
     }
 
+    /// The caller drops acquire `seq` after `after` ms (`cancel-acquire`), if it still runs: as
+    /// the worker records and cleans up a dropped acquire. Its commands in flight still run (a
+    /// blocking one on a connection that then closes) and their replies go unread; the clean-up
+    /// is a release with the dropped attempt's token.
+    fn cancel(&mut self, slot: u32, seq: u64, after: u64) {
+        let time = self.stamp();
+        let c = &mut self.clients[slot as usize];
+        let Stage::Op(op) = &c.stage else { return };
+        if op.kind != DelayOp::Acquire || op.seq != seq || op.invoke.is_some() {
+            return;
+        }
+        let Stage::Op(op) = std::mem::replace(&mut c.stage, Stage::Idle) else { return };
+        c.pending = None;
+        c.epoch += 1;
+        let id = c.id;
+        let own = c.acquiring.take().map(|(token, _)| token).unwrap_or_default();
+        if c.blocked == Some(seq) {
+            c.blocked = None;
+            self.lock.disconnect(ClientId(u64::from(id)));
+        } else {
+            c.dropped = Some(seq);
+        }
+        if let Some(s) = &op.sub {
+            self.lock.unsubscribe(ClientId(s.id), &s.channel);
+        }
+        let mut ev = Event::new(time, Kind::Info, Op::Acquire).by(id, 0);
+        ev.delayed_ms = (op.delayed_ms > 0).then_some(op.delayed_ms);
+        ev.token = Some(String::from_utf8_lossy(&own).into_owned());
+        ev.details = Some(format!("cancelled after {after} ms: the caller dropped the acquire"));
+        self.emit(ev);
+        let mut fault = Event::new(self.stamp(), Kind::Invoke, Op::CancelAcquire).by(id, 0);
+        fault.details = Some(format!("acquire dropped after {after} ms"));
+        self.emit(fault.clone());
+        fault.kind = Kind::Ok;
+        fault.time = self.stamp();
+        self.emit(fault);
+        let grant = redmutex::proto::Grant {
+            token: own,
+            fence: None,
+            acquired_at: Duration::ZERO,
+            valid_until: Duration::ZERO,
+            clock_ms: None,
+        };
+        self.begin_release(slot, grant);
+    }
+
     fn finish_op(&mut self, slot: u32, outcome: Outcome) {
         let c = &mut self.clients[slot as usize];
         let id = c.id;
@@ -451,6 +538,7 @@ impl Engine<'_> {
         let op = *op;
         c.pending = None;
         if op.kind == DelayOp::Acquire {
+            c.acquiring = None;
             // As the harness worker and `redmutex::Lock` do: after meeting a busy lock, notify
             // skips its plain-SET fast path next time.
             c.contended = op.sends > 1;

@@ -33,14 +33,14 @@ const SUB_BASE: u64 = 1 << 40;
 
 /// What happens at an instant.
 pub(super) enum Ev {
-    /// A command reaches the lock server.
-    Lock { slot: u32, id: u32, cmd: Command },
+    /// A command of the client's operation `op` (its sequence number) reaches the lock server.
+    Lock { slot: u32, id: u32, op: u64, cmd: Command },
     /// A `SUBSCRIBE` reaches the lock server.
     Subscribe { sub: u64 },
     /// A witness command reaches the witness.
     Witness { slot: u32, id: u32, op: WOp },
-    /// A lock-server reply reaches its client.
-    Reply { slot: u32, id: u32, reply: Reply },
+    /// A lock-server reply to a command of operation `op` reaches its client.
+    Reply { slot: u32, id: u32, op: u64, reply: Reply },
     /// The subscription is confirmed to its client.
     Subscribed { slot: u32, id: u32, sub: u64 },
     /// A pub/sub message reaches a subscriber.
@@ -49,6 +49,8 @@ pub(super) enum Ev {
     WReply { slot: u32, id: u32, reply: WReply },
     /// A client's timer.
     Timer { slot: u32, id: u32, epoch: u64 },
+    /// The caller of acquire `op` drops it (`cancel-acquire`) after `after` ms.
+    Cancel { slot: u32, id: u32, op: u64, after: u64 },
     /// Blocked clients whose `BLPOP` deadline passed are answered.
     BlockTimeout,
     /// A paused client continues.
@@ -229,7 +231,7 @@ impl<'a> Engine<'a> {
 
     fn dispatch(&mut self, ev: Ev) {
         match ev {
-            Ev::Lock { slot, id, cmd } => self.at_lock(slot, id, &cmd),
+            Ev::Lock { slot, id, op, cmd } => self.at_lock(slot, id, op, &cmd),
             Ev::Subscribe { sub } => self.at_subscribe(sub),
             Ev::Witness { slot, id, op } => self.at_witness(slot, id, op),
             Ev::BlockTimeout => {
@@ -248,7 +250,8 @@ impl<'a> Engine<'a> {
                     | Ev::Subscribed { slot, id, .. }
                     | Ev::Message { slot, id, .. }
                     | Ev::WReply { slot, id, .. }
-                    | Ev::Timer { slot, id, .. } => (*slot, *id),
+                    | Ev::Timer { slot, id, .. }
+                    | Ev::Cancel { slot, id, .. } => (*slot, *id),
                     _ => return,
                 };
                 let Some(c) = self.current(slot, id) else { return };
@@ -345,7 +348,7 @@ impl<'a> Engine<'a> {
         self.subs.get(i).copied()
     }
 
-    fn at_lock(&mut self, slot: u32, id: u32, cmd: &Command) {
+    fn at_lock(&mut self, slot: u32, id: u32, op: u64, cmd: &Command) {
         self.lock.advance_to(self.now_us / 1000);
         let client = ClientId(u64::from(id));
         let step = self.lock.exec(client, cmd);
@@ -356,9 +359,16 @@ impl<'a> Engine<'a> {
             self.lock.disconnect(client);
         }
         match step {
-            Step::Reply(reply) if live => self.send(Ev::Reply { slot, id, reply }),
+            Step::Reply(reply) if live => self.send(Ev::Reply { slot, id, op, reply }),
             Step::Reply(_) => {}
+            Step::Blocked if live && self.client(slot).dropped == Some(op) => {
+                // The blocking command of a dropped acquire: its connection closes behind it.
+                self.lock.disconnect(client);
+            }
             Step::Blocked => {
+                if live {
+                    self.client(slot).blocked = Some(op);
+                }
                 if let Command::BLPop { timeout, .. } = cmd {
                     // The model times a blocked client out once its clock passes the deadline.
                     let deadline = self.lock.now() + redmutex::proto::millis(*timeout);
@@ -383,8 +393,10 @@ impl<'a> Engine<'a> {
         for (client, reply) in self.lock.take_unblocked() {
             let Ok(id) = u32::try_from(client.0) else { continue };
             let Some(&slot) = self.slot_of.get(id as usize) else { continue };
-            if self.current(slot, id).is_some() {
-                self.send(Ev::Reply { slot, id, reply });
+            if self.current(slot, id).is_some()
+                && let Some(op) = self.client(slot).blocked.take()
+            {
+                self.send(Ev::Reply { slot, id, op, reply });
             }
         }
         for d in self.lock.take_deliveries() {
@@ -534,9 +546,11 @@ impl<'a> Engine<'a> {
             }
             let Ok(id) = u32::try_from(client.0) else { continue };
             let Some(&slot) = self.slot_of.get(id as usize) else { continue };
-            if self.current(slot, id).is_some() {
+            if self.current(slot, id).is_some()
+                && let Some(op) = self.client(slot).blocked.take()
+            {
                 let reply = Reply::Error("ERR connection lost: the server restarted".into());
-                self.send(Ev::Reply { slot, id, reply });
+                self.send(Ev::Reply { slot, id, op, reply });
             }
         }
         self.nemesis_event(Kind::Ok, Op::Restart, None, None);
@@ -574,5 +588,31 @@ impl<'a> Engine<'a> {
             }
         }
         self.emit(fin);
+        self.list_residue();
+    }
+
+    /// What the run left on the lock server, listed as a real run lists it: each of the lock's
+    /// keys with its PTTL and whether the algorithm keeps it by design, then their count.
+    fn list_residue(&mut self) {
+        self.lock.advance_to(self.now_us / 1000);
+        let prefix = self.keys.lock.lock.clone();
+        let kept = self.protocol.kept_keys(&self.keys.lock);
+        let mut keys: Vec<Bytes> =
+            self.lock.live_keys().into_iter().filter(|k| k.starts_with(&prefix)).collect();
+        keys.sort();
+        let now = self.lock.now();
+        for key in &keys {
+            let mut e = Event::new(self.stamp(), Kind::Ok, Op::Residue);
+            e.details = Some(String::from_utf8_lossy(key).into_owned());
+            e.value = Some(match self.lock.expires_at(key) {
+                Some(at) => i64::try_from(at.saturating_sub(now)).unwrap_or(i64::MAX),
+                None => -1,
+            });
+            e.kept = Some(kept.contains(key));
+            self.emit(e);
+        }
+        let mut close = Event::new(self.stamp(), Kind::Ok, Op::Residue);
+        close.value = i64::try_from(keys.len()).ok();
+        self.emit(close);
     }
 }

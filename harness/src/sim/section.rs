@@ -140,7 +140,7 @@ impl Engine<'_> {
         self.begin_release(slot, grant);
     }
 
-    fn begin_release(&mut self, slot: u32, grant: Grant) {
+    pub(super) fn begin_release(&mut self, slot: u32, grant: Grant) {
         self.holders.remove(&slot);
         let c = self.client(slot);
         let fresh_token =
