@@ -15,7 +15,7 @@ pub fn residue(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     let events = t.events;
     let Some(close) = events.iter().rposition(|e| e.f == Op::Residue && e.details.is_none()) else {
         return CheckResult::unknown(
-            "the run did not list what it left on the lock server (a simulated run, a server \
+            "the run did not list what it left on the lock server (a server \
              that is not the harness's own, or an older contend)",
         );
     };
