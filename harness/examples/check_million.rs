@@ -8,12 +8,7 @@ use contend::history::{Event, Kind, Op};
 
 fn main() {
     let history = synthetic(1_000_000);
-    let ctx = Context {
-        ttl_ns: 10_000_000_000,
-        wait_ns: 10_000_000_000,
-        slack_ns: 1_000_000_000,
-        fenced: true,
-    };
+    let ctx = Context::from_ms(10_000, 10_000, 1_000, true);
     let started = Instant::now();
     let results = check_all(&history, &ctx);
     let took = started.elapsed();

@@ -155,6 +155,9 @@ impl Protocol for Static {
     fn acquire(&self, params: AcquireParams) -> Box<dyn Machine> {
         self.0.acquire(params)
     }
+    fn acquire_contended(&self, params: AcquireParams) -> Box<dyn Machine> {
+        self.0.acquire_contended(params)
+    }
     fn release(&self, params: ReleaseParams) -> Box<dyn Machine> {
         self.0.release(params)
     }
@@ -166,5 +169,8 @@ impl Protocol for Static {
     }
     fn kept_keys(&self, keys: &redmutex::proto::Keys) -> Vec<redmutex::proto::Bytes> {
         self.0.kept_keys(keys)
+    }
+    fn dead_waiter_window(&self, ttl: std::time::Duration) -> std::time::Duration {
+        self.0.dead_waiter_window(ttl)
     }
 }

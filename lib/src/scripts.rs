@@ -75,7 +75,7 @@ return {1}",
 );
 
 /// Notify acquire. `KEYS` lock, waiters (a list of waiting tokens, oldest first), the caller's
-/// own signal list; `ARGV` token, ttl ms, mode.
+/// own signal list; `ARGV` token, ttl ms, mode, how long a look keeps the caller's place, ms.
 ///
 /// Takes the lock when it is free, or when a release handed it to the caller (the lock already
 /// holds the caller's token): either way the lease restarts now and the caller leaves the
@@ -86,36 +86,42 @@ return {1}",
 /// queued yet) joins the waiters; `3` (a waiter looking again) joins them unless still there;
 /// `2` (a waiter giving up) leaves them. Modes `2` and `3` also empty the caller's signal list
 /// when they leave it without the lock: an item left there belongs to a hand-off whose lock
-/// has since been lost, and must not wake a later wait. Answers `{1, token}` when acquired,
-/// `{0, pttl}` when busy.
+/// has since been lost, and must not wake a later wait. Modes `1` and `3` mark the caller
+/// alive (`signal:alive`, for `ARGV[4]` ms): a release hands the lock only to a waiter still
+/// marked, so one that died in the queue is skipped once its mark expires. Taking the lock or
+/// leaving the queue removes the mark. Answers `{1, token}` when acquired, `{0, pttl}` when
+/// busy.
 pub static NOTIFY_ACQUIRE: Script = Script::new(
     "notify-acquire",
     r"local me = ARGV[1]
+local alive = KEYS[3] .. ':alive'
 local held = redis.call('get', KEYS[1])
 if not held then
   redis.call('set', KEYS[1], me, 'PX', ARGV[2])
   if ARGV[3] ~= '0' then
     redis.call('lrem', KEYS[2], 0, me)
-    redis.call('del', KEYS[3])
+    redis.call('del', KEYS[3], alive)
   end
   return {1, me}
 end
 if held == me then
   redis.call('pexpire', KEYS[1], ARGV[2])
-  redis.call('del', KEYS[3])
+  redis.call('del', KEYS[3], alive)
   return {1, me}
 end
 if ARGV[3] == '1' then
   redis.call('rpush', KEYS[2], me)
   redis.call('pexpire', KEYS[2], ARGV[2])
+  redis.call('set', alive, '1', 'PX', ARGV[4])
 elseif ARGV[3] == '3' then
   redis.call('del', KEYS[3])
   if not redis.call('lpos', KEYS[2], me) then
     redis.call('rpush', KEYS[2], me)
   end
   redis.call('pexpire', KEYS[2], ARGV[2])
+  redis.call('set', alive, '1', 'PX', ARGV[4])
 elseif ARGV[3] == '2' then
-  redis.call('del', KEYS[3])
+  redis.call('del', KEYS[3], alive)
   redis.call('lrem', KEYS[2], 0, me)
 end
 return {0, redis.call('pttl', KEYS[1])}",
@@ -125,11 +131,14 @@ return {0, redis.call('pttl', KEYS[1])}",
 /// Notify release. `KEYS` lock, waiters, the signal lists' common prefix, the caller's own
 /// signal list; `ARGV` token, ttl ms.
 ///
-/// When the lock is ours and a waiter is queued, hand the lock to the oldest one: the lock now
-/// holds *that waiter's own token* with a fresh lease, and the token is pushed to the waiter's
-/// signal list (`prefix:token`), which wakes it. With no waiter, delete the lock. When the lock
-/// is not ours, withdraw the caller from the waiters. Either way the caller's signal list is
-/// deleted (a hand-off to an abandoned acquire may have left an item there). So the same script
+/// When the lock is ours and a waiter is queued, hand the lock to the oldest one still marked
+/// alive (`prefix:token:alive`; the others, gone from the queue, are dropped from it): the
+/// lock now holds *that waiter's own token* with a fresh lease, its mark is removed (it waits
+/// no more), and the token is pushed to the waiter's signal list (`prefix:token`), which wakes
+/// it. With no such waiter, delete the
+/// lock. When the lock is not ours, withdraw the caller from the waiters. Either way the
+/// caller's signal list and mark are deleted (a hand-off to an abandoned acquire may have left
+/// an item there). So the same script
 /// releases a held lock and cleans up after an abandoned acquire, and running it twice is
 /// harmless. Answers 1 when it was ours, 0 otherwise.
 ///
@@ -137,14 +146,18 @@ return {0, redis.call('pttl', KEYS[1])}",
 /// the lock's hash tag, so a cluster keeps it on the same slot.
 pub static NOTIFY_RELEASE: Script = Script::new(
     "notify-release",
-    r"redis.call('del', KEYS[4])
+    r"redis.call('del', KEYS[4], KEYS[4] .. ':alive')
 if redis.call('get', KEYS[1]) ~= ARGV[1] then
   redis.call('lrem', KEYS[2], 0, ARGV[1])
   return 0
 end
 local w = redis.call('lpop', KEYS[2])
+while w and not redis.call('get', KEYS[3] .. ':' .. w .. ':alive') do
+  w = redis.call('lpop', KEYS[2])
+end
 if w then
   local signal = KEYS[3] .. ':' .. w
+  redis.call('del', signal .. ':alive')
   redis.call('set', KEYS[1], w, 'PX', ARGV[2])
   redis.call('rpush', signal, w)
   redis.call('pexpire', signal, ARGV[2])
@@ -271,7 +284,21 @@ fn fenced_read_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> 
 }
 
 fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
-    let (me, ttl, mode) = (arg(args, 0), arg_u64(args, 1), arg(args, 2));
+    let (me, ttl, mode, alive_ms) =
+        (arg(args, 0), arg_u64(args, 1), arg(args, 2), arg_u64(args, 3));
+    let alive = [keys[2].as_slice(), b":alive"].concat();
+    let unmark = |h: &mut dyn ScriptHost| {
+        h.call(Command::Del { keys: vec![keys[2].clone(), alive.clone()] });
+    };
+    let mark = |h: &mut dyn ScriptHost| {
+        h.call(Command::Set {
+            key: alive.clone(),
+            value: b"1".to_vec(),
+            cond: None,
+            expiry: Some(Expiry::Px(alive_ms)),
+            get: false,
+        });
+    };
     let won = Reply::Array(vec![Reply::Int(1), Reply::Bulk(me.clone())]);
     let del =
         |h: &mut dyn ScriptHost, key: &Bytes| h.call(Command::Del { keys: vec![key.clone()] });
@@ -292,13 +319,13 @@ fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
             });
             if mode != b"0" {
                 lrem(h);
-                del(h, &keys[2]);
+                unmark(h);
             }
             return won;
         }
         Reply::Bulk(held) if held == me => {
             h.call(Command::PExpire { key: keys[0].clone(), ms: ttl });
-            del(h, &keys[2]);
+            unmark(h);
             return won;
         }
         _ => {}
@@ -306,6 +333,7 @@ fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
     if mode == b"1" {
         h.call(Command::RPush { key: keys[1].clone(), values: vec![me.clone()] });
         h.call(Command::PExpire { key: keys[1].clone(), ms: ttl });
+        mark(h);
     } else if mode == b"3" {
         del(h, &keys[2]);
         let pos = h.call(Command::LPos { key: keys[1].clone(), value: me.clone() });
@@ -316,8 +344,9 @@ fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
             h.call(Command::RPush { key: keys[1].clone(), values: vec![me.clone()] });
         }
         h.call(Command::PExpire { key: keys[1].clone(), ms: ttl });
+        mark(h);
     } else if mode == b"2" {
-        del(h, &keys[2]);
+        unmark(h);
         lrem(h);
     }
     let pttl = int(h, Command::Pttl { key: keys[0].clone() });
@@ -326,17 +355,27 @@ fn notify_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
 
 fn notify_release_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
     let me = arg(args, 0);
-    h.call(Command::Del { keys: vec![keys.get(3).cloned().unwrap_or_default()] });
+    let own = keys.get(3).cloned().unwrap_or_default();
+    let own_alive = [own.as_slice(), b":alive"].concat();
+    h.call(Command::Del { keys: vec![own, own_alive] });
     if get(h, &keys[0]) != Some(me.clone()) {
         h.call(Command::LRem { key: keys[1].clone(), count: 0, value: me });
         return Reply::Int(0);
     }
-    let Reply::Bulk(w) = h.call(Command::LPop { key: keys[1].clone() }) else {
+    // The oldest waiter still marked alive; the others are dropped from the queue.
+    let w = loop {
+        let Reply::Bulk(w) = h.call(Command::LPop { key: keys[1].clone() }) else { break None };
+        if get(h, &[keys[2].as_slice(), b":", &w, b":alive"].concat()).is_some() {
+            break Some(w);
+        }
+    };
+    let Some(w) = w else {
         h.call(Command::Del { keys: vec![keys[0].clone()] });
         return Reply::Int(1);
     };
     let ttl = arg_u64(args, 1);
     let signal = [keys[2].as_slice(), b":", &w].concat();
+    h.call(Command::Del { keys: vec![[signal.as_slice(), b":alive"].concat()] });
     h.call(Command::Set {
         key: keys[0].clone(),
         value: w.clone(),

@@ -43,6 +43,11 @@ pub struct Context {
     pub slack_ns: u64,
     /// Whether the algorithm issues fences (the section writes through the fenced resource).
     pub fenced: bool,
+    /// How long after a waiter's last sign of life a release may still hand it the lock
+    /// (`redmutex::algo::Protocol::dead_waiter_window`), ns: an acquire cut short by its
+    /// worker's death may hold the lock until then + ttl.
+    #[serde(default)]
+    pub dead_waiter_ns: u64,
 }
 
 impl Context {
@@ -50,7 +55,20 @@ impl Context {
     #[must_use]
     pub fn from_ms(ttl_ms: u64, wait_ms: u64, slack_ms: u64, fenced: bool) -> Context {
         const MS: u64 = 1_000_000;
-        Context { ttl_ns: ttl_ms * MS, wait_ns: wait_ms * MS, slack_ns: slack_ms * MS, fenced }
+        Context {
+            ttl_ns: ttl_ms * MS,
+            wait_ns: wait_ms * MS,
+            slack_ns: slack_ms * MS,
+            fenced,
+            dead_waiter_ns: 0,
+        }
+    }
+
+    /// The same context for an algorithm that may hand the lock to a waiter up to `window`
+    /// after its last sign of life.
+    #[must_use]
+    pub fn with_dead_waiter(self, window: std::time::Duration) -> Context {
+        Context { dead_waiter_ns: u64::try_from(window.as_nanos()).unwrap_or(u64::MAX), ..self }
     }
 }
 
@@ -390,8 +408,7 @@ mod tests {
 
     #[test]
     fn check_all_answers_every_checker_by_name() {
-        let checked =
-            check_all(&[], &Context { ttl_ns: 1, wait_ns: 1, slack_ns: 0, fenced: false });
+        let checked = check_all(&[], &Context::from_ms(0, 0, 0, false));
         let names: Vec<&str> = checked.keys().map(String::as_str).collect();
         let mut expected: Vec<&str> = CheckerKind::ALL.iter().map(|k| k.as_str()).collect();
         expected.sort_unstable();

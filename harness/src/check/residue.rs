@@ -36,7 +36,9 @@ pub fn residue(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         })
         .map(|(_, e)| e.time)
         .max();
-    let excused = unclean.is_some_and(|u| u + ctx.ttl_ns + margin >= listed);
+    // A waiter that died in the queue may be handed the lock up to the algorithm's dead-waiter
+    // window later; that lock then lives a ttl.
+    let excused = unclean.is_some_and(|u| u + ctx.dead_waiter_ns + ctx.ttl_ns + margin >= listed);
     let mut findings = Vec::new();
     for (i, e) in events.iter().enumerate() {
         if e.f != Op::Residue || e.details.is_none() || e.kept == Some(true) {

@@ -5,9 +5,10 @@
 //!
 //! Held, in the history: from each acquisition's lease start ([`Timeline::lease_start`]) until
 //! its release completed `ok`; a release that ended `info` or never ended, and an acquire that
-//! ended `info` or never ended, may hold it until that moment + ttl (+ a drift margin) — or, for
-//! an acquire dropped by its caller, until the clean-up release with its token completed `ok`,
-//! if that came sooner. Waiting:
+//! ended `info` or never ended, may hold it until that moment + ttl (+ a drift margin; for an
+//! acquire, + the algorithm's dead-waiter window, in which a release may still hand the lock to
+//! a waiter that died in the queue) — or, for an acquire dropped by its caller, until the
+//! clean-up release with its token completed `ok`, if that came sooner. Waiting:
 //! an acquire from its invocation to its completion, less the step delay it slept.
 
 use super::{CheckResult, Context, Finding, FindingKind, Timeline, ms};
@@ -35,12 +36,19 @@ pub fn stranded_lock(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     for a in &t.attempts {
         match a.done {
             Some(d) if t.events[d].kind == Kind::Info => {
-                // A dropped acquire its worker cleaned up holds nothing after the clean-up.
-                let until = lease_from(t.time(d));
-                let until = t.cleaned_up_at(a).map_or(until, |c| c.min(until));
+                // A dropped acquire its worker cleaned up holds nothing after the clean-up;
+                // one cut short otherwise may yet be handed the lock, as a waiter that died in
+                // the queue, until the algorithm's dead-waiter window has passed.
+                let until = match t.cleaned_up_at(a) {
+                    Some(c) => c.min(lease_from(t.time(d))),
+                    None => lease_from(t.time(d).saturating_add(ctx.dead_waiter_ns)),
+                };
                 held.push((t.time(a.invoke), until));
             }
-            None => held.push((t.time(a.invoke), lease_from(t.alive_until(a.worker)))),
+            None => held.push((
+                t.time(a.invoke),
+                lease_from(t.alive_until(a.worker).saturating_add(ctx.dead_waiter_ns)),
+            )),
             _ => {}
         }
     }

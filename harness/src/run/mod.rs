@@ -114,5 +114,8 @@ pub fn finish(
 /// What the checkers judge a run of `scenario` with `entry` against.
 #[must_use]
 pub fn context(scenario: &Scenario, entry: &Entry) -> Context {
+    let ttl = std::time::Duration::from_millis(scenario.lock.ttl_ms);
+    let window = entry.protocol(scenario.specimen_scale).dead_waiter_window(ttl);
     Context::from_ms(scenario.lock.ttl_ms, scenario.lock.wait_ms, scenario.slack_ms, entry.fenced())
+        .with_dead_waiter(window)
 }

@@ -181,7 +181,8 @@ pub fn play(protocol: &dyn Protocol, cfg: &SimConfig) -> (History, Counters) {
 #[must_use]
 pub fn simulate(protocol: &dyn Protocol, cfg: &SimConfig) -> SimRun {
     let (history, counters) = play(protocol, cfg);
-    let context = cfg.context(protocol.fenced());
+    let ttl = std::time::Duration::from_millis(cfg.client.ttl_ms);
+    let context = cfg.context(protocol.fenced()).with_dead_waiter(protocol.dead_waiter_window(ttl));
     let checked = check_all(&history, &context);
     SimRun { history, context, checked, counters }
 }
@@ -223,28 +224,6 @@ pub fn violations(run: &SimRun, liveness: bool) -> Vec<Violation> {
         }
     }
     out
-}
-
-/// What algorithm `name` is known not to promise under `faults`: `notify` keeps a waiter that
-/// died in its queue (or whose connection a server restart dropped) there until the queue
-/// expires, a ttl after the last waiter joined, and a release may hand the lock to it; the lock
-/// then lies stranded for a ttl and may be left on the server at the end. The simulator's
-/// property tests and `sim-coverage` leave those findings out of the violations for such runs
-/// (the checkers still report them, and a test keeps one such run in view).
-#[must_use]
-pub fn known_limits(name: &str, faults: &Faults) -> &'static [crate::check::CheckerKind] {
-    use crate::check::CheckerKind as C;
-    let gone = [
-        NemesisKind::Crash,
-        NemesisKind::CrashHolder,
-        NemesisKind::Restart,
-        NemesisKind::RestartVolatile,
-    ];
-    if name == "notify" && gone.iter().any(|&k| faults.has(k)) {
-        &[C::StrandedLock, C::Residue]
-    } else {
-        &[]
-    }
 }
 
 /// The verdict lines of a run, as `contend sim` prints them.

@@ -15,7 +15,7 @@ pub const MS: u64 = 1_000_000;
 
 /// A context with ttl 1000 ms, wait 2000 ms, slack 100 ms.
 pub fn ctx(fenced: bool) -> Context {
-    Context { ttl_ns: 1000 * MS, wait_ns: 2000 * MS, slack_ns: 100 * MS, fenced }
+    Context::from_ms(1000, 2000, 100, fenced)
 }
 
 /// Builds a history event by event; times in ms.

@@ -85,6 +85,13 @@ pub trait Protocol: Send + Sync + 'static {
     fn fenced(&self) -> bool {
         false
     }
+    /// How long after a waiter's last look a release may still hand the lock to it, should the
+    /// waiter have died meanwhile (the lock then lies with the dead waiter for a ttl). Zero for
+    /// algorithms that never hand the lock to a waiter.
+    fn dead_waiter_window(&self, ttl: Duration) -> Duration {
+        let _ = ttl;
+        Duration::ZERO
+    }
     /// The keys the algorithm keeps on the server by design once every holder and waiter is
     /// gone (the fence counter, which must never go back). Anything else of the lock's left
     /// behind is residue.

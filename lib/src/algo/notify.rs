@@ -25,10 +25,14 @@
 //! step, so an item a waiter pops was pushed, and its lease started, after that attempt was
 //! sent.
 //!
-//! What stays on the server: nothing once every acquire has ended (the waiters list and signal
-//! lists are deleted as they empty, and expire after a ttl without a look). A waiter that dies
-//! without any clean-up (a killed process) stays listed until a release hands it the lock,
-//! which then lives out its ttl, or until the list expires.
+//! Dead waiters: each look marks the waiter alive for a ttl (`signal:token:alive`; a waiter
+//! looks again at least every half ttl), and a release hands the lock only to a waiter still
+//! marked, dropping the others from the queue. A waiter that dies without any clean-up (a
+//! killed process) can therefore be handed the lock only within a ttl of its last look (then
+//! the lock lies with it for one more ttl); after that it is skipped.
+//!
+//! What stays on the server: nothing once every acquire has ended (the waiters list, signal
+//! lists and marks are deleted as they empty, and expire after a ttl without a look).
 
 use std::time::Duration;
 
@@ -59,6 +63,12 @@ impl Protocol for Notify {
     /// lock is likely busy.
     fn acquire_contended(&self, params: AcquireParams) -> Box<dyn Machine> {
         Box::new(NotifyAcquire::new(params, false))
+    }
+
+    /// A waiter's look marks it alive for a ttl (it looks again at least every half ttl while it
+    /// waits); a release skips waiters whose mark has expired.
+    fn dead_waiter_window(&self, ttl: Duration) -> Duration {
+        ttl
     }
 
     /// Hands the lock to the oldest waiter, or deletes it. Run with a token that does not hold
@@ -147,7 +157,13 @@ impl NotifyAcquire {
         Action::Send(Command::Eval {
             script: &scripts::NOTIFY_ACQUIRE,
             keys: vec![self.p.keys.lock.clone(), self.p.keys.waiters.clone(), self.signal.clone()],
-            args: vec![self.p.token.to_bytes(), num(millis(self.p.ttl)), mode_arg.into()],
+            args: vec![
+                self.p.token.to_bytes(),
+                num(millis(self.p.ttl)),
+                mode_arg.into(),
+                // The mark that keeps our place: a ttl, twice the longest wait between looks.
+                num(millis(self.p.ttl)),
+            ],
         })
     }
 

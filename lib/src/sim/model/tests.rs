@@ -157,7 +157,7 @@ fn a_script_push_serves_a_blocked_waiter_after_the_script() {
     let acquire = |token: &str| Command::Eval {
         script: &scripts::NOTIFY_ACQUIRE,
         keys: vec![b("lock"), b("waiters"), format!("signal:{token}").into_bytes()],
-        args: vec![b(token), b("1000"), b("1")],
+        args: vec![b(token), b("1000"), b("1"), b("1000")],
     };
     assert_eq!(
         m.exec(A, &acquire("ta")),
@@ -177,6 +177,34 @@ fn a_script_push_serves_a_blocked_waiter_after_the_script() {
     assert_eq!(m.string(b"lock"), Some(&b"tb"[..]));
     assert!(!m.exists(b"signal:tb"));
     assert!(!m.exists(b"waiters"));
+}
+
+#[test]
+fn a_release_skips_a_waiter_whose_mark_expired_and_hands_to_the_next() {
+    let mut m = Model::new();
+    // Waiters mark themselves alive for `alive` ms; the lock's ttl is 1000 ms.
+    let acquire = |token: &str, alive: &str| Command::Eval {
+        script: &scripts::NOTIFY_ACQUIRE,
+        keys: vec![b("lock"), b("waiters"), format!("signal:{token}").into_bytes()],
+        args: vec![b(token), b("1000"), b("1"), b(alive)],
+    };
+    let won = Step::Reply(Reply::Array(vec![Reply::Int(1), Reply::Bulk(b("ta"))]));
+    assert_eq!(m.exec(A, &acquire("ta", "1000")), won);
+    let _ = m.exec(B, &acquire("tb", "300")); // dies in the queue: no look renews its mark
+    m.advance(200);
+    let _ = m.exec(C, &acquire("tc", "1000"));
+    m.advance(200);
+    assert!(!m.exists(b"signal:tb:alive") && m.exists(b"signal:tc:alive"));
+    let release = Command::Eval {
+        script: &scripts::NOTIFY_RELEASE,
+        keys: vec![b("lock"), b("waiters"), b("signal"), b("signal:ta")],
+        args: vec![b("ta"), b("1000")],
+    };
+    assert_eq!(m.exec(A, &release), Step::Reply(Reply::Int(1)));
+    // Handed to the live waiter behind the dead one, whose mark is gone with its wait.
+    assert_eq!(m.string(b"lock"), Some(&b"tc"[..]));
+    assert!(!m.exists(b"signal:tc:alive"));
+    assert!(!m.exists(b"waiters"), "the dead waiter was dropped from the queue");
 }
 
 #[test]
