@@ -210,7 +210,12 @@ impl Connection {
                     match tokio::time::timeout(timeout, stream.next()).await {
                         Ok(Some(msg)) => Event::Notified(msg.get_payload_bytes().to_vec()),
                         Ok(None) => {
-                            return Err(Error::Protocol("the subscription closed".into()));
+                            // The subscriber's connection closed: a failure in transit.
+                            let closed = std::io::Error::new(
+                                std::io::ErrorKind::ConnectionReset,
+                                "the subscription's connection closed",
+                            );
+                            return Err(Error::Redis(redis::RedisError::from(closed)));
                         }
                         Err(_) => Event::TimedOut,
                     }
@@ -286,7 +291,7 @@ impl Connection {
             .conn
             .lock()
             .map(|conn| conn.clone())
-            .map_err(|_| Error::Protocol("the connection's lock was poisoned".into()))
+            .map_err(|_| Error::Internal("the connection's mutex was poisoned".into()))
     }
 
     async fn exec_blocking(&self, command: &Command, block: Duration) -> Result<Reply> {
@@ -301,10 +306,9 @@ impl Connection {
             }
         };
         let limit = block + self.timeouts.response;
-        let reply =
-            tokio::time::timeout(limit, self.send(&mut conn, &encode(command))).await.map_err(
-                |_| Error::Protocol(format!("no answer to a blocking command within {limit:?}")),
-            )??;
+        let reply = tokio::time::timeout(limit, self.send(&mut conn, &encode(command)))
+            .await
+            .map_err(|_| Error::NoAnswer { command: words(command).0, limit })??;
         // Only a connection whose command completed goes back: it carries no pending reply.
         if let Ok(mut pool) = self.blocking.lock() {
             pool.push(conn);

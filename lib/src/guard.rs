@@ -273,8 +273,8 @@ async fn extend_once(
             validity.send_replace(None);
             Err(Error::Lost(lock.inner.name.clone()))
         }
-        Outcome::Failed(why) => Err(Error::Protocol(why)),
-        other => Err(Error::Protocol(format!("extend ended with {other:?}"))),
+        Outcome::Failed(failure) => Err(failure.into()),
+        other => Err(Error::Internal(format!("extend ended with {other:?}"))),
     }
 }
 

@@ -191,8 +191,8 @@ impl Lock {
                 cleanup.lock = None;
                 Ok(None)
             }
-            Outcome::Failed(why) => Err(Error::Protocol(why)),
-            other => Err(Error::Protocol(format!("acquire ended with {other:?}"))),
+            Outcome::Failed(failure) => Err(failure.into()),
+            other => Err(Error::Internal(format!("acquire ended with {other:?}"))),
         }
     }
 
@@ -232,8 +232,8 @@ impl Lock {
         });
         match self.inner.conn.run(machine.as_mut(), &mut NoHooks).await? {
             Outcome::Released { owned } => Ok(owned),
-            Outcome::Failed(why) => Err(Error::Protocol(why)),
-            other => Err(Error::Protocol(format!("release ended with {other:?}"))),
+            Outcome::Failed(failure) => Err(failure.into()),
+            other => Err(Error::Internal(format!("release ended with {other:?}"))),
         }
     }
 

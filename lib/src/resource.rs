@@ -51,7 +51,7 @@ impl FencedResource {
         match self.conn.exec(&self.write_command(fence, value)).await? {
             Reply::Int(1) => Ok(true),
             Reply::Int(0) => Ok(false),
-            other => Err(Error::Protocol(format!("fenced write answered {other:?}"))),
+            other => Err(Error::reply("fenced write", &other)),
         }
     }
 
@@ -71,15 +71,16 @@ impl FencedResource {
     /// paused predecessor can neither overwrite the new value nor slip its own write in between
     /// this read and the write that follows it.
     pub async fn read_fenced(&self, fence: u64) -> Result<FencedRead> {
-        match self.conn.exec(&self.read_command(fence)).await? {
-            Reply::Array(items) => match items.as_slice() {
-                [Reply::Int(0)] => Ok(FencedRead::Refused),
-                [Reply::Int(1)] => Ok(FencedRead::Value(None)),
-                [Reply::Int(1), Reply::Bulk(v)] => Ok(FencedRead::Value(Some(v.clone()))),
-                _ => Err(Error::Protocol(format!("fenced read answered {items:?}"))),
-            },
-            other => Err(Error::Protocol(format!("fenced read answered {other:?}"))),
+        let reply = self.conn.exec(&self.read_command(fence)).await?;
+        if let Reply::Array(items) = &reply {
+            match items.as_slice() {
+                [Reply::Int(0)] => return Ok(FencedRead::Refused),
+                [Reply::Int(1)] => return Ok(FencedRead::Value(None)),
+                [Reply::Int(1), Reply::Bulk(v)] => return Ok(FencedRead::Value(Some(v.clone()))),
+                _ => {}
+            }
         }
+        Err(Error::reply("fenced read", &reply))
     }
 
     /// The current value, read without a fence (for inspection, not for read-modify-write).
@@ -87,7 +88,7 @@ impl FencedResource {
         match self.conn.exec(&Command::Get { key: self.value.clone() }).await? {
             Reply::Bulk(b) => Ok(Some(b)),
             Reply::Nil => Ok(None),
-            other => Err(Error::Protocol(format!("GET answered {other:?}"))),
+            other => Err(Error::reply("read", &other)),
         }
     }
 
@@ -98,7 +99,7 @@ impl FencedResource {
             r => r
                 .as_int()
                 .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| Error::Protocol(format!("fence key holds {r:?}"))),
+                .ok_or_else(|| Error::reply("last fence", &r)),
         }
     }
 }
