@@ -1,5 +1,8 @@
 //! The real-Redis driver: runs [`Machine`]s over tokio and the `redis` crate.
 //!
+//! Internal: hidden from the docs, for the `contend` harness; not covered by semver. [`Connection`] and [`Timeouts`] are the
+//! public API, re-exported at the crate root.
+//!
 //! Non-blocking commands share one multiplexed connection. `BLPOP` blocks a connection, so it
 //! runs on a connection of its own, taken from a small pool and given back afterwards. Pub/sub
 //! waits open a subscriber connection for the duration of one operation.
@@ -164,12 +167,14 @@ impl Connection {
     }
 
     /// The instant machine time counts from: machine time `t` is `origin() + t`.
+    #[doc(hidden)]
     #[must_use]
     pub fn origin(&self) -> Instant {
         self.origin
     }
 
     /// Machine time now.
+    #[doc(hidden)]
     #[must_use]
     pub fn now(&self) -> Duration {
         self.origin.elapsed()
@@ -182,6 +187,7 @@ impl Connection {
     }
 
     /// Runs a machine to completion.
+    #[doc(hidden)]
     pub async fn run(&self, machine: &mut dyn Machine, hooks: &mut dyn Hooks) -> Result<Outcome> {
         let mut event = Event::Start;
         let mut subscriber: Option<(Vec<u8>, redis::aio::PubSubStream)> = None;
@@ -226,6 +232,7 @@ impl Connection {
 
     /// Executes one command. Server errors come back as [`Reply::Error`]; failures in transit
     /// as [`Error::Redis`] (after which the next command reconnects).
+    #[doc(hidden)]
     pub async fn exec(&self, command: &Command) -> Result<Reply> {
         self.sent.fetch_add(1, Ordering::Relaxed);
         if let Command::BLPop { timeout, .. } = command {

@@ -115,12 +115,11 @@ impl Error {
     /// The error for operation `op` answered with `reply`: [`Error::Server`] for an error
     /// reply, [`Error::UnexpectedReply`] for any other.
     pub(crate) fn reply(op: &'static str, reply: &crate::proto::Reply) -> Error {
-        Failure::reply(op, reply).into()
+        Error::from_failure(Failure::reply(op, reply))
     }
-}
 
-impl From<Failure> for Error {
-    fn from(failure: Failure) -> Error {
+    /// The error for an operation that ended with `failure`.
+    pub(crate) fn from_failure(failure: Failure) -> Error {
         match failure {
             Failure::Server { op, message } => Error::Server { op, message },
             Failure::Reply { op, reply } => Error::UnexpectedReply { op, reply },

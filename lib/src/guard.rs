@@ -273,7 +273,7 @@ async fn extend_once(
             validity.send_replace(None);
             Err(Error::Lost(lock.inner.name.clone()))
         }
-        Outcome::Failed(failure) => Err(failure.into()),
+        Outcome::Failed(failure) => Err(Error::from_failure(failure)),
         other => Err(Error::Internal(format!("extend ended with {other:?}"))),
     }
 }

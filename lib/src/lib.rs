@@ -21,9 +21,11 @@
 //!
 //! ## Design
 //!
-//! Every algorithm is a sans-IO state machine ([`proto::Machine`]) fed events and answering
-//! actions; [`driver::Connection`] runs them on real Redis. The same machines run against a model
-//! of Redis and under loom.
+//! Every algorithm is a sans-IO state machine fed events and answering actions; a small tokio
+//! driver behind [`Connection`] runs them on real Redis. The same machines run against a model
+//! of Redis and under loom (`docs/ARCHITECTURE.md` in the repository). The modules that expose
+//! them (`algo`, `driver`, `proto`, `scripts`, `sim`) are hidden from these docs: they serve
+//! the `contend` harness and are not covered by semver. Everything documented here is the API.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -92,23 +94,29 @@
 
 #![warn(missing_docs)]
 
+#[doc(hidden)]
 pub mod algo;
+#[doc(hidden)]
 pub mod driver;
 mod error;
 mod guard;
 mod lock;
+#[doc(hidden)]
 pub mod proto;
 mod resource;
+#[doc(hidden)]
 pub mod scripts;
+#[doc(hidden)]
 pub mod sim;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use algo::Algorithm;
-pub use driver::Connection;
+pub use algo::{Algorithm, Backoff};
+pub use driver::{Connection, Timeouts};
 pub use error::{Error, Result};
 pub use guard::{Guard, Loss, Released};
 pub use lock::{Lock, LockBuilder, MAX_TTL, MAX_WAIT};
+pub use proto::Keys;
 /// The `redis` crate this one is built on, for matching [`Error::Redis`]'s error kinds without
 /// a second, possibly different, `redis` dependency.
 pub use redis;

@@ -191,7 +191,7 @@ impl Lock {
                 cleanup.lock = None;
                 Ok(None)
             }
-            Outcome::Failed(failure) => Err(failure.into()),
+            Outcome::Failed(failure) => Err(Error::from_failure(failure)),
             other => Err(Error::Internal(format!("acquire ended with {other:?}"))),
         }
     }
@@ -232,7 +232,7 @@ impl Lock {
         });
         match self.inner.conn.run(machine.as_mut(), &mut NoHooks).await? {
             Outcome::Released { owned } => Ok(owned),
-            Outcome::Failed(failure) => Err(failure.into()),
+            Outcome::Failed(failure) => Err(Error::from_failure(failure)),
             other => Err(Error::Internal(format!("release ended with {other:?}"))),
         }
     }

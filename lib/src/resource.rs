@@ -2,14 +2,14 @@
 
 use crate::driver::Connection;
 use crate::error::{Error, Result};
-use crate::proto::{Bytes, Command, Reply, num};
+use crate::proto::{Command, Reply, num};
 use crate::scripts;
 
 /// What [`FencedResource::read_fenced`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FencedRead {
     /// The value (`None`: never written); the reader's fence is now the newest.
-    Value(Option<Bytes>),
+    Value(Option<Vec<u8>>),
     /// A newer fence has already read or written: the reader's lease is over.
     Refused,
 }
@@ -20,8 +20,8 @@ pub enum FencedRead {
 #[derive(Clone, Debug)]
 pub struct FencedResource {
     conn: Connection,
-    value: Bytes,
-    fence: Bytes,
+    value: Vec<u8>,
+    fence: Vec<u8>,
 }
 
 impl FencedResource {
@@ -36,6 +36,7 @@ impl FencedResource {
     }
 
     /// The command that writes `value` under `fence` (for drivers other than this one).
+    #[doc(hidden)]
     #[must_use]
     pub fn write_command(&self, fence: u64, value: &[u8]) -> Command {
         Command::Eval {
@@ -56,6 +57,7 @@ impl FencedResource {
     }
 
     /// The command that reads the value under `fence` (for drivers other than this one).
+    #[doc(hidden)]
     #[must_use]
     pub fn read_command(&self, fence: u64) -> Command {
         Command::Eval {
@@ -84,7 +86,7 @@ impl FencedResource {
     }
 
     /// The current value, read without a fence (for inspection, not for read-modify-write).
-    pub async fn read(&self) -> Result<Option<Bytes>> {
+    pub async fn read(&self) -> Result<Option<Vec<u8>>> {
         match self.conn.exec(&Command::Get { key: self.value.clone() }).await? {
             Reply::Bulk(b) => Ok(Some(b)),
             Reply::Nil => Ok(None),

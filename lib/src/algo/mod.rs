@@ -1,5 +1,7 @@
 //! The reference lock algorithms as sans-IO state machines.
 //!
+//! Internal: hidden from the docs, for the `contend` harness; not covered by semver.
+//!
 //! Each algorithm is a [`Protocol`]: a factory of [`Machine`]s for its acquire, release and
 //! extend operations. The harness adds its own protocols (the specimens) through the same trait.
 
@@ -122,6 +124,7 @@ impl Algorithm {
     }
 
     /// The algorithm's machines.
+    #[doc(hidden)]
     #[must_use]
     pub fn protocol(self) -> &'static dyn Protocol {
         match self {
@@ -167,6 +170,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The wait before retry number `attempt` (from 0), jittered by `rng`.
+    #[doc(hidden)]
     #[must_use]
     pub fn delay(&self, attempt: u32, rng: &mut Rng) -> Duration {
         let d = self.initial.saturating_mul(1u32 << attempt.min(20)).min(self.max);

@@ -1,5 +1,7 @@
 //! The sans-IO protocol core: commands, replies, events, actions and the [`Machine`] trait.
 //!
+//! Internal: hidden from the docs, for the `contend` harness; not covered by semver. [`Keys`] is the public API, re-exported at the crate root.
+//!
 //! Deterministic; no sockets, no clocks, no randomness of its own. A driver feeds a machine
 //! events together with the current time on the driver's monotonic clock, executes the action the
 //! machine answers with, and feeds the result back as the next event. The same machines run
