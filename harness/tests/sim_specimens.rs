@@ -92,7 +92,7 @@ impl Protocol for PlainDelToken {
     }
     fn release(&self, p: ReleaseParams) -> Box<dyn Machine> {
         let del = Command::Del { keys: vec![p.keys.lock] };
-        Box::new(OneShot::new(del, |_, reply| Outcome::Released {
+        Box::new(OneShot::new("release", del, |_, reply| Outcome::Released {
             owned: reply.as_int() == Some(1),
         }))
     }

@@ -98,6 +98,99 @@ fn a_password_in_the_url_is_used_but_never_shown() {
     assert!(!text.contains("wrong-one"), "{text}");
 }
 
+/// Every file a `contend run` and a `contend gate` write, and everything they print, with an
+/// ACL user's URL for a server that requires it: the password is nowhere. The scenario kills
+/// a holder, so worker deaths and their stderr are in it too.
+#[test]
+fn an_acl_password_shows_in_no_file_and_no_output() {
+    const PASSWORD: &str = "Run-s3cr3t-9f1c";
+    support::need_redis();
+    let server = redmutex::testing::RedisServer::start().expect("redis-server");
+    let mut admin =
+        redis::Client::open(server.url()).and_then(|c| c.get_connection()).expect("connect");
+    for args in [
+        vec!["SETUSER", "runner", "on", &format!(">{PASSWORD}"), "~*", "&*", "+@all"],
+        vec!["SETUSER", "default", "off"],
+    ] {
+        let () = redis::cmd("ACL").arg(&args).query(&mut admin).expect("ACL SETUSER");
+    }
+    let url = format!("redis://runner:{PASSWORD}@127.0.0.1:{}", server.port());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenarios = dir.path().join("scenarios");
+    std::fs::create_dir(&scenarios).expect("scenario folder");
+    let path = support::scenario(
+        &scenarios,
+        "crash",
+        "workers = 2\niterations = 4\n[lock]\nttl_ms = 1000\nwait_ms = 5000\n\
+         [section]\nhold = { distribution = \"fixed\", ms = 50 }\n\
+         [[faults]]\nkind = \"kill-holder\"\nstart_ms = 100\ncount = 1\nafter_acquire_ms = 10\n\
+         [expect.token]\nmutual-exclusion = \"valid\"\nlost-updates = \"valid\"\nownership = \"valid\"\n",
+    );
+    let run = support::contend()
+        .arg("run")
+        .arg(&path)
+        .args(["-a", "token", "--server", &url, "--out"])
+        .arg(dir.path().join("reports"))
+        .output()
+        .expect("run");
+    assert_eq!(run.status.code(), Some(0), "{}", support::text(&run));
+    let gate = support::contend()
+        .arg("gate")
+        .arg(&scenarios)
+        .args(["--server", &url, "--junit"])
+        .arg(dir.path().join("gate.xml"))
+        .arg("--breaks")
+        .arg(dir.path().join("breaks.md"))
+        .arg("--out")
+        .arg(dir.path().join("gate-reports"))
+        .output()
+        .expect("gate");
+    assert_eq!(gate.status.code(), Some(0), "{}", support::text(&gate));
+    let wrong = url.replace(PASSWORD, &format!("{PASSWORD}-old"));
+    let refused = support::contend()
+        .arg("run")
+        .arg(&path)
+        .args(["-a", "token", "--server", &wrong, "--out"])
+        .arg(dir.path().join("refused"))
+        .output()
+        .expect("run");
+    assert_eq!(refused.status.code(), Some(2), "{}", support::text(&refused));
+
+    for out in [&run, &gate, &refused] {
+        let text = support::text(out);
+        assert!(!text.contains(PASSWORD), "the output shows the password:\n{text}");
+    }
+    let results = std::fs::read_to_string(dir.path().join("reports/latest/results.json"));
+    let results = results.expect("results.json");
+    assert!(results.contains("redis://runner:***@127.0.0.1"), "the redacted URL: {results}");
+    // Every file under the folder, however deep.
+    let mut files = Vec::new();
+    let mut folders = vec![dir.path().to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read folder") {
+            let path = entry.expect("entry").path();
+            let kind = std::fs::symlink_metadata(&path).expect("metadata").file_type();
+            if kind.is_dir() {
+                folders.push(path);
+            } else if kind.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    for file in &files {
+        let text = String::from_utf8_lossy(&std::fs::read(file).expect("read")).into_owned();
+        assert!(!text.contains(PASSWORD), "{} shows the password", file.display());
+    }
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    for wanted in ["results.json", "history.jsonl", "report.md", "timeline.html", "gate.xml"] {
+        let n = names.iter().filter(|n| *n == wanted).count();
+        assert!(n >= 1, "no {wanted} among the files searched: {names:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_witness_of_its_own_keeps_the_counter_off_the_lock_server() {
     if !redmutex::testing::available() {

@@ -1,5 +1,8 @@
 //! The real-Redis driver: runs [`Machine`]s over tokio and the `redis` crate.
 //!
+//! Internal: hidden from the docs, for the `contend` harness; not covered by semver. [`Connection`] and [`Timeouts`] are the
+//! public API, re-exported at the crate root.
+//!
 //! Non-blocking commands share one multiplexed connection. `BLPOP` blocks a connection, so it
 //! runs on a connection of its own, taken from a small pool and given back afterwards. Pub/sub
 //! waits open a subscriber connection for the duration of one operation.
@@ -164,12 +167,14 @@ impl Connection {
     }
 
     /// The instant machine time counts from: machine time `t` is `origin() + t`.
+    #[doc(hidden)]
     #[must_use]
     pub fn origin(&self) -> Instant {
         self.origin
     }
 
     /// Machine time now.
+    #[doc(hidden)]
     #[must_use]
     pub fn now(&self) -> Duration {
         self.origin.elapsed()
@@ -182,6 +187,7 @@ impl Connection {
     }
 
     /// Runs a machine to completion.
+    #[doc(hidden)]
     pub async fn run(&self, machine: &mut dyn Machine, hooks: &mut dyn Hooks) -> Result<Outcome> {
         let mut event = Event::Start;
         let mut subscriber: Option<(Vec<u8>, redis::aio::PubSubStream)> = None;
@@ -210,7 +216,12 @@ impl Connection {
                     match tokio::time::timeout(timeout, stream.next()).await {
                         Ok(Some(msg)) => Event::Notified(msg.get_payload_bytes().to_vec()),
                         Ok(None) => {
-                            return Err(Error::Protocol("the subscription closed".into()));
+                            // The subscriber's connection closed: a failure in transit.
+                            let closed = std::io::Error::new(
+                                std::io::ErrorKind::ConnectionReset,
+                                "the subscription's connection closed",
+                            );
+                            return Err(Error::Redis(redis::RedisError::from(closed)));
                         }
                         Err(_) => Event::TimedOut,
                     }
@@ -221,6 +232,7 @@ impl Connection {
 
     /// Executes one command. Server errors come back as [`Reply::Error`]; failures in transit
     /// as [`Error::Redis`] (after which the next command reconnects).
+    #[doc(hidden)]
     pub async fn exec(&self, command: &Command) -> Result<Reply> {
         self.sent.fetch_add(1, Ordering::Relaxed);
         if let Command::BLPop { timeout, .. } = command {
@@ -286,7 +298,7 @@ impl Connection {
             .conn
             .lock()
             .map(|conn| conn.clone())
-            .map_err(|_| Error::Protocol("the connection's lock was poisoned".into()))
+            .map_err(|_| Error::Internal("the connection's mutex was poisoned".into()))
     }
 
     async fn exec_blocking(&self, command: &Command, block: Duration) -> Result<Reply> {
@@ -301,10 +313,9 @@ impl Connection {
             }
         };
         let limit = block + self.timeouts.response;
-        let reply =
-            tokio::time::timeout(limit, self.send(&mut conn, &encode(command))).await.map_err(
-                |_| Error::Protocol(format!("no answer to a blocking command within {limit:?}")),
-            )??;
+        let reply = tokio::time::timeout(limit, self.send(&mut conn, &encode(command)))
+            .await
+            .map_err(|_| Error::NoAnswer { command: words(command).0, limit })??;
         // Only a connection whose command completed goes back: it carries no pending reply.
         if let Ok(mut pool) = self.blocking.lock() {
             pool.push(conn);

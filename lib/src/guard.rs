@@ -12,6 +12,7 @@ use crate::driver::NoHooks;
 use crate::error::{Error, Result};
 use crate::lock::{Lock, RETRY_DELAYS};
 use crate::proto::{Grant, Outcome};
+use crate::telemetry;
 
 /// One acquisition of a [`Lock`].
 ///
@@ -193,14 +194,23 @@ impl Guard {
         if let Some(renewer) = self.renewer.take() {
             renewer.abort();
         }
-        let now = Instant::now();
-        let held = now.saturating_duration_since(self.acquired_at());
-        let margin = self.valid_until().and_then(|t| t.checked_duration_since(now));
+        let (held, margin) = self.hold_and_margin();
+        let algorithm = self.lock.inner.settings.algorithm;
+        telemetry::releasing(algorithm, self.loss());
         self.set_loss(Loss::Released);
         let result = self.lock.release_grant(self.grant.clone()).await;
         // Only now: if this future is dropped before, `Drop` releases in the background.
         self.released = true;
-        Ok(Released { owned: result?, held, margin })
+        let owned = result?;
+        telemetry::released(algorithm, owned, held, margin);
+        Ok(Released { owned, held, margin })
+    }
+
+    /// How long the lock has been held, and how much of the lease is left, as of now.
+    fn hold_and_margin(&self) -> (Duration, Option<Duration>) {
+        let now = Instant::now();
+        let held = now.saturating_duration_since(self.acquired_at());
+        (held, self.valid_until().and_then(|t| t.checked_duration_since(now)))
     }
 
     /// Records why the lock is no longer ours (the first reason stays) and wakes `lost()`.
@@ -215,14 +225,20 @@ impl Drop for Guard {
         if let Some(renewer) = self.renewer.take() {
             renewer.abort();
         }
+        let (loss, (held, margin)) = (self.loss(), self.hold_and_margin());
         self.set_loss(Loss::Released);
         if self.released {
             return;
         }
+        let algorithm = self.lock.inner.settings.algorithm;
+        // A release future dropped midway has counted this already (the loss is `Released`).
+        telemetry::releasing(algorithm, loss);
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
         let (lock, grant) = (self.lock.clone(), self.grant.clone());
         rt.spawn(async move {
-            let _ = lock.release_grant(grant).await;
+            if let Ok(owned) = lock.release_grant(grant).await {
+                telemetry::released(algorithm, owned, held, margin);
+            }
         });
     }
 }
@@ -273,8 +289,8 @@ async fn extend_once(
             validity.send_replace(None);
             Err(Error::Lost(lock.inner.name.clone()))
         }
-        Outcome::Failed(why) => Err(Error::Protocol(why)),
-        other => Err(Error::Protocol(format!("extend ended with {other:?}"))),
+        Outcome::Failed(failure) => Err(Error::from_failure(failure)),
+        other => Err(Error::Internal(format!("extend ended with {other:?}"))),
     }
 }
 

@@ -21,9 +21,11 @@
 //!
 //! ## Design
 //!
-//! Every algorithm is a sans-IO state machine ([`proto::Machine`]) fed events and answering
-//! actions; [`driver::Connection`] runs them on real Redis. The same machines run against a model
-//! of Redis and under loom.
+//! Every algorithm is a sans-IO state machine fed events and answering actions; a small tokio
+//! driver behind [`Connection`] runs them on real Redis. The same machines run against a model
+//! of Redis and under loom (`docs/ARCHITECTURE.md` in the repository). The modules that expose
+//! them (`algo`, `driver`, `proto`, `scripts`, `sim`) are hidden from these docs: they serve
+//! the `contend` harness and are not covered by semver. Everything documented here is the API.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -89,26 +91,50 @@
 //! - A broken connection (a server restart, an idle timeout, `CLIENT KILL`) fails the command
 //!   under way and is replaced on the next one: retry on the same [`Lock`]. [`Guard::release`]
 //!   and [`Guard::extend`] retry a lost reply themselves and say when they could not confirm.
+//!
+//! ## Metrics (feature `metrics`)
+//!
+//! With the feature `metrics` (off by default) the lock reports through the
+//! [`metrics`](https://docs.rs/metrics) facade; it brings no exporter: install the recorder of
+//! your choice (Prometheus, StatsD, ...) and these appear. No label carries the lock's name, which
+//! may be unbounded (`invoice:42`).
+//!
+//! | name | kind | labels | what |
+//! |---|---|---|---|
+//! | `redmutex_acquires_total` | counter | `algorithm`, `outcome` | every `acquire` and `try_acquire` call that returned: `outcome` is `acquired`, `busy` (`try_acquire` found the lock held), `timeout` (`acquire` waited its whole wait timeout) or `error` |
+//! | `redmutex_acquire_wait_seconds` | histogram | `algorithm` | how long each acquisition waited ([`Guard::waited`]) |
+//! | `redmutex_releases_total` | counter | `algorithm`, `owned` | every release that got an answer, explicit or a dropped guard's; `owned=false`: the lease had run out, and the work may have overlapped another holder's |
+//! | `redmutex_hold_seconds` | histogram | `algorithm` | how long the lock was held, per answered release ([`Released::held`]) |
+//! | `redmutex_release_margin_seconds` | histogram | `algorithm` | how much of the lease was left when the release was sent ([`Released::margin`]), for releases sent within the lease |
+//! | `redmutex_leases_lost_total` | counter | `algorithm`, `reason` | guards whose lease was over when they were released or dropped: `reason` is `expired` (the validity deadline passed) or `gone` (an extend or renewal found the lock taken) |
+//! | `redmutex_unconfirmed_total` | counter | `algorithm`, `op` | releases and extends that got no answer on any attempt ([`Error::Unconfirmed`]), a dropped guard's release included; `op` is `release` or `extend` |
 
 #![warn(missing_docs)]
 
+#[doc(hidden)]
 pub mod algo;
+#[doc(hidden)]
 pub mod driver;
 mod error;
 mod guard;
 mod lock;
+#[doc(hidden)]
 pub mod proto;
 mod resource;
+#[doc(hidden)]
 pub mod scripts;
+#[doc(hidden)]
 pub mod sim;
+mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use algo::Algorithm;
-pub use driver::Connection;
+pub use algo::{Algorithm, Backoff};
+pub use driver::{Connection, Timeouts};
 pub use error::{Error, Result};
 pub use guard::{Guard, Loss, Released};
 pub use lock::{Lock, LockBuilder, MAX_TTL, MAX_WAIT};
+pub use proto::Keys;
 /// The `redis` crate this one is built on, for matching [`Error::Redis`]'s error kinds without
 /// a second, possibly different, `redis` dependency.
 pub use redis;

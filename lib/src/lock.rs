@@ -9,6 +9,7 @@ use crate::driver::{Connection, Hooks, NoHooks, Timeouts};
 use crate::error::{Error, Result};
 use crate::guard::Guard;
 use crate::proto::{Action, Grant, Keys, Outcome, Token};
+use crate::telemetry::{self, AcquireEnd};
 
 /// The longest wait timeout a lock accepts. A waiter blocked for longer is almost surely a bug
 /// (a lock that is never released), and should surface as an error instead.
@@ -115,13 +116,27 @@ impl Lock {
     /// it fails, the key lives until its ttl.
     pub async fn acquire(&self) -> Result<Guard> {
         let wait = Some(self.inner.settings.wait);
-        self.attempt(wait).await?.ok_or_else(|| Error::Timeout(self.inner.name.clone()))
+        let result = self.attempt(wait).await;
+        self.count(&result, AcquireEnd::Timeout);
+        result?.ok_or_else(|| Error::Timeout(self.inner.name.clone()))
     }
 
     /// Takes the lock if it is free right now; `Ok(None)` if another holder has it. Never waits
     /// for the holder (one round trip).
     pub async fn try_acquire(&self) -> Result<Option<Guard>> {
-        self.attempt(None).await
+        let result = self.attempt(None).await;
+        self.count(&result, AcquireEnd::Busy);
+        result
+    }
+
+    /// Reports how an acquire ended; `none` is what `Ok(None)` means.
+    fn count(&self, result: &Result<Option<Guard>>, none: AcquireEnd) {
+        let (end, waited) = match result {
+            Ok(Some(guard)) => (AcquireEnd::Acquired, Some(guard.waited())),
+            Ok(None) => (none, None),
+            Err(_) => (AcquireEnd::Error, None),
+        };
+        telemetry::acquire_ended(self.inner.settings.algorithm, end, waited);
     }
 
     /// The lock's name.
@@ -191,8 +206,8 @@ impl Lock {
                 cleanup.lock = None;
                 Ok(None)
             }
-            Outcome::Failed(why) => Err(Error::Protocol(why)),
-            other => Err(Error::Protocol(format!("acquire ended with {other:?}"))),
+            Outcome::Failed(failure) => Err(Error::from_failure(failure)),
+            other => Err(Error::Internal(format!("acquire ended with {other:?}"))),
         }
     }
 
@@ -232,8 +247,8 @@ impl Lock {
         });
         match self.inner.conn.run(machine.as_mut(), &mut NoHooks).await? {
             Outcome::Released { owned } => Ok(owned),
-            Outcome::Failed(why) => Err(Error::Protocol(why)),
-            other => Err(Error::Protocol(format!("release ended with {other:?}"))),
+            Outcome::Failed(failure) => Err(Error::from_failure(failure)),
+            other => Err(Error::Internal(format!("release ended with {other:?}"))),
         }
     }
 
@@ -245,6 +260,7 @@ impl Lock {
         attempts: usize,
         last: Error,
     ) -> Error {
+        telemetry::unconfirmed(self.inner.settings.algorithm, op);
         Error::Unconfirmed {
             op,
             lock: self.inner.name.clone(),

@@ -2,14 +2,14 @@
 
 use crate::driver::Connection;
 use crate::error::{Error, Result};
-use crate::proto::{Bytes, Command, Reply, num};
+use crate::proto::{Command, Reply, num};
 use crate::scripts;
 
 /// What [`FencedResource::read_fenced`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FencedRead {
     /// The value (`None`: never written); the reader's fence is now the newest.
-    Value(Option<Bytes>),
+    Value(Option<Vec<u8>>),
     /// A newer fence has already read or written: the reader's lease is over.
     Refused,
 }
@@ -20,8 +20,8 @@ pub enum FencedRead {
 #[derive(Clone, Debug)]
 pub struct FencedResource {
     conn: Connection,
-    value: Bytes,
-    fence: Bytes,
+    value: Vec<u8>,
+    fence: Vec<u8>,
 }
 
 impl FencedResource {
@@ -36,6 +36,7 @@ impl FencedResource {
     }
 
     /// The command that writes `value` under `fence` (for drivers other than this one).
+    #[doc(hidden)]
     #[must_use]
     pub fn write_command(&self, fence: u64, value: &[u8]) -> Command {
         Command::Eval {
@@ -51,11 +52,12 @@ impl FencedResource {
         match self.conn.exec(&self.write_command(fence, value)).await? {
             Reply::Int(1) => Ok(true),
             Reply::Int(0) => Ok(false),
-            other => Err(Error::Protocol(format!("fenced write answered {other:?}"))),
+            other => Err(Error::reply("fenced write", &other)),
         }
     }
 
     /// The command that reads the value under `fence` (for drivers other than this one).
+    #[doc(hidden)]
     #[must_use]
     pub fn read_command(&self, fence: u64) -> Command {
         Command::Eval {
@@ -71,23 +73,24 @@ impl FencedResource {
     /// paused predecessor can neither overwrite the new value nor slip its own write in between
     /// this read and the write that follows it.
     pub async fn read_fenced(&self, fence: u64) -> Result<FencedRead> {
-        match self.conn.exec(&self.read_command(fence)).await? {
-            Reply::Array(items) => match items.as_slice() {
-                [Reply::Int(0)] => Ok(FencedRead::Refused),
-                [Reply::Int(1)] => Ok(FencedRead::Value(None)),
-                [Reply::Int(1), Reply::Bulk(v)] => Ok(FencedRead::Value(Some(v.clone()))),
-                _ => Err(Error::Protocol(format!("fenced read answered {items:?}"))),
-            },
-            other => Err(Error::Protocol(format!("fenced read answered {other:?}"))),
+        let reply = self.conn.exec(&self.read_command(fence)).await?;
+        if let Reply::Array(items) = &reply {
+            match items.as_slice() {
+                [Reply::Int(0)] => return Ok(FencedRead::Refused),
+                [Reply::Int(1)] => return Ok(FencedRead::Value(None)),
+                [Reply::Int(1), Reply::Bulk(v)] => return Ok(FencedRead::Value(Some(v.clone()))),
+                _ => {}
+            }
         }
+        Err(Error::reply("fenced read", &reply))
     }
 
     /// The current value, read without a fence (for inspection, not for read-modify-write).
-    pub async fn read(&self) -> Result<Option<Bytes>> {
+    pub async fn read(&self) -> Result<Option<Vec<u8>>> {
         match self.conn.exec(&Command::Get { key: self.value.clone() }).await? {
             Reply::Bulk(b) => Ok(Some(b)),
             Reply::Nil => Ok(None),
-            other => Err(Error::Protocol(format!("GET answered {other:?}"))),
+            other => Err(Error::reply("read", &other)),
         }
     }
 
@@ -98,7 +101,7 @@ impl FencedResource {
             r => r
                 .as_int()
                 .and_then(|n| u64::try_from(n).ok())
-                .ok_or_else(|| Error::Protocol(format!("fence key holds {r:?}"))),
+                .ok_or_else(|| Error::reply("last fence", &r)),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The Lua scripts of the reference algorithms, each with its model face.
 //!
+//! Internal: hidden from the docs, for the `contend` harness; not covered by semver.
+//!
 //! A model face must mean exactly what its Lua means: the differential test of the model runs
 //! both against the same inputs and requires equal replies.
 

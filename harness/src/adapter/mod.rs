@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
 use redmutex::algo::{ExtendParams, Protocol, ReleaseParams};
-use redmutex::proto::{Action, Event, Machine, Outcome};
+use redmutex::proto::{Action, Event, Failure, Machine, Outcome};
 
 pub use child::AdapterFailed;
 pub use manifest::Manifest;
@@ -183,7 +183,9 @@ struct Fails;
 
 impl Machine for Fails {
     fn handle(&mut self, _: std::time::Duration, _: Event) -> Action {
-        Action::Done(Outcome::Failed("an adapter runs in its own process, not here".into()))
+        Action::Done(Outcome::Failed(Failure::Other(
+            "an adapter runs in its own process, not here".into(),
+        )))
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use redmutex::algo::Rng;
-use redmutex::proto::{Action, Bytes, Event as MEvent, Machine, Outcome, Token};
+use redmutex::proto::{Action, Bytes, Event as MEvent, Failure, Machine, Outcome, Token};
 use redmutex::sim::ClientId;
 
 use super::SimConfig;
@@ -428,7 +428,10 @@ impl Engine<'_> {
         let op = self.op(slot)?;
         match op.sub.as_mut() {
             Some(s) if s.lost => {
-                self.finish_op(slot, Outcome::Failed("the subscription closed".into()));
+                self.finish_op(
+                    slot,
+                    Outcome::Failed(Failure::Other("the subscription closed".into())),
+                );
                 None
             }
             Some(s) if s.channel == channel && s.ready => {
@@ -481,7 +484,7 @@ impl Engine<'_> {
         if matches!(op.waiting, Waiting::Message | Waiting::Subscribed(_)) {
             op.waiting = Waiting::Nothing;
             self.client(slot).epoch += 1;
-            self.finish_op(slot, Outcome::Failed("the subscription closed".into()));
+            self.finish_op(slot, Outcome::Failed(Failure::Other("the subscription closed".into())));
         }
     }
 

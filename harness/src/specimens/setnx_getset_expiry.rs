@@ -34,7 +34,7 @@ use std::time::Duration;
 use redmutex::algo::{
     AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, lease_end, unexpected,
 };
-use redmutex::proto::{Action, Bytes, Command, Event, Grant, Machine, Outcome, Reply};
+use redmutex::proto::{Action, Bytes, Command, Event, Failure, Grant, Machine, Outcome, Reply};
 
 use super::CheckerKind;
 use super::{KnownBug, parse_stamp, scale, secs, stamp};
@@ -175,10 +175,10 @@ impl Acquire {
 
     fn try_setnx(&mut self) -> Action {
         if self.setnx_tries >= self.params.retry_setnx_count {
-            return Action::Done(Outcome::Failed(format!(
+            return Action::Done(Outcome::Failed(Failure::Other(format!(
                 "SetnxError: {} SETNX attempts found the key gone by the GET",
                 self.params.retry_setnx_count
-            )));
+            ))));
         }
         self.setnx_tries += 1;
         self.state = State::StampSetNx;
@@ -254,9 +254,10 @@ impl Acquire {
     fn compare(&mut self, stored: &[u8], then: fn(f64) -> State) -> Action {
         let Some(old) = parse_stamp(stored) else {
             let text = String::from_utf8_lossy(stored);
-            return Action::Done(Outcome::Failed(format!(
-                "the lock holds '{text}', not a timestamp"
-            )));
+            return Action::Done(Outcome::Failed(Failure::Reply {
+                op: "acquire",
+                reply: format!("{text:?}, not a timestamp"),
+            }));
         };
         self.state = then(old);
         Action::ReadClock
@@ -296,7 +297,9 @@ impl Machine for Release {
             }
             (ReleaseState::Clock, Event::Clock(ms)) => {
                 let Some(locked_ms) = self.p.grant.clock_ms else {
-                    return Action::Done(Outcome::Failed("the grant has no lock time".into()));
+                    return Action::Done(Outcome::Failed(Failure::Other(
+                        "the grant has no lock time".into(),
+                    )));
                 };
                 let elapsed = secs(ms) - secs(locked_ms);
                 if self.p.ttl.as_secs_f64() <= elapsed {
@@ -400,7 +403,9 @@ mod tests {
             d.reply_expect_send(Reply::Int(0), &Command::Get { key: lock_key() });
             let next = d.feed(Event::Reply(Reply::Nil));
             if next != Action::ReadClock {
-                assert!(matches!(done(next), Outcome::Failed(e) if e.contains("SetnxError")));
+                assert!(
+                    matches!(done(next), Outcome::Failed(Failure::Other(e)) if e.contains("SetnxError"))
+                );
                 return;
             }
         }

@@ -33,7 +33,7 @@ use std::time::Duration;
 use redmutex::algo::{
     AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, lease_end, unexpected,
 };
-use redmutex::proto::{Action, Bytes, Command, Event, Grant, Machine, Outcome, Reply};
+use redmutex::proto::{Action, Bytes, Command, Event, Failure, Grant, Machine, Outcome, Reply};
 
 use super::CheckerKind;
 use super::{KnownBug, parse_stamp, scale, secs, stamp};
@@ -124,7 +124,7 @@ impl Protocol for SetnxGetsetUnchecked {
     fn release(&self, p: ReleaseParams) -> Box<dyn Machine> {
         let del = Command::Del { keys: vec![p.keys.lock] };
         // The document ignores DEL's answer; 1 means it deleted a lock it believes its own.
-        Box::new(redmutex::algo::OneShot::new(del, |_, reply| match reply {
+        Box::new(redmutex::algo::OneShot::new("release", del, |_, reply| match reply {
             Reply::Int(n) => Outcome::Released { owned: n == 1 },
             other => bad_reply("release", &other),
         }))
@@ -194,9 +194,10 @@ impl Acquire {
             State::Compare => {
                 let Some(current) = parse_stamp(&self.current) else {
                     let text = String::from_utf8_lossy(&self.current);
-                    return Action::Done(Outcome::Failed(format!(
-                        "the lock holds '{text}', not a timestamp"
-                    )));
+                    return Action::Done(Outcome::Failed(Failure::Reply {
+                        op: "acquire",
+                        reply: format!("{text:?}, not a timestamp"),
+                    }));
                 };
                 if current >= secs(unix_ms) {
                     return self.fail_try();

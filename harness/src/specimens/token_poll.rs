@@ -112,10 +112,12 @@ impl Protocol for TokenPoll {
             keys: vec![p.keys.lock],
             args: vec![p.grant.token, num(millis(add))],
         };
-        Some(Box::new(OneShot::new(command, move |sent_at, reply| match reply.as_int() {
-            Some(1) => Outcome::Extended { valid_until: Some(lease_end(sent_at, add, drift)) },
-            Some(0) => Outcome::Extended { valid_until: None },
-            _ => bad_reply("extend", &reply),
+        Some(Box::new(OneShot::new("extend", command, move |sent_at, reply| {
+            match reply.as_int() {
+                Some(1) => Outcome::Extended { valid_until: Some(lease_end(sent_at, add, drift)) },
+                Some(0) => Outcome::Extended { valid_until: None },
+                _ => bad_reply("extend", &reply),
+            }
         })))
     }
 }

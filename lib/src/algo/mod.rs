@@ -1,5 +1,7 @@
 //! The reference lock algorithms as sans-IO state machines.
 //!
+//! Internal: hidden from the docs, for the `contend` harness; not covered by semver.
+//!
 //! Each algorithm is a [`Protocol`]: a factory of [`Machine`]s for its acquire, release and
 //! extend operations. The harness adds its own protocols (the specimens) through the same trait.
 
@@ -16,7 +18,8 @@ pub use notify::Notify;
 pub use token::TokenLock;
 
 use crate::proto::{
-    Action, Bytes, Command, Event, Expiry, Grant, Keys, Machine, Outcome, Reply, SetCond, Token,
+    Action, Bytes, Command, Event, Expiry, Failure, Grant, Keys, Machine, Outcome, Reply, SetCond,
+    Token,
 };
 
 /// What an acquire operation needs.
@@ -128,6 +131,7 @@ impl Algorithm {
     }
 
     /// The algorithm's machines.
+    #[doc(hidden)]
     #[must_use]
     pub fn protocol(self) -> &'static dyn Protocol {
         match self {
@@ -173,6 +177,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The wait before retry number `attempt` (from 0), jittered by `rng`.
+    #[doc(hidden)]
     #[must_use]
     pub fn delay(&self, attempt: u32, rng: &mut Rng) -> Duration {
         let d = self.initial.saturating_mul(1u32 << attempt.min(20)).min(self.max);
@@ -250,18 +255,22 @@ pub fn grant(token: Vec<u8>, sent_at: Duration, ttl: Duration, drift: Duration) 
 
 /// A machine that sends one command and maps its reply to an outcome.
 pub struct OneShot {
+    op: &'static str,
     command: Option<Command>,
     sent_at: Duration,
     map: Box<dyn FnMut(Duration, Reply) -> Outcome + Send>,
 }
 
 impl OneShot {
-    /// Sends `command`; `map` gets the send time and the reply.
+    /// Operation `op` (`release`, `extend`, ...: named in its failures) sends `command`; `map`
+    /// gets the send time and the reply, unless that is an error reply, which fails the
+    /// operation with [`Failure::Server`].
     pub fn new(
+        op: &'static str,
         command: Command,
         map: impl FnMut(Duration, Reply) -> Outcome + Send + 'static,
     ) -> OneShot {
-        OneShot { command: Some(command), sent_at: Duration::ZERO, map: Box::new(map) }
+        OneShot { op, command: Some(command), sent_at: Duration::ZERO, map: Box::new(map) }
     }
 }
 
@@ -272,7 +281,7 @@ impl Machine for OneShot {
                 self.sent_at = now;
                 Action::Send(command)
             }
-            (Event::Reply(Reply::Error(e)), None) => Action::Done(Outcome::Failed(e)),
+            (Event::Reply(r @ Reply::Error(_)), None) => Action::Done(bad_reply(self.op, &r)),
             (Event::Reply(reply), None) => Action::Done((self.map)(self.sent_at, reply)),
             (event, _) => Action::Done(unexpected(&event)),
         }
@@ -282,16 +291,14 @@ impl Machine for OneShot {
 /// The outcome for an event a machine does not expect: a driver bug, reported, never a panic.
 #[must_use]
 pub fn unexpected(event: &Event) -> Outcome {
-    Outcome::Failed(format!("unexpected event {event:?}"))
+    Outcome::Failed(Failure::Other(format!("unexpected event {event:?}")))
 }
 
-/// The outcome for a reply an algorithm cannot interpret.
+/// The outcome for a reply operation `op` cannot interpret: [`Failure::Server`] for an error
+/// reply, [`Failure::Reply`] for any other.
 #[must_use]
-pub fn bad_reply(what: &str, reply: &Reply) -> Outcome {
-    match reply {
-        Reply::Error(e) => Outcome::Failed(format!("{what}: Redis error: {e}")),
-        other => Outcome::Failed(format!("{what}: unexpected reply {other:?}")),
-    }
+pub fn bad_reply(op: &'static str, reply: &Reply) -> Outcome {
+    Outcome::Failed(Failure::reply(op, reply))
 }
 
 /// The owner-checked release shared by the reference algorithms (and by specimens that got it
@@ -302,7 +309,7 @@ pub fn checked_release(
     args: Vec<Vec<u8>>,
     keys: Vec<Vec<u8>>,
 ) -> OneShot {
-    OneShot::new(Command::Eval { script, keys, args }, |_, reply| match reply.as_int() {
+    OneShot::new("release", Command::Eval { script, keys, args }, |_, reply| match reply.as_int() {
         Some(1) => Outcome::Released { owned: true },
         Some(0) => Outcome::Released { owned: false },
         _ => bad_reply("release", &reply),
@@ -318,7 +325,7 @@ pub fn checked_extend(p: &ExtendParams) -> OneShot {
         keys: vec![p.keys.lock.clone()],
         args: vec![p.grant.token.clone(), crate::proto::num(crate::proto::millis(ttl))],
     };
-    OneShot::new(command, move |sent_at, reply| match reply.as_int() {
+    OneShot::new("extend", command, move |sent_at, reply| match reply.as_int() {
         Some(1) => Outcome::Extended { valid_until: Some(lease_end(sent_at, ttl, drift)) },
         Some(0) => Outcome::Extended { valid_until: None },
         _ => bad_reply("extend", &reply),

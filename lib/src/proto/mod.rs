@@ -1,5 +1,7 @@
 //! The sans-IO protocol core: commands, replies, events, actions and the [`Machine`] trait.
 //!
+//! Internal: hidden from the docs, for the `contend` harness; not covered by semver. [`Keys`] is the public API, re-exported at the crate root.
+//!
 //! Deterministic; no sockets, no clocks, no randomness of its own. A driver feeds a machine
 //! events together with the current time on the driver's monotonic clock, executes the action the
 //! machine answers with, and feeds the result back as the next event. The same machines run
@@ -120,6 +122,51 @@ impl Reply {
     pub fn is_ok(&self) -> bool {
         matches!(self, Reply::Status(s) if s == "OK")
     }
+
+    /// A short description for messages: its shape and the start of its content
+    /// (`bulk "garbage"`, `array [int 1, nil]`), at most about 100 characters.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        const MAX: usize = 100;
+        let mut out = String::new();
+        self.describe_into(&mut out, MAX);
+        if out.len() > MAX {
+            let mut end = MAX;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            out.push('…');
+        }
+        out
+    }
+
+    fn describe_into(&self, out: &mut String, max: usize) {
+        use fmt::Write as _;
+        if out.len() > max {
+            return;
+        }
+        let _ = match self {
+            Reply::Nil => write!(out, "nil"),
+            Reply::Status(s) => write!(out, "status {s:?}"),
+            Reply::Int(n) => write!(out, "int {n}"),
+            Reply::Bulk(b) => write!(out, "bulk {:?}", String::from_utf8_lossy(b)),
+            Reply::Error(e) => write!(out, "error {e:?}"),
+            Reply::Array(items) => {
+                out.push_str("array [");
+                for (i, item) in items.iter().enumerate() {
+                    if out.len() > max {
+                        break;
+                    }
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    item.describe_into(out, max);
+                }
+                write!(out, "]")
+            }
+        };
+    }
 }
 
 /// What happened, fed to [`Machine::handle`].
@@ -181,8 +228,53 @@ pub enum Outcome {
         /// The new deadline, or `None` when the lock was no longer ours.
         valid_until: Option<Duration>,
     },
-    /// Redis answered something the algorithm cannot interpret.
-    Failed(String),
+    /// The operation could not go on; [`Failure`] says why.
+    Failed(Failure),
+}
+
+/// Why an operation failed ([`Outcome::Failed`]). [`crate::Error`] has a variant for each.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// Redis answered with an error reply (`WRONGTYPE`, `READONLY`, `OOM`, ...).
+    Server {
+        /// The operation (`acquire`, `release`, `extend`, `wait`, ...).
+        op: &'static str,
+        /// The server's message, its code first.
+        message: String,
+    },
+    /// Redis answered with a reply of a shape the operation cannot interpret.
+    Reply {
+        /// The operation.
+        op: &'static str,
+        /// A short description of the reply ([`Reply::describe`]).
+        reply: String,
+    },
+    /// Anything else, in words: an event the machine does not expect (a driver bug), a step
+    /// limit, an algorithm giving up for a reason of its own.
+    Other(String),
+}
+
+impl Failure {
+    /// The failure of `op` answered with `reply`: [`Failure::Server`] for an error reply,
+    /// [`Failure::Reply`] for any other.
+    #[must_use]
+    pub fn reply(op: &'static str, reply: &Reply) -> Failure {
+        match reply {
+            Reply::Error(message) => Failure::Server { op, message: message.clone() },
+            other => Failure::Reply { op, reply: other.describe() },
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Server { op, message } => write!(f, "{op}: Redis error: {message}"),
+            Failure::Reply { op, reply } => write!(f, "{op}: unexpected reply {reply}"),
+            Failure::Other(why) => f.write_str(why),
+        }
+    }
 }
 
 /// What a successful acquisition holds: enough to release, extend, and to know for how long the
@@ -312,6 +404,18 @@ mod tests {
         assert!(t.to_string().ends_with("0abc"));
         assert_eq!(t.to_bytes(), t.to_string().into_bytes());
         assert_ne!(Token::random().unwrap(), Token::random().unwrap());
+    }
+
+    #[test]
+    fn a_reply_is_described_briefly() {
+        let reply = Reply::Array(vec![Reply::Int(1), Reply::Bulk(b"garbage".to_vec()), Reply::Nil]);
+        assert_eq!(reply.describe(), r#"array [int 1, bulk "garbage", nil]"#);
+        let long = Reply::Bulk(vec![b'x'; 1000]).describe();
+        assert!(long.len() < 110 && long.ends_with('…'), "{long}");
+        let failure = Failure::reply("release", &Reply::Error("WRONGTYPE no".into()));
+        assert_eq!(failure, Failure::Server { op: "release", message: "WRONGTYPE no".into() });
+        let failure = Failure::reply("release", &Reply::Status("QUEUED".into()));
+        assert_eq!(failure, Failure::Reply { op: "release", reply: r#"status "QUEUED""#.into() });
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! A deterministic model of Redis, for testing lock machines without a server.
 //!
+//! Internal: hidden from the docs, for the `contend` harness; not covered by semver.
+//!
 //! Deterministic; no sockets, no clocks, no threads. [`Model`] holds the keys, a logical clock
 //! in milliseconds, the clients blocked in `BLPOP` and the pub/sub subscriptions, for the subset
 //! of Redis the lock algorithms use. It executes one command at a time for a client named by a
@@ -25,7 +27,7 @@
 //!
 //! # Driving one machine
 //!
-//! [`run`] runs a single [`crate::proto::Machine`] to completion against a model, moving the
+//! [`run()`] runs a single [`crate::proto::Machine`] to completion against a model, moving the
 //! logical clock for sleeps and timeouts. It is enough for tests of one operation at a time.
 //!
 //! # Driving many clients (the simulator's contract)

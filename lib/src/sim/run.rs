@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::{ClientId, Model, Step};
-use crate::proto::{Action, Event, Machine, Outcome, millis};
+use crate::proto::{Action, Event, Failure, Machine, Outcome, millis};
 
 /// Settings of [`run_with`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +81,10 @@ pub fn run_with(model: &mut Model, machine: &mut dyn Machine, options: RunOption
             }
         };
     }
-    Outcome::Failed(format!("the machine did not finish within {} actions", options.max_steps))
+    Outcome::Failed(Failure::Other(format!(
+        "the machine did not finish within {} actions",
+        options.max_steps
+    )))
 }
 
 /// Alone, a blocked client is served only by its timeout: move the clock past it.
