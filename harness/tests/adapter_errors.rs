@@ -104,7 +104,7 @@ fn adapters_refuse_what_they_cannot_take_with_a_reason() {
             "delayed",
             "wait_ms = 1000\n[[faults]]\nkind = \"step-delay\"\nop = \"release\"\nstep = 1\n\
              delay_ms = 100\n",
-            "step-delay faults at step 0 only",
+            "action = \"delay-command\"\nop = \"release\"\nnth_command = N\ndelay_ms = 100",
         ),
         (
             "skewed",
