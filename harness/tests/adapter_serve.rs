@@ -91,6 +91,12 @@ fn a_served_specimen_shows_its_stale_release_bug_as_the_built_in_one_does() {
 }
 
 #[test]
+fn a_served_clock_reading_specimen_takes_over_live_locks_under_a_skew_as_the_built_in_one_does() {
+    // The served specimen reads its clock in its own process, which runs under libfaketime.
+    same_verdicts("client-clock-skew", "setnx-getset-expiry", "0.2", &[]);
+}
+
+#[test]
 fn a_served_fenced_lock_refuses_a_paused_holders_write_as_the_built_in_one_does() {
     same_verdicts("pause-holder", "fenced", "1", &[]);
 }

@@ -11,6 +11,7 @@
 
 pub mod check;
 pub mod child;
+pub mod faketime;
 pub mod manifest;
 pub mod proto;
 pub mod serve;
@@ -99,7 +100,8 @@ fn discover() -> Vec<&'static Manifest> {
 
 /// Why `scenario` cannot run with an adapter on the chosen server, if it cannot: the simulator
 /// has no processes; a step delay inside an operation (step 1 or later) names a step of a
-/// built-in machine, which an adapter does not have; a dropped acquire has no message yet.
+/// built-in machine, which an adapter does not have; a clock skew needs libfaketime; a dropped
+/// acquire has no message yet.
 #[must_use]
 pub fn refusal(m: &Manifest, scenario: &Scenario, simulated: bool) -> Option<String> {
     let who = format!("adapter `{}`", m.name);
@@ -120,11 +122,12 @@ pub fn refusal(m: &Manifest, scenario: &Scenario, simulated: bool) -> Option<Str
             Fault::StepDelay(d) if d.step > 0 => {
                 return Some(step_delay_refusal(&who, scenario, d));
             }
-            Fault::ClockSkew(_) => {
+            Fault::ClockSkew(_) if faketime::library().is_none() => {
                 return Some(format!(
-                    "{}: a client clock skew would have to move the adapter's own clock (with \
-                     libfaketime), which is not done yet: {who} cannot take clock-skew faults",
-                    scenario.path.display()
+                    "{}: a client clock skew runs {who} under libfaketime, which is not \
+                     installed: {}",
+                    scenario.path.display(),
+                    faketime::INSTALL
                 ));
             }
             Fault::CancelAcquire(_) => {
