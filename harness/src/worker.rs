@@ -54,6 +54,10 @@ pub struct WorkerConfig {
     /// (the coordinator's folder, removed after the run).
     #[serde(default)]
     pub clock_dir: Option<std::path::PathBuf>,
+    /// When set, this worker is one of the run's first this many, which begin their loop
+    /// together once all are ready (see [`start_together`]).
+    #[serde(default)]
+    pub start_together: Option<u32>,
 }
 
 /// The environment variable that carries a worker's configuration (JSON) from the coordinator.
@@ -100,6 +104,10 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             .await?;
             if let Some(clock) = clock {
                 tokio::spawn(clock.follow(cfg.client.clone(), cfg.slot, cfg.run_start_ns));
+            }
+            if let Some(n) = cfg.start_together {
+                let limit = Duration::from_millis(m.start_timeout_ms.saturating_add(5000));
+                start_together(&cfg.witness_url, &cfg.prefix, n, limit).await?;
             }
             Some(adapter)
         }
@@ -157,6 +165,37 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     w.out.emit_with_counts(None, lock.commands_sent(), witness.commands_sent());
     if let Some(adapter) = w.adapter.take() {
         adapter.shutdown().await?;
+    }
+    Ok(())
+}
+
+/// Waits until `n` workers of the run (this one included) are ready, at most `limit`: each
+/// counts itself on the witness and polls the count. Workers whose start takes long (an
+/// adapter's interpreter) would otherwise begin one by one, the first ones uncontended. A
+/// worker that never gets ready fails the run anyway; after `limit` the others go on.
+async fn start_together(
+    witness_url: &str,
+    prefix: &str,
+    n: u32,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let key = format!("{prefix}{{witness}}:ready");
+    let client = redis::Client::open(witness_url).context("worker: the witness's URL")?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .context("worker: connect to the witness")?;
+    let mut ready: u32 =
+        redis::cmd("INCR").arg(&key).query_async(&mut conn).await.context("worker: INCR ready")?;
+    let deadline = tokio::time::Instant::now() + limit;
+    while ready < n && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        ready = redis::cmd("GET")
+            .arg(&key)
+            .query_async::<Option<u32>>(&mut conn)
+            .await
+            .context("worker: GET ready")?
+            .unwrap_or(0);
     }
     Ok(())
 }

@@ -69,6 +69,10 @@ fn same_verdicts(scenario: &str, algorithm: &str, scale: &str, extra: &[&str]) {
     assert_eq!(builtin["as_expected"], true, "built in: {}", text(&b_out));
     assert_eq!(served["as_expected"], true, "served: {}", text(&s_out));
     assert_eq!(served["algorithm"], format!("served-{algorithm}"));
+    // The served adapter is named by its path: its table is still known, and no warning says
+    // otherwise.
+    let warning = format!("[expect.served-{algorithm}] names no known algorithm");
+    assert!(!text(&s_out).contains(&warning), "{}", text(&s_out));
     for c in CHECKERS {
         assert_eq!(
             verdict(&builtin, c),

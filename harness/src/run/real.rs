@@ -104,12 +104,17 @@ async fn run_on(
         seed,
         run_start_ns: run_start,
         clock_dir: clock_dir.as_ref().map(|d| d.path().to_path_buf()),
+        // An adapter's start (an interpreter importing its library) takes hundreds of ms: the
+        // first workers wait for each other after it, so that they contend from the start.
+        start_together: entry.adapter.map(|_| workers),
     };
     let mut c = Coordinator::new(base, exe, scenario, topology, opts.progress);
     c.ping_conn = Some(lock_raw.clone());
     for slot in 0..workers {
         c.spawn(slot, iterations)?;
     }
+    // A worker that replaces a killed one starts alone.
+    c.base.start_together = None;
     let outcome = c.drive(scenario).await;
     c.kill_all().await;
     outcome?;
