@@ -20,10 +20,36 @@ protocol lines only.
 """
 
 import json
+import select
 import sys
+import time
 import traceback
 
 PROTOCOL = 1
+
+
+def _sleep_in_select(seconds):
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    select.select([], [], [], seconds)
+
+
+def _mend_sleep():
+    """Make time.sleep work under libfaketime when it does not.
+
+    Under a client clock skew the harness runs the adapter under libfaketime with the monotonic
+    clock left alone. libfaketime 0.9.10 (Debian 12) then mistranslates the absolute monotonic
+    deadline CPython 3.11+ sleeps to (clock_nanosleep with TIMER_ABSTIME), and time.sleep fails
+    with EINVAL. select() sleeps on a relative timeout, which it passes through: use it instead
+    (library code that calls time.sleep, such as redis-py's Lock, picks it up).
+    """
+    try:
+        time.sleep(0)
+    except OSError:
+        time.sleep = _sleep_in_select
+
+
+_mend_sleep()
 
 
 class Acquired:
@@ -73,8 +99,10 @@ def handle(adapter, request):
         if op == "hello":
             adapter.setup(request["redis_url"], request["key_prefix"])
             supports = {k: bool(adapter.supports.get(k, False)) for k in ("fencing", "extend", "try_acquire")}
+            # Our wall clock, as this runtime reads it: lets the harness see a clock skew take.
             return _answer(rid, "hello", protocol=PROTOCOL, name=adapter.name,
-                           version=str(adapter.version), supports=supports), False
+                           version=str(adapter.version), supports=supports,
+                           clock_ms=int(time.time() * 1000)), False
         if op == "acquire":
             got = adapter.acquire(request["key"], int(request["ttl_ms"]), int(request["wait_ms"]))
             if got is None:

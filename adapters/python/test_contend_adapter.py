@@ -6,6 +6,7 @@ Run: python3 -m unittest discover -s adapters/python
 import contextlib
 import io
 import json
+import time
 import unittest
 
 from contend_adapter import Acquired, LockAdapter, serve
@@ -66,6 +67,7 @@ class ProtocolTest(unittest.TestCase):
         self.assertEqual(answers[0]["result"], "hello")
         self.assertEqual(answers[0]["protocol"], 1)
         self.assertEqual(answers[0]["supports"], MemoryLock.supports)
+        self.assertLess(abs(answers[0]["clock_ms"] - time.time() * 1000), 60000)
         self.assertEqual(answers[1], {"id": 1, "result": "acquired", "token": "t1", "fence": 1})
         self.assertEqual(answers[2]["result"], "timeout")
         self.assertEqual(answers[3]["result"], "not_owned")

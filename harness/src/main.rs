@@ -113,7 +113,8 @@ enum Cmd {
     /// commands, a bare hand-off chain) measured in the same run; writes bench.json, bench.md
     /// and bench.html into a folder under --out. Exit 1 when a cell's lock broke.
     Bench {
-        /// An algorithm (repeatable; default: token, notify, fenced).
+        /// An algorithm (repeatable; default: token, notify, fenced), adapters included
+        /// (`adapter:PATH/TO/MANIFEST.toml`, see docs/adapters.md).
         #[arg(long = "algorithm", short)]
         algorithms: Vec<String>,
         /// Worker counts, comma-separated (default: 1,2,4,8,16,32).
@@ -286,7 +287,9 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
         } => {
             let scenario = Scenario::load(&scenario)?;
             let entry = registry::find(algorithm.as_deref().unwrap_or(registry::default_name()))?;
-            for name in scenario.expect.keys().filter(|n| registry::find(n).is_err()) {
+            // The chosen algorithm's own table counts even when it is an adapter named by path.
+            let unknown = |n: &&String| n.as_str() != entry.name && registry::find(n).is_err();
+            for name in scenario.expect.keys().filter(unknown) {
                 eprintln!(
                     "warning: {}: [expect.{name}] names no known algorithm, so nothing uses it \
                      (`contend list` shows the names)",

@@ -16,6 +16,7 @@ use redmutex::{Connection, FencedRead, FencedResource};
 use serde::{Deserialize, Serialize};
 
 use crate::adapter::child::{Adapter, Group};
+use crate::adapter::faketime::{self, FakeClock};
 use crate::clock::{monotonic_ns, ms};
 use crate::history::{Event, Kind, Op};
 use crate::registry;
@@ -49,6 +50,14 @@ pub struct WorkerConfig {
     pub seed: u64,
     /// When the run began (monotonic ns): fault windows count from here.
     pub run_start_ns: u64,
+    /// Where an adapter's libfaketime control files go, when a clock skew strikes adapters
+    /// (the coordinator's folder, removed after the run).
+    #[serde(default)]
+    pub clock_dir: Option<std::path::PathBuf>,
+    /// When set, this worker is one of the run's first this many, which begin their loop
+    /// together once all are ready (see [`start_together`]).
+    #[serde(default)]
+    pub start_together: Option<u32>,
 }
 
 /// The environment variable that carries a worker's configuration (JSON) from the coordinator.
@@ -83,7 +92,24 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             let c = &cfg.client;
             let paused = crate::adapter::paused_ms(&c.faults);
             let timeout = m.call_timeout_ms(c.ttl_ms, c.wait_ms, paused);
-            Some(Adapter::start(m, &cfg.lock_url, &cfg.prefix, timeout, Group::Inherit).await?)
+            let clock = fake_clock(&cfg)?;
+            let adapter = Adapter::start(
+                m,
+                &cfg.lock_url,
+                &cfg.prefix,
+                timeout,
+                Group::Inherit,
+                clock.as_ref(),
+            )
+            .await?;
+            if let Some(clock) = clock {
+                tokio::spawn(clock.follow(cfg.client.clone(), cfg.slot, cfg.run_start_ns));
+            }
+            if let Some(n) = cfg.start_together {
+                let limit = Duration::from_millis(m.start_timeout_ms.saturating_add(5000));
+                start_together(&cfg.witness_url, &cfg.prefix, n, limit).await?;
+            }
+            Some(adapter)
         }
     };
     let resource = FencedResource::new(witness.clone(), &keys.resource);
@@ -141,6 +167,56 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         adapter.shutdown().await?;
     }
     Ok(())
+}
+
+/// Waits until `n` workers of the run (this one included) are ready, at most `limit`: each
+/// counts itself on the witness and polls the count. Workers whose start takes long (an
+/// adapter's interpreter) would otherwise begin one by one, the first ones uncontended. A
+/// worker that never gets ready fails the run anyway; after `limit` the others go on.
+async fn start_together(
+    witness_url: &str,
+    prefix: &str,
+    n: u32,
+    limit: Duration,
+) -> anyhow::Result<()> {
+    let key = format!("{prefix}{{witness}}:ready");
+    let client = redis::Client::open(witness_url).context("worker: the witness's URL")?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .context("worker: connect to the witness")?;
+    let mut ready: u32 =
+        redis::cmd("INCR").arg(&key).query_async(&mut conn).await.context("worker: INCR ready")?;
+    let deadline = tokio::time::Instant::now() + limit;
+    while ready < n && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        ready = redis::cmd("GET")
+            .arg(&key)
+            .query_async::<Option<u32>>(&mut conn)
+            .await
+            .context("worker: GET ready")?
+            .unwrap_or(0);
+    }
+    Ok(())
+}
+
+/// The fake clock of this worker's adapter, at the offset in force now, when the scenario
+/// skews this worker's clock at some time.
+fn fake_clock(cfg: &WorkerConfig) -> anyhow::Result<Option<FakeClock>> {
+    if !faketime::skews(&cfg.client.faults, cfg.slot) {
+        return Ok(None);
+    }
+    let library = faketime::library().with_context(|| {
+        format!("a client clock skew needs libfaketime for the adapter: {}", faketime::INSTALL)
+    })?;
+    let dir = cfg.clock_dir.as_ref().context("worker: no folder for the adapter's clock")?;
+    let mut clock = FakeClock::new(library, dir.join(format!("worker-{}", cfg.id)))
+        .context("worker: cannot write the adapter's clock file")?;
+    let now_ms = monotonic_ns().saturating_sub(cfg.run_start_ns) / ms(1);
+    clock
+        .set(cfg.client.clock_offset_ms(cfg.slot, now_ms))
+        .context("worker: cannot write the adapter's clock file")?;
+    Ok(Some(clock))
 }
 
 struct Emitter {

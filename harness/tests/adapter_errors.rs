@@ -104,12 +104,12 @@ fn adapters_refuse_what_they_cannot_take_with_a_reason() {
             "delayed",
             "wait_ms = 1000\n[[faults]]\nkind = \"step-delay\"\nop = \"release\"\nstep = 1\n\
              delay_ms = 100\n",
-            "step-delay faults at step 0 only",
+            "action = \"delay-command\"\nop = \"release\"\nnth_command = N\ndelay_ms = 100",
         ),
         (
             "skewed",
             "wait_ms = 1000\n[[faults]]\nkind = \"clock-skew\"\noffset_ms = 3000\n",
-            "libfaketime",
+            "libfaketime, which is not installed: `apt-get install libfaketime`",
         ),
         ("once", "wait_ms = 0\n", "does not support try_acquire"),
     ];
@@ -122,6 +122,8 @@ fn adapters_refuse_what_they_cannot_take_with_a_reason() {
             .arg(format!("adapter:{}", m.display()))
             .arg("--out")
             .arg(dir.path().join("reports"))
+            // As on a machine without libfaketime.
+            .env("CONTEND_LIBFAKETIME", dir.path().join("no-libfaketime.so.1"))
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}: {}", text(&out));

@@ -69,6 +69,10 @@ fn same_verdicts(scenario: &str, algorithm: &str, scale: &str, extra: &[&str]) {
     assert_eq!(builtin["as_expected"], true, "built in: {}", text(&b_out));
     assert_eq!(served["as_expected"], true, "served: {}", text(&s_out));
     assert_eq!(served["algorithm"], format!("served-{algorithm}"));
+    // The served adapter is named by its path: its table is still known, and no warning says
+    // otherwise.
+    let warning = format!("[expect.served-{algorithm}] names no known algorithm");
+    assert!(!text(&s_out).contains(&warning), "{}", text(&s_out));
     for c in CHECKERS {
         assert_eq!(
             verdict(&builtin, c),
@@ -88,6 +92,12 @@ fn a_served_token_lock_refuses_a_stale_release_as_the_built_in_one_does() {
 #[test]
 fn a_served_specimen_shows_its_stale_release_bug_as_the_built_in_one_does() {
     same_verdicts("stale-release", "setnx-getset-unchecked", "0.2", &[]);
+}
+
+#[test]
+fn a_served_clock_reading_specimen_takes_over_live_locks_under_a_skew_as_the_built_in_one_does() {
+    // The served specimen reads its clock in its own process, which runs under libfaketime.
+    same_verdicts("client-clock-skew", "setnx-getset-expiry", "0.2", &[]);
 }
 
 #[test]

@@ -64,7 +64,7 @@ impl Check {
     }
 
     async fn start(&mut self) -> Result<Adapter, AdapterFailed> {
-        Adapter::start(&self.m, &self.url, PREFIX, 30_000, Group::Own).await
+        Adapter::start(&self.m, &self.url, PREFIX, 30_000, Group::Own, None).await
     }
 
     async fn exists(&mut self, key: &str) -> bool {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
+use super::faketime::{self, FakeClock};
 use super::manifest::Manifest;
 use super::proto::{Acquired, Answer, Owned, PROTOCOL, Request, Supports};
 
@@ -35,6 +36,8 @@ pub struct Hello {
     pub version: String,
     /// What it supports.
     pub supports: Supports,
+    /// Its wall clock when it answered, Unix ms, if it said.
+    pub clock_ms: Option<i64>,
 }
 
 /// A running adapter.
@@ -77,13 +80,16 @@ const STDERR_TAIL: usize = 2000;
 
 impl Adapter {
     /// Starts the adapter of `manifest` and shakes hands: the adapter must speak protocol 1 and
-    /// support what its manifest says. `call_timeout_ms` bounds every later call.
+    /// support what its manifest says. `call_timeout_ms` bounds every later call. With `clock`,
+    /// the adapter runs under libfaketime at that clock's offset; when the offset is not 0 and
+    /// the hello reports the adapter's clock, the clock must show it.
     pub async fn start(
         manifest: &Manifest,
         redis_url: &str,
         key_prefix: &str,
         call_timeout_ms: u64,
         group: Group,
+        clock: Option<&FakeClock>,
     ) -> Result<Adapter, AdapterFailed> {
         let mut cmd = tokio::process::Command::new(manifest.program());
         cmd.args(&manifest.command[1..])
@@ -95,6 +101,9 @@ impl Adapter {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        for (name, value) in clock.map(FakeClock::env).unwrap_or_default() {
+            cmd.env(name, value);
+        }
         // SAFETY: prctl is async-signal-safe and touches only the child itself. The adapter
         // stays in our process group, so the coordinator's SIGSTOP/SIGKILL of the group strike
         // it too; and it dies with us whatever way we die.
@@ -156,6 +165,7 @@ impl Adapter {
                 name: String::new(),
                 version: String::new(),
                 supports: Supports::default(),
+                clock_ms: None,
             },
         };
         let hello = Request::Hello {
@@ -164,8 +174,16 @@ impl Adapter {
             redis_url: redis_url.to_string(),
             key_prefix: key_prefix.to_string(),
         };
+        let asked_ms = unix_ms();
         let answer = adapter.call(hello).await?;
+        let answered_ms = unix_ms();
         adapter.hello = adapter.check_hello(&answer)?;
+        if let (Some(clock), Some(clock_ms)) = (clock, adapter.hello.clock_ms)
+            && clock.offset_ms() != 0
+        {
+            faketime::check(clock.offset_ms(), asked_ms, answered_ms, clock_ms)
+                .map_err(|e| adapter.fail(&e))?;
+        }
         adapter.call_timeout = Duration::from_millis(call_timeout_ms);
         Ok(adapter)
     }
@@ -331,6 +349,7 @@ impl Adapter {
             name: a.name.clone().unwrap_or_default(),
             version: a.version.clone().unwrap_or_default(),
             supports,
+            clock_ms: a.clock_ms,
         })
     }
 
@@ -364,6 +383,13 @@ impl Adapter {
             self.manifest.path.display()
         ))
     }
+}
+
+/// The wall clock, Unix ms.
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn clip(s: &str, n: usize) -> String {

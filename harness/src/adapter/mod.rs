@@ -11,6 +11,7 @@
 
 pub mod check;
 pub mod child;
+pub mod faketime;
 pub mod manifest;
 pub mod proto;
 pub mod serve;
@@ -24,7 +25,7 @@ use redmutex::proto::{Action, Event, Failure, Machine, Outcome};
 pub use child::AdapterFailed;
 pub use manifest::Manifest;
 
-use crate::scenario::{Fault, Scenario};
+use crate::scenario::{CommandAction, Fault, Scenario};
 
 /// The exit code of a worker whose adapter broke the protocol: the coordinator turns it into a
 /// setup error of the run, not a worker failure or a verdict.
@@ -98,8 +99,9 @@ fn discover() -> Vec<&'static Manifest> {
 }
 
 /// Why `scenario` cannot run with an adapter on the chosen server, if it cannot: the simulator
-/// has no processes; a step delay inside an operation (step 1 or later) and a client clock skew
-/// would have to happen inside the adapter's process.
+/// has no processes; a step delay inside an operation (step 1 or later) names a step of a
+/// built-in machine, which an adapter does not have; a clock skew needs libfaketime; a dropped
+/// acquire has no message yet.
 #[must_use]
 pub fn refusal(m: &Manifest, scenario: &Scenario, simulated: bool) -> Option<String> {
     let who = format!("adapter `{}`", m.name);
@@ -118,19 +120,14 @@ pub fn refusal(m: &Manifest, scenario: &Scenario, simulated: bool) -> Option<Str
     for f in &scenario.faults {
         match f {
             Fault::StepDelay(d) if d.step > 0 => {
-                return Some(format!(
-                    "{}: a step delay at step {} falls inside one of the adapter's operations, \
-                     which runs in another process: {who} can take step-delay faults at step 0 \
-                     only (before the operation starts) until the fault proxy delays commands",
-                    scenario.path.display(),
-                    d.step
-                ));
+                return Some(step_delay_refusal(&who, scenario, d));
             }
-            Fault::ClockSkew(_) => {
+            Fault::ClockSkew(_) if faketime::library().is_none() => {
                 return Some(format!(
-                    "{}: a client clock skew would have to move the adapter's own clock (with \
-                     libfaketime), which is not done yet: {who} cannot take clock-skew faults",
-                    scenario.path.display()
+                    "{}: a client clock skew runs {who} under libfaketime, which is not \
+                     installed: {}",
+                    scenario.path.display(),
+                    faketime::INSTALL
                 ));
             }
             Fault::CancelAcquire(_) => {
@@ -141,23 +138,47 @@ pub fn refusal(m: &Manifest, scenario: &Scenario, simulated: bool) -> Option<Str
                     scenario.path.display()
                 ));
             }
-            Fault::Command(_) => {
-                return Some(format!(
-                    "{}: a command fault needs to know which operation each command belongs to, \
-                     and the adapter's own connections are not marked yet: {who} cannot take \
-                     command faults (partitions and server faults work)",
-                    scenario.path.display()
-                ));
-            }
             _ => {}
         }
     }
     None
 }
 
+/// The refusal of a step delay at step ≥ 1 for an adapter, with the command fault to write
+/// instead. A step is the index of an action of a built-in algorithm's machine: commands, but
+/// also sleeps, waits and clock reads. An adapter's library sends commands the harness cannot
+/// foresee (connection set-up, `SCRIPT LOAD` after a `NOSCRIPT`, health checks) and does things
+/// between them that are no commands, so no step number maps to one of its commands for sure:
+/// the user, who knows the library, names the command.
+fn step_delay_refusal(who: &str, scenario: &Scenario, d: &crate::scenario::StepDelay) -> String {
+    let op = match d.op {
+        crate::scenario::DelayOp::Acquire => "acquire",
+        crate::scenario::DelayOp::Release => "release",
+    };
+    let workers = d.workers.as_ref().map_or_else(String::new, |w| {
+        let list: Vec<String> = w.iter().map(u32::to_string).collect();
+        format!("workers = [{}]\n", list.join(", "))
+    });
+    format!(
+        "{}: a step delay at step {} falls inside the {op}, which {who} runs in its own process: \
+         a step is an action of a built-in algorithm's machine (a command, but also a sleep or a \
+         clock read), and an adapter's library sends commands of its own (connection set-up, a \
+         SCRIPT LOAD after NOSCRIPT), so no step number names one of its commands for sure. \
+         Delay the command itself at the fault proxy instead, with N the place of the command \
+         among those the adapter sends in the {op} (1 = its first):\n\n\
+         [[faults]]\nkind = \"command\"\naction = \"delay-command\"\nop = \"{op}\"\n\
+         nth_command = N\ndelay_ms = {}\n{workers}\n\
+         (a command fault has no window and no `every`: nth_op picks one operation, count bounds \
+         the strikes). A step delay at step 0, before the operation starts, works for adapters.",
+        scenario.path.display(),
+        d.step,
+        d.delay_ms,
+    )
+}
+
 /// How long holders of `scenario`'s faults may stay paused or cut off in all, ms: a paused
-/// worker's adapter is paused with it (and a partition or a sleeping server holds its calls),
-/// and a call must not time out for that.
+/// worker's adapter is paused with it (and a partition, a sleeping server or a delayed command
+/// holds its calls), and a call must not time out for that.
 #[must_use]
 pub fn paused_ms(faults: &[Fault]) -> u64 {
     faults
@@ -169,6 +190,18 @@ pub fn paused_ms(faults: &[Fault]) -> u64 {
             | Fault::RestartServer { strike, downtime_ms: pause_ms, .. } => {
                 let n = strike.count.unwrap_or(if strike.every_ms.is_none() { 1 } else { 5 });
                 pause_ms.saturating_mul(u64::from(n))
+            }
+            // A delayed command or reply holds the call that sent it: one command of each
+            // operation when the fault names one, else every command the operation sends.
+            Fault::Command(c)
+                if matches!(c.action, CommandAction::DelayCommand | CommandAction::DelayReply) =>
+            {
+                let n = match (c.nth_command, c.count) {
+                    (Some(_), _) => 1,
+                    (None, Some(count)) => count,
+                    (None, None) => 5,
+                };
+                c.delay_ms.saturating_mul(u64::from(n))
             }
             _ => 0,
         })

@@ -123,6 +123,10 @@ pub struct Answer {
     /// Hello: what the adapter supports.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supports: Option<Supports>,
+    /// Hello, optional: the adapter's wall clock as its runtime reads it, Unix ms (lets the
+    /// harness see that a clock skew reached it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_ms: Option<i64>,
     /// Acquired: the opaque token to release or extend with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<String>,

@@ -147,6 +147,10 @@ impl Server {
             name: Some(format!("served-{}", self.name)),
             version: Some(env!("CARGO_PKG_VERSION").to_string()),
             supports: Some(supports(&*self.protocol)),
+            clock_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()
+                .and_then(|d| i64::try_from(d.as_millis()).ok()),
             ..Answer::new(id, "hello")
         }
     }

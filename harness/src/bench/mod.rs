@@ -154,8 +154,10 @@ pub struct CellRound {
     /// Latencies and fairness from the history.
     #[serde(flatten)]
     pub history: figures::HistoryFigures,
-    /// Commands the workers sent to the lock server, per acquisition.
-    pub commands_sent_per_acquisition: f64,
+    /// Commands the workers sent to the lock server, per acquisition; `None` for an adapter,
+    /// whose commands another process sends and nobody counts.
+    #[serde(default)]
+    pub commands_sent_per_acquisition: Option<f64>,
     /// Commands the lock server ran, scripts' inner commands included, per acquisition.
     pub commands_incl_scripts_per_acquisition: Option<f64>,
     /// CPU time (user + system) of the worker processes per acquisition, µs.
@@ -269,7 +271,9 @@ pub async fn bench(opts: &BenchOptions) -> anyhow::Result<(BenchReport, PathBuf)
                 "round {} {alg} × {w} workers × hold {hold} ms; broken so far: {broken}",
                 round + 1
             ));
-            let entry = registry::find(&alg)?;
+            // The entry itself, not a look-up by name: an adapter named `adapter:PATH` has
+            // only its manifest's name here.
+            let entry = *entries.iter().find(|e| e.name == alg).context("a cell's algorithm")?;
             let r = cell(entry, w, hold, opts.sections, &lock, &witness, &mut conn, &runs).await?;
             if !r.valid {
                 broken += 1;
@@ -375,7 +379,7 @@ async fn baselines(
 
 /// The scenario of a cell: the documents' increment test with `workers` × enough iterations for
 /// `sections` sections, a fixed hold, and (for the reference algorithms) every checker expected
-/// valid.
+/// valid. Without a table (specimens, adapters) any verdict but `invalid` is as expected.
 fn scenario(entry: &Entry, workers: u32, hold_ms: u64, sections: u32) -> anyhow::Result<Scenario> {
     let iterations = sections.div_ceil(workers).max(1);
     let mut text = format!(
@@ -457,7 +461,8 @@ async fn cell(
         sections: s.completed,
         sections_per_s: s.throughput_per_s,
         history: figures::from_history(&history),
-        commands_sent_per_acquisition: s.server_commands_per_acquisition,
+        commands_sent_per_acquisition: (entry.class != Class::Adapter)
+            .then_some(s.server_commands_per_acquisition),
         commands_incl_scripts_per_acquisition: s
             .server_commands_per_acquisition_incl_scripts
             .or(internal.map(|n| n as f64 / acq)),

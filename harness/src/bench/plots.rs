@@ -178,7 +178,7 @@ pub(super) fn page(r: &BenchReport, rows: &[Row<'_>]) -> String {
         let mut s = per_alg(&|x| x.handoff_p99_us, "", 2);
         s.push(hop());
         plots.push(("Hand-off p99".into(), "µs", s));
-        let mut s = per_alg(&|x| Some(x.sent), " sent", 3);
+        let mut s = per_alg(&|x| x.sent, " sent", 3);
         s.extend(per_alg(&|x| x.incl_scripts, " incl. scripts", 1));
         plots.push(("Lock-server commands per acquisition".into(), "commands", s));
         let mut s = per_alg(&|x| Some(x.client_cpu_us), " clients", 3);

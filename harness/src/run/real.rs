@@ -22,7 +22,7 @@ use crate::plan::{FaultPlan, HolderStrike, WindowEdge};
 use crate::progress::Progress;
 use crate::registry::Entry;
 use crate::report::Figures;
-use crate::scenario::{ClientSettings, Scenario};
+use crate::scenario::{ClientSettings, Fault, Scenario};
 use crate::servers::{self, ServerChoice, Servers};
 use crate::witness::RunKeys;
 use crate::worker::WorkerConfig;
@@ -78,6 +78,17 @@ async fn run_on(
     } else {
         std::env::current_exe().context("cannot find this program's own path to start workers")?
     };
+    // An adapter's clock skew is libfaketime's control file, one per worker, in a folder that
+    // goes with the run.
+    let clock_dir = match entry.adapter {
+        Some(_) if scenario.faults.iter().any(|f| matches!(f, Fault::ClockSkew(_))) => Some(
+            tempfile::Builder::new()
+                .prefix("contend-clock-")
+                .tempdir()
+                .context("cannot create a folder for the adapters' clocks")?,
+        ),
+        _ => None,
+    };
     let run_start = monotonic_ns();
     let base = WorkerConfig {
         id: 0,
@@ -92,12 +103,18 @@ async fn run_on(
         client: ClientSettings::of(scenario),
         seed,
         run_start_ns: run_start,
+        clock_dir: clock_dir.as_ref().map(|d| d.path().to_path_buf()),
+        // An adapter's start (an interpreter importing its library) takes hundreds of ms: the
+        // first workers wait for each other after it, so that they contend from the start.
+        start_together: entry.adapter.map(|_| workers),
     };
     let mut c = Coordinator::new(base, exe, scenario, topology, opts.progress);
     c.ping_conn = Some(lock_raw.clone());
     for slot in 0..workers {
         c.spawn(slot, iterations)?;
     }
+    // A worker that replaces a killed one starts alone.
+    c.base.start_together = None;
     let outcome = c.drive(scenario).await;
     c.kill_all().await;
     outcome?;

@@ -101,6 +101,12 @@ impl ClockSkew {
     /// Whether this skew moves the clock of the client in `slot`, `now_ms` after the run began.
     #[must_use]
     pub fn hits(&self, slot: u32, now_ms: u64) -> bool {
-        super::fault::applies_to(self.workers.as_deref(), slot) && self.window.contains(now_ms)
+        self.hits_slot(slot) && self.window.contains(now_ms)
+    }
+
+    /// Whether this skew moves the clock of the client in `slot` at some time.
+    #[must_use]
+    pub fn hits_slot(&self, slot: u32) -> bool {
+        super::fault::applies_to(self.workers.as_deref(), slot)
     }
 }

@@ -1,6 +1,9 @@
 //! The worker's acquire and release when the lock is an adapter's: the same events as the
 //! built-in path, timed by the worker around each call, so the checkers cannot tell the paths
 //! apart. Only the step delays before an operation (step 0) apply: the run refuses the others.
+//! When the run has a fault proxy, each operation is marked there before its request goes to
+//! the adapter, so the adapter's own commands (on its connection to the worker's port of the
+//! proxy) are counted in that operation and command faults strike them.
 
 use std::time::Duration;
 
@@ -20,6 +23,7 @@ impl Worker<'_> {
         let (ttl_ms, wait_ms) = (self.cfg.client.ttl_ms, self.cfg.client.wait_ms);
         let mut hooks = self.hooks(DelayOp::Acquire);
         hooks.before_invoke().await;
+        self.mark(DelayOp::Acquire).await;
         self.out.emit(self.out.now(Kind::Invoke, Op::Acquire));
         let Some(adapter) = self.adapter.as_mut() else { return Ok(None) };
         let result = adapter.acquire(&key, ttl_ms, wait_ms).await?;
@@ -63,6 +67,7 @@ impl Worker<'_> {
         ev.fence = grant.fence;
         let mut hooks = self.hooks(DelayOp::Release);
         hooks.before_invoke().await;
+        self.mark(DelayOp::Release).await;
         ev.time = crate::clock::monotonic_ns();
         self.out.emit(ev.clone());
         let Some(adapter) = self.adapter.as_mut() else { return Ok(()) };
