@@ -10,8 +10,9 @@ contend := target_dir + "/release/contend"
 default:
     @just --list
 
-# Every test: format, lints, the workspace tests, doc tests, docs without warnings.
-test:
+# Every test: format, lints, the workspace tests, doc tests, docs without warnings (the adapter
+# tests need the adapters' virtual environment, which `adapters` makes first).
+test: adapters
     cargo fmt --all --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo nextest run --workspace --no-fail-fast
