@@ -113,9 +113,9 @@ pub struct Event {
     /// the lock with its last command, so the removal happened between this and the completion.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_send: Option<u64>,
-    /// Release invocation: the fresh token this release stores and pushes to a waiter if it
-    /// hands the lock over (`notify`). A grant of this token began no earlier than this release's
-    /// invocation.
+    /// Release completion: the token the release handed the lock to (`notify` says which
+    /// waiter's); older histories put on the invocation the fresh token a hand-off would give.
+    /// Either way a grant of this token began no earlier than this release's invocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handed: Option<String>,
     /// Release: whether the algorithm says the lock was still ours (and so it removed it).

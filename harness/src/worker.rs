@@ -541,8 +541,6 @@ impl<'a> Worker<'a> {
         let mut ev = self.out.now(Kind::Invoke, Op::Release);
         ev.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
         ev.fence = grant.fence;
-        // The token a hand-off would give the next holder: its lease begins after this invoke.
-        ev.handed = Some(String::from_utf8_lossy(&fresh_token.to_bytes()).into_owned());
         let params = ReleaseParams {
             keys: self.keys.lock.clone(),
             grant,
@@ -560,9 +558,11 @@ impl<'a> Worker<'a> {
         ev.delayed_ms = hooks.delayed_ms();
         ev.last_send = hooks.last_send;
         match result {
-            Ok(Outcome::Released { owned }) => {
+            Ok(Outcome::Released { owned, handed }) => {
                 ev.kind = Kind::Ok;
                 ev.owned = Some(owned);
+                // Whom the release handed the lock to: that lease began after our invocation.
+                ev.handed = handed.map(|h| String::from_utf8_lossy(&h).into_owned());
             }
             Ok(other) => {
                 ev.kind = Kind::Info;

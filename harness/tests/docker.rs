@@ -42,7 +42,7 @@ async fn a_container_from_the_local_image_serves_a_lock() {
     };
     let mut machine = protocol.release(release);
     let released = conn.run(machine.as_mut(), &mut NoHooks).await.expect("release");
-    assert_eq!(released, Outcome::Released { owned: true });
+    assert_eq!(released, Outcome::Released { owned: true, handed: None });
 
     let (id, port) = (server.id().to_string(), server.port());
     drop(server);

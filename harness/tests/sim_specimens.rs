@@ -94,6 +94,7 @@ impl Protocol for PlainDelToken {
         let del = Command::Del { keys: vec![p.keys.lock] };
         Box::new(OneShot::new("release", del, |_, reply| Outcome::Released {
             owned: reply.as_int() == Some(1),
+            handed: None,
         }))
     }
     fn extend(&self, _: ExtendParams) -> Option<Box<dyn Machine>> {

@@ -200,11 +200,11 @@ async fn each_specimen_acquires_waits_and_releases() {
             until_subscribed(&server, &a.keys.channel).await;
         }
         let released = a.release(first, ttl, &mut NoHooks).await;
-        assert_eq!(released, Outcome::Released { owned: true }, "{name}");
+        assert_eq!(released, Outcome::Released { owned: true, handed: None }, "{name}");
         let second = granted(waiter.await.expect("the waiter ends"), name);
         assert_eq!(b.held().await.as_ref(), Some(&second.token), "{name}: now B's value");
         let released = b.release(second, ttl, &mut NoHooks).await;
-        assert_eq!(released, Outcome::Released { owned: true }, "{name}");
+        assert_eq!(released, Outcome::Released { owned: true, handed: None }, "{name}");
         assert_eq!(b.held().await, None, "{name}: free after release");
     }
 }
@@ -231,7 +231,10 @@ async fn poll_get_del_release_delayed_before_its_del_deletes_the_next_holders_lo
     // Meanwhile A's lease runs out and B takes the lock for 10 s.
     let second = granted(b.acquire(10 * SECOND, Some(5 * SECOND), &mut NoHooks).await, "B");
     go.send(()).expect("A is waiting");
-    assert_eq!(release.await.expect("A's release ends"), Outcome::Released { owned: true });
+    assert_eq!(
+        release.await.expect("A's release ends"),
+        Outcome::Released { owned: true, handed: None }
+    );
 
     // A's DEL removed B's lock while B's lease runs, and C gets in beside B.
     assert!(b.within(&second), "B's lease is still valid");
@@ -261,7 +264,10 @@ async fn setnx_getset_unchecked_release_after_expiry_deletes_the_next_holders_lo
     assert!(!a.within(&first));
 
     // A finishes and releases: a bare DEL of B's lock.
-    assert_eq!(a.release(first, SECOND, &mut NoHooks).await, Outcome::Released { owned: true });
+    assert_eq!(
+        a.release(first, SECOND, &mut NoHooks).await,
+        Outcome::Released { owned: true, handed: None }
+    );
     assert_eq!(a.held().await, None, "B's key was deleted by A");
     let _third = granted(c.acquire(10 * SECOND, None, &mut NoHooks).await, "C");
     assert!(b.within(&second), "two holders at once: B and C");
@@ -291,7 +297,7 @@ async fn setnx_getset_expiry_client_with_a_fast_clock_takes_over_a_live_lock() {
     // A's own elapsed-time check passes, so its release deletes B's lock.
     assert_eq!(
         a.release(first, 10 * SECOND, &mut NoHooks).await,
-        Outcome::Released { owned: true }
+        Outcome::Released { owned: true, handed: None }
     );
     assert_eq!(a.held().await, None, "B's key was deleted by A");
     assert!(b.within(&second));
@@ -317,7 +323,10 @@ async fn setnx_getset_expiry_release_delayed_after_its_elapsed_check_deletes_the
     // Meanwhile A's timestamp passes and B takes the lock over with GETSET.
     let second = granted(b.acquire(10 * SECOND, Some(5 * SECOND), &mut NoHooks).await, "B");
     go.send(()).expect("A is waiting");
-    assert_eq!(release.await.expect("A's release ends"), Outcome::Released { owned: true });
+    assert_eq!(
+        release.await.expect("A's release ends"),
+        Outcome::Released { owned: true, handed: None }
+    );
     assert_eq!(b.held().await, None, "B's key was deleted by A");
     assert!(b.within(&second));
 }
@@ -379,7 +388,7 @@ async fn setnx_pubsub_release_wakes_a_subscribed_waiter_at_once() {
     until_subscribed(&server, &a.keys.channel).await;
     assert_eq!(
         a.release(first, 10 * SECOND, &mut NoHooks).await,
-        Outcome::Released { owned: true }
+        Outcome::Released { owned: true, handed: None }
     );
     let _second = granted(waiter.await.expect("B ends"), "B");
     assert!(
@@ -400,7 +409,10 @@ async fn token_poll_refuses_a_stale_release_and_extend_adds_time() {
 
     let first = granted(a.acquire(SECOND, None, &mut NoHooks).await, "A");
     let second = granted(b.acquire(10 * SECOND, Some(5 * SECOND), &mut NoHooks).await, "B");
-    assert_eq!(a.release(first, SECOND, &mut NoHooks).await, Outcome::Released { owned: false });
+    assert_eq!(
+        a.release(first, SECOND, &mut NoHooks).await,
+        Outcome::Released { owned: false, handed: None }
+    );
     assert_eq!(b.held().await.as_ref(), Some(&second.token), "B's key survives");
 
     let extend = ExtendParams {

@@ -246,7 +246,7 @@ impl Lock {
             fresh_token: Token::from_u128(0),
         });
         match self.inner.conn.run(machine.as_mut(), &mut NoHooks).await? {
-            Outcome::Released { owned } => Ok(owned),
+            Outcome::Released { owned, .. } => Ok(owned),
             Outcome::Failed(failure) => Err(Error::from_failure(failure)),
             other => Err(Error::Internal(format!("release ended with {other:?}"))),
         }

@@ -142,7 +142,8 @@ return {0, redis.call('pttl', KEYS[1])}",
 /// caller's signal list and mark are deleted (a hand-off to an abandoned acquire may have left
 /// an item there). So the same script
 /// releases a held lock and cleans up after an abandoned acquire, and running it twice is
-/// harmless. Answers 1 when it was ours, 0 otherwise.
+/// harmless. Answers `{1, token}` when it was ours and went to the waiter with that token, 1
+/// when it was ours and is deleted, 0 otherwise.
 ///
 /// The signal list of the waiter handed to is named inside the script, not in `KEYS`: it shares
 /// the lock's hash tag, so a cluster keeps it on the same slot.
@@ -163,9 +164,9 @@ if w then
   redis.call('set', KEYS[1], w, 'PX', ARGV[2])
   redis.call('rpush', signal, w)
   redis.call('pexpire', signal, ARGV[2])
-else
-  redis.call('del', KEYS[1])
+  return {1, w}
 end
+redis.call('del', KEYS[1])
 return 1",
     notify_release_model,
 );
@@ -385,7 +386,7 @@ fn notify_release_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
         expiry: Some(Expiry::Px(ttl)),
         get: false,
     });
-    h.call(Command::RPush { key: signal.clone(), values: vec![w] });
+    h.call(Command::RPush { key: signal.clone(), values: vec![w.clone()] });
     h.call(Command::PExpire { key: signal, ms: ttl });
-    Reply::Int(1)
+    Reply::Array(vec![Reply::Int(1), Reply::Bulk(w)])
 }

@@ -131,7 +131,7 @@ impl Protocol for PlainDelToken {
 
     fn release(&self, p: ReleaseParams) -> Box<dyn Machine> {
         Box::new(OneShot::new("release", Command::Del { keys: vec![p.keys.lock] }, |_, reply| {
-            Outcome::Released { owned: reply.as_int() == Some(1) }
+            Outcome::Released { owned: reply.as_int() == Some(1), handed: None }
         }))
     }
 

@@ -202,8 +202,8 @@ impl Server {
         let params = ReleaseParams { keys: keys(key), grant, ttl, fresh_token: fresh };
         let mut machine = self.protocol.release(params);
         match conn.run(&mut *machine, &mut NoHooks).await {
-            Ok(Outcome::Released { owned: true }) => Answer::new(id, "released"),
-            Ok(Outcome::Released { owned: false }) => Answer::new(id, "not_owned"),
+            Ok(Outcome::Released { owned: true, .. }) => Answer::new(id, "released"),
+            Ok(Outcome::Released { owned: false, .. }) => Answer::new(id, "not_owned"),
             Ok(other) => Answer::error(id, format!("{other:?}")),
             Err(e) => Answer::error(id, e.to_string()),
         }

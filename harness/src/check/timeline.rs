@@ -72,6 +72,30 @@ struct WorkerState {
     cleanup: Option<usize>,
 }
 
+/// Each token a release handed the lock to, with that release's invocation: named by the
+/// release's completion (`handed`: whom it handed to, as `notify` reports) or, in older
+/// histories, by its invocation (the fresh token a hand-off would give).
+fn handed_by_release(events: &[Event]) -> HashMap<&str, usize> {
+    let mut handed = HashMap::new();
+    let mut invoked: HashMap<u32, usize> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if e.f != Op::Release {
+            continue;
+        }
+        let Some(w) = e.worker else { continue };
+        let at = if e.kind == Kind::Invoke {
+            invoked.insert(w, i);
+            Some(i)
+        } else {
+            invoked.remove(&w)
+        };
+        if let (Some(token), Some(at)) = (&e.handed, at) {
+            handed.insert(token.as_str(), at);
+        }
+    }
+    handed
+}
+
 impl<'h> Timeline<'h> {
     /// Pairs the operations of `events` (which must be in time order).
     #[must_use]
@@ -86,11 +110,8 @@ impl<'h> Timeline<'h> {
             crashed: HashMap::new(),
         };
         let mut states: HashMap<u32, WorkerState> = HashMap::new();
-        let mut handed: HashMap<&str, usize> = HashMap::new();
+        let handed = handed_by_release(events);
         for (i, e) in events.iter().enumerate() {
-            if let (Op::Release, Kind::Invoke, Some(token)) = (e.f, e.kind, &e.handed) {
-                handed.insert(token, i);
-            }
             match e.f {
                 Op::Crash => {
                     t.crashes.push(i);

@@ -579,9 +579,10 @@ impl Engine<'_> {
             DelayOp::Release => {
                 ev.last_send = op.last_send;
                 match outcome {
-                    Outcome::Released { owned } => {
+                    Outcome::Released { owned, handed } => {
                         ev.kind = Kind::Ok;
                         ev.owned = Some(owned);
+                        ev.handed = handed.map(|h| String::from_utf8_lossy(&h).into_owned());
                     }
                     other => {
                         ev.kind = Kind::Info;

@@ -148,8 +148,6 @@ impl Engine<'_> {
         let mut invoke = Event::new(0, Kind::Invoke, Op::Release);
         invoke.token = Some(String::from_utf8_lossy(&grant.token).into_owned());
         invoke.fence = grant.fence;
-        // The token a hand-off would give the next holder: its lease begins after this invoke.
-        invoke.handed = Some(String::from_utf8_lossy(&fresh_token.to_bytes()).into_owned());
         let mut done = invoke.clone();
         done.kind = Kind::Info;
         let params = ReleaseParams {

@@ -77,7 +77,10 @@ fn setnx_getset_expiry_with_a_fast_clock_takes_over_and_the_victim_deletes_its_l
     let skewed = RunOptions { clock_offset_ms: 20_000, ..client(2) };
     let b = granted(acquire(&mut model, &spec, skewed, 10_000, None));
     assert!(valid(&model, &a) && valid(&model, &b), "two holders");
-    assert_eq!(release(&mut model, &spec, client(1), a, 10_000), Outcome::Released { owned: true });
+    assert_eq!(
+        release(&mut model, &spec, client(1), a, 10_000),
+        Outcome::Released { owned: true, handed: None }
+    );
     assert_eq!(held(&model), None, "A deleted B's lock");
 }
 
@@ -89,7 +92,10 @@ fn setnx_getset_unchecked_late_release_deletes_the_next_holders_lock() {
     let a = granted(acquire(&mut model, &spec, client(1), 1_000, None));
     let b = granted(acquire(&mut model, &spec, client(2), 10_000, Some(5_000)));
     assert_eq!(held(&model), Some(b.token.clone()), "B took the expired timestamp over");
-    assert_eq!(release(&mut model, &spec, client(1), a, 1_000), Outcome::Released { owned: true });
+    assert_eq!(
+        release(&mut model, &spec, client(1), a, 1_000),
+        Outcome::Released { owned: true, handed: None }
+    );
     let _c = granted(acquire(&mut model, &spec, client(3), 10_000, None));
     assert!(valid(&model, &b), "B and C hold the lock at once");
 }
@@ -123,7 +129,10 @@ fn poll_get_del_del_after_a_takeover_removes_the_new_lock() {
     model.advance(1_001);
     let b = granted(acquire(&mut model, &spec, client(2), 10_000, None));
     let deleted = exec(&mut model, del);
-    assert_eq!(step(&mut model, deleted), Action::Done(Outcome::Released { owned: true }));
+    assert_eq!(
+        step(&mut model, deleted),
+        Action::Done(Outcome::Released { owned: true, handed: None })
+    );
     assert_eq!(held(&model), None, "A's DEL removed B's lock");
     assert!(valid(&model, &b));
 }

@@ -165,10 +165,10 @@ impl Machine for Release {
                 Action::Send(Command::Del { keys: vec![key] })
             }
             (ReleaseState::Get, Event::Reply(Reply::Bulk(_) | Reply::Nil)) => {
-                Action::Done(Outcome::Released { owned: false })
+                Action::Done(Outcome::Released { owned: false, handed: None })
             }
             (ReleaseState::Del, Event::Reply(Reply::Int(n))) => {
-                Action::Done(Outcome::Released { owned: n == 1 })
+                Action::Done(Outcome::Released { owned: n == 1, handed: None })
             }
             (_, Event::Reply(r)) => Action::Done(bad_reply("release", &r)),
             (_, other) => Action::Done(unexpected(&other)),
@@ -239,13 +239,16 @@ mod tests {
             Reply::Bulk(b"mine".to_vec()),
             &Command::Del { keys: vec![lock_key()] },
         );
-        assert_eq!(done(d.feed(Event::Reply(Reply::Int(1)))), Outcome::Released { owned: true });
+        assert_eq!(
+            done(d.feed(Event::Reply(Reply::Int(1)))),
+            Outcome::Released { owned: true, handed: None }
+        );
     }
 
     #[test]
     fn release_of_a_lock_someone_else_holds_deletes_nothing() {
         let (mut d, _) = Drive::start(DOCUMENT.release(release(ours(), 7_000)), 0);
         let theirs = d.feed(Event::Reply(Reply::Bulk(b"theirs".to_vec())));
-        assert_eq!(done(theirs), Outcome::Released { owned: false });
+        assert_eq!(done(theirs), Outcome::Released { owned: false, handed: None });
     }
 }

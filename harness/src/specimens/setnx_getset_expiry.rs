@@ -304,14 +304,14 @@ impl Machine for Release {
                 let elapsed = secs(ms) - secs(locked_ms);
                 if self.p.ttl.as_secs_f64() <= elapsed {
                     // ExpiredLockError: refuse, delete nothing.
-                    return Action::Done(Outcome::Released { owned: false });
+                    return Action::Done(Outcome::Released { owned: false, handed: None });
                 }
                 self.state = ReleaseState::Del;
                 Action::Send(Command::Del { keys: vec![self.p.keys.lock.clone()] })
             }
             // The document ignores DEL's answer; 1 means it deleted a lock it believes its own.
             (ReleaseState::Del, Event::Reply(Reply::Int(n))) => {
-                Action::Done(Outcome::Released { owned: n == 1 })
+                Action::Done(Outcome::Released { owned: n == 1, handed: None })
             }
             (ReleaseState::Del, Event::Reply(r)) => Action::Done(bad_reply("release", &r)),
             (_, other) => Action::Done(unexpected(&other)),
@@ -445,12 +445,18 @@ mod tests {
             d.feed(Event::Clock(T0 + 9_999)),
             Action::Send(Command::Del { keys: vec![lock_key()] })
         );
-        assert_eq!(done(d.feed(Event::Reply(Reply::Int(1)))), Outcome::Released { owned: true });
+        assert_eq!(
+            done(d.feed(Event::Reply(Reply::Int(1)))),
+            Outcome::Released { owned: true, handed: None }
+        );
     }
 
     #[test]
     fn release_after_expire_refuses_and_deletes_nothing() {
         let (mut d, _) = Drive::start(spec().release(release(held(T0), 10_000)), 0);
-        assert_eq!(done(d.feed(Event::Clock(T0 + 10_000))), Outcome::Released { owned: false });
+        assert_eq!(
+            done(d.feed(Event::Clock(T0 + 10_000))),
+            Outcome::Released { owned: false, handed: None }
+        );
     }
 }

@@ -125,7 +125,7 @@ impl Protocol for SetnxGetsetUnchecked {
         let del = Command::Del { keys: vec![p.keys.lock] };
         // The document ignores DEL's answer; 1 means it deleted a lock it believes its own.
         Box::new(redmutex::algo::OneShot::new("release", del, |_, reply| match reply {
-            Reply::Int(n) => Outcome::Released { owned: n == 1 },
+            Reply::Int(n) => Outcome::Released { owned: n == 1, handed: None },
             other => bad_reply("release", &other),
         }))
     }
@@ -327,6 +327,9 @@ mod tests {
         };
         let (mut d, first) = Drive::start(DOCUMENT.release(release(g, 60_000)), 999_999);
         assert_eq!(first, Action::Send(Command::Del { keys: vec![lock_key()] }));
-        assert_eq!(done(d.feed(Event::Reply(Reply::Int(1)))), Outcome::Released { owned: true });
+        assert_eq!(
+            done(d.feed(Event::Reply(Reply::Int(1)))),
+            Outcome::Released { owned: true, handed: None }
+        );
     }
 }

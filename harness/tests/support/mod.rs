@@ -112,8 +112,19 @@ impl H {
         self
     }
 
-    /// Worker `w` releases [from, to] and hands the lock over with the fresh token `handed`.
+    /// Worker `w` releases [from, to] and hands the lock to the waiter with token `handed`
+    /// (the release's completion names it, as `notify` reports).
     pub fn release_handing(&mut self, w: u32, from: u64, to: u64, handed: &str) -> &mut H {
+        self.push(from, Kind::Invoke, Op::Release, w);
+        let ok = self.push(to, Kind::Ok, Op::Release, w);
+        ok.owned = Some(true);
+        ok.handed = Some(handed.to_string());
+        self
+    }
+
+    /// As [`H::release_handing`] in an older history: the invocation carries the fresh token a
+    /// hand-off would give.
+    pub fn release_handing_old(&mut self, w: u32, from: u64, to: u64, handed: &str) -> &mut H {
         self.push(from, Kind::Invoke, Op::Release, w).handed = Some(handed.to_string());
         self.push(to, Kind::Ok, Op::Release, w).owned = Some(true);
         self
@@ -253,11 +264,23 @@ pub fn run_text(
 /// Runs `contend run SCENARIO -a ALGORITHM --out DIR/reports`; answers the output and the
 /// parsed results.json (if the run got that far).
 pub fn run(dir: &Path, scenario: &Path, algorithm: &str) -> (Output, Option<serde_json::Value>) {
+    run_with(dir, scenario, algorithm, &[])
+}
+
+/// As [`run`], with more arguments (`--workers 4`, ...); the report is in `dir/reports/latest`.
+pub fn run_with(
+    dir: &Path,
+    scenario: &Path,
+    algorithm: &str,
+    more: &[&str],
+) -> (Output, Option<serde_json::Value>) {
     let out = dir.join("reports");
     let output = contend()
         .arg("run")
         .arg(scenario)
-        .args(["-a", algorithm, "--out"])
+        .args(["-a", algorithm])
+        .args(more)
+        .arg("--out")
         .arg(&out)
         .output()
         .expect("run contend");

@@ -309,9 +309,16 @@ pub fn checked_release(
     args: Vec<Vec<u8>>,
     keys: Vec<Vec<u8>>,
 ) -> OneShot {
-    OneShot::new("release", Command::Eval { script, keys, args }, |_, reply| match reply.as_int() {
-        Some(1) => Outcome::Released { owned: true },
-        Some(0) => Outcome::Released { owned: false },
+    OneShot::new("release", Command::Eval { script, keys, args }, |_, reply| match &reply {
+        Reply::Int(1) => Outcome::Released { owned: true, handed: None },
+        Reply::Int(0) => Outcome::Released { owned: false, handed: None },
+        // Ours, and handed over to the waiter with this token (`notify`).
+        Reply::Array(items) => match items.as_slice() {
+            [Reply::Int(1), Reply::Bulk(to)] => {
+                Outcome::Released { owned: true, handed: Some(to.clone()) }
+            }
+            _ => bad_reply("release", &reply),
+        },
         _ => bad_reply("release", &reply),
     })
 }

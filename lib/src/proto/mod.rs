@@ -222,6 +222,9 @@ pub enum Outcome {
     Released {
         /// Whether the lock held our token when the release ran.
         owned: bool,
+        /// The token the release handed the lock over to, for algorithms that hand it to a
+        /// waiter (`notify`) and say so; `None` when it deleted the lock or does not tell.
+        handed: Option<Bytes>,
     },
     /// An extend ended; on success the new validity deadline, in the driver's time.
     Extended {

@@ -597,7 +597,7 @@ impl World {
                 self.freed_by_release = false;
                 self.judge_grant(me, *floor, grant, now);
             }
-            (Role::Release { .. }, Outcome::Released { owned: true }) => {
+            (Role::Release { .. }, Outcome::Released { owned: true, .. }) => {
                 if self.model.exists(&self.keys.lock) {
                     return;
                 }

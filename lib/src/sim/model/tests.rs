@@ -171,7 +171,8 @@ fn a_script_push_serves_a_blocked_waiter_after_the_script() {
         keys: vec![b("lock"), b("waiters"), b("signal"), b("signal:ta")],
         args: vec![b("ta"), b("1000")],
     };
-    assert_eq!(m.exec(A, &release), Step::Reply(Reply::Int(1)));
+    let handed = Reply::Array(vec![Reply::Int(1), Reply::Bulk(b("tb"))]);
+    assert_eq!(m.exec(A, &release), Step::Reply(handed));
     // The lock is handed over under the waiter's own token.
     assert_eq!(m.take_unblocked(), vec![(B, popped(b"signal:tb", b("tb")))]);
     assert_eq!(m.string(b"lock"), Some(&b"tb"[..]));
@@ -200,7 +201,8 @@ fn a_release_skips_a_waiter_whose_mark_expired_and_hands_to_the_next() {
         keys: vec![b("lock"), b("waiters"), b("signal"), b("signal:ta")],
         args: vec![b("ta"), b("1000")],
     };
-    assert_eq!(m.exec(A, &release), Step::Reply(Reply::Int(1)));
+    let handed = Reply::Array(vec![Reply::Int(1), Reply::Bulk(b("tc"))]);
+    assert_eq!(m.exec(A, &release), Step::Reply(handed));
     // Handed to the live waiter behind the dead one, whose mark is gone with its wait.
     assert_eq!(m.string(b"lock"), Some(&b"tc"[..]));
     assert!(!m.exists(b"signal:tc:alive"));
