@@ -239,3 +239,30 @@ async fn a_witness_of_its_own_keeps_the_counter_off_the_lock_server() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("--witness goes with a redis:// lock server"), "{text}");
 }
+
+/// Faults that need the harness's own server, or its fault proxy in front of it, are refused
+/// on someone else's server before anything runs, naming the fault.
+#[test]
+fn server_and_network_faults_are_refused_on_a_url_server() {
+    support::need_redis();
+    let server = redmutex::testing::RedisServer::start().expect("redis-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    for (file, kind) in [
+        ("lost-release-reply.toml", "command"),
+        ("partition-holder.toml", "partition-holder"),
+        ("slow-server.toml", "slow-server"),
+        ("restart-none.toml", "restart-server"),
+    ] {
+        let out = support::contend()
+            .arg("run")
+            .arg(shipped.join(file))
+            .args(["-a", "token", "--server", &server.url(), "--out"])
+            .arg(dir.path().join("reports"))
+            .output()
+            .expect("run");
+        let text = support::text(&out);
+        assert_eq!(out.status.code(), Some(2), "{file}: {text}");
+        assert!(text.contains(&format!("fault `{kind}` needs a lock server")), "{file}: {text}");
+    }
+}

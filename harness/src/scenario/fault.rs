@@ -298,7 +298,6 @@ impl Fault {
             self,
             Fault::SlowServer { .. }
                 | Fault::PartitionHolder { .. }
-                | Fault::Command(_)
                 | Fault::ServerClockJump { .. }
         )
     }

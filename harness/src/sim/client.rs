@@ -10,10 +10,10 @@ use redmutex::proto::{Action, Bytes, Event as MEvent, Failure, Machine, Outcome,
 use redmutex::sim::ClientId;
 
 use super::SimConfig;
-use super::engine::{Engine, Ev};
+use super::engine::{Engine, Ev, ReplyFate};
 use super::section::SectionRun;
 use crate::history::{Event, Kind, Op};
-use crate::scenario::{DelayOp, Hold};
+use crate::scenario::{CommandAction, DelayOp, Fault, Hold};
 
 /// One worker slot's current incarnation.
 pub(super) struct Client {
@@ -150,6 +150,17 @@ impl Client {
     }
 }
 
+/// A command's name as the proxy reports it (`EVALSHA` for a script).
+fn command_name(cmd: &redmutex::proto::Command) -> String {
+    match cmd {
+        redmutex::proto::Command::Eval { .. } => "EVALSHA".into(),
+        other => {
+            let debug = format!("{other:?}");
+            debug.split([' ', '{']).next().unwrap_or("?").to_uppercase()
+        }
+    }
+}
+
 pub(super) fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX / 4).max(1)
 }
@@ -229,6 +240,16 @@ impl Engine<'_> {
                 }
             }
             Ev::WReply { reply, .. } => self.section_reply(slot, reply),
+            Ev::Reset { op: seq, why, .. } => {
+                let Some(op) = self.op(slot) else { return };
+                if op.waiting != Waiting::Reply || op.seq != seq {
+                    return;
+                }
+                op.waiting = Waiting::Nothing;
+                // As the driver: the command fails in transit and the operation with it.
+                let why = format!("connection reset: {why}");
+                self.finish_op(slot, Outcome::Failed(redmutex::proto::Failure::Other(why)));
+            }
             Ev::Cancel { op, after, .. } => self.cancel(slot, op, after),
             _ => {}
         }
@@ -398,16 +419,32 @@ impl Engine<'_> {
                 op.last_send = Some(at);
                 op.sends += 1;
                 op.waiting = Waiting::Reply;
-                let seq = op.seq;
+                let (seq, kind, nth_command) = (op.seq, op.kind, u64::from(op.sends));
                 self.counters.lock_commands += 1;
                 let mut arrive = self.now_us + self.delay();
+                let mut reply = ReplyFate::Sent;
                 if !matches!(cmd, redmutex::proto::Command::BLPop { .. }) {
+                    // A command fault strikes what the proxy would: the shared connection's
+                    // commands (a waiter's blocking command has a connection of its own).
+                    match self.command_fault(slot, kind, nth_command, &cmd) {
+                        Some((CommandAction::DropCommand, _)) => {
+                            let why = "the command never reached the server (drop-command)";
+                            self.send(Ev::Reset { slot, id, op: seq, why });
+                            return None;
+                        }
+                        Some((CommandAction::DropReply, _)) => reply = ReplyFate::Lost,
+                        Some((CommandAction::DelayCommand, ms)) => arrive += ms * 1000,
+                        Some((CommandAction::DelayReply, ms)) => {
+                            reply = ReplyFate::Delayed(ms * 1000)
+                        }
+                        None => {}
+                    }
                     // The shared connection delivers in order; a blocking command has its own.
                     let c = self.client(slot);
                     arrive = arrive.max(c.lock_arrival + 1);
                     c.lock_arrival = arrive;
                 }
-                self.push(arrive, Ev::Lock { slot, id, op: seq, cmd });
+                self.push(arrive, Ev::Lock { slot, id, op: seq, cmd, reply });
                 None
             }
             Action::Sleep(d) => {
@@ -486,6 +523,47 @@ impl Engine<'_> {
             self.client(slot).epoch += 1;
             self.finish_op(slot, Outcome::Failed(Failure::Other("the subscription closed".into())));
         }
+    }
+
+    /// The scenario's command fault that strikes command `nth_command` (1-based) of the client's
+    /// current operation of `kind`, if one does and has strikes left: its action and delay,
+    /// recorded as the proxy records a strike.
+    fn command_fault(
+        &mut self,
+        slot: u32,
+        kind: DelayOp,
+        nth_command: u64,
+        cmd: &redmutex::proto::Command,
+    ) -> Option<(CommandAction, u64)> {
+        let nth_op = u64::from(self.client(slot).ops[usize::from(kind == DelayOp::Release)]);
+        let cfg = self.cfg;
+        let (index, c) = cfg.client.faults.iter().enumerate().find_map(|(i, f)| match f {
+            Fault::Command(c)
+                if c.op == kind
+                    && c.nth_op.is_none_or(|n| n == nth_op)
+                    && c.nth_command.is_none_or(|n| n == nth_command)
+                    && c.workers.as_ref().is_none_or(|w| w.contains(&slot)) =>
+            {
+                Some((i, c))
+            }
+            _ => None,
+        })?;
+        // Strikes are counted per slot named, or over all slots without `workers`.
+        let budget = (index, c.workers.as_ref().map(|_| slot));
+        let struck = self.command_strikes.entry(budget).or_insert(0);
+        if c.count.is_some_and(|n| *struck >= n) {
+            return None;
+        }
+        *struck += 1;
+        let op = if kind == DelayOp::Acquire { "acquire" } else { "release" };
+        let details = format!(
+            "{} on {} (command {nth_command} of {op} #{nth_op} of worker slot {slot})",
+            c.action.name(),
+            command_name(cmd),
+        );
+        self.nemesis_event(Kind::Invoke, Op::Command, None, Some(details.clone()));
+        self.nemesis_event(Kind::Ok, Op::Command, None, Some(details));
+        Some((c.action, c.delay_ms))
     }
 
     /// The caller drops acquire `seq` after `after` ms (`cancel-acquire`), if it still runs: as

@@ -33,14 +33,18 @@ const SUB_BASE: u64 = 1 << 40;
 
 /// What happens at an instant.
 pub(super) enum Ev {
-    /// A command of the client's operation `op` (its sequence number) reaches the lock server.
-    Lock { slot: u32, id: u32, op: u64, cmd: Command },
+    /// A command of the client's operation `op` (its sequence number) reaches the lock server;
+    /// a command fault may have its reply lost (the connection reset) or delayed.
+    Lock { slot: u32, id: u32, op: u64, cmd: Command, reply: ReplyFate },
     /// A `SUBSCRIBE` reaches the lock server.
     Subscribe { sub: u64 },
     /// A witness command reaches the witness.
     Witness { slot: u32, id: u32, op: WOp },
     /// A lock-server reply to a command of operation `op` reaches its client.
     Reply { slot: u32, id: u32, op: u64, reply: Reply },
+    /// The client's connection to the lock server was reset under operation `op`'s command
+    /// (a `drop-reply` or `drop-command` fault).
+    Reset { slot: u32, id: u32, op: u64, why: &'static str },
     /// The subscription is confirmed to its client.
     Subscribed { slot: u32, id: u32, sub: u64 },
     /// A pub/sub message reaches a subscriber.
@@ -63,6 +67,17 @@ pub(super) enum Ev {
     Tick,
     /// A scenario fault window opens (`true`) or closes.
     Window { index: usize, open: bool },
+}
+
+/// What becomes of a lock command's reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReplyFate {
+    /// It travels back as any reply does.
+    Sent,
+    /// It travels back this many µs late.
+    Delayed(u64),
+    /// It is lost and the connection reset.
+    Lost,
 }
 
 /// A command to the witness.
@@ -165,6 +180,8 @@ pub(super) struct Engine<'a> {
     pub(super) history: History,
     pub(super) plans: Plans,
     pub(super) counters: Counters,
+    /// Strikes of each command fault so far, by (fault index, slot when it names slots).
+    pub(super) command_strikes: BTreeMap<(usize, Option<u32>), u32>,
 }
 
 impl<'a> Engine<'a> {
@@ -193,6 +210,7 @@ impl<'a> Engine<'a> {
             history: History::new(),
             plans: Plans::new(cfg),
             counters: Counters::default(),
+            command_strikes: BTreeMap::new(),
         }
     }
 
@@ -231,7 +249,7 @@ impl<'a> Engine<'a> {
 
     fn dispatch(&mut self, ev: Ev) {
         match ev {
-            Ev::Lock { slot, id, op, cmd } => self.at_lock(slot, id, op, &cmd),
+            Ev::Lock { slot, id, op, cmd, reply } => self.at_lock(slot, id, op, &cmd, reply),
             Ev::Subscribe { sub } => self.at_subscribe(sub),
             Ev::Witness { slot, id, op } => self.at_witness(slot, id, op),
             Ev::BlockTimeout => {
@@ -251,6 +269,7 @@ impl<'a> Engine<'a> {
                     | Ev::Message { slot, id, .. }
                     | Ev::WReply { slot, id, .. }
                     | Ev::Timer { slot, id, .. }
+                    | Ev::Reset { slot, id, .. }
                     | Ev::Cancel { slot, id, .. } => (*slot, *id),
                     _ => return,
                 };
@@ -348,7 +367,7 @@ impl<'a> Engine<'a> {
         self.subs.get(i).copied()
     }
 
-    fn at_lock(&mut self, slot: u32, id: u32, op: u64, cmd: &Command) {
+    fn at_lock(&mut self, slot: u32, id: u32, op: u64, cmd: &Command, fate: ReplyFate) {
         self.lock.advance_to(self.now_us / 1000);
         let client = ClientId(u64::from(id));
         let step = self.lock.exec(client, cmd);
@@ -359,7 +378,14 @@ impl<'a> Engine<'a> {
             self.lock.disconnect(client);
         }
         match step {
-            Step::Reply(reply) if live => self.send(Ev::Reply { slot, id, op, reply }),
+            Step::Reply(_) if live && fate == ReplyFate::Lost => {
+                self.send(Ev::Reset { slot, id, op, why: "the reply was lost (drop-reply)" });
+            }
+            Step::Reply(reply) if live => {
+                let late = if let ReplyFate::Delayed(us) = fate { us } else { 0 };
+                let at = self.now_us + self.delay() + late;
+                self.push(at, Ev::Reply { slot, id, op, reply });
+            }
             Step::Reply(_) => {}
             Step::Blocked if live && self.client(slot).dropped == Some(op) => {
                 // The blocking command of a dropped acquire: its connection closes behind it.

@@ -154,8 +154,8 @@ impl FromStr for Faults {
 pub fn unsimulable(faults: &[Fault], server: ServerSettings) -> Option<String> {
     if let Some(f) = faults.iter().find(|f| !f.simulated()) {
         return Some(format!(
-            "the simulator cannot play the fault `{}` (it has no fault proxy, no slow \
-             server and no server clock of its own): run it on real servers",
+            "the simulator cannot play the fault `{}` (it has no slow server, no network \
+             partition and no server clock of its own): run it on real servers",
             f.kind_name()
         ));
     }

@@ -34,7 +34,7 @@ pub use faults::{Faults, NemesisKind, unsimulable};
 
 use crate::check::{CheckResult, Context, check_all};
 use crate::history::History;
-use crate::scenario::{ClientSettings, Hold, Persistence, Scenario, ServerSettings};
+use crate::scenario::{ClientSettings, Fault, Hold, Persistence, Scenario, ServerSettings};
 
 /// Everything one simulated run needs besides the algorithm.
 #[derive(Clone, Debug)]
@@ -138,6 +138,15 @@ impl SimConfig {
         opt("slack-ms", self.slack_ms, d.slack_ms);
         if let Hold::Uniform { min_ms: 0, max_ms } = self.client.hold {
             opt("hold-ms", max_ms, 50);
+        }
+        if !self.client.faults.is_empty() {
+            // `contend sim` takes nemesis faults only; a scenario's faults need a scenario file.
+            let kinds: Vec<&str> = self.client.faults.iter().map(Fault::kind_name).collect();
+            cmd.push_str(&format!(
+                "  (plus the scenario faults {kinds:?}, which contend sim cannot take: put them \
+                 in a scenario and run it with --server sim --seed {})",
+                self.seed
+            ));
         }
         cmd
     }
