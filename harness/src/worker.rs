@@ -55,7 +55,7 @@ pub struct WorkerConfig {
     #[serde(default)]
     pub clock_dir: Option<std::path::PathBuf>,
     /// When set, this worker is one of the run's first this many, which begin their loop
-    /// together once all are ready (see [`start_together`]).
+    /// together once all are ready (see the private `start_together` in this module).
     #[serde(default)]
     pub start_together: Option<u32>,
 }
