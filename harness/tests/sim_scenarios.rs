@@ -18,8 +18,8 @@ fn scenarios() -> Vec<Scenario> {
         .collect();
     files.sort();
     assert!(files.len() >= 7, "the scenarios are missing from {}", dir.display());
-    // Faults the simulator cannot play (the fault proxy, a slow server) run on real servers
-    // only; `contend run --server sim` refuses them, as a test below shows.
+    // Faults the simulator cannot play (a server clock jump) run on real servers only;
+    // `contend run --server sim` refuses them, as a test below shows.
     files
         .iter()
         .map(|f| Scenario::load(f).unwrap())
@@ -88,12 +88,66 @@ fn a_scenario_run_replays_byte_for_byte_from_its_seed() {
 
 #[test]
 fn a_fault_the_simulator_cannot_play_is_refused_with_the_reason() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/partition-holder.toml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/server-clock-jump.toml");
     let scenario = Scenario::load(&path).unwrap();
     let out = tempfile::tempdir().unwrap();
     let entry = registry::find("token").unwrap();
     let err = run_simulated(&scenario, entry, &options(out.path(), None, None, None)).unwrap_err();
     let text = format!("{err:#}");
-    assert!(text.contains("cannot play the fault `partition-holder`"), "{text}");
+    assert!(text.contains("cannot play the fault `server-clock-jump`"), "{text}");
     assert!(text.contains("run it on real servers"), "{text}");
+}
+
+/// The history of `scenario` × `algorithm` in simulation with `seed`.
+fn simulated_history(name: &str, algorithm: &str, seed: u64) -> contend::history::History {
+    let scenario = scenarios().into_iter().find(|s| s.name == name).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let entry = registry::find(algorithm).unwrap();
+    let r = run_simulated(&scenario, entry, &options(out.path(), None, None, Some(seed))).unwrap();
+    assert!(r.as_expected, "{}", r.table());
+    let file = std::fs::File::open(r.dir.join("history.jsonl")).unwrap();
+    contend::history::read_jsonl(std::io::BufReader::new(file)).unwrap()
+}
+
+/// The instants of the first `invoke` and the first `ok` of nemesis operation `f`.
+fn window(h: &[contend::history::Event], f: contend::history::Op) -> (u64, u64) {
+    use contend::history::Kind;
+    let at = |kind| h.iter().find(|e| e.f == f && e.kind == kind).map(|e| e.time).unwrap();
+    (at(Kind::Invoke), at(Kind::Ok))
+}
+
+#[test]
+fn a_partitioned_holders_release_arrives_after_the_heal_and_finds_the_lock_gone() {
+    use contend::history::{Kind, Op};
+    let h = simulated_history("partition-holder", "token", 5);
+    let (cut, healed) = window(&h, Op::Partition);
+    let target = h.iter().find(|e| e.f == Op::Partition).and_then(|e| e.target).unwrap();
+    // The holder's release, sent while it was cut off, completes only after the heal, and
+    // by then its lease had run out and someone else held the lock.
+    let late = h.iter().filter(|e| e.worker == Some(target) && e.f == Op::Release);
+    let done = late.clone().find(|e| e.kind == Kind::Ok && e.last_send.is_some_and(|s| s > cut));
+    let done = done.expect("a release of the partitioned holder");
+    assert!(done.last_send.unwrap() < healed && done.time > healed, "{done:?}");
+    assert_eq!(done.owned, Some(false), "{done:?}");
+}
+
+#[test]
+fn a_sleeping_server_answers_nothing_until_it_wakes() {
+    use contend::history::{Kind, Op};
+    let h = simulated_history("slow-server", "token", 5);
+    let (slept, woke) = window(&h, Op::SlowServer);
+    // Every operation invoked while the server slept completed after it woke.
+    let mut during = 0;
+    for (i, e) in h.iter().enumerate() {
+        if e.kind != Kind::Invoke || !matches!(e.f, Op::Acquire | Op::Release) {
+            continue;
+        }
+        if e.time <= slept || e.time >= woke {
+            continue;
+        }
+        during += 1;
+        let done = h[i + 1..].iter().find(|d| d.worker == e.worker && d.f == e.f).unwrap();
+        assert!(done.time > woke, "{e:?} answered at {} while the server slept", done.time);
+    }
+    assert!(during > 0, "nothing was asked of the sleeping server");
 }

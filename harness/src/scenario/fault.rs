@@ -294,12 +294,7 @@ impl Fault {
     /// Whether the seeded simulator can play the fault (it has no proxy and no slow server).
     #[must_use]
     pub fn simulated(&self) -> bool {
-        !matches!(
-            self,
-            Fault::SlowServer { .. }
-                | Fault::PartitionHolder { .. }
-                | Fault::ServerClockJump { .. }
-        )
+        !matches!(self, Fault::ServerClockJump { .. })
     }
 }
 

@@ -47,6 +47,8 @@ pub(super) struct Client {
     /// When the last non-blocking command reaches the lock server (µs): one connection
     /// delivers in order.
     lock_arrival: u64,
+    /// Until when a partition cuts this client off from the lock server, µs; 0 when none.
+    pub(super) cut_until: u64,
     /// The token of the acquire under way, and after how long its caller drops it, if it does.
     acquiring: Option<(Bytes, Option<u64>)>,
     pub(super) pending: Option<Op>,
@@ -130,6 +132,7 @@ impl Client {
             blocked: None,
             dropped: None,
             lock_arrival: 0,
+            cut_until: 0,
             acquiring: None,
             pending: None,
             stage: Stage::Idle,
@@ -440,10 +443,13 @@ impl Engine<'_> {
                         None => {}
                     }
                     // The shared connection delivers in order; a blocking command has its own.
+                    arrive = self.arrival_for(slot, arrive);
                     let c = self.client(slot);
                     arrive = arrive.max(c.lock_arrival + 1);
                     c.lock_arrival = arrive;
                 }
+                let blocking = matches!(cmd, redmutex::proto::Command::BLPop { .. });
+                let arrive = if blocking { self.arrival_for(slot, arrive) } else { arrive };
                 self.push(arrive, Ev::Lock { slot, id, op: seq, cmd, reply });
                 None
             }

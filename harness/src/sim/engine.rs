@@ -59,6 +59,10 @@ pub(super) enum Ev {
     BlockTimeout,
     /// A paused client continues.
     Resume { slot: u32, id: u32 },
+    /// A client's partition from the lock server heals.
+    PartitionEnds { slot: u32, id: u32 },
+    /// The lock server wakes from its `DEBUG SLEEP`.
+    ServerWakes,
     /// A client's skewed clock is set right.
     SkewEnd { slot: u32, id: u32 },
     /// The random nemesis strikes.
@@ -182,6 +186,8 @@ pub(super) struct Engine<'a> {
     pub(super) counters: Counters,
     /// Strikes of each command fault so far, by (fault index, slot when it names slots).
     pub(super) command_strikes: BTreeMap<(usize, Option<u32>), u32>,
+    /// Until when the lock server sleeps (`DEBUG SLEEP`), µs; 0 when awake.
+    pub(super) server_asleep_until: u64,
 }
 
 impl<'a> Engine<'a> {
@@ -211,6 +217,7 @@ impl<'a> Engine<'a> {
             plans: Plans::new(cfg),
             counters: Counters::default(),
             command_strikes: BTreeMap::new(),
+            server_asleep_until: 0,
         }
     }
 
@@ -260,6 +267,13 @@ impl<'a> Engine<'a> {
             Ev::Tick => self.tick(),
             Ev::Window { index, open } => self.window(index, open),
             Ev::Resume { slot, id } => self.resume(slot, id),
+            Ev::PartitionEnds { slot, id } => self.partition_ends(slot, id),
+            Ev::ServerWakes => {
+                if self.server_asleep_until > 0 && self.server_asleep_until <= self.now_us {
+                    self.server_asleep_until = 0;
+                    self.nemesis_event(Kind::Ok, Op::SlowServer, None, None);
+                }
+            }
             Ev::SkewEnd { slot, id } => self.skew_end(slot, id),
             // Everything else is for a client, who may be paused.
             ev => {
@@ -368,6 +382,12 @@ impl<'a> Engine<'a> {
     }
 
     fn at_lock(&mut self, slot: u32, id: u32, op: u64, cmd: &Command, fate: ReplyFate) {
+        if self.server_asleep_until > self.now_us {
+            // A sleeping server reads nothing; commands wait their turn, in arrival order.
+            let at = self.server_asleep_until;
+            self.push(at, Ev::Lock { slot, id, op, cmd: cmd.clone(), reply: fate });
+            return;
+        }
         self.lock.advance_to(self.now_us / 1000);
         let client = ClientId(u64::from(id));
         let step = self.lock.exec(client, cmd);
@@ -384,6 +404,7 @@ impl<'a> Engine<'a> {
             Step::Reply(reply) if live => {
                 let late = if let ReplyFate::Delayed(us) = fate { us } else { 0 };
                 let at = self.now_us + self.delay() + late;
+                let at = self.arrival_for(slot, at);
                 self.push(at, Ev::Reply { slot, id, op, reply });
             }
             Step::Reply(_) => {}
@@ -405,6 +426,13 @@ impl<'a> Engine<'a> {
         self.drain_lock();
     }
 
+    /// When a message between the lock server and the client in `slot` that would arrive at
+    /// `at` does arrive: not before a partition of that client heals.
+    pub(super) fn arrival_for(&mut self, slot: u32, at: u64) -> u64 {
+        let cut = self.clients.get(slot as usize).map_or(0, |c| c.cut_until);
+        if cut > self.now_us { at.max(cut + self.delay()) } else { at }
+    }
+
     fn at_subscribe(&mut self, sub: u64) {
         let Some((slot, id)) = self.sub_owner(sub) else { return };
         let Some(channel) = self.current(slot, id).and_then(|c| c.subscription(sub)) else {
@@ -422,7 +450,9 @@ impl<'a> Engine<'a> {
             if self.current(slot, id).is_some()
                 && let Some(op) = self.client(slot).blocked.take()
             {
-                self.send(Ev::Reply { slot, id, op, reply });
+                let at = self.now_us + self.delay();
+                let at = self.arrival_for(slot, at);
+                self.push(at, Ev::Reply { slot, id, op, reply });
             }
         }
         for d in self.lock.take_deliveries() {

@@ -214,10 +214,10 @@ impl Plans {
                     Persistence::None => ModelPersistence::None,
                     _ => ModelPersistence::Aof,
                 }),
-                // `simulable` refuses these before a run starts.
-                HolderStrike::Partition { .. }
-                | HolderStrike::Slow { .. }
-                | HolderStrike::ClockJump { .. } => return false,
+                HolderStrike::Partition { ms } => e.partition(slot, ms),
+                HolderStrike::Slow { ms } => e.sleep_server(ms),
+                // `simulable` refuses it before a run starts.
+                HolderStrike::ClockJump { .. } => return false,
             }
             true
         })

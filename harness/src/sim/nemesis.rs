@@ -108,6 +108,36 @@ impl Engine<'_> {
         self.nemesis_event(Kind::Ok, Op::Pause, Some(id), None);
     }
 
+    /// Cuts the client in `slot` off from the lock server for `ms` (both ways, nothing closed):
+    /// what it sends and what is sent to it arrives once the partition heals, as through the
+    /// proxy.
+    pub(super) fn partition(&mut self, slot: u32, ms: u64) {
+        let c = &mut self.clients[slot as usize];
+        let id = c.id;
+        c.cut_until = self.now_us + ms * 1000;
+        let at = c.cut_until;
+        let details = format!("worker slot {slot} cut off from the lock server for {ms} ms");
+        self.nemesis_event(Kind::Invoke, Op::Partition, Some(id), Some(details));
+        self.push(at, Ev::PartitionEnds { slot, id });
+    }
+
+    pub(super) fn partition_ends(&mut self, slot: u32, id: u32) {
+        let Some(c) = self.clients.get(slot as usize) else { return };
+        if c.id != id || c.cut_until == 0 || c.cut_until > self.now_us {
+            return;
+        }
+        self.clients[slot as usize].cut_until = 0;
+        self.nemesis_event(Kind::Ok, Op::Partition, Some(id), None);
+    }
+
+    /// The lock server sleeps `ms` (`DEBUG SLEEP`): it takes up no command until it wakes.
+    pub(super) fn sleep_server(&mut self, ms: u64) {
+        self.server_asleep_until = self.now_us + ms * 1000;
+        let details = format!("DEBUG SLEEP {ms} ms on the lock server");
+        self.nemesis_event(Kind::Invoke, Op::SlowServer, None, Some(details));
+        self.push(self.server_asleep_until, Ev::ServerWakes);
+    }
+
     fn skew(&mut self, slot: u32, offset: i64, until: u64) {
         let c = &mut self.clients[slot as usize];
         if c.skew_open {
@@ -161,6 +191,10 @@ impl Engine<'_> {
                 self.clients[slot].delay_open = false;
                 self.clients[slot].delay_next_ms = 0;
                 self.nemesis_event(Kind::Ok, Op::StepDelay, Some(id), None);
+            }
+            if self.clients[slot].cut_until > 0 {
+                self.clients[slot].cut_until = 0;
+                self.nemesis_event(Kind::Ok, Op::Partition, Some(id), None);
             }
         }
         let mut plans = std::mem::take(&mut self.plans);
