@@ -290,12 +290,6 @@ impl Fault {
     pub fn needs_proxy(&self) -> bool {
         matches!(self, Fault::PartitionHolder { .. } | Fault::Command(_))
     }
-
-    /// Whether the seeded simulator can play the fault (it has no proxy and no slow server).
-    #[must_use]
-    pub fn simulated(&self) -> bool {
-        !matches!(self, Fault::ServerClockJump { .. })
-    }
 }
 
 impl CommandFault {

@@ -188,6 +188,8 @@ pub(super) struct Engine<'a> {
     pub(super) command_strikes: BTreeMap<(usize, Option<u32>), u32>,
     /// Until when the lock server sleeps (`DEBUG SLEEP`), µs; 0 when awake.
     pub(super) server_asleep_until: u64,
+    /// How far `server-clock-jump` faults stepped the lock server's wall clock, ms.
+    pub(super) server_clock_offset_ms: i64,
 }
 
 impl<'a> Engine<'a> {
@@ -218,6 +220,7 @@ impl<'a> Engine<'a> {
             counters: Counters::default(),
             command_strikes: BTreeMap::new(),
             server_asleep_until: 0,
+            server_clock_offset_ms: 0,
         }
     }
 
@@ -260,7 +263,7 @@ impl<'a> Engine<'a> {
             Ev::Subscribe { sub } => self.at_subscribe(sub),
             Ev::Witness { slot, id, op } => self.at_witness(slot, id, op),
             Ev::BlockTimeout => {
-                self.lock.advance_to(self.now_us / 1000);
+                self.lock.advance_to(self.lock_clock());
                 self.drain_lock();
             }
             Ev::Nemesis => self.nemesis(),
@@ -388,7 +391,7 @@ impl<'a> Engine<'a> {
             self.push(at, Ev::Lock { slot, id, op, cmd: cmd.clone(), reply: fate });
             return;
         }
-        self.lock.advance_to(self.now_us / 1000);
+        self.lock.advance_to(self.lock_clock());
         let client = ClientId(u64::from(id));
         let step = self.lock.exec(client, cmd);
         let live = self.current(slot, id).is_some();
@@ -419,10 +422,34 @@ impl<'a> Engine<'a> {
                 if let Command::BLPop { timeout, .. } = cmd {
                     // The model times a blocked client out once its clock passes the deadline.
                     let deadline = self.lock.now() + redmutex::proto::millis(*timeout);
-                    self.push((deadline + 1) * 1000, Ev::BlockTimeout);
+                    // The model's deadline on its own (possibly stepped) clock, in ours.
+                    let at = i64::try_from(deadline + 1).unwrap_or(i64::MAX)
+                        - self.server_clock_offset_ms;
+                    let at = u64::try_from(at).unwrap_or(0).saturating_mul(1000).max(self.now_us);
+                    self.push(at, Ev::BlockTimeout);
                 }
             }
         }
+        self.drain_lock();
+    }
+
+    /// The lock server's wall clock, ms: ours plus the steps a `server-clock-jump` made.
+    pub(super) fn lock_clock(&self) -> u64 {
+        let now = i64::try_from(self.now_us / 1000).unwrap_or(i64::MAX);
+        u64::try_from(now.saturating_add(self.server_clock_offset_ms)).unwrap_or(0)
+    }
+
+    /// Steps the lock server's wall clock by `secs` (as libfaketime does to a real one): keys
+    /// expire by the new time at once.
+    pub(super) fn jump_server_clock(&mut self, secs: i64) {
+        self.server_clock_offset_ms = self.server_clock_offset_ms.saturating_add(secs * 1000);
+        self.lock.set_clock(self.lock_clock());
+        let off = self.server_clock_offset_ms / 1000;
+        let details =
+            format!("the lock server's wall clock stepped {secs:+} s (now {off:+} s off)");
+        self.nemesis_event(Kind::Invoke, Op::ServerClock, None, Some(details));
+        // A step, not a window: it ends at once, and the heal leaves the clock where it is.
+        self.nemesis_event(Kind::Ok, Op::ServerClock, None, None);
         self.drain_lock();
     }
 
@@ -586,7 +613,7 @@ impl<'a> Engine<'a> {
     /// Restarts the lock server. Clients blocked in `BLPOP` see their connection drop; the
     /// subscriptions end.
     pub(super) fn restart_server(&mut self, persistence: Persistence) {
-        self.lock.advance_to(self.now_us / 1000);
+        self.lock.advance_to(self.lock_clock());
         let dropped = self.lock.restart(persistence);
         let details = match persistence {
             Persistence::None => "lock server restarted without persistence: every key lost",
@@ -650,7 +677,7 @@ impl<'a> Engine<'a> {
     /// What the run left on the lock server, listed as a real run lists it: each of the lock's
     /// keys with its PTTL and whether the algorithm keeps it by design, then their count.
     fn list_residue(&mut self) {
-        self.lock.advance_to(self.now_us / 1000);
+        self.lock.advance_to(self.lock_clock());
         let prefix = self.keys.lock.lock.clone();
         let kept = self.protocol.kept_keys(&self.keys.lock);
         let mut keys: Vec<Bytes> =

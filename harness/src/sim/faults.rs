@@ -147,18 +147,11 @@ impl FromStr for Faults {
     }
 }
 
-/// Why the simulator cannot play a scenario with these faults and this server, if it cannot: it
-/// has no fault proxy and no slow server, and its model keeps every key across a restart or
-/// none (no RDB snapshot or fsync window).
+/// Why the simulator cannot play a scenario with these faults and this server, if it cannot:
+/// it plays every fault kind, but its model keeps every key across a restart or none (no RDB
+/// snapshot or fsync window).
 #[must_use]
 pub fn unsimulable(faults: &[Fault], server: ServerSettings) -> Option<String> {
-    if let Some(f) = faults.iter().find(|f| !f.simulated()) {
-        return Some(format!(
-            "the simulator cannot play the fault `{}` (it has no slow server, no network \
-             partition and no server clock of its own): run it on real servers",
-            f.kind_name()
-        ));
-    }
     let restarts = faults.iter().any(|f| matches!(f, Fault::RestartServer { .. }));
     if restarts && matches!(server.persistence, Persistence::Rdb | Persistence::AofEverysec) {
         return Some(format!(
@@ -216,8 +209,7 @@ impl Plans {
                 }),
                 HolderStrike::Partition { ms } => e.partition(slot, ms),
                 HolderStrike::Slow { ms } => e.sleep_server(ms),
-                // `simulable` refuses it before a run starts.
-                HolderStrike::ClockJump { .. } => return false,
+                HolderStrike::ClockJump { secs } => e.jump_server_clock(secs),
             }
             true
         })
