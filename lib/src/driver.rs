@@ -452,6 +452,10 @@ fn words(command: &Command) -> (&'static str, Vec<Vec<u8>>) {
             ("PUBLISH", vec![channel.clone(), message.clone()])
         }
         Command::Time => ("TIME", vec![]),
+        Command::Wait { replicas, timeout } => (
+            "WAIT",
+            vec![num(*replicas), num(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX))],
+        ),
         Command::Eval { script, keys, args } => {
             let head = vec![b(script.source), num(keys.len())];
             ("EVAL", [head, keys.clone(), args.clone()].concat())

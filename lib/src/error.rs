@@ -91,6 +91,19 @@ pub enum Error {
         #[source]
         last: Box<Error>,
     },
+    /// The lock was acquired, but fewer replicas than asked for ([`crate::LockBuilder::replicas`])
+    /// acknowledged it within the timeout; it has been released. Retry, or check replication.
+    #[error(
+        "lock '{lock}' was acquired but only {acked} of {wanted} replicas acknowledged it in time; it was released (check replication, or retry)"
+    )]
+    NotReplicated {
+        /// The lock's name.
+        lock: String,
+        /// How many replicas acknowledged.
+        acked: u32,
+        /// How many were asked for.
+        wanted: u32,
+    },
     /// The operating system gave no randomness for a token.
     #[error("no randomness for a lock token: {0}")]
     Random(String),

@@ -18,6 +18,8 @@
 //! What no single-Redis lock can promise: safety across a failover to a replica that missed
 //! the last write, across a restart without persistence (the lock and the fence counter are
 //! forgotten), or when the server's clock jumps forward (Redis expires keys by its wall clock).
+//! [`LockBuilder::replicas`] narrows the failover case (each acquire waits until replicas have
+//! the key) without closing it.
 //!
 //! ## Design
 //!

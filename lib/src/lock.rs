@@ -8,7 +8,7 @@ use crate::algo::{AcquireParams, Algorithm, Backoff, ReleaseParams};
 use crate::driver::{Connection, Hooks, NoHooks, Timeouts};
 use crate::error::{Error, Result};
 use crate::guard::Guard;
-use crate::proto::{Action, Grant, Keys, Outcome, Token};
+use crate::proto::{Action, Command, Grant, Keys, Outcome, Reply, Token};
 use crate::telemetry::{self, AcquireEnd};
 
 /// The longest wait timeout a lock accepts. A waiter blocked for longer is almost surely a bug
@@ -64,6 +64,7 @@ pub(crate) struct Settings {
     pub(crate) algorithm: Algorithm,
     pub(crate) backoff: Backoff,
     pub(crate) renewals: u32,
+    pub(crate) replicas: Option<(u32, Duration)>,
 }
 
 /// Builds a [`Lock`]. Defaults: ttl 10 s, wait timeout 10 s, drift allowance ttl/100 + 2 ms,
@@ -81,6 +82,7 @@ pub struct LockBuilder {
     backoff: Backoff,
     timeouts: Timeouts,
     renewals: u32,
+    replicas: Option<(u32, Duration)>,
     #[cfg(feature = "tls")]
     root_ca: Option<Vec<u8>>,
 }
@@ -98,6 +100,7 @@ impl Lock {
             backoff: Backoff::default(),
             timeouts: Timeouts::default(),
             renewals: 0,
+            replicas: None,
             #[cfg(feature = "tls")]
             root_ca: None,
         }
@@ -197,9 +200,23 @@ impl Lock {
         self.inner.contended.store(busy, Ordering::Relaxed);
         match outcome {
             Outcome::Acquired(grant) => {
+                // The clean-up stays armed through the WAIT: a drop there releases the lock.
+                let mut commands = count.0;
+                if let Some((wanted, timeout)) = s.replicas {
+                    commands += 1;
+                    let acked = self.replicated(wanted, timeout).await?;
+                    if acked < wanted {
+                        cleanup.lock = None;
+                        self.release_grant(grant).await?;
+                        return Err(Error::NotReplicated {
+                            lock: self.inner.name.clone(),
+                            acked,
+                            wanted,
+                        });
+                    }
+                }
                 cleanup.lock = None;
-                let stats =
-                    crate::guard::AcquireStats { waited: started.elapsed(), commands: count.0 };
+                let stats = crate::guard::AcquireStats { waited: started.elapsed(), commands };
                 Ok(Some(Guard::new(self.clone(), grant, stats)))
             }
             Outcome::Busy | Outcome::TimedOut => {
@@ -214,6 +231,16 @@ impl Lock {
     /// Releases the lock held under `grant`: `Ok(true)` if it was still ours. A lost connection
     /// or reply is retried (the scripts are idempotent) up to [`RETRY_DELAYS`]; see
     /// [`Guard::release`] for how a retry after a lost reply is read.
+    /// `WAIT wanted timeout` on the lock's connection: how many replicas acknowledged.
+    async fn replicated(&self, wanted: u32, timeout: Duration) -> Result<u32> {
+        let reply = self.inner.conn.exec(&Command::Wait { replicas: wanted, timeout }).await?;
+        match reply {
+            Reply::Int(n) => Ok(u32::try_from(n).unwrap_or(0)),
+            Reply::Error(message) => Err(Error::Server { op: "wait", message }),
+            other => Err(Error::UnexpectedReply { op: "wait", reply: other.describe() }),
+        }
+    }
+
     pub(crate) async fn release_grant(&self, grant: Grant) -> Result<bool> {
         let mut lost_within_lease = false;
         let mut attempts = 0;
@@ -369,6 +396,18 @@ impl LockBuilder {
         self
     }
 
+    /// After each acquisition, wait up to `timeout` (Redis `WAIT`) until `replicas` replicas
+    /// have the lock key; if fewer acknowledge, release the lock and fail with
+    /// [`Error::NotReplicated`]. This narrows what a failover can forget: a replica promoted
+    /// after the acquire answered has the key. It does not close it — `WAIT` is no consensus: a
+    /// failover may still promote a replica that had not acknowledged, and a release or an
+    /// expiry is replicated like any write. The `WAIT` runs on the lock's shared connection and
+    /// holds it up to `timeout`, so `timeout` must stay below the response timeout and the ttl.
+    pub fn replicas(mut self, replicas: u32, timeout: Duration) -> LockBuilder {
+        self.replicas = Some((replicas, timeout));
+        self
+    }
+
     /// Trust this certificate authority (PEM) for a `rediss://` URL instead of the system's
     /// roots: for a server whose certificate a private CA signed.
     #[cfg(feature = "tls")]
@@ -434,6 +473,20 @@ impl LockBuilder {
         if self.backoff.initial.is_zero() || self.backoff.max < self.backoff.initial {
             return bad("backoff needs 0 < initial <= max".into());
         }
+        if let Some((n, timeout)) = self.replicas {
+            if n == 0 {
+                return bad(
+                    "replicas(0, ..) waits for nothing; ask for at least one replica".into()
+                );
+            }
+            if timeout.is_zero() || timeout >= self.timeouts.response || timeout >= self.ttl {
+                return bad(format!(
+                    "the replicas timeout is {timeout:?}; it must be above zero and below both the \
+                     response timeout ({:?}) and the ttl ({:?}) (WAIT 0 would block forever)",
+                    self.timeouts.response, self.ttl
+                ));
+            }
+        }
         Ok(Settings {
             ttl: self.ttl,
             wait: self.wait,
@@ -441,6 +494,7 @@ impl LockBuilder {
             algorithm: self.algorithm,
             backoff: self.backoff,
             renewals: self.renewals,
+            replicas: self.replicas,
         })
     }
 }

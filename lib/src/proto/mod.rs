@@ -66,6 +66,9 @@ pub enum Command {
     Publish { channel: Bytes, message: Bytes },
     /// `TIME`.
     Time,
+    /// `WAIT numreplicas timeout`: blocks until this connection's writes reached `replicas`
+    /// replicas or `timeout` passed; answers how many acknowledged.
+    Wait { replicas: u32, timeout: Duration },
     /// `EVALSHA` of a known script, falling back to `EVAL` when the server lacks it.
     Eval { script: &'static Script, keys: Vec<Bytes>, args: Vec<Bytes> },
 }

@@ -324,6 +324,8 @@ impl Model {
                 let (secs, micros) = (self.now / 1000, self.now % 1000 * 1000);
                 Reply::Array(vec![Reply::Bulk(num(secs)), Reply::Bulk(num(micros))])
             }
+            // The model is a lone server: no replica ever acknowledges.
+            Command::Wait { .. } => Reply::Int(0),
             Command::Eval { .. } => Reply::Error(NOT_FROM_SCRIPT.into()),
         }
     }
