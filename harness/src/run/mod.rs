@@ -8,6 +8,7 @@
 
 mod pipe;
 mod real;
+mod residue;
 mod sim;
 mod topology;
 

@@ -142,7 +142,7 @@ async fn run_on(
     let kept = entry.protocol(scenario.specimen_scale).kept_keys(&keys.lock);
     // A connection of its own: the one opened before the run died with a restarted server.
     let listed = match servers::connect(&lock_url).await {
-        Ok(mut conn) => residue(&mut conn, &keys.lock.lock, &kept).await,
+        Ok(mut conn) => super::residue::list(&mut conn, &keys.lock.lock, &kept).await,
         Err(e) => Err(e),
     };
     match listed {
@@ -186,52 +186,6 @@ async fn run_on(
         worker_failures: c.failures.clone(),
     };
     Ok(Recorded { history, figures })
-}
-
-/// The lock's keys left on the lock server (`SCAN MATCH` on the lock key's name), each with its
-/// PTTL and whether the algorithm keeps it by design, then a closing event with their count.
-async fn residue(
-    conn: &mut redis::aio::MultiplexedConnection,
-    lock: &[u8],
-    kept: &[Vec<u8>],
-) -> anyhow::Result<Vec<Event>> {
-    let mut pattern = lock.to_vec();
-    pattern.push(b'*');
-    let mut keys: Vec<Vec<u8>> = Vec::new();
-    let mut cursor = 0_u64;
-    loop {
-        let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(&pattern)
-            .arg("COUNT")
-            .arg(500)
-            .query_async(conn)
-            .await?;
-        keys.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
-    keys.sort();
-    keys.dedup();
-    let mut events = Vec::new();
-    for key in &keys {
-        let pttl: i64 = redis::cmd("PTTL").arg(key).query_async(conn).await?;
-        if pttl == -2 {
-            continue; // gone meanwhile
-        }
-        let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Residue);
-        e.details = Some(String::from_utf8_lossy(key).into_owned());
-        e.value = Some(pttl);
-        e.kept = Some(kept.contains(key));
-        events.push(e);
-    }
-    let mut close = Event::new(monotonic_ns(), Kind::Ok, Op::Residue);
-    close.value = i64::try_from(events.len()).ok();
-    events.push(close);
-    Ok(events)
 }
 
 enum Msg {
