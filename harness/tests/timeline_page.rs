@@ -80,6 +80,11 @@ fn a_paused_holder_shows_its_lease_ending_before_its_refused_write() {
     assert!(dom.contains("write refused"), "the refused write is not labelled");
     assert!(dom.contains("REFUSED by the resource"), "a refused write reads as written");
     assert!(!dom.contains(r#"class="sum""#), "a three-worker run is summed");
+    // The latency plot: one point per acquire that ended, and its p50/p99.
+    let plot = dom.split(r#"id="latency""#).nth(1).expect("no latency plot");
+    let plot = plot.split("</figure>").next().unwrap_or_default();
+    assert!(plot.matches("<circle").count() >= 3, "too few acquires plotted");
+    assert!(dom.contains("Acquisitions: p50"), "no percentiles stated");
 }
 
 #[test]
@@ -90,4 +95,6 @@ fn ten_thousand_workers_render_with_the_others_summed() {
     let (dom, _) = renders_readably(&report);
     assert!(dom.contains("9,992 others: holding"), "the other workers are not summed");
     assert!(dom.len() < 4_000_000, "the page is {} bytes", dom.len());
+    // 100,000 acquires are thinned on the latency plot, and the page says so.
+    assert!(dom.contains("Thinned evenly"), "100,000 acquires drawn one by one");
 }

@@ -59,6 +59,28 @@ pub fn utc_stamp() -> String {
     format!("{}.{:03}", now.strftime("%Y%m%d-%H%M%S"), now.subsec_millisecond())
 }
 
+/// Draws the legend box of a plot (`plotters`) at `position`, as every plot here does.
+pub(crate) fn draw_legend<'a, DB: plotters::prelude::DrawingBackend + 'a>(
+    chart: &mut plotters::prelude::ChartContext<
+        'a,
+        DB,
+        plotters::prelude::Cartesian2d<
+            plotters::coord::types::RangedCoordf64,
+            plotters::coord::types::RangedCoordf64,
+        >,
+    >,
+    position: plotters::prelude::SeriesLabelPosition,
+) -> Result<(), String> {
+    use plotters::prelude::{BLACK, Color as _, WHITE};
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

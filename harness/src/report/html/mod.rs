@@ -1,13 +1,15 @@
 //! `timeline.html`: one self-contained page (inline CSS and script, nothing fetched) that says
 //! first whether the run went as expected and what each checker said against what the scenario
 //! expected, then draws the run on a time axis: each holding with its lease, the sections, the
-//! fault windows, refused fenced writes; then the findings, linked to the events they name.
+//! fault windows, refused fenced writes; then each acquire's latency (an SVG plot); then the
+//! findings, linked to the events they name.
 //!
 //! The page records its own load time (`data-render-ms`) and any script error
 //! (`data-js-errors`) on its `<html>` element, so a headless browser can check it.
 
 mod chart;
 mod faults;
+mod latency;
 mod named;
 mod scale;
 mod sums;
@@ -47,6 +49,7 @@ pub fn html(results: &Results, history: &[Event]) -> String {
     );
     body.push_str(&legend(ttl, setting.drift));
     body.push_str(&chart::chart(&t, &setting));
+    body.push_str(&latency::section(&t, first.time));
     body.push_str(&named.html(history, &setting.scale));
     page(results, &body)
 }
