@@ -262,3 +262,30 @@ fn a_paused_holders_adapter_is_paused_with_it() {
     assert!(status.success(), "the run was not as expected: {status:?}");
     assert!(seen_stopped, "no adapter process was ever stopped during the pause");
 }
+
+/// An adapter whose command is not installed is a setup error that names the manifest's
+/// `setup` command; nothing is installed for the user.
+#[test]
+fn an_adapter_that_cannot_start_names_its_setup_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("missing.toml");
+    std::fs::write(
+        &m,
+        "name = \"missing\"\ncommand = [\"./not-installed/bin/python\", \"x.py\"]\n\
+         setup = \"just adapters\"\n",
+    )
+    .unwrap();
+    let out = contend()
+        .arg("run")
+        .arg(small_scenario(dir.path()))
+        .arg("-a")
+        .arg(format!("adapter:{}", m.display()))
+        .arg("--out")
+        .arg(dir.path().join("reports"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(stderr.contains("cannot start") && stderr.contains("`just adapters`"), "{stderr}");
+    assert!(!dir.path().join("not-installed").exists(), "something was installed");
+}

@@ -92,3 +92,35 @@ async fn blocked_clients(raw: &mut redis::aio::MultiplexedConnection) -> u64 {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(0)
 }
+
+/// A guard dropped where no tokio runtime runs cannot release in the background: the key is
+/// left, but with the lock's ttl, and goes when it runs out — never later.
+#[test]
+fn a_guard_dropped_without_a_runtime_leaves_a_key_that_lives_until_its_ttl_not_longer() {
+    let server = support::server();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let ttl = Duration::from_millis(1500);
+    let (guard, key) = rt.block_on(async {
+        let lock = redmutex::Lock::builder("orphan").ttl(ttl).connect(&server.url()).await.unwrap();
+        let guard = lock.acquire().await.unwrap();
+        (guard, lock.keys().lock.clone())
+    });
+    drop(rt);
+    let dropped = std::time::Instant::now();
+    drop(guard);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let mut raw = support::raw(&server).await;
+        let pttl: i64 = redis::cmd("PTTL").arg(&key).query_async(&mut raw).await.unwrap();
+        assert!(pttl > 0 && pttl <= 1500, "the orphaned key's PTTL is {pttl}");
+        // It goes by itself within its ttl (plus a margin for a slow machine's expiry cycle).
+        loop {
+            let exists: i64 = redis::cmd("EXISTS").arg(&key).query_async(&mut raw).await.unwrap();
+            if exists == 0 {
+                break;
+            }
+            assert!(dropped.elapsed() < ttl + Duration::from_secs(2), "the key outlived its ttl");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+}
