@@ -65,7 +65,8 @@ use std::thread;
 use tokio::sync::{oneshot, watch};
 
 pub use rules::{
-    Action, CommandInfo, Counts, Direction, MARKER_PREFIX, Marker, Match, OpRef, Rule, Strike,
+    Action, CommandInfo, Counts, Direction, MARKER_PREFIX, Marker, Match, OpRef, Rule, RuleBook,
+    Strike, scenario_rules,
 };
 
 /// Which connections a connection fault applies to.
@@ -172,17 +173,17 @@ impl Proxy {
 
     /// Replaces the rules; their strike budgets start afresh.
     pub fn set_rules(&self, rules: Vec<Rule>) {
-        *lock(&self.shared.rules) = rules.into_iter().map(|r| (r, 0)).collect();
+        *lock(&self.shared.rules) = RuleBook::new(rules);
     }
 
     /// Adds a rule after the others.
     pub fn add_rule(&self, rule: Rule) {
-        lock(&self.shared.rules).push((rule, 0));
+        lock(&self.shared.rules).push(rule);
     }
 
     /// Removes every rule (partitions and throttles stay: see [`Proxy::heal`]).
     pub fn clear_rules(&self) {
-        lock(&self.shared.rules).clear();
+        *lock(&self.shared.rules) = RuleBook::default();
     }
 
     /// Cuts `target`'s traffic going `direction` until [`Proxy::heal`]; connections stay open.
@@ -293,7 +294,7 @@ struct Shared {
     raw: bool,
     upstream: Mutex<SocketAddr>,
     /// Each rule with how often it struck.
-    rules: Mutex<Vec<(Rule, u32)>>,
+    rules: Mutex<RuleBook>,
     strikes: Mutex<Vec<Strike>>,
     counts: Mutex<Counts>,
     links: watch::Sender<Links>,
@@ -320,16 +321,7 @@ impl Shared {
 
     /// The first rule with strikes left that matches `info`, charged one strike.
     fn pick(&self, info: &CommandInfo) -> Option<(usize, Action)> {
-        let mut rules = lock(&self.rules);
-        let (index, (rule, struck)) =
-            rules.iter_mut().enumerate().find(|(_, (rule, struck))| {
-                rule.times.is_none_or(|t| *struck < t)
-                && rule.when.matches(info)
-                // A partition cuts a worker, so it needs to know whose connection this is.
-                && (info.worker.is_some() || !matches!(rule.action, Action::Partition { .. }))
-            })?;
-        *struck += 1;
-        Some((index, rule.action.clone()))
+        lock(&self.rules).pick(info)
     }
 
     fn record(&self, rule: usize, info: &CommandInfo, action: &Action) {

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::scenario::{CommandAction, CommandFault, DelayOp, Fault};
+
 /// The prefix of the marker's argument: `ECHO contend:w=2:op=release:n=3`.
 pub const MARKER_PREFIX: &str = "contend:";
 
@@ -160,6 +162,55 @@ pub struct CommandInfo {
     pub command: String,
 }
 
+/// Rules with the strikes each has made so far (the proxy's, and the simulator's).
+#[derive(Clone, Debug, Default)]
+pub struct RuleBook(Vec<(Rule, u32)>);
+
+impl RuleBook {
+    /// `rules`, none of which has struck yet.
+    #[must_use]
+    pub fn new(rules: Vec<Rule>) -> RuleBook {
+        RuleBook(rules.into_iter().map(|r| (r, 0)).collect())
+    }
+
+    /// Adds a rule after the others.
+    pub fn push(&mut self, rule: Rule) {
+        self.0.push((rule, 0));
+    }
+
+    /// The first rule with strikes left that matches `info`, charged one strike: its index
+    /// and action.
+    pub fn pick(&mut self, info: &CommandInfo) -> Option<(usize, Action)> {
+        let (index, (rule, struck)) =
+            self.0.iter_mut().enumerate().find(|(_, (rule, struck))| {
+                rule.times.is_none_or(|t| *struck < t)
+                && rule.when.matches(info)
+                // A partition cuts a worker, so it needs to know whose connection this is.
+                && (info.worker.is_some() || !matches!(rule.action, Action::Partition { .. }))
+            })?;
+        *struck += 1;
+        Some((index, rule.action.clone()))
+    }
+}
+
+impl Strike {
+    /// For the history: `DropReply on EVALSHA (command 1 of release #2 of worker slot 0)`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let info = &self.info;
+        format!(
+            "{:?} on {} (command {} of {} of worker slot {})",
+            self.action,
+            info.command,
+            info.nth_command.unwrap_or(0),
+            info.op
+                .as_ref()
+                .map_or_else(|| "no operation".into(), |o| format!("{} #{}", o.op, o.n)),
+            info.worker.map_or_else(|| "?".into(), |w| w.to_string()),
+        )
+    }
+}
+
 impl Match {
     /// Whether this matches the command `info` describes.
     #[must_use]
@@ -279,6 +330,42 @@ impl Counts {
         *in_op += 1;
         Some(*in_op)
     }
+}
+
+/// The proxy rules of a scenario's command faults, one per worker slot named (or one for all):
+/// what a real run's proxy strikes with, and the simulator too.
+#[must_use]
+pub fn scenario_rules(faults: &[Fault], workers: u32) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for f in faults {
+        let Fault::Command(c) = f else { continue };
+        let slots: Vec<Option<u32>> = match &c.workers {
+            Some(w) => w.iter().map(|&s| Some(s)).collect(),
+            None => vec![None],
+        };
+        for slot in slots.into_iter().filter(|s| s.is_none_or(|s| s < workers)) {
+            rules.push(rule(c, slot));
+        }
+    }
+    rules
+}
+
+fn rule(c: &CommandFault, slot: Option<u32>) -> Rule {
+    let action = match c.action {
+        CommandAction::DropReply => Action::DropReply,
+        CommandAction::DropCommand => Action::DropCommand,
+        CommandAction::DelayCommand => Action::DelayCommand { ms: c.delay_ms },
+        CommandAction::DelayReply => Action::DelayReply { ms: c.delay_ms },
+    };
+    let mut rule = Rule::new(action).op(match c.op {
+        DelayOp::Acquire => "acquire",
+        DelayOp::Release => "release",
+    });
+    rule.when.worker = slot;
+    rule.when.nth_op = c.nth_op;
+    rule.when.nth_command = c.nth_command;
+    rule.times = c.count;
+    rule
 }
 
 #[cfg(test)]

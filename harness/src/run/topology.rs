@@ -10,8 +10,8 @@ use anyhow::{Context as _, bail};
 use crate::clock::monotonic_ns;
 use crate::history::{Event, Kind, Op};
 use crate::plan::HolderStrike;
-use crate::proxy::{self, Proxy, Rule, Target};
-use crate::scenario::{CommandAction, CommandFault, Crash, DelayOp, Fault, Persistence, Scenario};
+use crate::proxy::{self, Proxy, Target};
+use crate::scenario::{Crash, Fault, Persistence, Scenario};
 use crate::server_faults::clock::{self, FaketimeServer};
 use crate::server_faults::restart::RestartableServer;
 use crate::server_faults::slow;
@@ -119,7 +119,7 @@ impl Topology {
             for slot in 0..scenario.workers {
                 topology.ports.push(proxy.listen_for(slot).context("fault proxy: a worker port")?);
             }
-            proxy.set_rules(rules(&scenario.faults, scenario.workers));
+            proxy.set_rules(proxy::scenario_rules(&scenario.faults, scenario.workers));
             topology.proxy = Some(proxy);
         }
         Ok(topology)
@@ -254,18 +254,7 @@ impl Topology {
                 continue;
             }
             let mut e = Event::new(strike.time, Kind::Invoke, Op::Command);
-            e.details = Some(format!(
-                "{:?} on {} (command {} of {} of worker slot {})",
-                strike.action,
-                strike.info.command,
-                strike.info.nth_command.unwrap_or(0),
-                strike
-                    .info
-                    .op
-                    .as_ref()
-                    .map_or_else(|| "no operation".into(), |o| format!("{} #{}", o.op, o.n)),
-                strike.info.worker.map_or_else(|| "?".into(), |w| w.to_string()),
-            ));
+            e.details = Some(strike.describe());
             let mut done = e.clone();
             done.kind = Kind::Ok;
             events.push(e);
@@ -273,38 +262,4 @@ impl Topology {
         }
         events
     }
-}
-
-/// The proxy rules of a scenario's command faults, one per worker slot named (or one for all).
-fn rules(faults: &[Fault], workers: u32) -> Vec<Rule> {
-    let mut rules = Vec::new();
-    for f in faults {
-        let Fault::Command(c) = f else { continue };
-        let slots: Vec<Option<u32>> = match &c.workers {
-            Some(w) => w.iter().map(|&s| Some(s)).collect(),
-            None => vec![None],
-        };
-        for slot in slots.into_iter().filter(|s| s.is_none_or(|s| s < workers)) {
-            rules.push(rule(c, slot));
-        }
-    }
-    rules
-}
-
-fn rule(c: &CommandFault, slot: Option<u32>) -> Rule {
-    let action = match c.action {
-        CommandAction::DropReply => proxy::Action::DropReply,
-        CommandAction::DropCommand => proxy::Action::DropCommand,
-        CommandAction::DelayCommand => proxy::Action::DelayCommand { ms: c.delay_ms },
-        CommandAction::DelayReply => proxy::Action::DelayReply { ms: c.delay_ms },
-    };
-    let mut rule = Rule::new(action).op(match c.op {
-        DelayOp::Acquire => "acquire",
-        DelayOp::Release => "release",
-    });
-    rule.when.worker = slot;
-    rule.when.nth_op = c.nth_op;
-    rule.when.nth_command = c.nth_command;
-    rule.times = c.count;
-    rule
 }

@@ -13,7 +13,8 @@ use super::SimConfig;
 use super::engine::{Engine, Ev, ReplyFate};
 use super::section::SectionRun;
 use crate::history::{Event, Kind, Op};
-use crate::scenario::{CommandAction, DelayOp, Fault, Hold};
+use crate::proxy;
+use crate::scenario::{DelayOp, Hold};
 
 /// One worker slot's current incarnation.
 pub(super) struct Client {
@@ -426,21 +427,23 @@ impl Engine<'_> {
                 self.counters.lock_commands += 1;
                 let mut arrive = self.now_us + self.delay();
                 let mut reply = ReplyFate::Sent;
-                if !matches!(cmd, redmutex::proto::Command::BLPop { .. }) {
+                let blocking = matches!(cmd, redmutex::proto::Command::BLPop { .. });
+                if !blocking {
                     // A command fault strikes what the proxy would: the shared connection's
                     // commands (a waiter's blocking command has a connection of its own).
                     match self.command_fault(slot, kind, nth_command, &cmd) {
-                        Some((CommandAction::DropCommand, _)) => {
+                        Some(proxy::Action::DropCommand) => {
                             let why = "the command never reached the server (drop-command)";
                             self.send(Ev::Reset { slot, id, op: seq, why });
                             return None;
                         }
-                        Some((CommandAction::DropReply, _)) => reply = ReplyFate::Lost,
-                        Some((CommandAction::DelayCommand, ms)) => arrive += ms * 1000,
-                        Some((CommandAction::DelayReply, ms)) => {
-                            reply = ReplyFate::Delayed(ms * 1000)
+                        Some(proxy::Action::DropReply) => reply = ReplyFate::Lost,
+                        Some(proxy::Action::DelayCommand { ms }) => arrive += ms * 1000,
+                        Some(proxy::Action::DelayReply { ms }) => {
+                            reply = ReplyFate::Delayed(ms * 1000);
                         }
-                        None => {}
+                        // The scenario's command faults make no other rule.
+                        Some(_) | None => {}
                     }
                     // The shared connection delivers in order; a blocking command has its own.
                     arrive = self.arrival_for(slot, arrive);
@@ -448,7 +451,6 @@ impl Engine<'_> {
                     arrive = arrive.max(c.lock_arrival + 1);
                     c.lock_arrival = arrive;
                 }
-                let blocking = matches!(cmd, redmutex::proto::Command::BLPop { .. });
                 let arrive = if blocking { self.arrival_for(slot, arrive) } else { arrive };
                 self.push(arrive, Ev::Lock { slot, id, op: seq, cmd, reply });
                 None
@@ -532,44 +534,29 @@ impl Engine<'_> {
     }
 
     /// The scenario's command fault that strikes command `nth_command` (1-based) of the client's
-    /// current operation of `kind`, if one does and has strikes left: its action and delay,
-    /// recorded as the proxy records a strike.
+    /// current operation of `kind`, if one does: picked and recorded as the proxy picks and
+    /// records a strike (its rules are the proxy's own).
     fn command_fault(
         &mut self,
         slot: u32,
         kind: DelayOp,
         nth_command: u64,
         cmd: &redmutex::proto::Command,
-    ) -> Option<(CommandAction, u64)> {
+    ) -> Option<proxy::Action> {
         let nth_op = u64::from(self.client(slot).ops[usize::from(kind == DelayOp::Release)]);
-        let cfg = self.cfg;
-        let (index, c) = cfg.client.faults.iter().enumerate().find_map(|(i, f)| match f {
-            Fault::Command(c)
-                if c.op == kind
-                    && c.nth_op.is_none_or(|n| n == nth_op)
-                    && c.nth_command.is_none_or(|n| n == nth_command)
-                    && c.workers.as_ref().is_none_or(|w| w.contains(&slot)) =>
-            {
-                Some((i, c))
-            }
-            _ => None,
-        })?;
-        // Strikes are counted per slot named, or over all slots without `workers`.
-        let budget = (index, c.workers.as_ref().map(|_| slot));
-        let struck = self.command_strikes.entry(budget).or_insert(0);
-        if c.count.is_some_and(|n| *struck >= n) {
-            return None;
-        }
-        *struck += 1;
         let op = if kind == DelayOp::Acquire { "acquire" } else { "release" };
-        let details = format!(
-            "{} on {} (command {nth_command} of {op} #{nth_op} of worker slot {slot})",
-            c.action.name(),
-            command_name(cmd),
-        );
+        let info = proxy::CommandInfo {
+            worker: Some(slot),
+            op: Some(proxy::OpRef { op: op.into(), n: nth_op }),
+            nth_command: Some(nth_command),
+            command: command_name(cmd),
+        };
+        let rule = self.command_rules.pick(&info)?;
+        let strike = proxy::Strike { time: 0, rule: rule.0, info, action: rule.1.clone() };
+        let details = strike.describe();
         self.nemesis_event(Kind::Invoke, Op::Command, None, Some(details.clone()));
         self.nemesis_event(Kind::Ok, Op::Command, None, Some(details));
-        Some((c.action, c.delay_ms))
+        Some(rule.1)
     }
 
     /// The caller drops acquire `seq` after `after` ms (`cancel-acquire`), if it still runs: as

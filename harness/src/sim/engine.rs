@@ -184,8 +184,8 @@ pub(super) struct Engine<'a> {
     pub(super) history: History,
     pub(super) plans: Plans,
     pub(super) counters: Counters,
-    /// Strikes of each command fault so far, by (fault index, slot when it names slots).
-    pub(super) command_strikes: BTreeMap<(usize, Option<u32>), u32>,
+    /// The scenario's command faults as the proxy's rules, with their strikes so far.
+    pub(super) command_rules: crate::proxy::RuleBook,
     /// Until when the lock server sleeps (`DEBUG SLEEP`), µs; 0 when awake.
     pub(super) server_asleep_until: u64,
     /// How far `server-clock-jump` faults stepped the lock server's wall clock, ms.
@@ -218,7 +218,10 @@ impl<'a> Engine<'a> {
             history: History::new(),
             plans: Plans::new(cfg),
             counters: Counters::default(),
-            command_strikes: BTreeMap::new(),
+            command_rules: crate::proxy::RuleBook::new(crate::proxy::scenario_rules(
+                &cfg.client.faults,
+                cfg.workers,
+            )),
             server_asleep_until: 0,
             server_clock_offset_ms: 0,
         }
