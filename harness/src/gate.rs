@@ -11,7 +11,7 @@ use anyhow::Context as _;
 
 use crate::check::Verdict;
 use crate::registry::{self, Class};
-use crate::report::Results;
+use crate::report::{FailoverRate, Results};
 use crate::run::{Interrupted, RunOptions, run};
 use crate::scenario::Scenario;
 use crate::servers::ServerChoice;
@@ -283,6 +283,34 @@ fn what_breaks_what(dir: &Path, cells: &[(String, String, Cell)]) -> String {
             let _ = write!(out, " {text} |");
         }
         out.push('\n');
+    }
+    out.push_str(&failover_rates(cells));
+    out
+}
+
+/// The failover scenarios' residual violation rates: after how many of a cell's failovers the
+/// lock was held twice, per scenario and algorithm. Empty without failovers.
+fn failover_rates(cells: &[(String, String, Cell)]) -> String {
+    let rows: Vec<(&str, &str, FailoverRate)> = cells
+        .iter()
+        .filter_map(|(s, a, c)| match c {
+            Cell::Ran(r, _) => r.failover_rate.map(|f| (s.as_str(), a.as_str(), f)),
+            _ => None,
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Failover: how often the lock was held twice\n\nPer cell, the failovers that \
+         promoted a replica in that run, and after how many of them (before the next) the \
+         mutual-exclusion checker found two holders at once. A `[lock] replicas` scenario waits \
+         (`WAIT`) after each acquire for that many replicas, and gives the lock back when too \
+         few acknowledged.\n\n| scenario | algorithm | WAIT | held twice after |\n|---|---|---|---|\n",
+    );
+    for (s, a, f) in rows {
+        let wait = f.wait_replicas.map_or_else(|| "no".to_string(), |n| format!("{n} replica(s)"));
+        let _ = writeln!(out, "| {s} | {a} | {wait} | {} |", f.text());
     }
     out
 }

@@ -44,6 +44,11 @@ pub enum HolderStrike {
         /// The step, seconds.
         secs: i64,
     },
+    /// Take the primary away and move the clients to the replica the Sentinels promote.
+    Failover {
+        /// How the primary goes away.
+        outage: crate::scenario::Outage,
+    },
 }
 
 /// A fault window opened or closed: what the history records.
@@ -108,6 +113,9 @@ impl FaultPlan {
                 }
                 Fault::ServerClockJump { strike, jump_s } => {
                     Some((*strike, HolderStrike::ClockJump { secs: *jump_s }))
+                }
+                Fault::Failover { strike, outage } => {
+                    Some((*strike, HolderStrike::Failover { outage: *outage }))
                 }
                 _ => None,
             })

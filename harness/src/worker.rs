@@ -136,16 +136,23 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         },
         adapter,
         cancels: 0,
+        unreplicated: 0,
     };
     let mut misses = 0;
     let deadline =
         cfg.run_start_ns.saturating_add(cfg.client.max_duration_ms.saturating_mul(1_000_000));
-    for i in 0..cfg.iterations {
+    let mut i = 0;
+    while i < cfg.iterations {
         if monotonic_ns() >= deadline {
             break; // the time limit: finish what is under way, start nothing new
         }
-        let cancels = w.cancels;
-        let Some(grant) = w.acquire(i).await? else {
+        let (cancels, unreplicated) = (w.cancels, w.unreplicated);
+        let attempt = w.acquire(i).await?;
+        if w.unreplicated > unreplicated {
+            continue; // not replicated: the lock is not ours, and the iteration is tried again
+        }
+        i += 1;
+        let Some(grant) = attempt else {
             if w.cancels > cancels {
                 continue; // a dropped acquire is the caller's doing, not a miss
             }
@@ -292,6 +299,9 @@ struct Worker<'a> {
     marker: Option<Marker>,
     /// Acquires dropped so far (`cancel-acquire`): not misses, the loop goes on.
     cancels: u32,
+    /// Acquires that took the lock but had too few replicas acknowledge it (`[lock]
+    /// replicas`): not misses, and the iteration is tried again.
+    unreplicated: u32,
     /// The adapter that holds the lock for us, when the algorithm is an adapter.
     adapter: Option<Adapter>,
 }
@@ -400,9 +410,52 @@ impl<'a> Worker<'a> {
                 None
             }
         };
+        if let Some((wanted, timeout_ms)) = self.cfg.client.replicas
+            && grant.is_some()
+        {
+            let acked = self.replicated(wanted, timeout_ms).await;
+            if acked.as_ref().is_ok_and(|&n| n >= wanted) {
+                ev.time = monotonic_ns();
+            } else {
+                // As `redmutex::Lock` does: release it, and the acquire did not take the lock.
+                // It held the lock meanwhile, so it is recorded as unsure, and the release
+                // that follows is its clean-up.
+                ev.kind = Kind::Info;
+                ev.time = monotonic_ns();
+                ev.details = Some(match acked {
+                    Ok(n) => format!(
+                        "not replicated: took the lock, but WAIT had {n} of {wanted} replicas \
+                         acknowledge within {timeout_ms} ms; releasing it"
+                    ),
+                    Err(e) => format!(
+                        "not replicated: took the lock, but WAIT failed ({e}); \
+                                       releasing it"
+                    ),
+                });
+                let (lock_sent, witness_sent) =
+                    (self.lock.commands_sent(), self.witness.commands_sent());
+                self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
+                self.unreplicated += 1;
+                let grant = grant.expect("checked above");
+                self.release(grant).await?;
+                // A client's retry policy would back off before trying again.
+                tokio::time::sleep(Duration::from_millis(timeout_ms)).await;
+                return Ok(None);
+            }
+        }
         let (lock_sent, witness_sent) = (self.lock.commands_sent(), self.witness.commands_sent());
         self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
         Ok(grant)
+    }
+
+    /// `WAIT wanted timeout_ms` on the lock's connection: how many replicas acknowledged.
+    async fn replicated(&self, wanted: u32, timeout_ms: u64) -> Result<u32, String> {
+        let wait = Command::Wait { replicas: wanted, timeout: Duration::from_millis(timeout_ms) };
+        match self.lock.exec(&wait).await {
+            Ok(Reply::Int(n)) => Ok(u32::try_from(n).unwrap_or(0)),
+            Ok(other) => Err(format!("the reply was {}", other.describe())),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// The acquire future was dropped after `after` ms (`cancel-acquire`): it may or may not

@@ -117,6 +117,13 @@ pub fn refusal(m: &Manifest, scenario: &Scenario, simulated: bool) -> Option<Str
             scenario.path.display()
         ));
     }
+    if scenario.lock.replicas.is_some() {
+        return Some(format!(
+            "{}: [lock] replicas sends WAIT on the connection that took the lock, which is inside \
+             {who}'s process: leave it out for adapters (a failover without it still runs)",
+            scenario.path.display()
+        ));
+    }
     for f in &scenario.faults {
         match f {
             Fault::StepDelay(d) if d.step > 0 => {

@@ -11,8 +11,8 @@ use anyhow::Context as _;
 
 pub use html::escape;
 pub use results::{
-    CheckerReport, Figures, Percentiles, ROUND_TRIPS_PER_SECTION, Results, Saved, SavedChecker,
-    Stats, expected_name, faults_struck, meets, num,
+    CheckerReport, FailoverRate, Figures, NO_FAILOVER, Percentiles, ROUND_TRIPS_PER_SECTION,
+    Results, Saved, SavedChecker, Stats, expected_name, faults_struck, meets, no_failover, num,
 };
 
 use crate::history::Event;

@@ -214,6 +214,68 @@ pub struct Results {
     /// The report folder.
     #[serde(default)]
     pub dir: PathBuf,
+    /// With `failover` faults: how many replicas were promoted, and after how many of those
+    /// the lock was held twice at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failover_rate: Option<FailoverRate>,
+}
+
+/// The residual violation rate of a run's failovers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailoverRate {
+    /// Failovers that promoted a replica.
+    pub failovers: u64,
+    /// Of those, the ones after which (before the next) a `mutual-exclusion` finding's events
+    /// end: the lock handed out twice. A lower bound when the checker kept only its first
+    /// findings.
+    pub broken: u64,
+    /// The replicas each acquire waited for (`[lock] replicas`), if it waited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_replicas: Option<u32>,
+}
+
+impl FailoverRate {
+    /// The rate of `history`'s failovers, judged by the `mutual-exclusion` findings
+    /// `findings`, for acquires that waited for `wait_replicas`; `None` without a failover.
+    #[must_use]
+    pub fn of(
+        history: &[Event],
+        findings: &[crate::check::Finding],
+        wait_replicas: Option<u32>,
+    ) -> Option<FailoverRate> {
+        let starts: Vec<u64> = history
+            .iter()
+            .filter(|e| e.f == Op::Failover && e.kind == Kind::Ok)
+            .filter(|e| !e.details.as_deref().is_some_and(no_failover))
+            .map(|e| e.time)
+            .collect();
+        if starts.is_empty() {
+            return None;
+        }
+        let mut broken = std::collections::BTreeSet::new();
+        for f in findings {
+            let Some(end) = f.events.iter().filter_map(|&i| history.get(i)).map(|e| e.time).max()
+            else {
+                continue;
+            };
+            // The last promotion before the finding's last event.
+            if let Some(i) = starts.iter().rposition(|&t| t <= end) {
+                broken.insert(i);
+            }
+        }
+        Some(FailoverRate {
+            failovers: starts.len() as u64,
+            broken: broken.len() as u64,
+            wait_replicas,
+        })
+    }
+
+    /// `2 of 4 failovers (50 %)`.
+    #[must_use]
+    pub fn text(&self) -> String {
+        let pct = 100.0 * self.broken as f64 / self.failovers.max(1) as f64;
+        format!("{} of {} failovers ({pct:.0} %)", self.broken, self.failovers)
+    }
 }
 
 impl Results {
@@ -228,6 +290,12 @@ impl Results {
         figures: Figures,
     ) -> Results {
         let expect = scenario.expect.get(entry.name);
+        let exclusion = checked.get(CheckerKind::MutualExclusion.as_str());
+        let failover_rate = FailoverRate::of(
+            history,
+            exclusion.map_or(&[][..], |c| &c.findings[..]),
+            scenario.lock.replicas,
+        );
         let checkers: BTreeMap<String, CheckerReport> = checked
             .into_iter()
             .map(|(name, result)| {
@@ -269,6 +337,7 @@ impl Results {
             stats: stats(history, &figures),
             worker_failures: figures.worker_failures,
             dir: PathBuf::new(),
+            failover_rate,
         }
     }
 
@@ -426,6 +495,14 @@ impl Results {
         if !self.faults_struck.is_empty() || !self.faults_planned.is_empty() {
             let _ = writeln!(t, "  faults struck: {}", self.faults_text());
         }
+        if let Some(rate) = self.failover_rate {
+            let _ = writeln!(
+                t,
+                "  failover: the lock was held twice after {} (mutual-exclusion findings between \
+                 one promotion and the next)",
+                rate.text()
+            );
+        }
         for kind in &self.faults_unstruck {
             let _ = writeln!(
                 t,
@@ -501,10 +578,25 @@ pub fn unstruck(scenario: &Scenario, history: &[Event]) -> Vec<String> {
     missed
 }
 
+/// Whether a failover's `ok` details say no replica was promoted.
+#[must_use]
+pub fn no_failover(details: &str) -> bool {
+    details.starts_with(NO_FAILOVER)
+}
+
+/// How a failover's `ok` details begin when no replica was promoted.
+pub const NO_FAILOVER: &str = "no replica was promoted";
+
 /// How many times each kind of fault began in `history`.
 #[must_use]
 pub fn faults_struck(history: &[Event]) -> BTreeMap<String, u64> {
     let mut struck = BTreeMap::new();
+    // A failover struck when a replica was promoted (its `ok` says so), not when it was tried.
+    let promoted = |e: &&Event| {
+        e.f == Op::Failover && e.kind == Kind::Ok && !e.details.as_deref().is_some_and(no_failover)
+    };
+    struck.insert("failover".to_string(), history.iter().filter(promoted).count() as u64);
+    struck.retain(|_, n| *n > 0);
     for e in history.iter().filter(|e| e.kind == Kind::Invoke) {
         let name = match e.f {
             Op::Kill => "kill-holder",

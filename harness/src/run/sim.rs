@@ -17,7 +17,7 @@ pub(super) fn record(
     seed: u64,
     progress: bool,
 ) -> anyhow::Result<Recorded> {
-    if let Some(why) = unsimulable(&scenario.faults, scenario.server) {
+    if let Some(why) = unsimulable(scenario) {
         anyhow::bail!("{}: {why}", scenario.path.display());
     }
     let (workers, iterations) = (scenario.workers, scenario.iterations);

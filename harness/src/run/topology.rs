@@ -3,6 +3,7 @@
 //! The coordinator asks [`Topology`] to carry out a strike and records what it answers.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -11,9 +12,11 @@ use crate::clock::monotonic_ns;
 use crate::history::{Event, Kind, Op};
 use crate::plan::HolderStrike;
 use crate::proxy::{self, Proxy, Target};
+use crate::report::NO_FAILOVER;
 use crate::scenario::{Crash, Fault, Persistence, Scenario};
 use crate::server_faults::clock::{self, FaketimeServer};
 use crate::server_faults::restart::RestartableServer;
+use crate::server_faults::sentinel::{Failover, Outage, SentinelGroup};
 use crate::server_faults::slow;
 
 /// The lock server as the workers reach it, and the means to fault it.
@@ -30,7 +33,30 @@ pub(super) struct Topology {
     ports: Vec<SocketAddr>,
     /// Undo actions due at a time (ms into the run).
     pending: Vec<(u64, Undo)>,
+    /// The primary, replicas and Sentinels, when the scenario has replicas.
+    replicated: Option<Replicated>,
 }
+
+/// A Sentinel group whose primary the workers reach through the proxy, and the failover under
+/// way, carried out on a thread of its own (the Sentinels take seconds).
+struct Replicated {
+    group: Arc<Mutex<SentinelGroup>>,
+    /// The failover thread's news, while one is under way.
+    news: Option<mpsc::Receiver<News>>,
+    /// When the failover under way began, for the event that ends it.
+    began_ns: u64,
+}
+
+/// What the failover thread tells the coordinator.
+enum News {
+    /// The Sentinels promoted a replica (its own address), or failed to.
+    Promoted(anyhow::Result<(Failover, SocketAddr)>),
+    /// The old primary (if it lives) rejoined as a replica and synced, or did not in time.
+    Settled(anyhow::Result<()>),
+}
+
+/// How long the Sentinels may take to promote a replica, and the group to settle after.
+const FAILOVER_LIMIT: Duration = Duration::from_secs(30);
 
 enum Undo {
     StartServer,
@@ -70,7 +96,18 @@ impl Topology {
             proxy: None,
             ports: Vec::new(),
             pending: Vec::new(),
+            replicated: None,
         };
+        let mut upstream = None;
+        if scenario.server.replicas > 0 {
+            let group = SentinelGroup::start(scenario.server.replicas as usize)
+                .context("cannot start the lock server's replicas and Sentinels")?;
+            let primary = group.primary()?;
+            upstream = Some(group.direct(primary).context("the primary is not one of ours")?);
+            topology.lock_pid = None;
+            topology.replicated =
+                Some(Replicated { group: Arc::new(Mutex::new(group)), news: None, began_ns: 0 });
+        }
         let jumps = scenario.faults.iter().any(|f| matches!(f, Fault::ServerClockJump { .. }));
         if jumps {
             if let Some(f) = scenario
@@ -108,14 +145,18 @@ impl Topology {
             topology.lock_pid = server.server().pid();
             topology.restartable = Some(server);
         }
-        if scenario.faults.iter().any(Fault::needs_proxy) {
+        if upstream.is_some() || scenario.faults.iter().any(Fault::needs_proxy) {
             let port = match (&topology.restartable, &topology.faketime) {
                 (Some(r), _) => r.port(),
                 (None, Some(f)) => f.port(),
                 (None, None) => 0,
             };
-            let upstream = SocketAddr::from(([127, 0, 0, 1], port));
+            let upstream = upstream.unwrap_or(SocketAddr::from(([127, 0, 0, 1], port)));
             let mut proxy = Proxy::start(upstream).context("cannot start the fault proxy")?;
+            if topology.replicated.is_some() {
+                // The coordinator follows the primary too (residue, PINGs).
+                topology.lock_url = proxy.url();
+            }
             for slot in 0..scenario.workers {
                 topology.ports.push(proxy.listen_for(slot).context("fault proxy: a worker port")?);
             }
@@ -208,9 +249,104 @@ impl Topology {
                 // leaves the clock where it is, as an NTP step would.
                 self.pending.push((now, Undo::Stepped));
             }
+            HolderStrike::Failover { outage } => {
+                let r = self.replicated.as_mut()?;
+                if r.news.is_some() {
+                    return None; // one failover at a time: this one waits
+                }
+                e.f = Op::Failover;
+                e.details = Some(match outage {
+                    Outage::Kill => "SIGKILL the primary".into(),
+                    _ => "the primary cut off from the Sentinels and the replicas (the workers \
+                          still reach it)"
+                        .into(),
+                });
+                let (tx, rx) = mpsc::channel();
+                let group = Arc::clone(&r.group);
+                let spawned =
+                    std::thread::Builder::new().name("contend-failover".into()).spawn(move || {
+                        let mut group = group.lock().unwrap_or_else(PoisonError::into_inner);
+                        let promoted = group.fail_primary(outage, FAILOVER_LIMIT).and_then(|f| {
+                            let direct = group
+                                .direct(f.new)
+                                .context("the new primary is not one of ours")?;
+                            Ok((f, direct))
+                        });
+                        let moved = promoted.as_ref().ok().map(|(f, _)| (f.old, f.new));
+                        // The coordinator moves the workers first; then the old primary may
+                        // come back, as a replica.
+                        let _ = tx.send(News::Promoted(promoted));
+                        group.heal();
+                        let settled = match moved {
+                            Some((old, new)) => {
+                                group.rejoin(old, new).and_then(|()| group.settle(FAILOVER_LIMIT))
+                            }
+                            None => Ok(()),
+                        };
+                        let _ = tx.send(News::Settled(settled));
+                    });
+                if let Err(err) = spawned {
+                    e.details = Some(format!("the failover did not start: {err}"));
+                    return Some(e);
+                }
+                r.news = Some(rx);
+                r.began_ns = e.time;
+            }
             HolderStrike::Kill | HolderStrike::Pause { .. } => return None,
         }
         Some(e)
+    }
+
+    /// What the failover under way reports by now (all of it, waiting up to the limit, when
+    /// `wait`): the promotion moves every client to the new primary, as a virtual IP would
+    /// (the proxy's upstream changes and its connections are reset).
+    fn failover_news(&mut self, wait: bool) -> Vec<Event> {
+        let mut events = Vec::new();
+        let Some(r) = self.replicated.as_mut() else { return events };
+        while let Some(rx) = r.news.as_ref() {
+            let news = if wait {
+                rx.recv_timeout(FAILOVER_LIMIT * 3).map_err(|_| ())
+            } else {
+                rx.try_recv().map_err(|_| ())
+            };
+            let Ok(news) = news else {
+                if wait {
+                    r.news = None; // the thread is gone or stuck: give up on it
+                }
+                break;
+            };
+            match news {
+                News::Promoted(promoted) => {
+                    let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Failover);
+                    e.details = Some(match promoted {
+                        Ok((f, direct)) => {
+                            if let Some(proxy) = self.proxy.as_ref() {
+                                proxy.set_upstream(direct);
+                                proxy.reset(Target::All);
+                            }
+                            format!(
+                                "the Sentinels promoted {} in {} ms (primary was {}); every \
+                                 client moved to it",
+                                f.new,
+                                f.took.as_millis(),
+                                f.old
+                            )
+                        }
+                        Err(err) => format!("{NO_FAILOVER}: {err:#}"),
+                    });
+                    events.push(e);
+                }
+                News::Settled(settled) => {
+                    r.news = None;
+                    if let Err(err) = settled {
+                        let mut e = Event::new(monotonic_ns(), Kind::Info, Op::Heal);
+                        e.details = Some(format!("after the failover: {err:#}"));
+                        events.push(e);
+                    }
+                }
+            }
+        }
+        events
     }
 
     /// Undoes what is due by `now` (ms into the run), or everything with `now = u64::MAX` (the
@@ -219,7 +355,7 @@ impl Topology {
         let (due, rest): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.pending).into_iter().partition(|(at, _)| *at <= now);
         self.pending = rest;
-        let mut events = Vec::new();
+        let mut events = self.failover_news(now == u64::MAX);
         for (_, undo) in due {
             let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Restart);
             match undo {

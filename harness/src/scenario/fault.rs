@@ -169,6 +169,16 @@ pub enum Fault {
         /// The step, seconds (forward if positive).
         jump_s: i64,
     },
+    /// Take the primary of a Sentinel group (`[server] replicas`) away while someone holds the
+    /// lock, let the Sentinels promote a replica, then move the workers to it (the front proxy
+    /// is re-pointed and its connections reset, as when a virtual IP moves).
+    Failover {
+        /// When and how often.
+        strike: HolderFault,
+        /// How the primary goes away: partitioned from the Sentinels and replicas while the
+        /// workers still reach it, or killed.
+        outage: crate::server_faults::sentinel::Outage,
+    },
 }
 
 /// Which acquires a `cancel-acquire` fault drops, and when.
@@ -268,6 +278,7 @@ impl Fault {
             Fault::Command(_) => "command",
             Fault::ServerClockJump { .. } => "server-clock-jump",
             Fault::CancelAcquire(_) => "cancel-acquire",
+            Fault::Failover { .. } => "failover",
         }
     }
 
@@ -282,6 +293,7 @@ impl Fault {
                 | Fault::PartitionHolder { .. }
                 | Fault::Command(_)
                 | Fault::ServerClockJump { .. }
+                | Fault::Failover { .. }
         )
     }
 

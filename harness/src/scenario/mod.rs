@@ -22,6 +22,11 @@ pub use fault::{
 };
 pub use settings::ClientSettings;
 
+pub use crate::server_faults::sentinel::Outage;
+
+/// The most replicas a scenario may start.
+const MAX_REPLICAS: u32 = 4;
+
 /// A scenario, ready to run.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -45,6 +50,9 @@ pub struct Scenario {
     pub hold: Hold,
     /// Slack added to liveness deadlines.
     pub slack_ms: u64,
+    /// A worker stops after this many acquires in a row that did not succeed (`[liveness]
+    /// give_up_after`, default 3), 100 ms × the misses so far apart.
+    pub give_up_after: u32,
     /// The faults, in file order.
     pub faults: Vec<Fault>,
     /// Expected verdicts per algorithm name.
@@ -58,11 +66,17 @@ pub struct Scenario {
 }
 
 /// How the harness starts its own lock server (`[server]`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// What survives a restart: `none` (the default), `rdb`, `aof-everysec`, `aof-always`.
+    #[serde(default)]
     pub persistence: Persistence,
+    /// Replicas of the lock server, with three Sentinels watching them (0: a lone server).
+    /// The workers reach the primary through a front proxy that a failover re-points, the way
+    /// a virtual IP moves.
+    #[serde(default)]
+    pub replicas: u32,
 }
 
 /// The lock's settings.
@@ -78,6 +92,14 @@ pub struct LockSettings {
     /// Drift allowance subtracted from the lease, ms (default ttl/100 + 2).
     #[serde(default)]
     pub drift_ms: Option<u64>,
+    /// After each acquire, `WAIT` until this many replicas acknowledged it (as
+    /// `redmutex::LockBuilder::replicas`); fewer in time, and the lock is released and the
+    /// acquire did not take it.
+    #[serde(default)]
+    pub replicas: Option<u32>,
+    /// How long that `WAIT` waits, ms (default 100).
+    #[serde(default)]
+    pub replicas_timeout_ms: Option<u64>,
 }
 
 /// Settings the gate uses instead of the scenario's own.
@@ -182,6 +204,12 @@ impl Scenario {
                  taken off every lease"
             ));
         }
+        if self.give_up_after == 0 || self.give_up_after > 100 {
+            return Some("[liveness] give_up_after must be 1 to 100 (acquires in a row)".into());
+        }
+        if let Some(problem) = self.replication_problem() {
+            return Some(problem);
+        }
         for fault in &self.faults {
             let (name, slots) = match fault {
                 Fault::StepDelay(d) => ("step-delay", d.workers.as_ref()),
@@ -195,6 +223,79 @@ impl Scenario {
                     self.workers - 1,
                     self.workers
                 ));
+            }
+        }
+        None
+    }
+
+    /// What is wrong with the scenario's replicas, `WAIT` and failovers, if anything.
+    fn replication_problem(&self) -> Option<String> {
+        let replicas = self.server.replicas;
+        if replicas > MAX_REPLICAS {
+            return Some(format!(
+                "[server] replicas must be at most {MAX_REPLICAS} (each is a redis-server of its own)"
+            ));
+        }
+        if self.lock.replicas == Some(0) {
+            return Some(
+                "[lock] replicas = 0 waits for nothing: ask for at least one replica, or leave it \
+                 out"
+                .into(),
+            );
+        }
+        let wait_ms = self.lock.replicas_timeout_ms;
+        if wait_ms.is_some() && self.lock.replicas.is_none() {
+            return Some("[lock] replicas_timeout_ms goes with [lock] replicas".into());
+        }
+        if wait_ms.is_some_and(|t| t == 0 || t >= self.lock.ttl_ms) {
+            return Some(
+                "[lock] replicas_timeout_ms must be above 0 and below ttl_ms (WAIT eats the lease)"
+                    .into(),
+            );
+        }
+        if replicas > 0 && self.lock.replicas.is_some_and(|n| n > replicas) {
+            return Some(format!(
+                "[lock] replicas = {} asks more replicas than [server] replicas = {replicas} \
+                 starts: every acquire would fail its WAIT",
+                self.lock.replicas.unwrap_or(0)
+            ));
+        }
+        for fault in &self.faults {
+            let Fault::Failover { strike, outage } = fault else { continue };
+            if replicas == 0 {
+                return Some(
+                    "fault `failover` needs replicas to promote: set [server] replicas = 1 or 2"
+                        .into(),
+                );
+            }
+            if *outage == Outage::Kill && strike.count.is_none_or(|c| c > replicas) {
+                return Some(format!(
+                    "fault `failover` with outage = \"kill\": a killed primary never comes back, \
+                     so at most {replicas} failovers can happen with {replicas} replicas: set \
+                     count to at most {replicas}, or use outage = \"partition\""
+                ));
+            }
+        }
+        if replicas > 0 {
+            let other = self.faults.iter().find(|f| {
+                matches!(
+                    f,
+                    Fault::RestartServer { .. }
+                        | Fault::SlowServer { .. }
+                        | Fault::ServerClockJump { .. }
+                )
+            });
+            if let Some(f) = other {
+                return Some(format!(
+                    "fault `{}` strikes a lone lock server; with [server] replicas the lock \
+                     server is a Sentinel group: leave one of them out",
+                    f.kind_name()
+                ));
+            }
+            if self.server.persistence != Persistence::None {
+                return Some(
+                    "[server] persistence goes with a lone lock server, not with replicas".into(),
+                );
             }
         }
         None

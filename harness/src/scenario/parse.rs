@@ -11,8 +11,8 @@ use toml::Spanned;
 use super::fault::{MAX_FAULT_MS, MAX_SKEW_MS};
 use super::{
     CancelAcquire, ClockSkew, CommandAction, CommandFault, Crash, DelayOp, Expectations, Fault,
-    GateOverride, Hold, HolderFault, LockSettings, Persistence, Scenario, ServerSettings,
-    StepDelay, Window,
+    GateOverride, Hold, HolderFault, LockSettings, Outage, Scenario, ServerSettings, StepDelay,
+    Window,
 };
 
 impl Scenario {
@@ -40,6 +40,8 @@ impl Scenario {
             ttl_ms: default_ttl(),
             wait_ms: default_ttl(),
             drift_ms: None,
+            replicas: None,
+            replicas_timeout_ms: None,
         });
         if lock.ttl_ms == 0 {
             bail!("{}: [lock] ttl_ms must be positive", path.display());
@@ -68,11 +70,16 @@ impl Scenario {
             max_duration_ms: raw.max_duration_ms.unwrap_or(120_000),
             lock,
             hold,
-            slack_ms: raw.liveness.map_or(1000, |l| l.slack_ms),
+            slack_ms: raw.liveness.as_ref().and_then(|l| l.slack_ms).unwrap_or(1000),
+            give_up_after: raw
+                .liveness
+                .as_ref()
+                .and_then(|l| l.give_up_after)
+                .unwrap_or(super::settings::GIVE_UP_AFTER),
             faults,
             expect: raw.expect,
             specimen_scale: raw.specimen_scale.unwrap_or(1.0),
-            server: raw.server.unwrap_or(ServerSettings { persistence: Persistence::None }),
+            server: raw.server.unwrap_or_default(),
             gate: raw.gate.unwrap_or_default(),
         };
         if let Some(problem) = scenario.problem() {
@@ -127,7 +134,8 @@ struct RawSection {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLiveness {
-    slack_ms: u64,
+    slack_ms: Option<u64>,
+    give_up_after: Option<u32>,
 }
 
 #[derive(Clone, Copy, Deserialize)]
@@ -204,6 +212,7 @@ enum RawKind {
     Command,
     ServerClockJump,
     CancelAcquire,
+    Failover,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +241,15 @@ struct RawFault {
     percent: Option<u32>,
     min_after_ms: Option<u64>,
     max_after_ms: Option<u64>,
+    outage: Option<RawOutage>,
+}
+
+/// How a `failover` takes the primary away.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum RawOutage {
+    Partition,
+    Kill,
 }
 
 impl RawFault {
@@ -257,6 +275,7 @@ impl RawFault {
             ("percent", self.percent.is_some()),
             ("min_after_ms", self.min_after_ms.is_some()),
             ("max_after_ms", self.max_after_ms.is_some()),
+            ("outage", self.outage.is_some()),
         ];
         let (name, allowed): (&str, &[&str]) = match kind {
             RawKind::KillHolder => ("kill-holder", &["every_ms", "after_acquire_ms", "count"]),
@@ -281,6 +300,7 @@ impl RawFault {
             RawKind::ServerClockJump => {
                 ("server-clock-jump", &["every_ms", "after_acquire_ms", "count", "jump_s"])
             }
+            RawKind::Failover => ("failover", &["every_ms", "after_acquire_ms", "count", "outage"]),
             RawKind::Command => (
                 "command",
                 &["action", "op", "nth_op", "nth_command", "delay_ms", "workers", "count"],
@@ -388,6 +408,13 @@ impl RawFault {
                 }
                 Fault::ServerClockJump { strike, jump_s }
             }
+            RawKind::Failover => Fault::Failover {
+                strike,
+                outage: match self.outage.unwrap_or(RawOutage::Partition) {
+                    RawOutage::Partition => Outage::Partition,
+                    RawOutage::Kill => Outage::Kill,
+                },
+            },
             RawKind::Command => {
                 let action = self.action.ok_or_else(|| need("action"))?;
                 let delays =
@@ -420,7 +447,7 @@ impl RawFault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Expect;
+    use crate::scenario::{ClientSettings, Expect};
 
     fn parse(text: &str) -> anyhow::Result<Scenario> {
         Scenario::parse(text, Path::new("s.toml"))
@@ -461,6 +488,48 @@ mod tests {
         let err =
             parse("[[faults]]\nkind = \"kill-holder\"\npause_ms = 5\n").unwrap_err().to_string();
         assert!(err.starts_with("s.toml:2:8:") && err.contains("`pause_ms`"), "{err}");
+    }
+
+    #[test]
+    fn replicas_wait_and_failovers_are_checked_before_anything_starts() {
+        let failover = "[[faults]]\nkind = \"failover\"\n";
+        let s =
+            parse(&format!("[server]\nreplicas = 1\n[lock]\nreplicas = 1\n{failover}")).unwrap();
+        assert_eq!(s.server.replicas, 1);
+        assert!(
+            matches!(s.faults[0], Fault::Failover { outage: Outage::Partition, .. }),
+            "partition is the default outage"
+        );
+        assert_eq!(ClientSettings::of(&s).replicas, Some((1, 100)), "WAIT 1, 100 ms by default");
+        let refused = |text: &str, says: &str| {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(says), "{text:?}: {err}");
+        };
+        refused(failover, "needs replicas to promote: set [server] replicas");
+        refused(
+            &format!("[server]\nreplicas = 1\n{failover}outage = \"kill\"\ncount = 2\n"),
+            "at most 1 failovers",
+        );
+        refused(
+            &format!("[server]\nreplicas = 2\n{failover}outage = \"kill\"\n"),
+            "set count to at most 2",
+        );
+        refused("[server]\nreplicas = 1\n[lock]\nreplicas = 2\n", "every acquire would fail");
+        refused("[lock]\nreplicas = 0\n", "waits for nothing");
+        refused("[lock]\nreplicas_timeout_ms = 5\n", "goes with [lock] replicas");
+        refused(
+            "[lock]\nttl_ms = 1000\nreplicas = 1\nreplicas_timeout_ms = 1000\n",
+            "below ttl_ms",
+        );
+        refused(
+            "[server]\nreplicas = 1\n[[faults]]\nkind = \"slow-server\"\npause_ms = 5\n",
+            "fault `slow-server` strikes a lone lock server",
+        );
+        refused("[server]\nreplicas = 1\npersistence = \"rdb\"\n", "not with replicas");
+        refused("[server]\nreplicas = 9\n", "at most 4");
+        refused(&format!("{failover}outage = \"sleep\"\n"), "unknown variant `sleep`");
+        refused(&format!("{failover}pause_ms = 5\n"), "`pause_ms` does not apply");
+        refused("[liveness]\ngive_up_after = 0\n", "give_up_after must be 1 to 100");
     }
 
     #[test]

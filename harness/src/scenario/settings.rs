@@ -26,6 +26,9 @@ pub struct ClientSettings {
     pub give_up_after: u32,
     /// The scenario's faults; clients carry out the step delays and clock skews among them.
     pub faults: Vec<Fault>,
+    /// `WAIT` after each acquire: how many replicas, and how long, ms (`[lock] replicas`).
+    #[serde(default)]
+    pub replicas: Option<(u32, u64)>,
 }
 
 impl ClientSettings {
@@ -38,8 +41,12 @@ impl ClientSettings {
             drift_ms: scenario.drift_ms(),
             hold: scenario.hold,
             max_duration_ms: scenario.max_duration_ms,
-            give_up_after: GIVE_UP_AFTER,
+            give_up_after: scenario.give_up_after,
             faults: scenario.faults.clone(),
+            replicas: scenario
+                .lock
+                .replicas
+                .map(|n| (n, scenario.lock.replicas_timeout_ms.unwrap_or(REPLICAS_TIMEOUT_MS))),
         }
     }
 
@@ -94,8 +101,11 @@ impl ClientSettings {
     }
 }
 
-/// A client stops after this many acquires in a row that did not succeed.
-const GIVE_UP_AFTER: u32 = 3;
+/// A client stops after this many acquires in a row that did not succeed, by default.
+pub(super) const GIVE_UP_AFTER: u32 = 3;
+
+/// How long `WAIT` waits for the replicas by default, ms.
+pub const REPLICAS_TIMEOUT_MS: u64 = 100;
 
 impl ClockSkew {
     /// Whether this skew moves the clock of the client in `slot`, `now_ms` after the run began.

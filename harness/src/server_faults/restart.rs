@@ -11,10 +11,11 @@ use redmutex::testing::RedisServer;
 use serde::{Deserialize, Serialize};
 
 /// How a server keeps its data across a crash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Persistence {
     /// Nothing: a restart forgets every key.
+    #[default]
     None,
     /// RDB snapshots, each second in which something changed (`save 1 1`, Redis's tightest
     /// save point): a crash loses the writes since the last finished snapshot.

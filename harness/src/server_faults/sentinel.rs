@@ -144,7 +144,10 @@ impl SentinelGroup {
             .find(|n| n.proxy.addr() == old)
             .context("the primary is not one of ours")?;
         match how {
-            Outage::Kill => node.server.kill(),
+            Outage::Kill => {
+                node.server.kill();
+                node.dead = true;
+            }
             Outage::Sleep { ms } => {
                 // Fire and forget: the server reads the command before it sees the close.
                 let mut s = TcpStream::connect(loopback(node.server.port()))?;
@@ -172,12 +175,35 @@ impl SentinelGroup {
         Ok(Failover { old, new, took: begin.elapsed() })
     }
 
+    /// Waits up to `limit` until the primary the Sentinels name has every other live server as
+    /// an online replica (a healed old primary has been turned into one and has synced), so
+    /// that another failover can promote one.
+    pub fn settle(&self, limit: Duration) -> anyhow::Result<()> {
+        let live = self.nodes.iter().filter(|n| !n.dead).count();
+        self.wait(limit, "the replicas to sync with the new primary", || {
+            let primary = self.primary()?;
+            let info = query(primary, redis::cmd("INFO").arg("replication"))?;
+            let info: String = redis::from_redis_value(info)?;
+            Ok(info.contains("role:master") && info.matches("state=online").count() + 1 == live)
+        })
+    }
+
     /// Ends every partition: held traffic flows on, and the Sentinels turn a stale primary into
     /// a replica of the new one.
     pub fn heal(&self) {
         for node in &self.nodes {
             node.proxy.heal(Target::All);
         }
+    }
+
+    /// Turns the old primary `old` (if it lives) into a replica of the new one `new` at once
+    /// (both as [`Failover`] names them), as an orchestrator would: the Sentinels do it too,
+    /// but only once their next `INFO` of it, up to 10 s later, shows it still a primary.
+    pub fn rejoin(&self, old: SocketAddr, new: SocketAddr) -> anyhow::Result<()> {
+        let node = self.nodes.iter().find(|n| n.proxy.addr() == old && !n.dead);
+        let Some(node) = node else { return Ok(()) };
+        let replicaof = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(new.port()).clone();
+        query(loopback(node.server.port()), &replicaof).map(drop)
     }
 
     /// The server's own address behind the proxy address `addr` (which [`Self::primary`]
@@ -239,6 +265,8 @@ impl SentinelGroup {
 struct Node {
     server: RedisServer,
     proxy: Proxy,
+    /// Killed by a failover: it never comes back.
+    dead: bool,
 }
 
 impl Node {
@@ -250,13 +278,17 @@ impl Node {
             .arg("--replica-announce-ip")
             .arg("127.0.0.1")
             .arg("--replica-announce-port")
-            .arg(proxy.addr().port().to_string());
+            .arg(proxy.addr().port().to_string())
+            // A replica that (re)joins syncs at once, not after Redis's default 5 s wait for
+            // more replicas to share the transfer.
+            .arg("--repl-diskless-sync-delay")
+            .arg("0");
         if let Some(primary) = primary {
             builder = builder.arg("--replicaof").arg("127.0.0.1").arg(primary.port().to_string());
         }
         let server = builder.start()?;
         proxy.set_upstream(loopback(server.port()));
-        Ok(Node { server, proxy })
+        Ok(Node { server, proxy, dead: false })
     }
 }
 

@@ -9,7 +9,7 @@ use crate::history::Kind;
 use redmutex::sim::Persistence as ModelPersistence;
 
 use crate::plan::{FaultPlan, HolderStrike, WindowEdge};
-use crate::scenario::{Fault, Persistence, ServerSettings};
+use crate::scenario::{Fault, Persistence};
 
 /// A fault the random nemesis can inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -147,11 +147,12 @@ impl FromStr for Faults {
     }
 }
 
-/// Why the simulator cannot play a scenario with these faults and this server, if it cannot:
-/// it plays every fault kind, but its model keeps every key across a restart or none (no RDB
-/// snapshot or fsync window).
+/// Why the simulator cannot play a scenario, if it cannot: it plays every fault kind but
+/// `failover`, its model is a lone server (no replicas, no `WAIT`), and it keeps every key
+/// across a restart or none (no RDB snapshot or fsync window).
 #[must_use]
-pub fn unsimulable(faults: &[Fault], server: ServerSettings) -> Option<String> {
+pub fn unsimulable(scenario: &crate::scenario::Scenario) -> Option<String> {
+    let (faults, server) = (&scenario.faults, scenario.server);
     let restarts = faults.iter().any(|f| matches!(f, Fault::RestartServer { .. }));
     if restarts && matches!(server.persistence, Persistence::Rdb | Persistence::AofEverysec) {
         return Some(format!(
@@ -159,6 +160,14 @@ pub fn unsimulable(faults: &[Fault], server: ServerSettings) -> Option<String> {
              not `{}`: run it on real servers",
             server.persistence.name()
         ));
+    }
+    let failover = faults.iter().any(|f| matches!(f, Fault::Failover { .. }));
+    if server.replicas > 0 || scenario.lock.replicas.is_some() || failover {
+        return Some(
+            "the simulator models a lone lock server, not replicas and failovers: run it on real \
+             servers (--server local)"
+                .into(),
+        );
     }
     None
 }
@@ -210,6 +219,8 @@ impl Plans {
                 HolderStrike::Partition { ms } => e.partition(slot, ms),
                 HolderStrike::Slow { ms } => e.sleep_server(ms),
                 HolderStrike::ClockJump { secs } => e.jump_server_clock(secs),
+                // Refused before the run (`unsimulable`).
+                HolderStrike::Failover { .. } => return false,
             }
             true
         })

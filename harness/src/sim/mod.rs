@@ -34,7 +34,7 @@ pub use faults::{Faults, NemesisKind, unsimulable};
 
 use crate::check::{CheckResult, Context, check_all};
 use crate::history::History;
-use crate::scenario::{ClientSettings, Fault, Hold, Persistence, Scenario, ServerSettings};
+use crate::scenario::{ClientSettings, Fault, Hold, Scenario, ServerSettings};
 
 /// Everything one simulated run needs besides the algorithm.
 #[derive(Clone, Debug)]
@@ -77,13 +77,14 @@ impl Default for SimConfig {
                 max_duration_ms: 3_600_000,
                 give_up_after: 3,
                 faults: Vec::new(),
+                replicas: None,
             },
             slack_ms: 100,
             net_min_us: 10,
             net_max_us: 50,
             faults: Faults::none(),
             fault_every_ms: 1000,
-            server: ServerSettings { persistence: Persistence::None },
+            server: ServerSettings::default(),
         }
     }
 }

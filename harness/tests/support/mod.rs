@@ -342,3 +342,21 @@ pub fn cmdline(pid: u32) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// The live processes of session `sid` (a process that left the session by `setsid` is not
+/// counted): what a run started with `setsid` and did not stop, even after it was re-parented.
+pub fn session_members(sid: u32) -> Vec<u32> {
+    let mut members = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else { return members };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // After the name: state, ppid, pgrp, session.
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        let zombie = matches!(fields.first(), Some(&("Z" | "X")));
+        if !zombie && fields.get(3).and_then(|s| s.parse::<u32>().ok()) == Some(sid) {
+            members.push(pid);
+        }
+    }
+    members
+}

@@ -34,6 +34,7 @@ impl Fault {
             Op::Partition => "partition",
             Op::Command => "command",
             Op::ServerClock => "clock jump",
+            Op::Failover => "failover",
             Op::Crash => "crash",
             _ => "heal",
         };
@@ -47,7 +48,7 @@ impl Fault {
             Op::Pause => "k-pause",
             Op::StepDelay => "k-delay",
             Op::ClockSkew => "k-skew",
-            Op::Restart | Op::SlowServer => "k-restart",
+            Op::Restart | Op::SlowServer | Op::Failover => "k-restart",
             Op::Partition => "k-pause",
             Op::Command => "k-kill",
             Op::ServerClock => "k-skew",
@@ -72,6 +73,7 @@ pub(super) fn faults(events: &[Event]) -> Vec<Fault> {
                 | Op::Restart
                 | Op::SlowServer
                 | Op::Partition
+                | Op::Failover
         );
         let instant = match (e.f, e.kind) {
             (Op::Kill | Op::Crash | Op::Command | Op::ServerClock, Kind::Invoke | Kind::Info) => {

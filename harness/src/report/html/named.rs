@@ -119,6 +119,7 @@ pub(super) fn op_name(op: Op) -> &'static str {
         Op::SlowServer => "slow-server",
         Op::Partition => "partition",
         Op::Command => "command",
+        Op::Failover => "failover",
         Op::ServerClock => "server-clock",
         Op::CancelAcquire => "cancel-acquire",
         Op::Residue => "residue",
