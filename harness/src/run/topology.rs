@@ -13,8 +13,9 @@ use crate::plan::HolderStrike;
 use crate::proxy::{self, Proxy, Target};
 use crate::scenario::{Crash, Fault, Persistence, Scenario};
 use crate::server_faults::clock::{self, FaketimeServer};
-use crate::server_faults::restart::RestartableServer;
-use crate::server_faults::slow;
+use crate::server_faults::restart::Restartable;
+use crate::server_faults::{self, slow};
+use crate::servers::ServerChoice;
 
 /// The lock server as the workers reach it, and the means to fault it.
 pub(super) struct Topology {
@@ -22,7 +23,7 @@ pub(super) struct Topology {
     pub(super) lock_url: String,
     /// Its process id, when it is ours (the PING measurement pins it).
     pub(super) lock_pid: Option<u32>,
-    restartable: Option<RestartableServer>,
+    restartable: Option<Box<dyn Restartable>>,
     /// The lock server under libfaketime, for server clock jumps.
     faketime: Option<FaketimeServer>,
     proxy: Option<Proxy>,
@@ -40,25 +41,28 @@ enum Undo {
 }
 
 impl Topology {
-    /// The lock server of a run of `scenario` whose servers are `lock_url` (ours when `owned`,
-    /// with process `lock_pid`): unchanged when no fault needs more, otherwise a server of our
-    /// own with the scenario's persistence and debug commands, and the proxy for `workers`
-    /// slots when a fault strikes through it.
+    /// The lock server of a run of `scenario` whose servers are `lock_url` (from `choice`, with
+    /// process `lock_pid`): unchanged when no fault needs more, otherwise a server of our own
+    /// (a container in docker mode) with the scenario's persistence and debug commands, and the
+    /// proxy for `workers` slots when a fault strikes through it.
     pub(super) fn start(
         scenario: &Scenario,
         lock_url: &str,
         lock_pid: Option<u32>,
-        owned: bool,
+        choice: &ServerChoice,
     ) -> anyhow::Result<Topology> {
         let needs_server = scenario.faults.iter().any(Fault::needs_own_server)
             || scenario.server.persistence != Persistence::None;
+        let in_docker = *choice == ServerChoice::Docker;
+        let owned = in_docker || *choice == ServerChoice::Local;
         if needs_server && !owned {
             let what = scenario.faults.iter().find(|f| f.needs_own_server()).map_or_else(
                 || "[server] persistence".into(),
                 |f| format!("fault `{}`", f.kind_name()),
             );
             bail!(
-                "{}: {what} needs a lock server the harness starts itself: run with --server local",
+                "{}: {what} needs a lock server the harness starts itself: run with --server local \
+                 or --server docker",
                 scenario.path.display()
             );
         }
@@ -73,6 +77,15 @@ impl Topology {
         };
         let jumps = scenario.faults.iter().any(|f| matches!(f, Fault::ServerClockJump { .. }));
         if jumps {
+            if in_docker {
+                bail!(
+                    "{}: a server-clock-jump cannot run in docker mode: it runs a libc-malloc \
+                     redis-server of this machine under libfaketime, and a container has no wall \
+                     clock of its own to step (the image's Debian redis-server is built with \
+                     jemalloc, which does not start under libfaketime): run it with --server local",
+                    scenario.path.display()
+                );
+            }
             if let Some(f) = scenario
                 .faults
                 .iter()
@@ -99,13 +112,9 @@ impl Topology {
             topology.lock_pid = None;
             topology.faketime = Some(server);
         } else if needs_server {
-            let server = RestartableServer::start(
-                scenario.server.persistence,
-                &["--enable-debug-command", "local"],
-            )
-            .context("cannot start the lock server of the run's server faults")?;
+            let server = server_faults::lock_server(in_docker, scenario.server.persistence)?;
             topology.lock_url = server.url();
-            topology.lock_pid = server.server().pid();
+            topology.lock_pid = server.pid();
             topology.restartable = Some(server);
         }
         if scenario.faults.iter().any(Fault::needs_proxy) {
@@ -166,11 +175,12 @@ impl Topology {
                     return Some(e);
                 }
                 e.details = Some(format!(
-                    "{} the lock server, persistence {}{}, up again after {downtime_ms} ms",
+                    "{} {}, persistence {}{}, up again after {downtime_ms} ms",
                     match crash {
                         Crash::Sigkill => "SIGKILL",
                         Crash::ShutdownNosave => "SHUTDOWN NOSAVE",
                     },
+                    server.noun(),
                     persistence.name(),
                     if persistence == Persistence::None { ": every key lost" } else { "" }
                 ));
@@ -229,6 +239,8 @@ impl Topology {
                     {
                         e.details = Some(format!("the lock server did not come back: {err}"));
                     }
+                    // Up again now: a container takes a while to start.
+                    e.time = monotonic_ns();
                 }
                 Undo::SlowEnds => e.f = Op::SlowServer,
                 Undo::Stepped => e.f = Op::ServerClock,
