@@ -66,9 +66,9 @@ roundtrips:
 redis-image:
     harness/docker/build-image.sh
 
-# The docker backend's tests (testcontainers; feature `docker`).
+# The docker backend's tests and its server faults (testcontainers; feature `docker`).
 test-docker: redis-image
-    cargo test -p contend --features docker --test docker
+    cargo test -p contend --features docker --test docker --test docker_faults
 
 # One simulated seed; a violation prints its timeline and replay command.
 sim SEED="1" *ARGS="":

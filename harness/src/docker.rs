@@ -10,9 +10,13 @@
 //! and must not be reachable from the network.
 //!
 //! Two ways in: [`start`] (async, one server, removed when the [`DockerRedis`] is dropped inside a
-//! tokio runtime) and [`start_pair`] / [`start_blocking`] (callable from anywhere, sync or async:
-//! the containers live on a thread of their own, with their own runtime, and are removed when
-//! the returned [`Containers`] guard is dropped).
+//! tokio runtime) and [`start_pair`] / [`start_blocking`] / [`start_specs_blocking`] (callable
+//! from anywhere, sync or async: the containers live on a thread of their own, with their own
+//! runtime, and are removed when the returned [`Containers`] guard is dropped).
+//!
+//! Every container carries the label [`PID_LABEL`] with the id of the process that started it,
+//! so that what a `contend` killed by SIGKILL left behind can be found and removed:
+//! `docker rm -f -v $(docker ps -aq --filter label=org.redmutex.contend.pid)`.
 
 use std::any::Any;
 use std::process::Command;
@@ -20,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
-use testcontainers::bollard::models::HostConfig;
+use testcontainers::bollard::models::{HostConfig, Mount, MountType};
 use testcontainers::core::{IntoContainerPort, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
@@ -36,6 +40,23 @@ pub const IMAGE_ENV: &str = "CONTEND_DOCKER_IMAGE";
 
 /// The port Redis listens on inside the container.
 const REDIS_PORT: u16 = 6379;
+
+/// The label on every container this module starts; its value is the starting process's id.
+pub const PID_LABEL: &str = "org.redmutex.contend.pid";
+
+/// The folder the image's `redis-server` runs in and keeps its files in.
+const DATA_DIR: &str = "/data";
+
+/// How to start one server container.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Spec {
+    /// `redis-server` arguments after the defaults (no persistence); later ones win.
+    pub args: Vec<String>,
+    /// Whether the data folder is a volume of the container's own (removed with it): a real
+    /// file system under the engine's data root rather than the container's overlay, for a
+    /// server whose files must outlive restarts and whose fsyncs must mean what they say.
+    pub data_volume: bool,
+}
 
 /// A `redis-server` in a container; the container is removed on drop.
 ///
@@ -77,7 +98,29 @@ impl std::fmt::Debug for DockerRedis {
 /// Fails with what to do when Docker is unreachable or the image is missing (`just
 /// redis-image`).
 pub async fn start(image: &str, tag: &str) -> anyhow::Result<DockerRedis> {
+    start_spec(image, tag, &Spec::default()).await
+}
+
+/// As [`start`], with `spec`'s extra arguments and data volume.
+pub async fn start_spec(image: &str, tag: &str, spec: &Spec) -> anyhow::Result<DockerRedis> {
     check_image(image, tag)?;
+    let mut cmd: Vec<String> = [
+        "redis-server",
+        "--port",
+        "6379",
+        "--bind",
+        "0.0.0.0",
+        "--protected-mode",
+        "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .map(String::from)
+    .into();
+    cmd.extend(spec.args.iter().cloned());
+    let data_volume = spec.data_volume;
     let mut last = None;
     // A free port can be taken by someone else before Docker binds it: try a few.
     for _ in 0..3 {
@@ -86,21 +129,15 @@ pub async fn start(image: &str, tag: &str) -> anyhow::Result<DockerRedis> {
         let request = GenericImage::new(image, tag)
             .with_wait_for(WaitFor::message_on_stdout("Ready to accept connections"))
             .with_mapped_port(port, REDIS_PORT.tcp())
-            .with_host_config_modifier(loopback_only)
+            .with_host_config_modifier(move |config| {
+                loopback_only(config);
+                if data_volume {
+                    anonymous_data_volume(config);
+                }
+            })
+            .with_label(PID_LABEL, std::process::id().to_string())
             .with_startup_timeout(Duration::from_secs(30))
-            .with_cmd([
-                "redis-server",
-                "--port",
-                "6379",
-                "--bind",
-                "0.0.0.0",
-                "--protected-mode",
-                "no",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ]);
+            .with_cmd(cmd.clone());
         match request.start().await {
             Ok(container) => return Ok(DockerRedis { container, port }),
             Err(e) => last = Some(e),
@@ -125,6 +162,7 @@ impl DockerRedis {
 /// removes them and waits until they are gone.
 pub struct Containers {
     urls: Vec<String>,
+    ids: Vec<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -134,6 +172,12 @@ impl Containers {
     #[must_use]
     pub fn urls(&self) -> &[String] {
         &self.urls
+    }
+
+    /// The containers' ids, in start order.
+    #[must_use]
+    pub fn ids(&self) -> &[String] {
+        &self.ids
     }
 }
 
@@ -157,8 +201,18 @@ impl std::fmt::Debug for Containers {
 /// accept connections. Blocks the calling thread meanwhile; safe inside or outside a tokio
 /// runtime of either flavor.
 pub fn start_blocking(image: &str, tag: &str, count: usize) -> anyhow::Result<Containers> {
+    start_specs_blocking(image, tag, vec![Spec::default(); count])
+}
+
+/// As [`start_blocking`], one container per spec.
+pub fn start_specs_blocking(
+    image: &str,
+    tag: &str,
+    specs: Vec<Spec>,
+) -> anyhow::Result<Containers> {
+    type Started = (Vec<String>, Vec<String>);
     let (image, tag) = (image.to_string(), tag.to_string());
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Vec<String>>>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<anyhow::Result<Started>>();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("contend-docker".into())
@@ -174,9 +228,9 @@ pub fn start_blocking(image: &str, tag: &str, count: usize) -> anyhow::Result<Co
                 }
             };
             runtime.block_on(async move {
-                let mut servers = Vec::with_capacity(count);
-                for _ in 0..count {
-                    match start(&image, &tag).await {
+                let mut servers = Vec::with_capacity(specs.len());
+                for spec in &specs {
+                    match start_spec(&image, &tag, spec).await {
                         Ok(server) => servers.push(server),
                         Err(e) => {
                             let _ = ready_tx.send(Err(e));
@@ -184,7 +238,9 @@ pub fn start_blocking(image: &str, tag: &str, count: usize) -> anyhow::Result<Co
                         }
                     }
                 }
-                if ready_tx.send(Ok(servers.iter().map(DockerRedis::url).collect())).is_ok() {
+                let urls = servers.iter().map(DockerRedis::url).collect();
+                let ids = servers.iter().map(|s| s.id().to_string()).collect();
+                if ready_tx.send(Ok((urls, ids))).is_ok() {
                     // Until the guard is dropped (or its owner dies and the sender with it).
                     let _ = stop_rx.await;
                 }
@@ -196,8 +252,8 @@ pub fn start_blocking(image: &str, tag: &str, count: usize) -> anyhow::Result<Co
             });
         })
         .context("cannot start the docker thread")?;
-    let urls = match ready_rx.recv() {
-        Ok(Ok(urls)) => urls,
+    let (urls, ids) = match ready_rx.recv() {
+        Ok(Ok(started)) => started,
         Ok(Err(e)) => {
             let _ = thread.join();
             return Err(e);
@@ -207,22 +263,29 @@ pub fn start_blocking(image: &str, tag: &str, count: usize) -> anyhow::Result<Co
             bail!("the docker thread ended without starting the containers");
         }
     };
-    Ok(Containers { urls, stop: Some(stop_tx), thread: Some(thread) })
+    Ok(Containers { urls, ids, stop: Some(stop_tx), thread: Some(thread) })
 }
 
 /// A lock server and a witness server for a run: two containers from `$CONTEND_DOCKER_IMAGE`
 /// (`NAME:TAG`, default `redmutex/redis:local`). Answers the guard that removes them when dropped,
 /// the lock server's URL and the witness's.
 pub fn start_pair() -> anyhow::Result<(Box<dyn Any>, String, String)> {
-    let reference = std::env::var(IMAGE_ENV).unwrap_or_else(|_| format!("{IMAGE}:{TAG}"));
-    let (image, tag) = split_reference(&reference)
-        .with_context(|| format!("{IMAGE_ENV}={reference}: expected NAME:TAG"))?;
-    let containers = start_blocking(image, tag, 2)?;
+    let (image, tag) = image_reference()?;
+    let containers = start_blocking(&image, &tag, 2)?;
     let [lock, witness] = containers.urls() else {
         bail!("expected two containers, started {}", containers.urls().len());
     };
     let (lock, witness) = (lock.clone(), witness.clone());
     Ok((Box::new(containers), lock, witness))
+}
+
+/// The image runs use: `$CONTEND_DOCKER_IMAGE` (`NAME:TAG`), default `redmutex/redis:local`;
+/// answers the name and the tag.
+pub fn image_reference() -> anyhow::Result<(String, String)> {
+    let reference = std::env::var(IMAGE_ENV).unwrap_or_else(|_| format!("{IMAGE}:{TAG}"));
+    let (image, tag) = split_reference(&reference)
+        .with_context(|| format!("{IMAGE_ENV}={reference}: expected NAME:TAG"))?;
+    Ok((image.to_string(), tag.to_string()))
 }
 
 /// `NAME:TAG` split at the tag's colon (a registry's `host:port/` is part of the name).
@@ -238,6 +301,16 @@ fn loopback_only(config: &mut HostConfig) {
             binding.host_ip = Some("127.0.0.1".into());
         }
     }
+}
+
+/// Mounts an anonymous volume on the data folder: removed with the container (testcontainers
+/// removes containers with their volumes).
+fn anonymous_data_volume(config: &mut HostConfig) {
+    config.mounts.get_or_insert_with(Vec::new).push(Mount {
+        target: Some(DATA_DIR.into()),
+        typ: Some(MountType::VOLUME),
+        ..Mount::default()
+    });
 }
 
 /// Fails early, with the command that fixes it, when the image is not in the local engine;

@@ -6,7 +6,7 @@
 mod adapted;
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use redmutex::algo::{Protocol, ReleaseParams, Rng};
@@ -22,6 +22,12 @@ use crate::history::{Event, Kind, Op};
 use crate::registry;
 use crate::scenario::{ClientSettings, DelayOp};
 use crate::witness::{RunKeys, others};
+
+/// How long a worker whose acquires fail in transit (the server is down, restarting) tries the
+/// same iteration again: a client's retry policy outlasts a restart. A local restart takes
+/// milliseconds; a container's over a second (after `docker start` its published port stalls
+/// new connections for about a second).
+const RETRY_FOR: Duration = Duration::from_secs(3);
 
 /// Everything a worker needs, passed by the coordinator as one JSON argument.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -137,8 +143,10 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         adapter,
         cancels: 0,
         unreplicated: 0,
+        in_transit: false,
     };
     let mut misses = 0;
+    let mut first_miss = None;
     let deadline =
         cfg.run_start_ns.saturating_add(cfg.client.max_duration_ms.saturating_mul(1_000_000));
     let mut i = 0;
@@ -151,21 +159,31 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         if w.unreplicated > unreplicated {
             continue; // not replicated: the lock is not ours, and the iteration is tried again
         }
-        i += 1;
         let Some(grant) = attempt else {
             if w.cancels > cancels {
+                i += 1;
                 continue; // a dropped acquire is the caller's doing, not a miss
             }
             misses += 1;
+            let streak = *first_miss.get_or_insert_with(Instant::now);
+            let pause = Duration::from_millis(100 * u64::from(misses.min(5)));
+            // A server that is down (restarting) fails an acquire at once: give it a moment
+            // before the next try, as a client's retry policy would; the same iteration again
+            // while the server has been unreachable for less than RETRY_FOR.
+            if std::mem::take(&mut w.in_transit) && streak.elapsed() < RETRY_FOR {
+                tokio::time::sleep(pause).await;
+                continue;
+            }
             if misses >= cfg.client.give_up_after {
                 break;
             }
-            // A server that is down (restarting) fails an acquire at once: give it a moment
-            // before the next try, as a client's retry policy would.
-            tokio::time::sleep(Duration::from_millis(100 * u64::from(misses))).await;
+            i += 1;
+            tokio::time::sleep(pause).await;
             continue;
         };
         misses = 0;
+        first_miss = None;
+        i += 1;
         w.section(&grant).await;
         w.release(grant).await?;
     }
@@ -302,6 +320,8 @@ struct Worker<'a> {
     /// Acquires that took the lock but had too few replicas acknowledge it (`[lock]
     /// replicas`): not misses, and the iteration is tried again.
     unreplicated: u32,
+    /// Whether the last acquire failed in transit (no answer: the server down or unreachable).
+    in_transit: bool,
     /// The adapter that holds the lock for us, when the algorithm is an adapter.
     adapter: Option<Adapter>,
 }
@@ -407,6 +427,7 @@ impl<'a> Worker<'a> {
             }
             Err(e) => {
                 ev.details = Some(e.to_string());
+                self.in_transit = true;
                 None
             }
         };

@@ -253,6 +253,7 @@ fn server_and_network_faults_are_refused_on_a_url_server() {
         ("partition-holder.toml", "partition-holder"),
         ("slow-server.toml", "slow-server"),
         ("restart-none.toml", "restart-server"),
+        ("failover.toml", "failover"),
     ] {
         let out = support::contend()
             .arg("run")

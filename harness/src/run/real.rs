@@ -59,12 +59,11 @@ async fn run_on(
     servers: &Servers,
 ) -> anyhow::Result<Recorded> {
     let keys = RunKeys::new(&servers.prefix);
-    let owned = opts.server == ServerChoice::Local;
     let topology = Topology::start(
         scenario,
         &servers.lock_url,
         servers.local.first().and_then(RedisServer::pid),
-        owned,
+        &opts.server,
     )?;
     let lock_url = topology.lock_url.clone();
     let mut lock_raw = servers::connect(&lock_url).await?;

@@ -15,9 +15,10 @@ use crate::proxy::{self, Proxy, Target};
 use crate::report::NO_FAILOVER;
 use crate::scenario::{Crash, Fault, Persistence, Scenario};
 use crate::server_faults::clock::{self, FaketimeServer};
-use crate::server_faults::restart::RestartableServer;
+use crate::server_faults::restart::Restartable;
 use crate::server_faults::sentinel::{Failover, Outage, SentinelGroup};
-use crate::server_faults::slow;
+use crate::server_faults::{self, slow};
+use crate::servers::ServerChoice;
 
 /// The lock server as the workers reach it, and the means to fault it.
 pub(super) struct Topology {
@@ -25,7 +26,7 @@ pub(super) struct Topology {
     pub(super) lock_url: String,
     /// Its process id, when it is ours (the PING measurement pins it).
     pub(super) lock_pid: Option<u32>,
-    restartable: Option<RestartableServer>,
+    restartable: Option<Box<dyn Restartable>>,
     /// The lock server under libfaketime, for server clock jumps.
     faketime: Option<FaketimeServer>,
     proxy: Option<Proxy>,
@@ -66,25 +67,30 @@ enum Undo {
 }
 
 impl Topology {
-    /// The lock server of a run of `scenario` whose servers are `lock_url` (ours when `owned`,
-    /// with process `lock_pid`): unchanged when no fault needs more, otherwise a server of our
-    /// own with the scenario's persistence and debug commands, and the proxy for `workers`
-    /// slots when a fault strikes through it.
+    /// The lock server of a run of `scenario` whose servers are `lock_url` (from `choice`, with
+    /// process `lock_pid`): unchanged when no fault needs more, otherwise a server of our own
+    /// (a container in docker mode) with the scenario's persistence and debug commands, and the
+    /// proxy for `workers` slots when a fault strikes through it.
     pub(super) fn start(
         scenario: &Scenario,
         lock_url: &str,
         lock_pid: Option<u32>,
-        owned: bool,
+        choice: &ServerChoice,
     ) -> anyhow::Result<Topology> {
+        let replicas = scenario.server.replicas > 0;
         let needs_server = scenario.faults.iter().any(Fault::needs_own_server)
-            || scenario.server.persistence != Persistence::None;
+            || scenario.server.persistence != Persistence::None
+            || replicas;
+        let in_docker = *choice == ServerChoice::Docker;
+        let owned = in_docker || *choice == ServerChoice::Local;
         if needs_server && !owned {
             let what = scenario.faults.iter().find(|f| f.needs_own_server()).map_or_else(
-                || "[server] persistence".into(),
+                || if replicas { "[server] replicas" } else { "[server] persistence" }.into(),
                 |f| format!("fault `{}`", f.kind_name()),
             );
             bail!(
-                "{}: {what} needs a lock server the harness starts itself: run with --server local",
+                "{}: {what} needs a lock server the harness starts itself: run with --server local \
+                 or --server docker",
                 scenario.path.display()
             );
         }
@@ -99,7 +105,14 @@ impl Topology {
             replicated: None,
         };
         let mut upstream = None;
-        if scenario.server.replicas > 0 {
+        if replicas && in_docker {
+            bail!(
+                "{}: [server] replicas starts a primary, replicas and Sentinels as processes of \
+                 this machine, each behind a proxy of the harness: run it with --server local",
+                scenario.path.display()
+            );
+        }
+        if replicas {
             let group = SentinelGroup::start(scenario.server.replicas as usize)
                 .context("cannot start the lock server's replicas and Sentinels")?;
             let primary = group.primary()?;
@@ -110,6 +123,15 @@ impl Topology {
         }
         let jumps = scenario.faults.iter().any(|f| matches!(f, Fault::ServerClockJump { .. }));
         if jumps {
+            if in_docker {
+                bail!(
+                    "{}: a server-clock-jump cannot run in docker mode: it runs a libc-malloc \
+                     redis-server of this machine under libfaketime, and a container has no wall \
+                     clock of its own to step (the image's Debian redis-server is built with \
+                     jemalloc, which does not start under libfaketime): run it with --server local",
+                    scenario.path.display()
+                );
+            }
             if let Some(f) = scenario
                 .faults
                 .iter()
@@ -135,14 +157,10 @@ impl Topology {
             topology.lock_url = server.url();
             topology.lock_pid = None;
             topology.faketime = Some(server);
-        } else if needs_server {
-            let server = RestartableServer::start(
-                scenario.server.persistence,
-                &["--enable-debug-command", "local"],
-            )
-            .context("cannot start the lock server of the run's server faults")?;
+        } else if needs_server && !replicas {
+            let server = server_faults::lock_server(in_docker, scenario.server.persistence)?;
             topology.lock_url = server.url();
-            topology.lock_pid = server.server().pid();
+            topology.lock_pid = server.pid();
             topology.restartable = Some(server);
         }
         if upstream.is_some() || scenario.faults.iter().any(Fault::needs_proxy) {
@@ -207,11 +225,12 @@ impl Topology {
                     return Some(e);
                 }
                 e.details = Some(format!(
-                    "{} the lock server, persistence {}{}, up again after {downtime_ms} ms",
+                    "{} {}, persistence {}{}, up again after {downtime_ms} ms",
                     match crash {
                         Crash::Sigkill => "SIGKILL",
                         Crash::ShutdownNosave => "SHUTDOWN NOSAVE",
                     },
+                    server.noun(),
                     persistence.name(),
                     if persistence == Persistence::None { ": every key lost" } else { "" }
                 ));
@@ -365,6 +384,8 @@ impl Topology {
                     {
                         e.details = Some(format!("the lock server did not come back: {err}"));
                     }
+                    // Up again now: a container takes a while to start.
+                    e.time = monotonic_ns();
                 }
                 Undo::SlowEnds => e.f = Op::SlowServer,
                 Undo::Stepped => e.f = Op::ServerClock,

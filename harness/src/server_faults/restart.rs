@@ -1,5 +1,7 @@
 //! Server restarts: a harness-owned server with a persistence mode, crashed by `SIGKILL` or
-//! `SHUTDOWN NOSAVE` and started again on the same port and data folder.
+//! `SHUTDOWN NOSAVE` and started again on the same port and data folder. [`Restartable`] is
+//! what a run needs of such a server, a process ([`RestartableServer`]) or a container
+//! (`ContainerServer`, feature `docker`).
 
 use std::fmt;
 use std::io::{self, Read as _, Write as _};
@@ -85,6 +87,60 @@ pub enum Crash {
     /// `SHUTDOWN NOSAVE`: the server closes its clients and exits without a snapshot (an
     /// append-only file is flushed and kept).
     ShutdownNosave,
+}
+
+/// A lock server the harness owns and can crash and start again on the same port and data.
+pub trait Restartable {
+    /// `redis://127.0.0.1:PORT` (the same across restarts).
+    fn url(&self) -> String;
+    /// The port on 127.0.0.1.
+    fn port(&self) -> u16;
+    /// The persistence mode.
+    fn persistence(&self) -> Persistence;
+    /// Whether the server is running (not crashed since its last start).
+    fn is_up(&self) -> bool;
+    /// The server's process id, when it is a process of ours (the PING measurement pins it).
+    fn pid(&self) -> Option<u32>;
+    /// What the history calls it: "the lock server", "the lock server's container".
+    fn noun(&self) -> &'static str;
+    /// Brings the server down `how`; it stays down until [`Restartable::start_again`].
+    fn crash(&mut self, how: Crash) -> io::Result<()>;
+    /// Starts it again with the same settings and waits until it answers `PING`.
+    fn start_again(&mut self) -> io::Result<()>;
+}
+
+impl Restartable for RestartableServer {
+    fn url(&self) -> String {
+        RestartableServer::url(self)
+    }
+
+    fn port(&self) -> u16 {
+        RestartableServer::port(self)
+    }
+
+    fn persistence(&self) -> Persistence {
+        RestartableServer::persistence(self)
+    }
+
+    fn is_up(&self) -> bool {
+        RestartableServer::is_up(self)
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.server.pid()
+    }
+
+    fn noun(&self) -> &'static str {
+        "the lock server"
+    }
+
+    fn crash(&mut self, how: Crash) -> io::Result<()> {
+        RestartableServer::crash(self, how)
+    }
+
+    fn start_again(&mut self) -> io::Result<()> {
+        RestartableServer::start_again(self)
+    }
 }
 
 /// A harness-owned server that can crash and come back on the same port and folder.
@@ -185,7 +241,8 @@ impl RestartableServer {
     }
 }
 
-fn shutdown_nosave(port: u16) -> io::Result<()> {
+/// Sends `SHUTDOWN NOSAVE` to the server on `port` and waits until it closes the connection.
+pub(crate) fn shutdown_nosave(port: u16) -> io::Result<()> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     s.write_all(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")?;
