@@ -172,3 +172,29 @@ fn a_forward_step_of_the_servers_clock_expires_the_lock_under_its_holder() {
     );
     assert_eq!(r.verdict, contend::check::Verdict::Invalid, "{r:?}");
 }
+
+#[test]
+fn a_failover_promotes_a_replica_without_the_partitions_writes_and_moves_every_client() {
+    use contend::history::{Kind, Op};
+    let h = simulated_history("failover", "fenced", 5);
+    let (cut, promoted) = window(&h, Op::Failover);
+    // A fence handed out on the cut-off primary is handed out again by the promoted replica,
+    // which never saw it.
+    let fences = |from: u64, to: u64| -> Vec<u64> {
+        h.iter()
+            .filter(|e| e.f == Op::Acquire && e.kind == Kind::Ok && e.time > from && e.time < to)
+            .filter_map(|e| e.fence)
+            .collect()
+    };
+    let during = fences(cut, promoted);
+    let next = h.iter().filter(|e| e.f == Op::Failover && e.kind == Kind::Invoke).nth(1);
+    let after = fences(promoted, next.map_or(u64::MAX, |e| e.time));
+    assert!(!during.is_empty() && !after.is_empty(), "{during:?} {after:?}");
+    assert!(after.iter().any(|f| during.contains(f)), "fences repeat: {during:?} then {after:?}");
+    // Every client that was not blocked finds its connection reset by the move.
+    let reset = h.iter().filter(|e| {
+        e.time > promoted
+            && e.details.as_deref().is_some_and(|d| d.contains("moved to a new primary"))
+    });
+    assert!(reset.count() > 0, "no client noticed the move");
+}

@@ -28,6 +28,10 @@ use crate::witness::RunKeys;
 /// that store timestamps).
 pub(super) const T0_MS: u64 = 1_700_000_000_000;
 
+/// How long the Sentinels take to promote a replica after a `partition` failover, ms (a real
+/// run measures 2.3–3.3 s: down after 1 s, then the election).
+pub(super) const FAILOVER_MS: u64 = 2500;
+
 /// Subscriber connections get model client ids from here up (worker ids stay below).
 const SUB_BASE: u64 = 1 << 40;
 
@@ -63,6 +67,8 @@ pub(super) enum Ev {
     PartitionEnds { slot: u32, id: u32 },
     /// The lock server wakes from its `DEBUG SLEEP`.
     ServerWakes,
+    /// The Sentinels promote the replica of a `failover`, and the clients are moved to it.
+    Promote,
     /// A client's skewed clock is set right.
     SkewEnd { slot: u32, id: u32 },
     /// The random nemesis strikes.
@@ -190,6 +196,11 @@ pub(super) struct Engine<'a> {
     pub(super) server_asleep_until: u64,
     /// How far `server-clock-jump` faults stepped the lock server's wall clock, ms.
     pub(super) server_clock_offset_ms: i64,
+    /// The replica of a `failover` under way, as replication last reached it.
+    pub(super) replica: Option<Model>,
+    /// Workers whose connection to the lock server was reset by a failover's move: their next
+    /// command fails (a broken pipe) and never runs.
+    moved: BTreeSet<u32>,
 }
 
 impl<'a> Engine<'a> {
@@ -224,6 +235,8 @@ impl<'a> Engine<'a> {
             )),
             server_asleep_until: 0,
             server_clock_offset_ms: 0,
+            replica: None,
+            moved: BTreeSet::new(),
         }
     }
 
@@ -281,6 +294,7 @@ impl<'a> Engine<'a> {
                 }
             }
             Ev::SkewEnd { slot, id } => self.skew_end(slot, id),
+            Ev::Promote => self.promote(),
             // Everything else is for a client, who may be paused.
             ev => {
                 let (slot, id) = match &ev {
@@ -392,6 +406,14 @@ impl<'a> Engine<'a> {
             // A sleeping server reads nothing; commands wait their turn, in arrival order.
             let at = self.server_asleep_until;
             self.push(at, Ev::Lock { slot, id, op, cmd: cmd.clone(), reply: fate });
+            return;
+        }
+        if self.moved.remove(&id) {
+            // The failover reset this connection: the command is written to a dead socket.
+            if self.current(slot, id).is_some() {
+                let why = "the connection was reset: the clients moved to a new primary";
+                self.send(Ev::Reset { slot, id, op, why });
+            }
             return;
         }
         self.lock.advance_to(self.lock_clock());
@@ -615,6 +637,53 @@ impl<'a> Engine<'a> {
 
     /// Restarts the lock server. Clients blocked in `BLPOP` see their connection drop; the
     /// subscriptions end.
+    /// A `failover` strikes: replication to the replica stops (`partition`: the primary is cut
+    /// off from it and its Sentinels, and the clients go on using it until the promotion,
+    /// [`FAILOVER_MS`] later) or the primary dies (`kill`: replication is instant in the model,
+    /// as on loopback, so the replica has every write; the promotion is at once, the model has
+    /// no downtime). Answers false while a failover is under way: one at a time.
+    pub(super) fn fail_primary(&mut self, outage: crate::scenario::Outage) -> bool {
+        if self.replica.is_some() {
+            return false;
+        }
+        self.lock.advance_to(self.lock_clock());
+        self.replica = Some(self.lock.clone());
+        let kill = outage == crate::scenario::Outage::Kill;
+        let details = if kill {
+            "SIGKILL the primary"
+        } else {
+            "the primary cut off from the Sentinels and the replicas (the workers still reach it)"
+        };
+        self.nemesis_event(Kind::Invoke, Op::Failover, None, Some(details.into()));
+        if kill {
+            self.promote();
+        } else {
+            self.push(self.now_us + FAILOVER_MS * 1000, Ev::Promote);
+        }
+        true
+    }
+
+    /// The replica of the failover under way becomes the primary, and every client is moved to
+    /// it (connections dropped, as when a virtual IP moves).
+    pub(super) fn promote(&mut self) {
+        let Some(replica) = self.replica.take() else { return };
+        self.lock.advance_to(self.lock_clock());
+        let dropped = self.lock.promote(&replica);
+        // Every other connection is reset too: its next command fails.
+        self.moved = self.clients.iter().map(|c| c.id).collect();
+        for client in &dropped {
+            if let Ok(id) = u32::try_from(client.0) {
+                self.moved.remove(&id);
+            }
+        }
+        let details = format!(
+            "the Sentinels promoted the replica ({} keys, as of the outage); every client moved to it",
+            replica.live_keys().len()
+        );
+        self.nemesis_event(Kind::Ok, Op::Failover, None, Some(details));
+        self.connections_lost(dropped, "ERR connection lost: the clients moved to a new primary");
+    }
+
     pub(super) fn restart_server(&mut self, persistence: Persistence) {
         self.lock.advance_to(self.lock_clock());
         let dropped = self.lock.restart(persistence);
@@ -623,6 +692,13 @@ impl<'a> Engine<'a> {
             Persistence::Aof => "lock server restarted with appendfsync always: keys kept",
         };
         self.nemesis_event(Kind::Invoke, Op::Restart, None, Some(details.into()));
+        self.connections_lost(dropped, "ERR connection lost: the server restarted");
+        self.nemesis_event(Kind::Ok, Op::Restart, None, None);
+    }
+
+    /// The lock server dropped the connections of `dropped`: a blocked client gets `error`,
+    /// a subscriber loses its subscription.
+    fn connections_lost(&mut self, dropped: Vec<ClientId>, error: &str) {
         for client in dropped {
             if client.0 >= SUB_BASE {
                 if let Some((slot, id)) = self.sub_owner(client.0) {
@@ -635,11 +711,10 @@ impl<'a> Engine<'a> {
             if self.current(slot, id).is_some()
                 && let Some(op) = self.client(slot).blocked.take()
             {
-                let reply = Reply::Error("ERR connection lost: the server restarted".into());
+                let reply = Reply::Error(error.into());
                 self.send(Ev::Reply { slot, id, op, reply });
             }
         }
-        self.nemesis_event(Kind::Ok, Op::Restart, None, None);
     }
 
     /// Heal, stop whatever still runs (time limit), and read the outcome on the witness.

@@ -147,9 +147,9 @@ impl FromStr for Faults {
     }
 }
 
-/// Why the simulator cannot play a scenario, if it cannot: it plays every fault kind but
-/// `failover`, its model is a lone server (no replicas, no `WAIT`), and it keeps every key
-/// across a restart or none (no RDB snapshot or fsync window).
+/// Why the simulator cannot play a scenario, if it cannot: it plays every fault kind, but its
+/// model has no `WAIT` (`[lock] replicas`), and it keeps every key across a restart or none
+/// (no RDB snapshot or fsync window).
 #[must_use]
 pub fn unsimulable(scenario: &crate::scenario::Scenario) -> Option<String> {
     let (faults, server) = (&scenario.faults, scenario.server);
@@ -161,11 +161,10 @@ pub fn unsimulable(scenario: &crate::scenario::Scenario) -> Option<String> {
             server.persistence.name()
         ));
     }
-    let failover = faults.iter().any(|f| matches!(f, Fault::Failover { .. }));
-    if server.replicas > 0 || scenario.lock.replicas.is_some() || failover {
+    if scenario.lock.replicas.is_some() {
         return Some(
-            "the simulator models a lone lock server, not replicas and failovers: run it on real \
-             servers (--server local)"
+            "the simulator does not model WAIT ([lock] replicas): run it on real servers \
+             (--server local)"
                 .into(),
         );
     }
@@ -219,8 +218,7 @@ impl Plans {
                 HolderStrike::Partition { ms } => e.partition(slot, ms),
                 HolderStrike::Slow { ms } => e.sleep_server(ms),
                 HolderStrike::ClockJump { secs } => e.jump_server_clock(secs),
-                // Refused before the run (`unsimulable`).
-                HolderStrike::Failover { .. } => return false,
+                HolderStrike::Failover { outage } => return e.fail_primary(outage),
             }
             true
         })

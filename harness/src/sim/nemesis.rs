@@ -197,6 +197,8 @@ impl Engine<'_> {
                 self.nemesis_event(Kind::Ok, Op::Partition, Some(id), None);
             }
         }
+        // The failover under way ends, as a real run's heal waits for it.
+        self.promote();
         let mut plans = std::mem::take(&mut self.plans);
         plans.heal(self);
         self.plans = plans;

@@ -181,6 +181,15 @@ impl Model {
         dropped
     }
 
+    /// A failover: the server now holds what `replica` holds (a copy of this model taken when
+    /// replication last reached the replica), on its own clock; like a restart, every
+    /// connection drops. Answers the clients that were blocked or subscribed, in id order.
+    pub fn promote(&mut self, replica: &Model) -> Vec<ClientId> {
+        let dropped = self.restart(Persistence::None);
+        self.data = replica.data.clone();
+        dropped
+    }
+
     /// The string stored at `key`, if it is alive and a string (for checkers; no side effect).
     #[must_use]
     pub fn string(&self, key: &[u8]) -> Option<&[u8]> {
