@@ -297,6 +297,28 @@ impl Fault {
         )
     }
 
+    /// What is wrong with this fault given `replicas` replicas of the lock server, if anything:
+    /// a failover needs one to promote, and a killed primary never comes back.
+    #[must_use]
+    pub fn replicas_problem(&self, replicas: u32) -> Option<String> {
+        let Fault::Failover { strike, outage } = self else { return None };
+        if replicas == 0 {
+            return Some(
+                "fault `failover` needs replicas to promote: set [server] replicas = 1 or 2".into(),
+            );
+        }
+        if *outage == crate::server_faults::sentinel::Outage::Kill
+            && strike.count.is_none_or(|c| c > replicas)
+        {
+            return Some(format!(
+                "fault `failover` with outage = \"kill\": a killed primary never comes back, so \
+                 at most {replicas} failovers can happen with {replicas} replicas: set count to \
+                 at most {replicas}, or use outage = \"partition\""
+            ));
+        }
+        None
+    }
+
     /// Whether the fault goes through the fault proxy (then workers mark their operations).
     #[must_use]
     pub fn needs_proxy(&self) -> bool {

@@ -260,21 +260,8 @@ impl Scenario {
                 self.lock.replicas.unwrap_or(0)
             ));
         }
-        for fault in &self.faults {
-            let Fault::Failover { strike, outage } = fault else { continue };
-            if replicas == 0 {
-                return Some(
-                    "fault `failover` needs replicas to promote: set [server] replicas = 1 or 2"
-                        .into(),
-                );
-            }
-            if *outage == Outage::Kill && strike.count.is_none_or(|c| c > replicas) {
-                return Some(format!(
-                    "fault `failover` with outage = \"kill\": a killed primary never comes back, \
-                     so at most {replicas} failovers can happen with {replicas} replicas: set \
-                     count to at most {replicas}, or use outage = \"partition\""
-                ));
-            }
+        if let Some(problem) = self.faults.iter().find_map(|f| f.replicas_problem(replicas)) {
+            return Some(problem);
         }
         if replicas > 0 {
             let other = self.faults.iter().find(|f| {

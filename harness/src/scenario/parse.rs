@@ -52,12 +52,17 @@ impl Scenario {
                 h.get_ref().to_hold().map_err(|m| anyhow::anyhow!("{}: {m}", at(&h.span())))?
             }
         };
+        let server: ServerSettings = raw.server.unwrap_or_default();
         let faults = raw
             .faults
             .into_iter()
             .map(|f| {
                 let span = f.kind.span();
-                f.into_fault().map_err(|m| anyhow::anyhow!("{}: {m}", at(&span)))
+                let fault = f.into_fault().map_err(|m| anyhow::anyhow!("{}: {m}", at(&span)))?;
+                match fault.replicas_problem(server.replicas) {
+                    Some(m) => Err(anyhow::anyhow!("{}: {m}", at(&span))),
+                    None => Ok(fault),
+                }
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let scenario = Scenario {
@@ -79,7 +84,7 @@ impl Scenario {
             faults,
             expect: raw.expect,
             specimen_scale: raw.specimen_scale.unwrap_or(1.0),
-            server: raw.server.unwrap_or_default(),
+            server,
             gate: raw.gate.unwrap_or_default(),
         };
         if let Some(problem) = scenario.problem() {
@@ -505,7 +510,10 @@ mod tests {
             let err = parse(text).unwrap_err().to_string();
             assert!(err.contains(says), "{text:?}: {err}");
         };
-        refused(failover, "needs replicas to promote: set [server] replicas");
+        refused(
+            failover,
+            "s.toml:2:8: fault `failover` needs replicas to promote: set [server] replicas",
+        );
         refused(
             &format!("[server]\nreplicas = 1\n{failover}outage = \"kill\"\ncount = 2\n"),
             "at most 1 failovers",
