@@ -58,6 +58,30 @@ pub struct WorkerConfig {
     /// together once all are ready (see the private `start_together` in this module).
     #[serde(default)]
     pub start_together: Option<u32>,
+    /// Whether to record: the history's events on stdout and the witness's `enter`/`exit`
+    /// around the section body. Off only in the bench's harness-overhead runs
+    /// ([`crate::bench::overhead`]): the worker still takes the lock and runs the body, and
+    /// writes one [`Unrecorded`] line when it is done instead of events.
+    #[serde(default = "recording")]
+    pub record: bool,
+}
+
+fn recording() -> bool {
+    true
+}
+
+/// What a worker that did not record writes on stdout at its end (one JSON line): enough for
+/// sections per second over the same span a recorded run measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unrecorded {
+    /// Critical sections completed (the body ran to its write).
+    pub sections: u64,
+    /// When the first acquire began (monotonic ns); `None` if none did.
+    pub first_acquire_ns: Option<u64>,
+    /// When the last release ended (monotonic ns); `None` if none did.
+    pub last_release_ns: Option<u64>,
+    /// Commands sent to the witness: the body's alone, without recording.
+    pub witness_commands: u64,
 }
 
 /// The environment variable that carries a worker's configuration (JSON) from the coordinator.
@@ -119,6 +143,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             pid: std::process::id(),
             buf: Vec::with_capacity(1024),
             reported: (0, 0),
+            silent: !cfg.record,
         },
         rng: Rng::new(cfg.seed),
         cfg: &cfg,
@@ -138,6 +163,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         cancels: 0,
     };
     let mut misses = 0;
+    let mut summary = Unrecorded::default();
     let deadline =
         cfg.run_start_ns.saturating_add(cfg.client.max_duration_ms.saturating_mul(1_000_000));
     for i in 0..cfg.iterations {
@@ -145,6 +171,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             break; // the time limit: finish what is under way, start nothing new
         }
         let cancels = w.cancels;
+        summary.first_acquire_ns.get_or_insert_with(monotonic_ns);
         let Some(grant) = w.acquire(i).await? else {
             if w.cancels > cancels {
                 continue; // a dropped acquire is the caller's doing, not a miss
@@ -159,10 +186,18 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             continue;
         };
         misses = 0;
-        w.section(&grant).await;
+        summary.sections += u64::from(w.section(&grant).await);
         w.release(grant).await?;
+        summary.last_release_ns = Some(monotonic_ns());
     }
     w.out.emit_with_counts(None, lock.commands_sent(), witness.commands_sent());
+    if !cfg.record {
+        summary.witness_commands = witness.commands_sent();
+        let mut line = serde_json::to_vec(&summary)?;
+        line.push(b'\n');
+        let mut out = std::io::stdout().lock();
+        out.write_all(&line).and_then(|()| out.flush()).context("worker: write the summary")?;
+    }
     if let Some(adapter) = w.adapter.take() {
         adapter.shutdown().await?;
     }
@@ -225,6 +260,8 @@ struct Emitter {
     buf: Vec<u8>,
     /// Commands sent to the lock server and the witness, as far as reported in `stats` lines.
     reported: (u64, u64),
+    /// Writes nothing: the worker does not record (see [`WorkerConfig::record`]).
+    silent: bool,
 }
 
 impl Emitter {
@@ -262,7 +299,7 @@ impl Emitter {
     }
 
     fn write(&mut self) {
-        if self.buf.is_empty() {
+        if self.buf.is_empty() || self.silent {
             return;
         }
         let mut out = std::io::stdout().lock();
@@ -440,27 +477,50 @@ impl<'a> Worker<'a> {
         monotonic_ns().saturating_sub(self.cfg.run_start_ns) / ms(1)
     }
 
-    async fn section(&mut self, grant: &Grant) {
+    /// The critical section; true when its body wrote (a refused fenced write did not).
+    async fn section(&mut self, grant: &Grant) -> bool {
         let mut ev = self.out.now(Kind::Invoke, Op::Section);
         ev.fence = grant.fence;
         self.out.emit(ev.clone());
-        match self.section_body(grant, &mut ev).await {
-            Ok(()) => ev.kind = Kind::Ok,
+        let done = match self.section_body(grant, &mut ev).await {
+            Ok(()) => {
+                ev.kind = Kind::Ok;
+                ev.wrote.is_some()
+            }
             Err(e) => {
                 ev.kind = Kind::Info;
                 ev.details = Some(format!("{e:#}"));
+                false
             }
-        }
+        };
         ev.time = monotonic_ns();
         self.out.emit(ev);
+        done
+    }
+
+    /// The witness's `enter` for this worker: the others it saw inside. Skipped (nobody seen)
+    /// when the worker does not record.
+    async fn enter(&mut self) -> anyhow::Result<Vec<u32>> {
+        if !self.cfg.record {
+            return Ok(Vec::new());
+        }
+        let id = self.cfg.id;
+        let entered = self.witness.exec(&self.keys.enter(id)).await?;
+        others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))
+    }
+
+    /// The witness's `exit` for this worker; skipped when the worker does not record.
+    async fn exit(&mut self) -> anyhow::Result<()> {
+        if self.cfg.record {
+            self.witness.exec(&self.keys.exit(self.cfg.id)).await?;
+        }
+        Ok(())
     }
 
     async fn section_body(&mut self, grant: &Grant, ev: &mut Event) -> anyhow::Result<()> {
-        let id = self.cfg.id;
-        let entered = self.witness.exec(&self.keys.enter(id)).await?;
+        let others = self.enter().await?;
         ev.enter = Some(monotonic_ns());
-        ev.others =
-            others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))?;
+        ev.others = others;
         // The `unchecked-resource` specimen's resource compares no fences: plain GET and SET.
         let checks =
             crate::specimens::unchecked_resource::resource_checks_fences(&self.cfg.algorithm);
@@ -481,7 +541,7 @@ impl<'a> Worker<'a> {
                         // A newer holder already read the resource: our lease is over.
                         ev.accepted = Some(false);
                         ev.exit = Some(monotonic_ns());
-                        self.witness.exec(&self.keys.exit(id)).await?;
+                        self.exit().await?;
                         return Ok(());
                     }
                 }
@@ -527,8 +587,7 @@ impl<'a> Worker<'a> {
         }
         ev.wrote = Some(read + 1);
         ev.exit = Some(monotonic_ns());
-        self.witness.exec(&self.keys.exit(id)).await?;
-        Ok(())
+        self.exit().await
     }
 
     /// One release; an error is the adapter breaking the protocol (a setup error).
