@@ -498,41 +498,69 @@ impl<'a> Worker<'a> {
         done
     }
 
-    /// The witness's `enter` for this worker: the others it saw inside. Skipped (nobody seen)
-    /// when the worker does not record.
-    async fn enter(&mut self) -> anyhow::Result<Vec<u32>> {
+    /// The witness's `enter` for this worker with `then` (the body's read) in one pipeline
+    /// behind it: the others `enter` saw inside, and `then`'s reply. The witness runs the two
+    /// in that order, so the read still comes after `enter` in the witness's order, and the
+    /// time taken once both answered is no earlier than `enter` ran: what the checkers take
+    /// `enter` for. A round trip less on every section. Without recording: `then` alone.
+    async fn enter(&mut self, then: Option<Command>) -> anyhow::Result<(Vec<u32>, Option<Reply>)> {
         if !self.cfg.record {
-            return Ok(Vec::new());
+            let reply = match then {
+                Some(c) => Some(self.witness.exec(&c).await?),
+                None => None,
+            };
+            return Ok((Vec::new(), reply));
         }
         let id = self.cfg.id;
-        let entered = self.witness.exec(&self.keys.enter(id)).await?;
-        others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))
+        let mut commands = vec![self.keys.enter(id)];
+        commands.extend(then);
+        let mut replies = self.witness.exec_pipeline(&commands).await?.into_iter();
+        let entered = replies.next().context("witness enter: no reply")?;
+        let others =
+            others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))?;
+        Ok((others, replies.next()))
     }
 
-    /// The witness's `exit` for this worker; skipped when the worker does not record.
-    async fn exit(&mut self) -> anyhow::Result<()> {
-        if self.cfg.record {
-            self.witness.exec(&self.keys.exit(self.cfg.id)).await?;
+    /// `first` (the body's write), then the witness's `exit`, in one pipeline: the witness
+    /// runs the write before `exit`, and `exit` was sent no earlier than the time the caller
+    /// took for it. Answers `first`'s reply once `exit` has run too (so the release, on another
+    /// server, follows it). Without recording: `first` alone.
+    async fn exit(&mut self, first: Option<Command>) -> anyhow::Result<Option<Reply>> {
+        let exit = self.keys.exit(self.cfg.id);
+        let Some(first) = first else {
+            if self.cfg.record {
+                self.witness.exec(&exit).await?;
+            }
+            return Ok(None);
+        };
+        if !self.cfg.record {
+            return Ok(Some(self.witness.exec(&first).await?));
         }
-        Ok(())
+        let replies = self.witness.exec_pipeline(&[first, exit]).await?;
+        Ok(replies.into_iter().next())
     }
 
     async fn section_body(&mut self, grant: &Grant, ev: &mut Event) -> anyhow::Result<()> {
-        let others = self.enter().await?;
-        ev.enter = Some(monotonic_ns());
-        ev.others = others;
         // The `unchecked-resource` specimen's resource compares no fences: plain GET and SET.
         let checks =
             crate::specimens::unchecked_resource::resource_checks_fences(&self.cfg.algorithm);
         let read = match grant.fence {
-            Some(_) if !checks => Some(
+            Some(_) if !checks => None,
+            Some(fence) => Some(self.resource.read_command(fence)),
+            None => Some(Command::Get { key: self.keys.counter.clone() }),
+        };
+        let (others, reply) = self.enter(read).await?;
+        ev.enter = Some(monotonic_ns());
+        ev.others = others;
+        let read = match (grant.fence, reply) {
+            (Some(_), None) => Some(
                 self.resource
                     .read()
                     .await?
                     .map_or_else(|| "0".to_string(), |v| String::from_utf8_lossy(&v).into_owned()),
             ),
-            Some(fence) => {
-                match self.resource.read_fenced(fence).await? {
+            (Some(_), Some(reply)) => {
+                match FencedRead::from_reply(reply)? {
                     FencedRead::Value(value) => Some(value.map_or_else(
                         || "0".to_string(),
                         |v| String::from_utf8_lossy(&v).into_owned(),
@@ -541,18 +569,14 @@ impl<'a> Worker<'a> {
                         // A newer holder already read the resource: our lease is over.
                         ev.accepted = Some(false);
                         ev.exit = Some(monotonic_ns());
-                        self.exit().await?;
+                        self.exit(None).await?;
                         return Ok(());
                     }
                 }
             }
-            None => {
-                match self.witness.exec(&Command::Get { key: self.keys.counter.clone() }).await? {
-                    Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                    Reply::Nil => None,
-                    other => anyhow::bail!("GET counter answered {other:?}"),
-                }
-            }
+            (None, Some(Reply::Bulk(b))) => Some(String::from_utf8_lossy(&b).into_owned()),
+            (None, Some(Reply::Nil)) => None,
+            (None, other) => anyhow::bail!("GET counter answered {other:?}"),
         };
         let read: i64 = read.map_or(Ok(0), |s| s.parse()).context("the counter is not a number")?;
         ev.read = Some(read);
@@ -561,6 +585,8 @@ impl<'a> Worker<'a> {
             tokio::time::sleep(hold).await;
         }
         let value = (read + 1).to_string().into_bytes();
+        // A fenced write is answered before `exit` is sent: the fencing checker orders two
+        // accepted writes by one's `exit` sent before the other's `enter` answered.
         match grant.fence {
             Some(fence) if !checks => {
                 let Command::Eval { keys, .. } = self.resource.write_command(fence, &value) else {
@@ -574,20 +600,23 @@ impl<'a> Worker<'a> {
             }
             Some(fence) => ev.accepted = Some(self.resource.write(fence, &value).await?),
             None => {
-                let set = Command::Set {
-                    key: self.keys.counter.clone(),
-                    value,
-                    cond: None,
-                    expiry: None,
-                    get: false,
-                };
-                let reply = self.witness.exec(&set).await?;
-                anyhow::ensure!(reply.is_ok(), "SET counter answered {reply:?}");
+                // The plain write goes out with `exit` behind it (no checker orders plain
+                // writes by time: the counter and the reads and writes on record judge them).
+                let key = self.keys.counter.clone();
+                let set = Command::Set { key, value, cond: None, expiry: None, get: false };
+                ev.exit = Some(monotonic_ns());
+                let reply = self.exit(Some(set)).await?;
+                anyhow::ensure!(
+                    reply.as_ref().is_some_and(Reply::is_ok),
+                    "SET counter answered {reply:?}"
+                );
+                ev.wrote = Some(read + 1);
+                return Ok(());
             }
         }
         ev.wrote = Some(read + 1);
         ev.exit = Some(monotonic_ns());
-        self.exit().await
+        self.exit(None).await.map(drop)
     }
 
     /// One release; an error is the adapter breaking the protocol (a setup error).
