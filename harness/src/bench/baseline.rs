@@ -165,10 +165,7 @@ async fn start(
 ) -> anyhow::Result<(Kids, u64, redis::aio::MultiplexedConnection)> {
     let per = turns.div_ceil(u64::from(processes)).max(1);
     let exe = std::env::current_exe().context("the contend binary, to start bench-chain")?;
-    let conn = redis::Client::open(lock_url)?
-        .get_multiplexed_async_connection()
-        .await
-        .context("connect to the lock server for bench-chain")?;
+    let conn = coordinator(lock_url).await?;
     let mut children = Kids(Vec::new());
     for i in 0..processes {
         let child = Command::new(&exe)
@@ -186,6 +183,17 @@ async fn start(
     Ok((children, per, conn))
 }
 
+/// A connection to the lock server for the bench's side of the chain: without the client's
+/// default response timeout (500 ms), which would cut short a `BLPOP` that waits, by its own
+/// timeout, for the processes to be ready or done.
+async fn coordinator(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+    redis::Client::open(url)?
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .context("connect to the lock server for bench-chain")
+}
+
 /// Takes one entry off the list `key` (a process saying it is ready, or done), waiting up to
 /// 60 s; `who` names the processes in the error.
 async fn pop(
@@ -193,8 +201,12 @@ async fn pop(
     key: String,
     who: &str,
 ) -> anyhow::Result<()> {
-    let got: Option<(String, String)> =
-        redis::cmd("BLPOP").arg(&key).arg(60).query_async(&mut conn.clone()).await?;
+    let got: Option<(String, String)> = redis::cmd("BLPOP")
+        .arg(&key)
+        .arg(60)
+        .query_async(&mut conn.clone())
+        .await
+        .with_context(|| format!("waiting for {who} on {key}"))?;
     got.map(drop).with_context(|| format!("{who} did not answer on {key} within 60 s"))
 }
 
@@ -298,4 +310,24 @@ fn increment(conn: &mut redis::Connection, counter: &str) -> anyhow::Result<()> 
     let v: Option<i64> = redis::cmd("GET").arg(counter).query(conn)?;
     redis::cmd("SET").arg(counter).arg(v.unwrap_or(0) + 1).query::<()>(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use redmutex::testing::RedisServer;
+
+    #[tokio::test]
+    async fn the_coordinator_waits_as_long_as_its_blocking_pop_says() {
+        let server = RedisServer::start().expect("redis-server");
+        let mut conn = super::coordinator(&server.url()).await.expect("connect");
+        // Longer than the client's default response timeout (500 ms): the server answers nil
+        // when its own 1 s are up, and that is what comes back, not a client-side timeout.
+        let got: Option<(String, String)> = redis::cmd("BLPOP")
+            .arg("nothing")
+            .arg(1)
+            .query_async(&mut conn)
+            .await
+            .expect("BLPOP answered by the server");
+        assert_eq!(got, None);
+    }
 }
