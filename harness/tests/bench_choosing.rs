@@ -89,11 +89,11 @@ fn report() -> BenchReport {
 fn the_generated_section_names_a_lock_per_need_with_the_runs_figures() {
     let text = section(&report(), "plot.svg", Some("bench.html"));
     for row in [
-        "| every waiter served in turn, bounded waiting | **notify** | fairness 0.998 at 2+ workers (1 is even), barging 1 %, acquire p99 2× its p50 |",
+        "| every waiter served in turn, bounded waiting | **notify** | fairness 0.998, barging 1 %, acquire p99 2× its p50 at 2+ workers (fairness 1 is even) (token: fairness 0.2, barging 95 %, acquire p99 1500× its p50; fenced: fairness 0.25, barging 90 %, acquire p99 1311× its p50) |",
         "| fewest commands and least server CPU | **token** | 2.2 commands sent and 4.2 run by the server per acquisition at 2+ workers, server CPU 60 µs per acquisition (notify: 16 run, server CPU 140 µs; fenced: 6.5 run, server CPU 70 µs) |",
         "| a resource that can check a fence (a holder past its lease cannot write) | **fenced** |",
         "| throughput with 8 workers, hold 0 ms | **token** | 3000 sections/s, 0.75× the bare chain with the body; ahead of the next by 3 % in one round (no spread measured) |",
-        "| one client at a time, short sections | **token** | uncontended acquire + release p50 2× the raw SET NX PX + release-script pair (notify 2.1×, fenced 2.25×) |",
+        "| one client at a time, short sections | **token** | uncontended acquire + release p50 2× the raw SET NX PX + release-script pair (notify 2.1×, fenced 2.25×); ahead of the next by 5 % in one round (no spread measured) |",
     ] {
         assert!(text.contains(row), "missing row {row}\nin:\n{text}");
     }
@@ -108,6 +108,27 @@ fn the_generated_section_names_a_lock_per_need_with_the_runs_figures() {
         "{text}"
     );
     assert!(!text.contains("\n#"), "the text brings no heading of its own: {text}");
+}
+
+#[test]
+fn a_lead_within_the_rounds_spread_names_no_winner() {
+    let mut r = report();
+    r.rounds = 2;
+    for c in &mut r.cells {
+        c.rounds.push(c.rounds[0].clone());
+    }
+    // token at 8 workers: 3000 then 1500 sections/s (median 2250), fenced 2200 twice: token
+    // leads by 2 %, while its own rounds moved by 67 %.
+    r.cells[3].rounds[1].sections_per_s = 1500.0;
+    r.cells[5].rounds[0].sections_per_s = 2200.0;
+    r.cells[5].rounds[1].sections_per_s = 2200.0;
+    let text = section(&r, "plot.svg", None);
+    let row = "| throughput with 8 workers, hold 0 ms | any | 2250 sections/s, 0.56× the bare chain \
+               with the body; ahead of the next by 2 %, the rounds moved by up to 67 % |";
+    assert!(text.contains(row), "missing {row}\nin:\n{text}");
+    // Uncontended, nothing moved between the rounds: token is named, with the spread (0 %).
+    assert!(text.contains("| one client at a time, short sections | **token** |"), "{text}");
+    assert!(text.contains("ahead of the next by 5 %, the rounds moved by up to 0 %"), "{text}");
 }
 
 #[test]

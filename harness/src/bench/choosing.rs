@@ -100,13 +100,15 @@ fn opt(v: Option<f64>, places: usize) -> String {
     v.map_or_else(|| "–".into(), |v| num(v, places))
 }
 
-/// `lo–hi` of `v` (one number when they print alike), `–` when empty.
+/// `lo–hi` of `v` (one number when they print alike), `–` when empty; `places` decimals below
+/// 100, none from there.
 fn span(v: impl IntoIterator<Item = f64>, places: usize) -> String {
     let (lo, hi) = v.into_iter().fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(x), h.max(x)));
     if lo > hi {
         return "–".into();
     }
-    let (a, b) = (num(lo, places), num(hi, places));
+    let show = |v: f64| num(v, if v.abs() >= 100.0 { 0 } else { places });
+    let (a, b) = (show(lo), show(hi));
     if a == b { a } else { format!("{a}–{b}") }
 }
 
@@ -130,6 +132,16 @@ fn best(
     if least { scored.first().cloned() } else { scored.last().cloned() }
 }
 
+/// The algorithms of the run other than `a`.
+fn rest<'a>(r: &'a BenchReport, a: &'a str) -> impl Iterator<Item = &'a String> {
+    r.algorithms.iter().filter(move |o| *o != a)
+}
+
+/// ` (x; y)`: what the other algorithms measured, in brackets; nothing when there are none.
+fn aside(others: &[String], sep: &str) -> String {
+    if others.is_empty() { String::new() } else { format!(" ({})", others.join(sep)) }
+}
+
 fn min(v: impl Iterator<Item = f64>) -> Option<f64> {
     v.reduce(f64::min)
 }
@@ -146,15 +158,23 @@ fn needs(r: &BenchReport, all: &[Row<'_>]) -> Vec<(String, String, String)> {
     if let Some((a, _)) =
         best(r, all, &contended, &|v| min(v.iter().filter_map(|x| x.fairness)), false)
     {
-        let v = of(all, &a, contended);
+        let fair = |v: &[&Row<'_>]| {
+            format!(
+                "fairness {}, barging {} %, acquire p99 {}× its p50",
+                span(v.iter().filter_map(|x| x.fairness), 3),
+                span(v.iter().filter_map(|x| x.barging.map(|b| b * 100.0)), 0),
+                span(v.iter().map(|x| x.acquire_p99_us / x.acquire_p50_us.max(1.0)), 1)
+            )
+        };
+        let others: Vec<String> =
+            rest(r, &a).map(|o| format!("{o}: {}", fair(&of(all, o, contended)))).collect();
         out.push((
             "every waiter served in turn, bounded waiting".into(),
             format!("**{a}**"),
             format!(
-                "fairness {} at 2+ workers (1 is even), barging {} %, acquire p99 {}× its p50",
-                span(v.iter().filter_map(|x| x.fairness), 3),
-                span(v.iter().filter_map(|x| x.barging.map(|b| b * 100.0)), 0),
-                span(v.iter().map(|x| x.acquire_p99_us / x.acquire_p50_us.max(1.0)), 1)
+                "{} at 2+ workers (fairness 1 is even){}",
+                fair(&of(all, &a, contended)),
+                aside(&others, "; ")
             ),
         ));
     }
@@ -163,10 +183,7 @@ fn needs(r: &BenchReport, all: &[Row<'_>]) -> Vec<(String, String, String)> {
         best(r, all, &contended, &|v| mean(v.iter().filter_map(|x| cmds(x))), true)
     {
         let v = of(all, &a, contended);
-        let others: Vec<String> = r
-            .algorithms
-            .iter()
-            .filter(|o| **o != a)
+        let others: Vec<String> = rest(r, &a)
             .map(|o| {
                 let w = of(all, o, contended);
                 format!(
@@ -185,7 +202,7 @@ fn needs(r: &BenchReport, all: &[Row<'_>]) -> Vec<(String, String, String)> {
                 span(v.iter().filter_map(|x| x.sent), 1),
                 span(v.iter().filter_map(|x| cmds(x)), 1),
                 span(v.iter().filter_map(|x| x.server_cpu_us), 0),
-                if others.is_empty() { String::new() } else { format!(" ({})", others.join("; ")) }
+                aside(&others, "; ")
             ),
         ));
     }
@@ -215,30 +232,10 @@ fn needs(r: &BenchReport, all: &[Row<'_>]) -> Vec<(String, String, String)> {
         let top = |x: &Row<'_>| x.cell.hold_ms == *hold && x.cell.workers == n;
         let rates = |v: &[&Row<'_>]| v.first().map(|x| x.sections_per_s);
         if let Some((a, rate)) = best(r, all, &top, &rates, false) {
-            let second = r
-                .algorithms
-                .iter()
-                .filter(|o| **o != a)
-                .filter_map(|o| rates(&of(all, o, top)))
-                .reduce(f64::max);
+            let second = rest(r, &a).filter_map(|o| rates(&of(all, o, top))).reduce(f64::max);
             let spread = all.iter().filter(|x| top(x)).map(|x| x.spread).reduce(f64::max);
             let lead = second.filter(|s| *s > 0.0).map(|s| rate / s - 1.0);
-            let choice = match (lead, spread) {
-                (Some(l), Some(s)) if r.rounds > 1 && l <= s => "any".to_string(),
-                _ => format!("**{a}**"),
-            };
-            let note = match (lead, spread) {
-                (Some(l), Some(s)) if r.rounds > 1 => format!(
-                    "; ahead of the next by {} %, the rounds moved by up to {} %",
-                    num(l * 100.0, 0),
-                    num(s * 100.0, 0)
-                ),
-                (Some(l), _) => format!(
-                    "; ahead of the next by {} % in one round (no spread measured)",
-                    num(l * 100.0, 0)
-                ),
-                _ => String::new(),
-            };
+            let (choice, note) = verdict(&a, lead, spread, r.rounds);
             let of_chain = all.iter().find(|x| top(x) && x.cell.algorithm == a);
             out.push((
                 format!("throughput with {n} workers, hold {hold} ms"),
@@ -254,24 +251,49 @@ fn needs(r: &BenchReport, all: &[Row<'_>]) -> Vec<(String, String, String)> {
     let single = |x: &Row<'_>| x.uncontended_per_raw.is_some();
     let raw = |v: &[&Row<'_>]| v.first().and_then(|x| x.uncontended_per_raw);
     if let Some((a, ratio)) = best(r, all, &single, &raw, true) {
-        let others: Vec<String> = r
-            .algorithms
-            .iter()
-            .filter(|o| **o != a)
+        let others: Vec<String> = rest(r, &a)
             .filter_map(|o| Some(format!("{o} {}×", num(raw(&of(all, o, single))?, 2))))
             .collect();
+        let next = rest(r, &a).filter_map(|o| raw(&of(all, o, single))).reduce(f64::min);
+        // The spread of these cells' sections/s stands for how much their latencies moved.
+        let spread = all.iter().filter(|x| single(x)).map(|x| x.spread).reduce(f64::max);
+        let lead = next.filter(|_| ratio > 0.0).map(|n| n / ratio - 1.0);
+        let (choice, note) = verdict(&a, lead, spread, r.rounds);
         out.push((
             "one client at a time, short sections".into(),
-            format!("**{a}**"),
+            choice,
             format!(
                 "uncontended acquire + release p50 {}× the raw SET NX PX + release-script \
-                 pair{}",
+                 pair{}{note}",
                 num(ratio, 2),
-                if others.is_empty() { String::new() } else { format!(" ({})", others.join(", ")) }
+                aside(&others, ", ")
             ),
         ));
     }
     out
+}
+
+/// The choice for a need where `a` leads the next algorithm by `lead` (a share): `a`, or "any"
+/// when the rounds' `spread` (a share) is at least that lead; and a note saying which.
+fn verdict(a: &str, lead: Option<f64>, spread: Option<f64>, rounds: u32) -> (String, String) {
+    match (lead, spread) {
+        (Some(l), Some(s)) if rounds > 1 => {
+            let note = format!(
+                "; ahead of the next by {} %, the rounds moved by up to {} %",
+                num(l * 100.0, 0),
+                num(s * 100.0, 0)
+            );
+            (if l <= s { "any".into() } else { format!("**{a}**") }, note)
+        }
+        (Some(l), _) => (
+            format!("**{a}**"),
+            format!(
+                "; ahead of the next by {} % in one round (no spread measured)",
+                num(l * 100.0, 0)
+            ),
+        ),
+        _ => (format!("**{a}**"), String::new()),
+    }
 }
 
 /// `doc` with the text between its [`BEGIN`] and [`END`] lines replaced by `generated`.
