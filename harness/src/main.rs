@@ -136,6 +136,14 @@ enum Cmd {
         /// Folder for the bench folder.
         #[arg(long, default_value = "reports/bench")]
         out: PathBuf,
+        /// After the bench, replace the text between `<!-- choosing:begin -->` and
+        /// `<!-- choosing:end -->` in this document with the run's "choosing an algorithm"
+        /// (its plot goes beside the document as bench-choosing.svg).
+        #[arg(long, value_name = "FILE")]
+        update_docs: Option<PathBuf>,
+        /// Run no bench: take the figures of this bench.json (with --update-docs).
+        #[arg(long, value_name = "BENCH_JSON", requires = "update_docs")]
+        from: Option<PathBuf>,
     },
     /// One process of the bench's hand-off chain (started by `contend bench`).
     #[command(hide = true)]
@@ -347,7 +355,19 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
             contend::adapter::serve::serve(&algorithm, scale).await?;
             Ok(true)
         }
-        Cmd::Bench { algorithms, workers, hold, rounds, sections, quick, out } => {
+        Cmd::Bench { from: Some(json), update_docs: Some(doc), .. } => {
+            use anyhow::Context as _;
+            let text = std::fs::read_to_string(&json)
+                .with_context(|| format!("cannot read {}", json.display()))?;
+            let report: contend::bench::BenchReport = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a bench.json", json.display()))?;
+            contend::bench::choosing::update_docs(&report, &doc)?;
+            println!("updated {} from {}", doc.display(), json.display());
+            Ok(true)
+        }
+        Cmd::Bench {
+            algorithms, workers, hold, rounds, sections, quick, out, update_docs, ..
+        } => {
             use contend::bench::BenchOptions;
             let mut opts = if quick { BenchOptions::quick(out) } else { BenchOptions::full(out) };
             if !algorithms.is_empty() {
@@ -367,6 +387,10 @@ async fn command(cmd: Cmd) -> anyhow::Result<bool> {
             let broken = report.broken().count();
             if broken > 0 {
                 eprintln!("contend bench: the LOCK BROKE in {broken} cell(s): see the list above");
+            }
+            if let Some(doc) = update_docs {
+                contend::bench::choosing::update_docs(&report, &doc)?;
+                println!("updated {}", doc.display());
             }
             Ok(broken == 0)
         }

@@ -6,7 +6,9 @@
 //! which needs no clock); `exit` removes it. A set rather than a counter, so that a worker
 //! killed inside can be taken out by the coordinator without guessing whether its `enter` ran.
 
+use anyhow::Context as _;
 use redmutex::proto::{Bytes, Command, Keys, Reply, Script, ScriptHost, num};
+use redmutex::{Connection, FencedResource};
 
 /// `enter`: `SADD KEYS[1] ARGV[1]`, answers `SMEMBERS KEYS[1]`.
 pub static ENTER: Script = Script::new(
@@ -61,6 +63,21 @@ impl RunKeys {
     pub fn exit(&self, id: u32) -> Command {
         Command::Eval { script: &EXIT, keys: vec![self.inside.clone()], args: vec![num(id)] }
     }
+}
+
+/// The run's outcome on the witness once its workers are done: the counter, or for a fenced
+/// lock the fenced resource's value (0 when nothing was written).
+pub async fn outcome(witness: &Connection, keys: &RunKeys, fenced: bool) -> anyhow::Result<i64> {
+    let value = if fenced {
+        let resource = FencedResource::new(witness.clone(), &keys.resource);
+        resource.read().await?.map(|b| String::from_utf8_lossy(&b).into_owned())
+    } else {
+        match witness.exec(&Command::Get { key: keys.counter.clone() }).await? {
+            Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+            _ => None,
+        }
+    };
+    value.map_or(Ok(0), |v| v.parse()).context("the counter on the witness is not a number")
 }
 
 /// The worker ids in an `enter` reply, except `me`.

@@ -64,6 +64,30 @@ pub struct WorkerConfig {
     /// together once all are ready (see the private `start_together` in this module).
     #[serde(default)]
     pub start_together: Option<u32>,
+    /// Whether to record: the history's events on stdout and the witness's `enter`/`exit`
+    /// around the section body. Off only in the bench's harness-overhead runs
+    /// ([`crate::bench::overhead`]): the worker still takes the lock and runs the body, and
+    /// writes one [`Unrecorded`] line when it is done instead of events.
+    #[serde(default = "recording")]
+    pub record: bool,
+}
+
+fn recording() -> bool {
+    true
+}
+
+/// What a worker that did not record writes on stdout at its end (one JSON line): enough for
+/// sections per second over the same span a recorded run measures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unrecorded {
+    /// Critical sections completed (the body ran to its write).
+    pub sections: u64,
+    /// When the first acquire began (monotonic ns); `None` if none did.
+    pub first_acquire_ns: Option<u64>,
+    /// When the last release ended (monotonic ns); `None` if none did.
+    pub last_release_ns: Option<u64>,
+    /// Commands sent to the witness: the body's alone, without recording.
+    pub witness_commands: u64,
 }
 
 /// The environment variable that carries a worker's configuration (JSON) from the coordinator.
@@ -125,6 +149,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             pid: std::process::id(),
             buf: Vec::with_capacity(1024),
             reported: (0, 0),
+            silent: !cfg.record,
         },
         rng: Rng::new(cfg.seed),
         cfg: &cfg,
@@ -147,6 +172,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     };
     let mut misses = 0;
     let mut first_miss = None;
+    let mut summary = Unrecorded::default();
     let deadline =
         cfg.run_start_ns.saturating_add(cfg.client.max_duration_ms.saturating_mul(1_000_000));
     let mut i = 0;
@@ -155,6 +181,7 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
             break; // the time limit: finish what is under way, start nothing new
         }
         let (cancels, unreplicated) = (w.cancels, w.unreplicated);
+        summary.first_acquire_ns.get_or_insert_with(monotonic_ns);
         let attempt = w.acquire(i).await?;
         if w.unreplicated > unreplicated {
             continue; // not replicated: the lock is not ours, and the iteration is tried again
@@ -184,10 +211,18 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         misses = 0;
         first_miss = None;
         i += 1;
-        w.section(&grant).await;
+        summary.sections += u64::from(w.section(&grant).await);
         w.release(grant).await?;
+        summary.last_release_ns = Some(monotonic_ns());
     }
     w.out.emit_with_counts(None, lock.commands_sent(), witness.commands_sent());
+    if !cfg.record {
+        summary.witness_commands = witness.commands_sent();
+        let mut line = serde_json::to_vec(&summary)?;
+        line.push(b'\n');
+        let mut out = std::io::stdout().lock();
+        out.write_all(&line).and_then(|()| out.flush()).context("worker: write the summary")?;
+    }
     if let Some(adapter) = w.adapter.take() {
         adapter.shutdown().await?;
     }
@@ -250,6 +285,8 @@ struct Emitter {
     buf: Vec<u8>,
     /// Commands sent to the lock server and the witness, as far as reported in `stats` lines.
     reported: (u64, u64),
+    /// Writes nothing: the worker does not record (see [`WorkerConfig::record`]).
+    silent: bool,
 }
 
 impl Emitter {
@@ -287,7 +324,7 @@ impl Emitter {
     }
 
     fn write(&mut self) {
-        if self.buf.is_empty() {
+        if self.buf.is_empty() || self.silent {
             return;
         }
         let mut out = std::io::stdout().lock();
@@ -514,39 +551,90 @@ impl<'a> Worker<'a> {
         monotonic_ns().saturating_sub(self.cfg.run_start_ns) / ms(1)
     }
 
-    async fn section(&mut self, grant: &Grant) {
+    /// The critical section; true when its body wrote (a refused fenced write did not).
+    async fn section(&mut self, grant: &Grant) -> bool {
         let mut ev = self.out.now(Kind::Invoke, Op::Section);
         ev.fence = grant.fence;
         self.out.emit(ev.clone());
-        match self.section_body(grant, &mut ev).await {
-            Ok(()) => ev.kind = Kind::Ok,
+        let done = match self.section_body(grant, &mut ev).await {
+            Ok(()) => {
+                ev.kind = Kind::Ok;
+                ev.wrote.is_some()
+            }
             Err(e) => {
                 ev.kind = Kind::Info;
                 ev.details = Some(format!("{e:#}"));
+                false
             }
-        }
+        };
         ev.time = monotonic_ns();
         self.out.emit(ev);
+        done
+    }
+
+    /// The witness's `enter` for this worker with `then` (the body's read) in one pipeline
+    /// behind it: the others `enter` saw inside, and `then`'s reply. The witness runs the two
+    /// in that order, so the read still comes after `enter` in the witness's order, and the
+    /// time taken once both answered is no earlier than `enter` ran: what the checkers take
+    /// `enter` for. A round trip less on every section. Without recording: `then` alone.
+    async fn enter(&mut self, then: Option<Command>) -> anyhow::Result<(Vec<u32>, Option<Reply>)> {
+        if !self.cfg.record {
+            let reply = match then {
+                Some(c) => Some(self.witness.exec(&c).await?),
+                None => None,
+            };
+            return Ok((Vec::new(), reply));
+        }
+        let id = self.cfg.id;
+        let mut commands = vec![self.keys.enter(id)];
+        commands.extend(then);
+        let mut replies = self.witness.exec_pipeline(&commands).await?.into_iter();
+        let entered = replies.next().context("witness enter: no reply")?;
+        let others =
+            others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))?;
+        Ok((others, replies.next()))
+    }
+
+    /// `first` (the body's write), then the witness's `exit`, in one pipeline: the witness
+    /// runs the write before `exit`, and `exit` was sent no earlier than the time the caller
+    /// took for it. Answers `first`'s reply once `exit` has run too (so the release, on another
+    /// server, follows it). Without recording: `first` alone.
+    async fn exit(&mut self, first: Option<Command>) -> anyhow::Result<Option<Reply>> {
+        let exit = self.keys.exit(self.cfg.id);
+        let Some(first) = first else {
+            if self.cfg.record {
+                self.witness.exec(&exit).await?;
+            }
+            return Ok(None);
+        };
+        if !self.cfg.record {
+            return Ok(Some(self.witness.exec(&first).await?));
+        }
+        let replies = self.witness.exec_pipeline(&[first, exit]).await?;
+        Ok(replies.into_iter().next())
     }
 
     async fn section_body(&mut self, grant: &Grant, ev: &mut Event) -> anyhow::Result<()> {
-        let id = self.cfg.id;
-        let entered = self.witness.exec(&self.keys.enter(id)).await?;
-        ev.enter = Some(monotonic_ns());
-        ev.others =
-            others(&entered, id).with_context(|| format!("witness enter answered {entered:?}"))?;
         // The `unchecked-resource` specimen's resource compares no fences: plain GET and SET.
         let checks =
             crate::specimens::unchecked_resource::resource_checks_fences(&self.cfg.algorithm);
         let read = match grant.fence {
-            Some(_) if !checks => Some(
+            Some(_) if !checks => None,
+            Some(fence) => Some(self.resource.read_command(fence)),
+            None => Some(Command::Get { key: self.keys.counter.clone() }),
+        };
+        let (others, reply) = self.enter(read).await?;
+        ev.enter = Some(monotonic_ns());
+        ev.others = others;
+        let read = match (grant.fence, reply) {
+            (Some(_), None) => Some(
                 self.resource
                     .read()
                     .await?
                     .map_or_else(|| "0".to_string(), |v| String::from_utf8_lossy(&v).into_owned()),
             ),
-            Some(fence) => {
-                match self.resource.read_fenced(fence).await? {
+            (Some(_), Some(reply)) => {
+                match FencedRead::from_reply(reply)? {
                     FencedRead::Value(value) => Some(value.map_or_else(
                         || "0".to_string(),
                         |v| String::from_utf8_lossy(&v).into_owned(),
@@ -555,18 +643,14 @@ impl<'a> Worker<'a> {
                         // A newer holder already read the resource: our lease is over.
                         ev.accepted = Some(false);
                         ev.exit = Some(monotonic_ns());
-                        self.witness.exec(&self.keys.exit(id)).await?;
+                        self.exit(None).await?;
                         return Ok(());
                     }
                 }
             }
-            None => {
-                match self.witness.exec(&Command::Get { key: self.keys.counter.clone() }).await? {
-                    Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                    Reply::Nil => None,
-                    other => anyhow::bail!("GET counter answered {other:?}"),
-                }
-            }
+            (None, Some(Reply::Bulk(b))) => Some(String::from_utf8_lossy(&b).into_owned()),
+            (None, Some(Reply::Nil)) => None,
+            (None, other) => anyhow::bail!("GET counter answered {other:?}"),
         };
         let read: i64 = read.map_or(Ok(0), |s| s.parse()).context("the counter is not a number")?;
         ev.read = Some(read);
@@ -575,6 +659,8 @@ impl<'a> Worker<'a> {
             tokio::time::sleep(hold).await;
         }
         let value = (read + 1).to_string().into_bytes();
+        // A fenced write is answered before `exit` is sent: the fencing checker orders two
+        // accepted writes by one's `exit` sent before the other's `enter` answered.
         match grant.fence {
             Some(fence) if !checks => {
                 let Command::Eval { keys, .. } = self.resource.write_command(fence, &value) else {
@@ -588,21 +674,23 @@ impl<'a> Worker<'a> {
             }
             Some(fence) => ev.accepted = Some(self.resource.write(fence, &value).await?),
             None => {
-                let set = Command::Set {
-                    key: self.keys.counter.clone(),
-                    value,
-                    cond: None,
-                    expiry: None,
-                    get: false,
-                };
-                let reply = self.witness.exec(&set).await?;
-                anyhow::ensure!(reply.is_ok(), "SET counter answered {reply:?}");
+                // The plain write goes out with `exit` behind it (no checker orders plain
+                // writes by time: the counter and the reads and writes on record judge them).
+                let key = self.keys.counter.clone();
+                let set = Command::Set { key, value, cond: None, expiry: None, get: false };
+                ev.exit = Some(monotonic_ns());
+                let reply = self.exit(Some(set)).await?;
+                anyhow::ensure!(
+                    reply.as_ref().is_some_and(Reply::is_ok),
+                    "SET counter answered {reply:?}"
+                );
+                ev.wrote = Some(read + 1);
+                return Ok(());
             }
         }
         ev.wrote = Some(read + 1);
         ev.exit = Some(monotonic_ns());
-        self.witness.exec(&self.keys.exit(id)).await?;
-        Ok(())
+        self.exit(None).await.map(drop)
     }
 
     /// One release; an error is the adapter breaking the protocol (a setup error).

@@ -1,7 +1,9 @@
 //! `contend bench` end to end on a tiny matrix (real Redis, three algorithms × 1 and 2 workers ×
-//! one round of 30 sections): it exits 0, writes `bench.json`, `bench.md` and `bench.html`; every
-//! cell's checkers were satisfied; and headless Chromium renders the page without a script error,
-//! with every plot drawn and every algorithm named in every plot's legend.
+//! one round of 30 sections): it exits 0, writes `bench.json`, `bench.md`, `bench.html` and
+//! `choosing.md`; every cell's checkers were satisfied; the body-alone baseline and the harness
+//! overhead (the 2-worker cell of each algorithm run again without recording) are measured and
+//! shown; and headless Chromium renders the page without a script error, with every plot drawn,
+//! every algorithm named in every plot's legend, and the overhead and targets tables.
 //!
 //! Chromium is required: without it this test fails and names the install command.
 
@@ -57,9 +59,37 @@ fn a_tiny_bench_writes_its_files_and_its_page_renders_every_algorithm() {
     }
     assert!(json["baselines"][0]["ping_us"].as_f64().unwrap_or(0.0) > 0.0, "no PING baseline");
     assert!(json["baselines"][0]["chain_hop_us"]["2"].as_f64().is_some(), "no chain baseline");
+    for w in ["1", "2"] {
+        let body = json["baselines"][0]["body_alone_per_s"][w].as_f64().unwrap_or(0.0);
+        assert!(body > 0.0, "no body-alone baseline for {w} processes: {}", json["baselines"]);
+    }
+    // The harness overhead: the largest worker count at hold 0, once per algorithm, without
+    // recording: the same sections, the counter agrees, and the witness saw only the body's
+    // two commands per section (no enter, no exit).
+    for c in cells {
+        let unrecorded = &c["rounds"][0]["unrecorded"];
+        if c["workers"] != 2 {
+            assert!(unrecorded.is_null(), "only the 2-worker cell runs unrecorded: {c}");
+            continue;
+        }
+        assert_eq!(unrecorded["sections"], 30, "{c}");
+        assert_eq!(unrecorded["counter"], 30, "{c}");
+        assert!(unrecorded["sections_per_s"].as_f64().unwrap_or(0.0) > 0.0, "{c}");
+        assert_eq!(unrecorded["witness_commands_per_section"], 2.0, "{c}");
+    }
     assert!(json["machine"]["redis_version"].as_str().is_some_and(|v| !v.is_empty()));
     let md = std::fs::read_to_string(folder.join("bench.md")).expect("bench.md");
     assert!(md.contains("Every cell's checkers were satisfied"), "{md}");
+    assert!(md.contains("| algorithm | workers | sections/s | × chain | × body |"), "{md}");
+    let overhead = md.split("## Harness overhead").nth(1).expect("an overhead section");
+    for a in ALGORITHMS {
+        assert!(overhead.contains(&format!("| {a} | 2 workers × hold 0 ms |")), "{a}: {md}");
+        assert!(md.contains(&format!("\n| {a} | ")), "{a} in the targets: {md}");
+    }
+    assert!(md.contains("## Speed targets"), "{md}");
+    let choosing = std::fs::read_to_string(folder.join("choosing.md")).expect("choosing.md");
+    assert!(choosing.contains("](choosing.svg)") && choosing.contains("| need | choose |"));
+    assert!(folder.join("choosing.svg").is_file(), "the plot choosing.md shows");
 
     let dom = support::browser::dump_dom(&folder.join("bench.html"));
     assert!(!dom.contains("data-js-errors=\""), "script errors on the page");
@@ -67,7 +97,14 @@ fn a_tiny_bench_writes_its_files_and_its_page_renders_every_algorithm() {
         dom.contains(&format!("data-plots=\"{PLOTS}\"")),
         "the page's last script did not count {PLOTS} plots"
     );
-    let figures: Vec<&str> = dom.split("<figure class=\"plot\">").skip(1).collect();
+    for table in ["<table id=\"overhead\">", "<table id=\"targets\">"] {
+        assert!(dom.contains(table), "the page has no {table}");
+    }
+    let figures: Vec<&str> = dom
+        .split("<figure class=\"plot\">")
+        .skip(1)
+        .map(|f| f.split("</figure>").next().unwrap_or(f))
+        .collect();
     assert_eq!(figures.len(), PLOTS);
     for f in figures {
         let labels = texts(f);

@@ -252,6 +252,48 @@ impl Connection {
         result
     }
 
+    /// Executes `commands` as one pipeline on the shared connection: sent in one write, run by
+    /// the server one after another in this order (other clients' commands may run between
+    /// them: this is no transaction), answered together. A server error answers its own
+    /// command and the others still run. Scripts go as `EVAL` with their source, not `EVALSHA`:
+    /// a `NOSCRIPT` in the middle of a pipeline would not stop the commands behind it. Blocking
+    /// commands cannot be pipelined.
+    #[doc(hidden)]
+    pub async fn exec_pipeline(&self, commands: &[Command]) -> Result<Vec<Reply>> {
+        let mut pipe = redis::pipe();
+        for command in commands {
+            match command {
+                Command::BLPop { .. } => {
+                    return Err(Error::Internal("a blocking command cannot be pipelined".into()));
+                }
+                Command::Eval { script, keys, args } => {
+                    let mut eval = redis::cmd("EVAL");
+                    eval.arg(script.source).arg(keys.len()).arg(keys).arg(args);
+                    pipe.add_command(eval);
+                }
+                other => {
+                    pipe.add_command(encode(other));
+                }
+            }
+        }
+        self.sent.fetch_add(commands.len() as u64, Ordering::Relaxed);
+        let mut conn = self.shared_conn().await?;
+        let mut result = conn.send_packed_commands(&pipe, 0, commands.len()).await;
+        if result.is_ok() && self.take_lost_reply() {
+            let lost = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reply lost");
+            result = Err(redis::RedisError::from(lost));
+        }
+        match result {
+            Ok(values) => Ok(values.into_iter().map(decode).collect()),
+            Err(e) => {
+                if e.is_connection_dropped() || e.is_io_error() || e.is_connection_refusal() {
+                    self.shared.broken.store(true, Ordering::Release);
+                }
+                Err(Error::Redis(e))
+            }
+        }
+    }
+
     /// Makes the next `n` non-blocking commands run on the server but lose their replies, as a
     /// connection reset right after the server answered does: each fails with a connection
     /// error, and the connection is replaced. For tests of what callers do under reply loss.

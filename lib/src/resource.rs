@@ -14,6 +14,23 @@ pub enum FencedRead {
     Refused,
 }
 
+impl FencedRead {
+    /// What the reply to [`FencedResource::read_command`] says (for drivers other than this
+    /// one).
+    #[doc(hidden)]
+    pub fn from_reply(reply: Reply) -> Result<FencedRead> {
+        if let Reply::Array(items) = &reply {
+            match items.as_slice() {
+                [Reply::Int(0)] => return Ok(FencedRead::Refused),
+                [Reply::Int(1)] => return Ok(FencedRead::Value(None)),
+                [Reply::Int(1), Reply::Bulk(v)] => return Ok(FencedRead::Value(Some(v.clone()))),
+                _ => {}
+            }
+        }
+        Err(Error::reply("fenced read", &reply))
+    }
+}
+
 /// A value in Redis that only accepts writes whose fence is not older than the last accepted
 /// one: the resource side of [`crate::Algorithm::Fenced`]. A holder whose lease ran out while it
 /// was paused gets its late write refused instead of overwriting a newer holder's work.
@@ -73,16 +90,7 @@ impl FencedResource {
     /// paused predecessor can neither overwrite the new value nor slip its own write in between
     /// this read and the write that follows it.
     pub async fn read_fenced(&self, fence: u64) -> Result<FencedRead> {
-        let reply = self.conn.exec(&self.read_command(fence)).await?;
-        if let Reply::Array(items) = &reply {
-            match items.as_slice() {
-                [Reply::Int(0)] => return Ok(FencedRead::Refused),
-                [Reply::Int(1)] => return Ok(FencedRead::Value(None)),
-                [Reply::Int(1), Reply::Bulk(v)] => return Ok(FencedRead::Value(Some(v.clone()))),
-                _ => {}
-            }
-        }
-        Err(Error::reply("fenced read", &reply))
+        FencedRead::from_reply(self.conn.exec(&self.read_command(fence)).await?)
     }
 
     /// The current value, read without a fence (for inspection, not for read-modify-write).

@@ -7,9 +7,12 @@
 //! are the only children reaped during a cell (their CPU time is `RUSAGE_CHILDREN`'s growth).
 
 pub mod baseline;
+pub mod choosing;
 pub mod figures;
 mod output;
+pub mod overhead;
 mod plots;
+mod targets;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -93,6 +96,9 @@ pub struct BenchReport {
     pub baselines: Vec<Baselines>,
     /// The cells, one per algorithm × workers × hold, with every round.
     pub cells: Vec<Cell>,
+    /// The algorithms that hand out fences (a resource can refuse a stale holder's write).
+    #[serde(default)]
+    pub fenced: Vec<String>,
 }
 
 /// Where the bench ran.
@@ -123,6 +129,10 @@ pub struct Baselines {
     pub chain_hop_us: BTreeMap<u32, f64>,
     /// The chain with the body per worker count: turns (sections) per second.
     pub chain_body_turns_per_s: BTreeMap<u32, f64>,
+    /// The section body alone (no lock, no turn) per process count: bodies per second. Always
+    /// has 1 process, the rate of one body after another.
+    #[serde(default)]
+    pub body_alone_per_s: BTreeMap<u32, f64>,
 }
 
 /// One algorithm × workers × hold.
@@ -164,6 +174,10 @@ pub struct CellRound {
     pub client_cpu_us_per_acquisition: f64,
     /// CPU time of the lock server (`INFO cpu`) per acquisition, µs.
     pub server_cpu_us_per_acquisition: Option<f64>,
+    /// The same cell run again without recording (the cell the bench measures the harness
+    /// overhead on, see [`overhead`]); `None` for the other cells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unrecorded: Option<overhead::UnrecordedRun>,
 }
 
 impl Cell {
@@ -241,7 +255,9 @@ pub async fn bench(opts: &BenchOptions) -> anyhow::Result<(BenchReport, PathBuf)
         sections_per_cell: opts.sections,
         baselines: Vec::new(),
         cells: Vec::new(),
+        fenced: entries.iter().filter(|e| e.fenced()).map(|e| e.name.to_string()).collect(),
     };
+    let measured = overhead::representative(&opts.workers, &opts.holds_ms);
     for &hold in &opts.holds_ms {
         for &w in &opts.workers {
             for e in &entries {
@@ -274,7 +290,21 @@ pub async fn bench(opts: &BenchOptions) -> anyhow::Result<(BenchReport, PathBuf)
             // The entry itself, not a look-up by name: an adapter named `adapter:PATH` has
             // only its manifest's name here.
             let entry = *entries.iter().find(|e| e.name == alg).context("a cell's algorithm")?;
-            let r = cell(entry, w, hold, opts.sections, &lock, &witness, &mut conn, &runs).await?;
+            let mut r =
+                cell(entry, w, hold, opts.sections, &lock, &witness, &mut conn, &runs).await?;
+            if measured == Some((w, hold)) {
+                bar.set_message(format!(
+                    "round {} {alg} × {w} workers × hold {hold} ms, unrecorded",
+                    round + 1
+                ));
+                let s = scenario(&entry, w, hold, opts.sections)?;
+                let u = overhead::unrecorded(entry, &s, &lock.url(), &witness.url()).await?;
+                if !u.valid() {
+                    r.valid = false;
+                    r.verdicts.insert("unrecorded-counter".into(), "invalid".into());
+                }
+                r.unrecorded = Some(u);
+            }
             if !r.valid {
                 broken += 1;
                 bar.suspend(|| {
@@ -362,6 +392,16 @@ async fn baselines(
         raw_lock_pair_us: raw,
         ..Baselines::default()
     };
+    let mut alone: Vec<u32> = workers.to_vec();
+    alone.push(1);
+    alone.sort_unstable();
+    alone.dedup();
+    for w in alone {
+        let prefix = format!("bench:body:{round}:{w}:");
+        let (l, wi) = (lock.url(), witness.url());
+        let rate = baseline::body_alone(&l, &wi, &prefix, w, sections.into()).await?;
+        b.body_alone_per_s.insert(w, rate);
+    }
     for &w in workers {
         for body in [false, true] {
             let prefix = format!("bench:chain:{round}:{w}:{body}:");
@@ -468,5 +508,6 @@ async fn cell(
             .or(internal.map(|n| n as f64 / acq)),
         client_cpu_us_per_acquisition: (cpu1 - cpu0) / acq,
         server_cpu_us_per_acquisition: srv0.zip(srv1).map(|(a, b)| (b - a) / acq),
+        unrecorded: None,
     })
 }

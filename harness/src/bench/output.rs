@@ -1,4 +1,5 @@
-//! The bench folder: `bench.json`, `bench.md`, `bench.html`; and the progress bar.
+//! The bench folder: `bench.json`, `bench.md`, `bench.html`, `choosing.md` (with
+//! `choosing.svg`); and the progress bar.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
@@ -7,7 +8,7 @@ use std::path::Path;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{BenchReport, Cell};
-use crate::report::num;
+use crate::report::{escape, num};
 
 /// A bar over the bench's cells on stderr, or a hidden one when stderr is not a terminal.
 pub(super) fn progress(cells: u64) -> ProgressBar {
@@ -28,6 +29,9 @@ pub(super) fn write(dir: &Path, report: &BenchReport) -> anyhow::Result<()> {
     std::fs::write(dir.join("bench.json"), serde_json::to_string_pretty(report)?)?;
     std::fs::write(dir.join("bench.md"), markdown(report))?;
     std::fs::write(dir.join("bench.html"), html(report))?;
+    std::fs::write(dir.join("choosing.svg"), super::plots::throughput(report)?)?;
+    let choosing = super::choosing::section(report, "choosing.svg", Some("bench.html"));
+    std::fs::write(dir.join("choosing.md"), format!("# Choosing an algorithm\n\n{choosing}"))?;
     Ok(())
 }
 
@@ -36,6 +40,12 @@ pub(super) struct Row<'a> {
     pub cell: &'a Cell,
     pub sections_per_s: f64,
     pub of_chain: Option<f64>,
+    /// Sections/s over the body alone in one process (hold 0 only: a hold is no body).
+    pub of_body: Option<f64>,
+    /// Sections/s of the same cell without recording, over the recorded ones (medians).
+    pub overhead: Option<f64>,
+    /// Sections/s without recording (median), where measured.
+    pub unrecorded_per_s: Option<f64>,
     pub acquire_p50_us: f64,
     pub acquire_p99_us: f64,
     pub acquire_max_us: f64,
@@ -56,6 +66,7 @@ pub(super) struct Row<'a> {
 pub(super) fn rows(r: &BenchReport) -> Vec<Row<'_>> {
     let ping = r.baseline(|b| Some(b.ping_us));
     let raw = r.baseline(|b| Some(b.raw_lock_pair_us.p50));
+    let body = r.baseline(|b| b.body_alone_per_s.get(&1).copied());
     r.cells
         .iter()
         .map(|c| {
@@ -73,10 +84,14 @@ pub(super) fn rows(r: &BenchReport) -> Vec<Row<'_>> {
                 _ => None,
             };
             let uncontended = m(&|x| x.history.acquire_us.p50 + x.history.release_us.p50);
+            let unrecorded_per_s = c.median(|x| Some(x.unrecorded?.sections_per_s));
             Row {
                 cell: c,
                 sections_per_s,
                 of_chain: ratio(Some(sections_per_s), chain),
+                of_body: (c.hold_ms == 0).then_some(()).and(ratio(Some(sections_per_s), body)),
+                overhead: ratio(unrecorded_per_s, Some(sections_per_s)),
+                unrecorded_per_s,
                 acquire_p50_us: m(&|x| x.history.acquire_us.p50),
                 acquire_p99_us: m(&|x| x.history.acquire_us.p99),
                 acquire_max_us: m(&|x| x.history.acquire_us.max),
@@ -99,7 +114,7 @@ pub(super) fn rows(r: &BenchReport) -> Vec<Row<'_>> {
         .collect()
 }
 
-fn opt(v: Option<f64>, places: usize) -> String {
+pub(super) fn opt(v: Option<f64>, places: usize) -> String {
     v.map_or_else(|| "–".to_string(), |v| num(v, places))
 }
 
@@ -155,31 +170,42 @@ pub fn markdown(r: &BenchReport) -> String {
         "- raw lock (SET NX PX + release script, one connection): {} µs per pair",
         opt(r.baseline(|b| Some(b.raw_lock_pair_us.p50)), 1)
     );
-    t.push_str("- hand-off chain (processes passing a turn with BLPOP/RPUSH):\n\n");
-    t.push_str("| processes | µs per hop | with GET/SET body: turns/s |\n|---:|---:|---:|\n");
+    let _ = writeln!(
+        t,
+        "- section body alone (GET/SET of a counter on the witness, no lock), one process: {} bodies/s",
+        opt(r.baseline(|b| b.body_alone_per_s.get(&1).copied()), 0)
+    );
+    t.push_str(
+        "- hand-off chain (processes passing a turn with BLPOP/RPUSH), and the body alone in as many processes at once:\n\n",
+    );
+    t.push_str(
+        "| processes | µs per hop | with GET/SET body: turns/s | body alone, no lock: bodies/s |\n|---:|---:|---:|---:|\n",
+    );
     for &w in &r.workers {
         let _ = writeln!(
             t,
-            "| {w} | {} | {} |",
+            "| {w} | {} | {} | {} |",
             opt(r.baseline(|b| b.chain_hop_us.get(&w).copied()), 1),
-            opt(r.baseline(|b| b.chain_body_turns_per_s.get(&w).copied()), 0)
+            opt(r.baseline(|b| b.chain_body_turns_per_s.get(&w).copied()), 0),
+            opt(r.baseline(|b| b.body_alone_per_s.get(&w).copied()), 0)
         );
     }
     let all = rows(r);
     for &hold in &r.holds_ms {
         let _ = writeln!(t, "\n## Hold {hold} ms\n");
         t.push_str(
-            "| algorithm | workers | sections/s | × chain | spread | acquire p50 / p99 / max µs | hand-off p50 / p99 µs | × hop | × PING | cmds sent / incl. scripts | client / server CPU µs | fairness | barging | checkers |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+            "| algorithm | workers | sections/s | × chain | × body | spread | acquire p50 / p99 / max µs | hand-off p50 / p99 µs | × hop | × PING | cmds sent / incl. scripts | client / server CPU µs | fairness | barging | checkers |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         );
         for x in all.iter().filter(|x| x.cell.hold_ms == hold) {
             let _ = writeln!(
                 t,
-                "| {} | {} | {} | {} | {}% | {} / {} / {} | {} / {} | {} | {} | {} / {} | {} / {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {}% | {} / {} / {} | {} / {} | {} | {} | {} / {} | {} / {} | {} | {} | {} |",
                 x.cell.algorithm,
                 x.cell.workers,
                 num(x.sections_per_s, 0),
                 opt(x.of_chain, 2),
+                opt(x.of_body, 2),
                 num(x.spread * 100.0, 0),
                 num(x.acquire_p50_us, 0),
                 num(x.acquire_p99_us, 0),
@@ -211,8 +237,76 @@ pub fn markdown(r: &BenchReport) -> String {
             unc.join(", ")
         );
     }
+    overhead_markdown(&mut t, &all);
+    if let Some(table) = super::targets::table(r, &all) {
+        let _ = write!(t, "\n## Speed targets\n\n{}\n\n{}", super::targets::TEXT, table.markdown());
+    }
     t.push_str("\nThe figures are explained in docs/bench.md.\n");
     t
+}
+
+/// A small table both `bench.md` and `bench.html` show.
+pub(super) struct Table {
+    pub head: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// As markdown (every column after the first right-aligned).
+    pub fn markdown(&self) -> String {
+        let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+        let mut t = line(&self.head);
+        let rule: Vec<String> = (0..self.head.len())
+            .map(|i| if i == 0 { "---".into() } else { "---:".into() })
+            .collect();
+        t.push_str(&line(&rule));
+        for r in &self.rows {
+            t.push_str(&line(r));
+        }
+        t
+    }
+
+    /// As an HTML table with `id`.
+    pub fn html(&self, id: &str) -> String {
+        let cells = |tag: &str, cells: &[String]| {
+            cells.iter().map(|c| format!("<{tag}>{}</{tag}>", escape(c))).collect::<String>()
+        };
+        let mut t = format!("<table id=\"{id}\"><tr>{}</tr>", cells("th", &self.head));
+        for r in &self.rows {
+            let _ = write!(t, "<tr>{}</tr>", cells("td", r));
+        }
+        t.push_str("</table>\n");
+        t
+    }
+}
+
+/// The harness overhead: per algorithm, its one cell with and without recording.
+pub(super) fn overhead_table(rows: &[Row<'_>]) -> Option<Table> {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .filter(|x| x.overhead.is_some())
+        .map(|x| {
+            vec![
+                x.cell.algorithm.clone(),
+                format!("{} workers × hold {} ms", x.cell.workers, x.cell.hold_ms),
+                num(x.sections_per_s, 0),
+                opt(x.unrecorded_per_s, 0),
+                format!("{}×", opt(x.overhead, 2)),
+            ]
+        })
+        .collect();
+    let head = ["algorithm", "cell", "recorded sections/s", "unrecorded sections/s", "overhead"];
+    (!rows.is_empty()).then(|| Table { head: head.map(String::from).to_vec(), rows })
+}
+
+/// What `bench.md` and `bench.html` say above the overhead table.
+pub(super) const OVERHEAD_TEXT: &str = "The same cell again with recording off (no history, no \
+    witness enter/exit; the same lock, body and hold): sections/s off ÷ on. Target ≤ 1.15.";
+
+fn overhead_markdown(t: &mut String, rows: &[Row<'_>]) {
+    if let Some(table) = overhead_table(rows) {
+        let _ = write!(t, "\n## Harness overhead\n\n{OVERHEAD_TEXT}\n\n{}", table.markdown());
+    }
 }
 
 /// `bench.html`: the tables' key figures as SVG plots (drawn by `plots.rs`).

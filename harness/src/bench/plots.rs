@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use anyhow::Context as _;
 use plotters::prelude::*;
 
 use super::BenchReport;
@@ -121,74 +122,9 @@ pub(super) fn page(r: &BenchReport, rows: &[Row<'_>]) -> String {
         r.sections_per_cell,
         escape(&r.algorithms.join(", "))
     );
-    let x = |w: u32| f64::from(w).log2();
     for &hold in &r.holds_ms {
         let _ = writeln!(t, "<h2>Hold {hold} ms</h2>\n<div class=\"plots\">");
-        let of_hold: Vec<&Row<'_>> = rows.iter().filter(|x| x.cell.hold_ms == hold).collect();
-        let per_alg =
-            |f: &dyn Fn(&Row<'_>) -> Option<f64>, suffix: &str, width: u32| -> Vec<Series> {
-                r.algorithms
-                    .iter()
-                    .enumerate()
-                    .map(|(i, a)| Series {
-                        name: format!("{a}{suffix}"),
-                        color: color(i),
-                        width,
-                        points: of_hold
-                            .iter()
-                            .filter(|row| &row.cell.algorithm == a)
-                            .filter_map(|row| Some((x(row.cell.workers), f(row)?)))
-                            .collect(),
-                    })
-                    .collect()
-            };
-        let baseline = |name: &str, f: &dyn Fn(u32) -> Option<f64>| Series {
-            name: name.to_string(),
-            color: BASELINE,
-            width: 1,
-            points: r.workers.iter().filter_map(|&w| Some((x(w), f(w)?))).collect(),
-        };
-        let mut plots: Vec<(String, &str, Vec<Series>)> = Vec::new();
-        let mut s = per_alg(&|x| Some(x.sections_per_s), "", 2);
-        s.push(baseline("chain with body (floor)", &|w| {
-            r.baseline(|b| b.chain_body_turns_per_s.get(&w).copied())
-        }));
-        plots.push(("Throughput".into(), "sections/s", s));
-        plots.push((
-            "Acquire latency p50".into(),
-            "µs",
-            per_alg(&|x| Some(x.acquire_p50_us), "", 2),
-        ));
-        plots.push((
-            "Acquire latency p99".into(),
-            "µs",
-            per_alg(&|x| Some(x.acquire_p99_us), "", 2),
-        ));
-        let hop =
-            || baseline("chain hop (floor)", &|w| r.baseline(|b| b.chain_hop_us.get(&w).copied()));
-        let mut s = per_alg(&|x| x.handoff_p50_us, "", 2);
-        s.push(hop());
-        plots.push(("Hand-off p50: release sent → next holder has it".into(), "µs", s));
-        let mut s = per_alg(&|x| x.handoff_p99_us, "", 2);
-        s.push(hop());
-        plots.push(("Hand-off p99".into(), "µs", s));
-        let mut s = per_alg(&|x| x.sent, " sent", 3);
-        s.extend(per_alg(&|x| x.incl_scripts, " incl. scripts", 1));
-        plots.push(("Lock-server commands per acquisition".into(), "commands", s));
-        let mut s = per_alg(&|x| Some(x.client_cpu_us), " clients", 3);
-        s.extend(per_alg(&|x| x.server_cpu_us, " server", 1));
-        plots.push(("CPU per acquisition".into(), "µs", s));
-        plots.push((
-            "Fairness (Jain's index over windows)".into(),
-            "index",
-            per_alg(&|x| x.fairness, "", 2),
-        ));
-        plots.push((
-            "Barging: hand-offs back to the releaser".into(),
-            "share",
-            per_alg(&|x| x.barging, "", 2),
-        ));
-        for (title, y, series) in &plots {
+        for (title, y, series) in &figures(r, rows, hold) {
             let title = format!("{title}, hold {hold} ms");
             match plot(&title, y, series) {
                 Ok(svg) => {
@@ -202,8 +138,101 @@ pub(super) fn page(r: &BenchReport, rows: &[Row<'_>]) -> String {
         }
         t.push_str("</div>\n");
     }
+    if let Some(table) = super::output::overhead_table(rows) {
+        let text = super::output::OVERHEAD_TEXT;
+        let _ = writeln!(
+            t,
+            "<h2>Harness overhead</h2>\n<p>{}</p>\n{}",
+            escape(text),
+            table.html("overhead")
+        );
+    }
+    if let Some(table) = super::targets::table(r, rows) {
+        let text = super::targets::TEXT;
+        let _ = writeln!(
+            t,
+            "<h2>Speed targets</h2>\n<p>{}</p>\n{}",
+            escape(text),
+            table.html("targets")
+        );
+    }
     t.push_str(
         "<script>document.documentElement.setAttribute('data-plots', String(document.querySelectorAll('figure.plot svg').length));</script>\n</body></html>\n",
     );
     t
+}
+
+/// Title, y axis and lines of each plot of hold `hold`.
+fn figures(
+    r: &BenchReport,
+    rows: &[Row<'_>],
+    hold: u64,
+) -> Vec<(String, &'static str, Vec<Series>)> {
+    let x = |w: u32| f64::from(w).log2();
+    let of_hold: Vec<&Row<'_>> = rows.iter().filter(|x| x.cell.hold_ms == hold).collect();
+    let per_alg = |f: &dyn Fn(&Row<'_>) -> Option<f64>, suffix: &str, width: u32| -> Vec<Series> {
+        r.algorithms
+            .iter()
+            .enumerate()
+            .map(|(i, a)| Series {
+                name: format!("{a}{suffix}"),
+                color: color(i),
+                width,
+                points: of_hold
+                    .iter()
+                    .filter(|row| &row.cell.algorithm == a)
+                    .filter_map(|row| Some((x(row.cell.workers), f(row)?)))
+                    .collect(),
+            })
+            .collect()
+    };
+    let baseline = |name: &str, f: &dyn Fn(u32) -> Option<f64>| Series {
+        name: name.to_string(),
+        color: BASELINE,
+        width: 1,
+        points: r.workers.iter().filter_map(|&w| Some((x(w), f(w)?))).collect(),
+    };
+    let mut plots: Vec<(String, &str, Vec<Series>)> = Vec::new();
+    let mut s = per_alg(&|x| Some(x.sections_per_s), "", 2);
+    s.push(baseline("chain with body (floor)", &|w| {
+        r.baseline(|b| b.chain_body_turns_per_s.get(&w).copied())
+    }));
+    plots.push(("Throughput".into(), "sections/s", s));
+    plots.push(("Acquire latency p50".into(), "µs", per_alg(&|x| Some(x.acquire_p50_us), "", 2)));
+    plots.push(("Acquire latency p99".into(), "µs", per_alg(&|x| Some(x.acquire_p99_us), "", 2)));
+    let hop =
+        || baseline("chain hop (floor)", &|w| r.baseline(|b| b.chain_hop_us.get(&w).copied()));
+    let mut s = per_alg(&|x| x.handoff_p50_us, "", 2);
+    s.push(hop());
+    plots.push(("Hand-off p50: release sent → next holder has it".into(), "µs", s));
+    let mut s = per_alg(&|x| x.handoff_p99_us, "", 2);
+    s.push(hop());
+    plots.push(("Hand-off p99".into(), "µs", s));
+    let mut s = per_alg(&|x| x.sent, " sent", 3);
+    s.extend(per_alg(&|x| x.incl_scripts, " incl. scripts", 1));
+    plots.push(("Lock-server commands per acquisition".into(), "commands", s));
+    let mut s = per_alg(&|x| Some(x.client_cpu_us), " clients", 3);
+    s.extend(per_alg(&|x| x.server_cpu_us, " server", 1));
+    plots.push(("CPU per acquisition".into(), "µs", s));
+    plots.push((
+        "Fairness (Jain's index over windows)".into(),
+        "index",
+        per_alg(&|x| x.fairness, "", 2),
+    ));
+    plots.push((
+        "Barging: hand-offs back to the releaser".into(),
+        "share",
+        per_alg(&|x| x.barging, "", 2),
+    ));
+    plots
+}
+
+/// The throughput plot at the smallest hold of the run (SVG), for the generated "choosing an
+/// algorithm" text.
+pub(super) fn throughput(r: &BenchReport) -> anyhow::Result<String> {
+    let hold = r.holds_ms.iter().min().copied().context("the bench has no hold time")?;
+    let rows = super::output::rows(r);
+    let (title, y, series) =
+        figures(r, &rows, hold).into_iter().next().context("no throughput plot")?;
+    plot(&format!("{title}, hold {hold} ms"), y, &series).map_err(anyhow::Error::msg)
 }

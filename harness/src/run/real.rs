@@ -8,7 +8,6 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use redmutex::FencedResource;
 use redmutex::driver::Timeouts;
-use redmutex::proto::{Command, Reply};
 use redmutex::testing::RedisServer;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
@@ -106,6 +105,7 @@ async fn run_on(
         // An adapter's start (an interpreter importing its library) takes hundreds of ms: the
         // first workers wait for each other after it, so that they contend from the start.
         start_together: entry.adapter.map(|_| workers),
+        record: true,
     };
     let mut c = Coordinator::new(base, exe, scenario, topology, opts.progress);
     c.ping_conn = Some(lock_raw.clone());
@@ -120,23 +120,15 @@ async fn run_on(
 
     // The outcome, read on the witness.
     let witness = redmutex::Connection::open(&servers.witness_url, Timeouts::default()).await?;
-    let mut mark = None;
-    let value = if entry.fenced() {
-        let resource = FencedResource::new(witness.clone(), &keys.resource);
-        // The resource's high-water mark, for the fencing checker (0 when it keeps none).
-        mark = Some(resource.last_fence().await?);
-        resource.read().await?.map(|b| String::from_utf8_lossy(&b).into_owned())
+    // The resource's high-water mark, for the fencing checker (0 when it keeps none).
+    let mark = if entry.fenced() {
+        Some(FencedResource::new(witness.clone(), &keys.resource).last_fence().await?)
     } else {
-        match witness.exec(&Command::Get { key: keys.counter.clone() }).await? {
-            Reply::Bulk(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-            _ => None,
-        }
+        None
     };
     let mut fin = Event::new(monotonic_ns(), Kind::Ok, Op::Final);
     fin.fence = mark;
-    fin.value = Some(
-        value.map_or(Ok(0), |v| v.parse()).context("the counter on the witness is not a number")?,
-    );
+    fin.value = Some(crate::witness::outcome(&witness, &keys, entry.fenced()).await?);
     c.history.push(fin);
     let kept = entry.protocol(scenario.specimen_scale).kept_keys(&keys.lock);
     // A connection of its own: the one opened before the run died with a restarted server.
