@@ -59,19 +59,20 @@ fn model_replies_equal_redis_replies_across_restarts_with_aof() {
     }
 }
 
-/// The two persistence modes the model does not have: what they keep across a process crash
-/// is what its `Aof` keeps once the data reached the disk's cache — an `rdb` server right after
-/// a `SAVE`, an `aof-everysec` one (each write reaches the file before its reply; the fsync
-/// that comes a second later matters only if the machine dies, not the process).
+/// A persistence mode the model does not have: an RDB-only server restarted right after a
+/// `SAVE` keeps what the model's `Aof` keeps.
+///
+/// `aof-everysec` is not here, and the model does not claim it: this test, run with it, found
+/// that a process crash can lose writes the server had acknowledged (`INCR a`, `DECR a`,
+/// SIGKILL, and the `DECR` was gone): while a background fsync is still running, Redis
+/// postpones writing the AOF buffer for up to 2 s but sends the replies anyway.
 #[test]
-fn model_replies_equal_redis_replies_across_restarts_with_rdb_and_everysec() {
-    // Enough sequences that some restart with live keys: 8 did not notice a missing SAVE.
-    let cases = budget().max(64);
-    for mode in [Mode::RdbSaved, Mode::AofEverysec] {
-        let found = differential_in(mode, cases, |c| c.clone());
-        if let Err(failure) = found {
-            panic!("{mode:?}: the model differs from redis-server:\n{failure}");
-        }
+fn model_replies_equal_redis_replies_across_restarts_with_rdb() {
+    // Each sequence restarts the server once, after commands that may leave live keys.
+    let cases = (budget() / 4).max(16);
+    let found = differential_in(Mode::RdbSaved, cases, |c| c.clone());
+    if let Err(failure) = found {
+        panic!("the model differs from redis-server:\n{failure}");
     }
 }
 
@@ -82,8 +83,6 @@ enum Mode {
     Model(Persistence),
     /// RDB only, with a `SAVE` just before each restart.
     RdbSaved,
-    /// AOF with `appendfsync everysec`.
-    AofEverysec,
 }
 
 impl Mode {
@@ -91,7 +90,7 @@ impl Mode {
     fn model(self) -> Persistence {
         match self {
             Mode::Model(p) => p,
-            Mode::RdbSaved | Mode::AofEverysec => Persistence::Aof,
+            Mode::RdbSaved => Persistence::Aof,
         }
     }
 }
@@ -138,11 +137,6 @@ fn differential_in(
     let builder = match mode {
         Mode::Model(p) => RedisServer::builder().persistence(p == Persistence::Aof),
         Mode::RdbSaved => RedisServer::builder(),
-        Mode::AofEverysec => RedisServer::builder()
-            .arg("--appendonly")
-            .arg("yes")
-            .arg("--appendfsync")
-            .arg("everysec"),
     };
     let server = builder.start().expect("start redis-server (apt-get install redis-server)");
     let mut real = Real::connect(server).expect("connect to our redis-server");
@@ -152,7 +146,19 @@ fn differential_in(
         Config { cases, failure_persistence: None, max_shrink_iters: 2_000, ..Config::default() };
     let mut runner = TestRunner::new(config);
     let stats = RefCell::new(Stats::default());
-    let result = runner.run(&prop::collection::vec(op(), 1..40), |ops| {
+    // The modes the model has not got are about what a restart keeps: every sequence has one.
+    let sequences = if matches!(mode, Mode::Model(_)) {
+        prop::collection::vec(op(), 1..40).boxed()
+    } else {
+        (prop::collection::vec(op(), 1..20), prop::collection::vec(op(), 1..20))
+            .prop_map(|(mut before, after)| {
+                before.push(Op::Restart);
+                before.extend(after);
+                before
+            })
+            .boxed()
+    };
+    let result = runner.run(&sequences, |ops| {
         let mut real = real.borrow_mut();
         real.reset().map_err(|e| TestCaseError::fail(format!("reset: {e}")))?;
         let outcome = check(&mut real, persistence, &ops, &distort);
