@@ -260,7 +260,7 @@ impl Machine for RedlockAcquire {
     }
 }
 
-/// One command on every server, sent again to the silent ones (after [`RETRY_DELAYS`]) while
+/// One command on every server, sent again to the silent ones (after 20 ms, then 200 ms) while
 /// fewer than a majority answered; the release and extend of [`RedlockAlgorithm`].
 pub struct Fan {
     op: &'static str,
