@@ -95,6 +95,24 @@ async fn with_two_servers_killed_no_one_acquires() {
 }
 
 #[tokio::test]
+async fn five_servers_tolerate_two_down_but_not_three() {
+    let mut servers: Vec<RedisServer> = (0..5).map(|_| support::server()).collect();
+    let lock = builder("five")
+        .wait_timeout(Duration::from_millis(300))
+        .connect(urls(&servers))
+        .await
+        .unwrap();
+    assert_eq!(lock.quorum(), 3);
+    servers[0].kill();
+    servers[3].kill();
+    let guard = lock.acquire().await.expect("three of five are up");
+    assert!(guard.release().await.unwrap().owned);
+    servers[4].kill();
+    let result = lock.acquire().await.map(|_| ());
+    assert!(matches!(result, Err(Error::NoQuorum { answered: 2, needed: 3, .. })), "{result:?}");
+}
+
+#[tokio::test]
 async fn a_second_client_cannot_acquire_while_the_first_holds() {
     let servers = three();
     let first = builder("exclusion").connect(urls(&servers)).await.unwrap();
