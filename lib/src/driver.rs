@@ -17,7 +17,9 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, ErrorKind, Value};
 
 use crate::error::{Error, Result};
-use crate::proto::{Action, Command, Event, Expiry, Machine, Outcome, Reply, SetCond, num};
+use crate::proto::{
+    Action, Command, Event, Expiry, Failure, Machine, Outcome, Reply, SetCond, num,
+};
 
 /// Timeouts of a [`Connection`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -201,6 +203,7 @@ impl Connection {
             }
             event = match action {
                 Action::Done(outcome) => return Ok(outcome),
+                Action::SendEach { .. } => return Ok(Outcome::Failed(Failure::single_server())),
                 Action::Send(command) => Event::Reply(self.exec(&command).await?),
                 Action::Sleep(d) => {
                     tokio::time::sleep(d).await;

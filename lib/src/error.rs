@@ -104,6 +104,25 @@ pub enum Error {
         /// How many were asked for.
         wanted: u32,
     },
+    /// Fewer than a majority of a `Redlock`'s servers answered within the per-server
+    /// timeout (on every attempt, for a release or extend). An acquire released whatever it may
+    /// have taken; a release or extend may or may not have run on the silent servers, and
+    /// anything left there expires within the ttl. Check the servers, then retry.
+    #[error(
+        "the {op} reached too few servers: {answered} of {servers} answered, {needed} needed ({why}); check the servers and retry (anything left behind expires within the ttl)"
+    )]
+    NoQuorum {
+        /// `acquire`, `release` or `extend`.
+        op: &'static str,
+        /// How many servers answered.
+        answered: usize,
+        /// How many answers a majority needs.
+        needed: usize,
+        /// How many servers the lock has.
+        servers: usize,
+        /// Why one of the silent servers did not answer.
+        why: String,
+    },
     /// The operating system gave no randomness for a token.
     #[error("no randomness for a lock token: {0}")]
     Random(String),
@@ -137,6 +156,9 @@ impl Error {
             Failure::Server { op, message } => Error::Server { op, message },
             Failure::Reply { op, reply } => Error::UnexpectedReply { op, reply },
             Failure::Other(why) => Error::Internal(why),
+            Failure::NoQuorum { op, answered, needed, servers, why } => {
+                Error::NoQuorum { op, answered, needed, servers, why }
+            }
         }
     }
 }

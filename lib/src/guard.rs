@@ -161,19 +161,7 @@ impl Guard {
     /// (after any extensions), an extend or renewal found the lock gone, or the guard was
     /// released or dropped. Race it against the protected work.
     pub fn lost(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.validity.subscribe();
-        async move {
-            loop {
-                let Some(deadline) = *rx.borrow_and_update() else { return };
-                if Instant::now() >= deadline {
-                    return;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep_until(deadline.into()) => {}
-                    changed = rx.changed() => if changed.is_err() { return },
-                }
-            }
-        }
+        lost_when(self.validity.subscribe())
     }
 
     /// Releases the lock. [`Released::owned`] is `true` if it was still ours, `false` if its
@@ -240,6 +228,21 @@ impl Drop for Guard {
                 telemetry::released(algorithm, owned, held, margin);
             }
         });
+    }
+}
+
+/// Resolves once the deadline `rx` holds has passed or is taken away (`None`), or its sender
+/// is gone.
+pub(crate) async fn lost_when(mut rx: watch::Receiver<Option<Instant>>) {
+    loop {
+        let Some(deadline) = *rx.borrow_and_update() else { return };
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline.into()) => {}
+            changed = rx.changed() => if changed.is_err() { return },
+        }
     }
 }
 

@@ -19,7 +19,9 @@
 //! the last write, across a restart without persistence (the lock and the fence counter are
 //! forgotten), or when the server's clock jumps forward (Redis expires keys by its wall clock).
 //! [`LockBuilder::replicas`] narrows the failover case (each acquire waits until replicas have
-//! the key) without closing it.
+//! the key) without closing it. [`Redlock`] spreads one lock over several independent servers
+//! and survives a minority of them failing, on assumptions of its own (no fence, clocks that
+//! run at the same rate).
 //!
 //! ## Design
 //!
@@ -118,10 +120,13 @@ pub mod algo;
 #[doc(hidden)]
 pub mod driver;
 mod error;
+#[doc(hidden)]
+pub mod fanout;
 mod guard;
 mod lock;
 #[doc(hidden)]
 pub mod proto;
+mod redlock;
 mod resource;
 #[doc(hidden)]
 pub mod scripts;
@@ -140,4 +145,5 @@ pub use proto::Keys;
 /// The `redis` crate this one is built on, for matching [`Error::Redis`]'s error kinds without
 /// a second, possibly different, `redis` dependency.
 pub use redis;
+pub use redlock::{MIN_SERVERS, Redlock, RedlockBuilder, RedlockGuard};
 pub use resource::{FencedRead, FencedResource};

@@ -298,6 +298,27 @@ impl Lock {
     }
 }
 
+/// The checks every lock's builder makes of its name, prefix, ttl and wait timeout.
+pub(crate) fn check_common(name: &str, prefix: &str, ttl: Duration, wait: Duration) -> Result<()> {
+    let bad = |msg: String| Err(Error::Config(msg));
+    if name.is_empty() {
+        return bad("the lock name is empty; give every lock a name".into());
+    }
+    if name.len() > 512 {
+        return bad(format!("the lock name is {} bytes; at most 512 are allowed", name.len()));
+    }
+    if name.contains(['{', '}']) || prefix.contains(['{', '}']) {
+        return bad("name and prefix must not contain '{' or '}' (the name is the hash tag)".into());
+    }
+    if ttl < Duration::from_millis(1) || ttl > MAX_TTL {
+        return bad(format!("ttl is {ttl:?}; it must be from 1 ms to {MAX_TTL:?}"));
+    }
+    if wait > MAX_WAIT {
+        return bad(format!("wait timeout is {wait:?}; at most {MAX_WAIT:?} is allowed"));
+    }
+    Ok(())
+}
+
 /// The pauses before each retry of a release or extend whose connection or reply was lost:
 /// three attempts in all, within about a quarter second plus the attempts' own timeouts.
 pub(crate) const RETRY_DELAYS: [Duration; 2] =
@@ -440,29 +461,7 @@ impl LockBuilder {
 
     fn validate(&self) -> Result<Settings> {
         let bad = |msg: String| Err(Error::Config(msg));
-        if self.name.is_empty() {
-            return bad("the lock name is empty; give every lock a name".into());
-        }
-        if self.name.len() > 512 {
-            return bad(format!(
-                "the lock name is {} bytes; at most 512 are allowed",
-                self.name.len()
-            ));
-        }
-        if self.name.contains(['{', '}']) || self.prefix.contains(['{', '}']) {
-            return bad(
-                "name and prefix must not contain '{' or '}' (the name is the hash tag)".into()
-            );
-        }
-        if self.ttl < Duration::from_millis(1) || self.ttl > MAX_TTL {
-            return bad(format!("ttl is {:?}; it must be from 1 ms to {MAX_TTL:?}", self.ttl));
-        }
-        if self.wait > MAX_WAIT {
-            return bad(format!(
-                "wait timeout is {:?}; at most {MAX_WAIT:?} is allowed",
-                self.wait
-            ));
-        }
+        check_common(&self.name, &self.prefix, self.ttl, self.wait)?;
         let drift = self.drift.unwrap_or_else(|| crate::algo::default_drift(self.ttl));
         if drift >= self.ttl {
             return bad(format!(

@@ -465,6 +465,11 @@ impl Engine<'_> {
                 Some(MEvent::Clock(self.wall_ms().saturating_add_signed(skew)))
             }
             Action::Wait { channel, timeout } => self.wait(slot, channel, timeout),
+            // One model server: an algorithm over several is refused, as by the real driver.
+            Action::SendEach { .. } => {
+                self.finish_op(slot, Outcome::Failed(Failure::single_server()));
+                None
+            }
         }
     }
 

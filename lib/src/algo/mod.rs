@@ -7,6 +7,7 @@
 
 mod fenced;
 mod notify;
+pub mod redlock;
 mod token;
 
 use std::fmt;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 pub use fenced::Fenced;
 pub use notify::Notify;
+pub use redlock::RedlockAlgorithm;
 pub use token::TokenLock;
 
 use crate::proto::{

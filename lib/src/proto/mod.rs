@@ -188,6 +188,21 @@ pub enum Event {
     TimedOut,
     /// The wall clock, in milliseconds since the Unix epoch, as asked by [`Action::ReadClock`].
     Clock(u64),
+    /// What each server did with the commands of the last [`Action::SendEach`]: `answers[i]` is
+    /// server `i`'s.
+    Answers(Vec<Answer>),
+}
+
+/// What one server of a multi-server driver did with its command of an [`Action::SendEach`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// The server's reply (an error reply included).
+    Reply(Reply),
+    /// No reply within the action's timeout, or the command failed in transit; in words. The
+    /// command may still run on the server, later.
+    Unanswered(String),
+    /// The action sent this server nothing.
+    Unsent,
 }
 
 /// What the driver must do next.
@@ -207,6 +222,16 @@ pub enum Action {
     },
     /// Read the wall clock and feed [`Event::Clock`].
     ReadClock,
+    /// Send `commands[i]` (when `Some`) to server `i` of a multi-server driver, all at once,
+    /// await each answer at most `timeout`, and feed [`Event::Answers`]. Every command is sent
+    /// even if its answer is not awaited. Single-server drivers end the operation with
+    /// [`Failure::single_server`] instead.
+    SendEach {
+        /// One entry per server, in the driver's order.
+        commands: Vec<Option<Command>>,
+        /// How long each server's answer is awaited.
+        timeout: Duration,
+    },
     /// The operation is over.
     Done(Outcome),
 }
@@ -259,6 +284,20 @@ pub enum Failure {
     /// Anything else, in words: an event the machine does not expect (a driver bug), a step
     /// limit, an algorithm giving up for a reason of its own.
     Other(String),
+    /// Fewer servers than a quorum answered (algorithms over several servers): what the
+    /// operation did on the silent ones is unknown.
+    NoQuorum {
+        /// The operation.
+        op: &'static str,
+        /// How many servers answered.
+        answered: usize,
+        /// How many answers a quorum needs.
+        needed: usize,
+        /// How many servers there are.
+        servers: usize,
+        /// Why one of the silent servers did not answer.
+        why: String,
+    },
 }
 
 impl Failure {
@@ -273,12 +312,28 @@ impl Failure {
     }
 }
 
+impl Failure {
+    /// What a driver of one server answers to an [`Action::SendEach`]: it cannot run it.
+    #[must_use]
+    pub fn single_server() -> Failure {
+        Failure::Other(
+            "this algorithm talks to several independent servers (Action::SendEach), but the \
+             driver runs one; use a multi-server driver (redmutex::Redlock)"
+                .into(),
+        )
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Server { op, message } => write!(f, "{op}: Redis error: {message}"),
             Failure::Reply { op, reply } => write!(f, "{op}: unexpected reply {reply}"),
             Failure::Other(why) => f.write_str(why),
+            Failure::NoQuorum { op, answered, needed, servers, why } => write!(
+                f,
+                "{op}: only {answered} of {servers} servers answered, {needed} needed ({why})"
+            ),
         }
     }
 }

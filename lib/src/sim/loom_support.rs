@@ -51,7 +51,7 @@ use loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 use super::{ClientId, Model, Step};
 use crate::algo::{AcquireParams, Backoff, Protocol, ReleaseParams};
 use crate::proto::{
-    Action, Bytes, Command, Event, Grant, Keys, Machine, Outcome, Reply, Token, millis,
+    Action, Bytes, Command, Event, Failure, Grant, Keys, Machine, Outcome, Reply, Token, millis,
 };
 use crate::scripts;
 
@@ -429,11 +429,11 @@ fn operate(
         }
         let now = w.model.now();
         event = match machine.handle(Duration::from_millis(now), event) {
-            Action::Done(outcome) => {
-                w.trace.push(format!("{me:?} {}", describe_outcome(&outcome)));
-                w.judge_outcome(me, role, &outcome);
-                shared.changed.notify_all();
-                return Some(outcome);
+            Action::Done(outcome) => return Some(finish(shared, w, me, role, outcome)),
+            // One model server: refused as by the real driver, and judged as any outcome.
+            Action::SendEach { .. } => {
+                let refused = Outcome::Failed(Failure::single_server());
+                return Some(finish(shared, w, me, role, refused));
             }
             Action::Send(command) => {
                 let step = w.exec(me, role, &command);
@@ -488,6 +488,20 @@ fn operate(
     w.gave_up = true;
     w.model.disconnect(me);
     None
+}
+
+/// Records and judges how an operation ended.
+fn finish(
+    shared: &Shared,
+    mut w: MutexGuard<'_, World>,
+    me: ClientId,
+    role: &Role,
+    outcome: Outcome,
+) -> Outcome {
+    w.trace.push(format!("{me:?} {}", describe_outcome(&outcome)));
+    w.judge_outcome(me, role, &outcome);
+    shared.changed.notify_all();
+    outcome
 }
 
 /// Waits on the condvar until `ready` answers; `None` once nothing can wake this client any

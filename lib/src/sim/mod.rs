@@ -55,9 +55,11 @@ mod index;
 pub mod loom_support;
 mod model;
 mod run;
+mod run_each;
 
 pub use model::{Model, Persistence};
 pub use run::{RunOptions, run, run_with};
+pub use run_each::{Server, run_each};
 
 /// A client of the model: one connection. Ids are chosen by the driver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -55,6 +55,7 @@ pub fn run_with(model: &mut Model, machine: &mut dyn Machine, options: RunOption
                 model.advance(options.latency_ms);
                 Event::Reply(reply)
             }
+            Action::SendEach { .. } => return Outcome::Failed(Failure::single_server()),
             Action::Sleep(d) => {
                 model.advance(millis(d));
                 Event::Slept
