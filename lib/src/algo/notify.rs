@@ -114,7 +114,7 @@ enum State {
     Blocked,
 }
 
-struct NotifyAcquire {
+pub(super) struct NotifyAcquire {
     p: AcquireParams,
     deadline: Option<Duration>,
     /// When the last acquire script was sent. Every script empties our signal list unless it
@@ -124,6 +124,8 @@ struct NotifyAcquire {
     state: State,
     fast_first: bool,
     signal: Vec<u8>,
+    /// Run `fair`'s acquire script, which never lets the caller pass a live waiter.
+    fair: bool,
 }
 
 impl NotifyAcquire {
@@ -136,7 +138,14 @@ impl NotifyAcquire {
             state: State::New,
             fast_first,
             signal,
+            fair: false,
         }
+    }
+
+    /// `fair`'s acquire: no fast path (a plain `SET NX` would pass the queue), and
+    /// [`scripts::FAIR_ACQUIRE`] instead of notify's script.
+    pub(super) fn fair(p: AcquireParams) -> NotifyAcquire {
+        NotifyAcquire { fair: true, ..NotifyAcquire::new(p, false) }
     }
 
     fn fast(&mut self, now: Duration) -> Action {
@@ -154,9 +163,17 @@ impl NotifyAcquire {
             Mode::GiveUp => "2",
             Mode::LookAgain => "3",
         };
+        let mut keys =
+            vec![self.p.keys.lock.clone(), self.p.keys.waiters.clone(), self.signal.clone()];
+        let script = if self.fair {
+            keys.push(self.p.keys.signal.clone());
+            &scripts::FAIR_ACQUIRE
+        } else {
+            &scripts::NOTIFY_ACQUIRE
+        };
         Action::Send(Command::Eval {
-            script: &scripts::NOTIFY_ACQUIRE,
-            keys: vec![self.p.keys.lock.clone(), self.p.keys.waiters.clone(), self.signal.clone()],
+            script,
+            keys,
             args: vec![
                 self.p.token.to_bytes(),
                 num(millis(self.p.ttl)),
