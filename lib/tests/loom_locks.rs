@@ -117,6 +117,72 @@ fn notify_forgets_a_waiter_that_timed_out() {
     assert_holds(&report, Claim::MutualExclusion);
 }
 
+/// `fair`'s queue among three clients: the one blocked first is granted first, nobody is left
+/// blocked on a free lock, and the lock is never granted twice.
+#[test]
+fn fair_grants_blocked_waiters_in_arrival_order_and_strands_none() {
+    let report = explore(Algorithm::Fair.protocol(), &three(Scenario::default()));
+    assert_holds(&report, Claim::Fifo);
+    assert_holds(&report, Claim::NoStrandedWaiter);
+    assert_holds(&report, Claim::MutualExclusion);
+}
+
+/// Two rounds each for two clients: a releaser that comes back queues behind the waiter it
+/// handed the lock to.
+#[test]
+fn fair_keeps_arrival_order_when_a_releaser_comes_back() {
+    let report =
+        explore(Algorithm::Fair.protocol(), &Scenario { rounds: 2, ..Scenario::default() });
+    assert_holds(&report, Claim::Fifo);
+    assert_holds(&report, Claim::NoStrandedWaiter);
+    assert_holds(&report, Claim::MutualExclusion);
+}
+
+/// A silent expiry: the queue's head is woken within half a ttl and takes the lock.
+#[test]
+fn fair_wakes_a_waiter_within_half_a_ttl_of_a_silent_expiry() {
+    let scenario = Scenario {
+        hold_ms: 40,
+        expiry_slack_ms: Some(5),
+        ticks: 4,
+        clock_yields: false,
+        ..expiring()
+    };
+    let report = explore(Algorithm::Fair.protocol(), &scenario);
+    assert_holds(&report, Claim::WakesAfterExpiry);
+    assert_holds(&report, Claim::MutualExclusion);
+}
+
+/// An acquire dropped while it awaits its script or its `BLPOP`, and cleaned up as `Lock`
+/// does: it leaves the queue, the lock reaches the other client, and no key is left.
+#[test]
+fn fair_leaves_nothing_behind_an_acquire_cancelled_at_any_step() {
+    for action in 0..2 {
+        let scenario = Scenario { cancel: Some((2, action)), ..Scenario::default() };
+        let report = explore(Algorithm::Fair.protocol(), &scenario);
+        eprintln!("cancelled at action {action}:");
+        assert_holds(&report, Claim::NothingLeft);
+        assert_holds(&report, Claim::NoStrandedWaiter);
+        assert_holds(&report, Claim::MutualExclusion);
+        assert_holds(&report, Claim::Ownership);
+    }
+}
+
+/// A waiter whose wait runs out while the lock is held leaves the queue.
+#[test]
+fn fair_forgets_a_waiter_that_timed_out() {
+    let scenario = Scenario {
+        wait: Some(Duration::from_millis(15)),
+        hold_ms: 25,
+        ticks: 3,
+        ..Scenario::default()
+    };
+    let report = explore(Algorithm::Fair.protocol(), &scenario);
+    assert_holds(&report, Claim::NothingLeft);
+    assert_holds(&report, Claim::NoStrandedWaiter);
+    assert_holds(&report, Claim::MutualExclusion);
+}
+
 /// `token` with its release replaced by a plain `DEL`: loom must find the stale release.
 struct PlainDelToken;
 
