@@ -192,7 +192,10 @@ pub fn play(protocol: &dyn Protocol, cfg: &SimConfig) -> (History, Counters) {
 pub fn simulate(protocol: &dyn Protocol, cfg: &SimConfig) -> SimRun {
     let (history, counters) = play(protocol, cfg);
     let ttl = std::time::Duration::from_millis(cfg.client.ttl_ms);
-    let context = cfg.context(protocol.fenced()).with_dead_waiter(protocol.dead_waiter_window(ttl));
+    let context = cfg
+        .context(protocol.fenced())
+        .with_dead_waiter(protocol.dead_waiter_window(ttl))
+        .with_fifo(protocol.fifo());
     let checked = check_all(&history, &context);
     SimRun { history, context, checked, counters }
 }

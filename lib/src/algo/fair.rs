@@ -34,7 +34,8 @@ use std::time::Duration;
 
 use super::notify::NotifyAcquire;
 use super::{AcquireParams, ExtendParams, Notify, Protocol, ReleaseParams};
-use crate::proto::Machine;
+use crate::proto::{Machine, Script};
+use crate::scripts;
 
 /// The `fair` algorithm.
 #[derive(Clone, Copy, Debug, Default)]
@@ -48,7 +49,7 @@ impl Protocol for Fair {
     /// Runs the fair acquire script at once (there is no plain `SET` fast path: it would pass
     /// the queue), then blocks on the caller's signal list like `notify`.
     fn acquire(&self, params: AcquireParams) -> Box<dyn Machine> {
-        Box::new(NotifyAcquire::fair(params))
+        acquire_running(params, &scripts::FAIR_ACQUIRE)
     }
 
     /// `notify`'s release: hands the lock to the oldest live waiter, or withdraws an abandoned
@@ -69,4 +70,11 @@ impl Protocol for Fair {
     fn fifo(&self) -> bool {
         true
     }
+}
+
+/// `fair`'s acquire machine running `script` in place of [`scripts::FAIR_ACQUIRE`] (the same
+/// keys, arguments and replies): how the harness builds specimens of broken fair locks.
+#[must_use]
+pub fn acquire_running(params: AcquireParams, script: &'static Script) -> Box<dyn Machine> {
+    Box::new(NotifyAcquire::fair(params, script))
 }

@@ -14,7 +14,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub use fair::Fair;
+pub use fair::{Fair, acquire_running as fair_acquire_running};
 pub use fenced::Fenced;
 pub use notify::Notify;
 pub use token::TokenLock;

@@ -40,7 +40,9 @@ use super::{
     AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, checked_extend,
     checked_release, grant, lease_end, set_nx, unexpected,
 };
-use crate::proto::{Action, Command, Event, Expiry, Keys, Machine, Outcome, Reply, millis, num};
+use crate::proto::{
+    Action, Command, Event, Expiry, Keys, Machine, Outcome, Reply, Script, millis, num,
+};
 use crate::scripts;
 
 /// The `notify` algorithm.
@@ -124,8 +126,9 @@ pub(super) struct NotifyAcquire {
     state: State,
     fast_first: bool,
     signal: Vec<u8>,
-    /// Run `fair`'s acquire script, which never lets the caller pass a live waiter.
-    fair: bool,
+    /// `fair`'s acquire script (or a specimen's variant of it), which never lets the caller
+    /// pass a live waiter; `None` for notify's.
+    fair: Option<&'static Script>,
 }
 
 impl NotifyAcquire {
@@ -138,14 +141,14 @@ impl NotifyAcquire {
             state: State::New,
             fast_first,
             signal,
-            fair: false,
+            fair: None,
         }
     }
 
-    /// `fair`'s acquire: no fast path (a plain `SET NX` would pass the queue), and
-    /// [`scripts::FAIR_ACQUIRE`] instead of notify's script.
-    pub(super) fn fair(p: AcquireParams) -> NotifyAcquire {
-        NotifyAcquire { fair: true, ..NotifyAcquire::new(p, false) }
+    /// `fair`'s acquire: no fast path (a plain `SET NX` would pass the queue), and `script`
+    /// ([`scripts::FAIR_ACQUIRE`]'s keys, arguments and replies) instead of notify's script.
+    pub(super) fn fair(p: AcquireParams, script: &'static Script) -> NotifyAcquire {
+        NotifyAcquire { fair: Some(script), ..NotifyAcquire::new(p, false) }
     }
 
     fn fast(&mut self, now: Duration) -> Action {
@@ -165,11 +168,12 @@ impl NotifyAcquire {
         };
         let mut keys =
             vec![self.p.keys.lock.clone(), self.p.keys.waiters.clone(), self.signal.clone()];
-        let script = if self.fair {
-            keys.push(self.p.keys.signal.clone());
-            &scripts::FAIR_ACQUIRE
-        } else {
-            &scripts::NOTIFY_ACQUIRE
+        let script = match self.fair {
+            Some(script) => {
+                keys.push(self.p.keys.signal.clone());
+                script
+            }
+            None => &scripts::NOTIFY_ACQUIRE,
         };
         Action::Send(Command::Eval {
             script,
