@@ -223,6 +223,8 @@ pub fn violations(run: &SimRun, liveness: bool) -> Vec<Violation> {
                 // A lock left to no one while others wait, or keys no one can still need.
                 (C::StrandedLock, _) => liveness,
                 (C::Residue, _) => true,
+                // Grants past an earlier live waiter, for an algorithm that promises FIFO.
+                (C::Fairness, _) => run.context.fifo && liveness,
                 _ => false,
             };
             if counted {
