@@ -95,6 +95,7 @@ pub fn all() -> Vec<Entry> {
             Algorithm::Token => "SET NX PX with a random token, owner-checked Lua release, jittered exponential backoff",
             Algorithm::Notify => "token, but waiters block on a signal list and a release hands the lock to one of them",
             Algorithm::Fenced => "token plus a strictly increasing fence; the resource refuses writes with an older fence",
+            Algorithm::Fair => "notify with a strict FIFO queue: a free lock goes to the oldest live waiter, never to a newcomer",
             _ => "reference algorithm",
         },
         class: Class::Reference,
@@ -172,5 +173,8 @@ impl Protocol for Static {
     }
     fn dead_waiter_window(&self, ttl: std::time::Duration) -> std::time::Duration {
         self.0.dead_waiter_window(ttl)
+    }
+    fn fifo(&self) -> bool {
+        self.0.fifo()
     }
 }

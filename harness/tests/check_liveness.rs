@@ -37,6 +37,35 @@ fn a_crashed_holders_lock_not_retaken_within_ttl_and_slack_is_invalid() {
     assert!(r.findings.iter().any(|f| f.kind == "not-retaken"), "{r:?}");
 }
 
+/// A waiter killed in the queue (worker 3) may be handed the lock when the dead holder's lease
+/// ends, up to the dead-waiter window after it died, and the lock then lies with it for a ttl:
+/// the retake is late only past that.
+#[test]
+fn a_waiter_that_died_in_the_queue_extends_the_retake_deadline_by_its_window_and_a_ttl() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .unfinished(3, 2, 499)
+        .acquire(2, 5, 2050, None)
+        .crash(1, 10)
+        .crash(3, 500)
+        .done();
+    let without = check(&h);
+    assert!(without.findings.iter().any(|f| f.kind == "not-retaken"), "{without:?}");
+    let window = std::time::Duration::from_millis(1000);
+    let r = liveness(&Timeline::new(&h), &ctx(false).with_dead_waiter(window));
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+    // Worker 3 died only after worker 2's retake was due: it excuses nothing.
+    let late = H::new()
+        .acquire(1, 0, 1, None)
+        .invoke(3, 2, contend::history::Op::Acquire)
+        .acquire(2, 5, 2050, None)
+        .crash(1, 10)
+        .crash(3, 1200)
+        .done();
+    let r = liveness(&Timeline::new(&late), &ctx(false).with_dead_waiter(window));
+    assert!(r.findings.iter().any(|f| f.kind == "not-retaken"), "{r:?}");
+}
+
 #[test]
 fn a_worker_that_never_acquires_while_others_do_starves() {
     let h = H::new().acquire(1, 0, 1, None).release(1, 2, 3, true).timeout(2, 0, 2000).done();

@@ -81,6 +81,14 @@ proptest! {
     }
 
     #[test]
+    fn fair_never_hands_a_live_lease_out_twice_nor_removes_anothers_lock(
+        seed in any::<u64>(), workers in 1u32..=5, iterations in 1u32..=8, faults in safe_faults(),
+        settings in settings()
+    ) {
+        promises_hold(Algorithm::Fair, &with(sim(seed, workers, iterations, faults), settings))?;
+    }
+
+    #[test]
     fn fenced_never_accepts_an_older_fence_nor_loses_an_update(
         seed in any::<u64>(), workers in 1u32..=5, iterations in 1u32..=8, faults in safe_faults(),
         settings in settings()

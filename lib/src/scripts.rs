@@ -171,6 +171,64 @@ return 1",
     notify_release_model,
 );
 
+/// Fair acquire. `KEYS` lock, waiters (a list of waiting tokens, oldest first), the caller's
+/// own signal list, the signal lists' common prefix; `ARGV` token, ttl ms, mode, how long a
+/// look keeps the caller's place, ms. Modes as in [`NOTIFY_ACQUIRE`].
+///
+/// The difference from `notify-acquire` is that nobody barges: a free lock goes to the head
+/// of the queue, the oldest waiter still marked alive (dead ones ahead of it are dropped; the
+/// caller counts as alive). When the caller is that head, or the queue holds no live waiter,
+/// the caller takes the lock. When another waiter is the head, the script hands the free lock
+/// to it as a release would (its own token with a fresh lease, its mark removed, the token
+/// pushed to its signal list) and the caller queues as when the lock is held. A lock that
+/// expired under its holder is therefore handed on by the first script that finds it free,
+/// and a newcomer always queues behind everyone already waiting. Every timing is a key expiry
+/// on the server (the lease, the marks, the queue's own life): the server's clock alone.
+/// Answers `{1, token}` when acquired, `{0, pttl}` when busy.
+pub static FAIR_ACQUIRE: Script = Script::new(
+    "fair-acquire",
+    r"local me = ARGV[1]
+local alive = KEYS[3] .. ':alive'
+local held = redis.call('get', KEYS[1])
+if held == me then
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  redis.call('del', KEYS[3], alive)
+  return {1, me}
+end
+if not held then
+  local w = redis.call('lpop', KEYS[2])
+  while w and w ~= me and not redis.call('get', KEYS[4] .. ':' .. w .. ':alive') do
+    w = redis.call('lpop', KEYS[2])
+  end
+  if not w or w == me then
+    redis.call('set', KEYS[1], me, 'PX', ARGV[2])
+    redis.call('del', KEYS[3], alive)
+    return {1, me}
+  end
+  local signal = KEYS[4] .. ':' .. w
+  redis.call('del', signal .. ':alive')
+  redis.call('set', KEYS[1], w, 'PX', ARGV[2])
+  redis.call('rpush', signal, w)
+  redis.call('pexpire', signal, ARGV[2])
+end
+if ARGV[3] == '1' then
+  redis.call('rpush', KEYS[2], me)
+  redis.call('set', alive, '1', 'PX', ARGV[4])
+elseif ARGV[3] == '3' then
+  redis.call('del', KEYS[3])
+  if not redis.call('lpos', KEYS[2], me) then
+    redis.call('rpush', KEYS[2], me)
+  end
+  redis.call('set', alive, '1', 'PX', ARGV[4])
+elseif ARGV[3] == '2' then
+  redis.call('del', KEYS[3], alive)
+  redis.call('lrem', KEYS[2], 0, me)
+end
+redis.call('pexpire', KEYS[2], ARGV[2])
+return {0, redis.call('pttl', KEYS[1])}",
+    fair_acquire_model,
+);
+
 fn get(h: &mut dyn ScriptHost, key: &[u8]) -> Option<Bytes> {
     match h.call(Command::Get { key: key.to_vec() }) {
         Reply::Bulk(b) => Some(b),
@@ -389,4 +447,74 @@ fn notify_release_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) 
     h.call(Command::RPush { key: signal.clone(), values: vec![w.clone()] });
     h.call(Command::PExpire { key: signal, ms: ttl });
     Reply::Array(vec![Reply::Int(1), Reply::Bulk(w)])
+}
+
+fn fair_acquire_model(h: &mut dyn ScriptHost, keys: &[Bytes], args: &[Bytes]) -> Reply {
+    let (me, ttl, mode, alive_ms) =
+        (arg(args, 0), arg_u64(args, 1), arg(args, 2), arg_u64(args, 3));
+    let alive = [keys[2].as_slice(), b":alive"].concat();
+    let prefix = keys.get(3).cloned().unwrap_or_default();
+    let won = Reply::Array(vec![Reply::Int(1), Reply::Bulk(me.clone())]);
+    let del = |h: &mut dyn ScriptHost, ks: Vec<Bytes>| h.call(Command::Del { keys: ks });
+    let set_px = |h: &mut dyn ScriptHost, key: &Bytes, value: Bytes, ms: u64| {
+        h.call(Command::Set {
+            key: key.clone(),
+            value,
+            cond: None,
+            expiry: Some(Expiry::Px(ms)),
+            get: false,
+        })
+    };
+    let held = h.call(Command::Get { key: keys[0].clone() });
+    match &held {
+        Reply::Error(_) => return held,
+        Reply::Bulk(held) if *held == me => {
+            h.call(Command::PExpire { key: keys[0].clone(), ms: ttl });
+            del(h, vec![keys[2].clone(), alive]);
+            return won;
+        }
+        Reply::Nil => {
+            // The head: the oldest waiter still marked alive, or the caller itself.
+            let head = loop {
+                let Reply::Bulk(w) = h.call(Command::LPop { key: keys[1].clone() }) else {
+                    break None;
+                };
+                let mark = [prefix.as_slice(), b":", &w, b":alive"].concat();
+                if w == me || get(h, &mark).is_some() {
+                    break Some(w);
+                }
+            };
+            let Some(w) = head.filter(|w| *w != me) else {
+                set_px(h, &keys[0], me.clone(), ttl);
+                del(h, vec![keys[2].clone(), alive]);
+                return won;
+            };
+            let signal = [prefix.as_slice(), b":", &w].concat();
+            del(h, vec![[signal.as_slice(), b":alive"].concat()]);
+            set_px(h, &keys[0], w.clone(), ttl);
+            h.call(Command::RPush { key: signal.clone(), values: vec![w] });
+            h.call(Command::PExpire { key: signal, ms: ttl });
+        }
+        _ => {}
+    }
+    if mode == b"1" {
+        h.call(Command::RPush { key: keys[1].clone(), values: vec![me.clone()] });
+        set_px(h, &alive, b"1".to_vec(), alive_ms);
+    } else if mode == b"3" {
+        del(h, vec![keys[2].clone()]);
+        let pos = h.call(Command::LPos { key: keys[1].clone(), value: me.clone() });
+        if let Reply::Error(_) = pos {
+            return pos;
+        }
+        if pos == Reply::Nil {
+            h.call(Command::RPush { key: keys[1].clone(), values: vec![me.clone()] });
+        }
+        set_px(h, &alive, b"1".to_vec(), alive_ms);
+    } else if mode == b"2" {
+        del(h, vec![keys[2].clone(), alive]);
+        h.call(Command::LRem { key: keys[1].clone(), count: 0, value: me });
+    }
+    h.call(Command::PExpire { key: keys[1].clone(), ms: ttl });
+    let pttl = int(h, Command::Pttl { key: keys[0].clone() });
+    Reply::Array(vec![Reply::Int(0), Reply::Int(pttl)])
 }

@@ -14,6 +14,10 @@ mod token;
 #[allow(dead_code)]
 mod notify;
 
+#[path = "../examples/fair.rs"]
+#[allow(dead_code)]
+mod fair;
+
 #[path = "../examples/fenced.rs"]
 #[allow(dead_code)]
 mod fenced;
@@ -36,6 +40,13 @@ async fn the_token_example_runs_and_leaves_nothing() {
 async fn the_notify_example_runs_and_leaves_nothing() {
     let server = support::server();
     notify::run(&server.url()).await.unwrap();
+    assert_eq!(keys(&server).await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn the_fair_example_serves_in_arrival_order_and_leaves_nothing() {
+    let server = support::server();
+    fair::run(&server.url()).await.unwrap();
     assert_eq!(keys(&server).await, Vec::<String>::new());
 }
 

@@ -58,10 +58,15 @@ fn notify_never_strands_a_waiter_while_the_lock_is_free() {
     assert_holds(&report, Claim::MutualExclusion);
 }
 
+/// The algorithms whose waiters block in `BLPOP`, each with how many actions its acquire takes
+/// before it blocks (`notify`: the fast `SET`, the script, the `BLPOP`; `fair`: no fast path).
+const BLOCKING: [(Algorithm, usize); 2] = [(Algorithm::Notify, 3), (Algorithm::Fair, 2)];
+
 /// A lock that expires silently (its holder stays inside past the ttl) still wakes its waiter
-/// within half a ttl: the waiter's `BLPOP` is bounded by the holder's remaining ttl.
+/// within half a ttl: the waiter's `BLPOP` is bounded by the holder's remaining ttl (`fair`:
+/// the queue's head wakes and takes the lock).
 #[test]
-fn notify_wakes_a_waiter_within_half_a_ttl_of_a_silent_expiry() {
+fn notify_and_fair_wake_a_waiter_within_half_a_ttl_of_a_silent_expiry() {
     let scenario = Scenario {
         hold_ms: 40,
         expiry_slack_ms: Some(5),
@@ -69,9 +74,12 @@ fn notify_wakes_a_waiter_within_half_a_ttl_of_a_silent_expiry() {
         clock_yields: false,
         ..expiring()
     };
-    let report = explore(Algorithm::Notify.protocol(), &scenario);
-    assert_holds(&report, Claim::WakesAfterExpiry);
-    assert_holds(&report, Claim::MutualExclusion);
+    for (algorithm, _) in BLOCKING {
+        let report = explore(algorithm.protocol(), &scenario);
+        eprintln!("{algorithm}:");
+        assert_holds(&report, Claim::WakesAfterExpiry);
+        assert_holds(&report, Claim::MutualExclusion);
+    }
 }
 
 /// The case loom found in an earlier `notify` (fixed in the scripts since): with three clients,
@@ -87,32 +95,59 @@ fn notify_never_strands_a_waiter_among_three_clients() {
 
 /// An acquire dropped while it awaits each of its first actions (the fast `SET`, the acquire
 /// script, the `BLPOP`) and cleaned up as `Lock` does: the lock still reaches the other client,
-/// and no key is left, wherever the release's hand-off falls.
+/// and no key is left, wherever the release's hand-off falls (`fair`: the cancelled waiter
+/// leaves the queue).
 #[test]
-fn notify_leaves_nothing_behind_an_acquire_cancelled_at_any_step() {
-    for action in 0..3 {
-        let scenario = Scenario { cancel: Some((2, action)), ..Scenario::default() };
-        let report = explore(Algorithm::Notify.protocol(), &scenario);
-        eprintln!("cancelled at action {action}:");
-        assert_holds(&report, Claim::NothingLeft);
-        assert_holds(&report, Claim::NoStrandedWaiter);
-        assert_holds(&report, Claim::MutualExclusion);
-        assert_holds(&report, Claim::Ownership);
+fn notify_and_fair_leave_nothing_behind_an_acquire_cancelled_at_any_step() {
+    for (algorithm, actions) in BLOCKING {
+        for action in 0..actions {
+            let scenario = Scenario { cancel: Some((2, action)), ..Scenario::default() };
+            let report = explore(algorithm.protocol(), &scenario);
+            eprintln!("{algorithm} cancelled at action {action}:");
+            assert_holds(&report, Claim::NothingLeft);
+            assert_holds(&report, Claim::NoStrandedWaiter);
+            assert_holds(&report, Claim::MutualExclusion);
+            assert_holds(&report, Claim::Ownership);
+        }
     }
 }
 
 /// A waiter whose wait timeout passes while the lock is held gives up and leaves the queue:
 /// the holder's release then frees the lock instead of handing it to nobody.
 #[test]
-fn notify_forgets_a_waiter_that_timed_out() {
+fn notify_and_fair_forget_a_waiter_that_timed_out() {
     let scenario = Scenario {
         wait: Some(Duration::from_millis(15)),
         hold_ms: 25,
         ticks: 3,
         ..Scenario::default()
     };
-    let report = explore(Algorithm::Notify.protocol(), &scenario);
-    assert_holds(&report, Claim::NothingLeft);
+    for (algorithm, _) in BLOCKING {
+        let report = explore(algorithm.protocol(), &scenario);
+        eprintln!("{algorithm}:");
+        assert_holds(&report, Claim::NothingLeft);
+        assert_holds(&report, Claim::NoStrandedWaiter);
+        assert_holds(&report, Claim::MutualExclusion);
+    }
+}
+
+/// `fair`'s queue among three clients: the one blocked first is granted first, nobody is left
+/// blocked on a free lock, and the lock is never granted twice.
+#[test]
+fn fair_grants_blocked_waiters_in_arrival_order_and_strands_none() {
+    let report = explore(Algorithm::Fair.protocol(), &three(Scenario::default()));
+    assert_holds(&report, Claim::Fifo);
+    assert_holds(&report, Claim::NoStrandedWaiter);
+    assert_holds(&report, Claim::MutualExclusion);
+}
+
+/// Two rounds each for two clients: a releaser that comes back queues behind the waiter it
+/// handed the lock to.
+#[test]
+fn fair_keeps_arrival_order_when_a_releaser_comes_back() {
+    let report =
+        explore(Algorithm::Fair.protocol(), &Scenario { rounds: 2, ..Scenario::default() });
+    assert_holds(&report, Claim::Fifo);
     assert_holds(&report, Claim::NoStrandedWaiter);
     assert_holds(&report, Claim::MutualExclusion);
 }

@@ -288,7 +288,26 @@ fn script() -> impl Strategy<Value = Command> {
         ),
         (keys(4), value(), ttl_arg())
             .prop_map(|(k, t, ms)| { eval(&scripts::NOTIFY_RELEASE, k, vec![t, ms]) }),
+        fair_acquire(),
     ]
+}
+
+/// `fair-acquire`, mostly with its keys as the lock uses them (the caller's signal list named
+/// from the common prefix and its token, so that its marks and hand-offs meet other scripts'),
+/// sometimes with any keys.
+fn fair_acquire() -> impl Strategy<Value = Command> {
+    let mode = select(&["0", "1", "2", "3"][..]);
+    let named = (key(), key(), key(), value(), ttl_arg(), mode.clone(), ttl_arg()).prop_map(
+        |(lock, waiters, prefix, t, ms, mode, mark)| {
+            let own = [prefix.as_slice(), b":", &t].concat();
+            let keys = vec![lock, waiters, own, prefix];
+            eval(&scripts::FAIR_ACQUIRE, keys, vec![t, ms, bytes(mode), mark])
+        },
+    );
+    let any = (prop::collection::vec(key(), 4), value(), ttl_arg(), mode, ttl_arg()).prop_map(
+        |(k, t, ms, mode, mark)| eval(&scripts::FAIR_ACQUIRE, k, vec![t, ms, bytes(mode), mark]),
+    );
+    prop_oneof![3 => named, 1 => any]
 }
 
 fn command() -> impl Strategy<Value = Command> {
@@ -431,9 +450,10 @@ fn equal(command: &Command, model: &Reply, real: &Reply) -> bool {
             m.split_whitespace().next() == r.split_whitespace().next()
         }
         // Inside a script Redis reads a fresh clock for each command, so the `PTTL` that ends
-        // notify-acquire can see a millisecond pass after the script's own `PEXPIRE`.
+        // notify-acquire (and fair-acquire) can see a millisecond pass after the script's own `PEXPIRE`.
         (Command::Eval { script, .. }, Reply::Array(m), Reply::Array(r))
-            if script.name == scripts::NOTIFY_ACQUIRE.name =>
+            if script.name == scripts::NOTIFY_ACQUIRE.name
+                || script.name == scripts::FAIR_ACQUIRE.name =>
         {
             match (m.as_slice(), r.as_slice()) {
                 ([Reply::Int(0), Reply::Int(m)], [Reply::Int(0), Reply::Int(r)]) => {

@@ -169,6 +169,7 @@ fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Recovery {
         return Recovery::Fine;
     };
     let held = t.acquisitions.iter().rev().find(|a| a.worker == dead && a.ok < c);
+    let dead_since = crash.time.saturating_add(ctx.dead_waiter_ns);
     // (the latest the lease may have begun, the event of the acquire, when another could
     // first take the lock)
     let (since, proof, free) = match held {
@@ -178,16 +179,23 @@ fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Recovery {
             }
             (t.time(h.ok), h.ok, t.lease_start(h).saturating_add(ctx.ttl_ns))
         }
+        // Killed during an acquire: the winning command may have reached the server, or (for
+        // an algorithm that hands the lock to waiters) a release may hand the lock to the dead
+        // waiter up to its dead-waiter window later.
         _ => match attempt.done {
-            // Killed during an acquire: the winning command may have reached the server.
             Some(d) if t.events[d].kind == Kind::Info && t.time(d) >= crash.time => {
-                (crash.time, attempt.invoke, t.time(attempt.invoke))
+                (dead_since, attempt.invoke, t.time(attempt.invoke))
             }
-            None => (crash.time, attempt.invoke, t.time(attempt.invoke)),
+            None => (dead_since, attempt.invoke, t.time(attempt.invoke)),
             _ => return Recovery::Fine,
         },
     };
-    let deadline = since.saturating_add(ctx.ttl_ns).saturating_add(ctx.slack_ns);
+    let deadline = with_dead_waiters(
+        t,
+        ctx,
+        dead,
+        since.saturating_add(ctx.ttl_ns).saturating_add(ctx.slack_ns),
+    );
     // Retaken means acquired by anyone after the dead holder's acquisition: when its lease ran
     // out while it still worked, the lock may well have been taken again before the crash.
     let next = t.acquisitions.iter().find(|a| a.ok > proof && a.worker != dead);
@@ -232,4 +240,40 @@ fn recovery(t: &Timeline<'_>, ctx: &Context, c: usize) -> Recovery {
     events.push(waiting.invoke);
     events.sort_unstable();
     Recovery::Late(Finding { kind: FindingKind::NotRetaken, message, events })
+}
+
+/// The retake deadline `deadline`, pushed out by waiters that died in the queue. An algorithm
+/// that hands the lock to waiters may give it to a dead one up to its dead-waiter window after
+/// its last sign of life (here: its crash), and the lock then lies with it for a ttl. So each
+/// worker other than `dead` killed in an acquire before the deadline moves it to its crash +
+/// window + ttl + slack, if later; repeated, since the lock may pass from one dead waiter's
+/// lease to another's.
+fn with_dead_waiters(t: &Timeline<'_>, ctx: &Context, dead: u32, mut deadline: u64) -> u64 {
+    if ctx.dead_waiter_ns == 0 {
+        return deadline;
+    }
+    let queued: Vec<u64> = t
+        .crashes
+        .iter()
+        .filter_map(|&c| {
+            let w = t.events[c].target.filter(|&w| w != dead)?;
+            let crash = t.time(c);
+            // Its last acquire before the crash was cut short by it (no answer, or `info`).
+            let last = t.attempts.iter().rev().find(|a| a.worker == w && a.invoke < c)?;
+            last.done.is_none_or(|d| t.events[d].kind == Kind::Info).then_some(crash)
+        })
+        .collect();
+    let lies = ctx.dead_waiter_ns.saturating_add(ctx.ttl_ns).saturating_add(ctx.slack_ns);
+    loop {
+        let later = queued
+            .iter()
+            .filter(|&&c| c <= deadline)
+            .map(|&c| c.saturating_add(lies))
+            .filter(|&end| end > deadline)
+            .max();
+        match later {
+            Some(end) => deadline = end,
+            None => return deadline,
+        }
+    }
 }

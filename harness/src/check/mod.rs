@@ -5,6 +5,7 @@
 //! nothing of processes or Redis: a simulator's history is checked the same way.
 
 mod exclusion;
+mod fairness;
 mod fencing;
 mod liveness;
 mod ownership;
@@ -19,6 +20,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use exclusion::mutual_exclusion;
+pub use fairness::{TOLERANCE_NS as FAIRNESS_TOLERANCE_NS, fairness};
 pub use fencing::fencing;
 pub use liveness::{jain as jain_index, liveness};
 pub use ownership::ownership;
@@ -48,6 +50,10 @@ pub struct Context {
     /// worker's death may hold the lock until then + ttl.
     #[serde(default)]
     pub dead_waiter_ns: u64,
+    /// Whether the algorithm promises FIFO order among waiters
+    /// (`redmutex::algo::Protocol::fifo`): the `fairness` checker then fails it on a bypass.
+    #[serde(default)]
+    pub fifo: bool,
 }
 
 impl Context {
@@ -61,7 +67,14 @@ impl Context {
             slack_ns: slack_ms * MS,
             fenced,
             dead_waiter_ns: 0,
+            fifo: false,
         }
+    }
+
+    /// The same context for an algorithm that promises (or not) FIFO order among waiters.
+    #[must_use]
+    pub fn with_fifo(self, fifo: bool) -> Context {
+        Context { fifo, ..self }
     }
 
     /// The same context for an algorithm that may hand the lock to a waiter up to `window`
@@ -133,11 +146,13 @@ pub enum FindingKind {
     StrandedLock,
     /// residue: a key of the lock left on the server that no one can still need.
     Residue,
+    /// fairness: a grant went to a worker past another that had waited longer.
+    Bypass,
 }
 
 impl FindingKind {
     /// Every kind, in declaration order.
-    pub const ALL: [FindingKind; 17] = [
+    pub const ALL: [FindingKind; 18] = [
         FindingKind::LeaseViolated,
         FindingKind::LeaseOutlived,
         FindingKind::CounterMismatch,
@@ -155,6 +170,7 @@ impl FindingKind {
         FindingKind::Starved,
         FindingKind::StrandedLock,
         FindingKind::Residue,
+        FindingKind::Bypass,
     ];
 
     /// The stable name, as reports spell it.
@@ -178,6 +194,7 @@ impl FindingKind {
             FindingKind::Starved => "starved",
             FindingKind::StrandedLock => "stranded-lock",
             FindingKind::Residue => "residue",
+            FindingKind::Bypass => "bypass",
         }
     }
 }
@@ -294,11 +311,13 @@ pub enum CheckerKind {
     StrandedLock,
     /// Nothing of the lock is left on the server but what the algorithm keeps by design.
     Residue,
+    /// Grants follow the order in which waiters began to wait (judged for FIFO algorithms).
+    Fairness,
 }
 
 impl CheckerKind {
     /// Every checker, in report order.
-    pub const ALL: [CheckerKind; 7] = [
+    pub const ALL: [CheckerKind; 8] = [
         CheckerKind::MutualExclusion,
         CheckerKind::LostUpdates,
         CheckerKind::Ownership,
@@ -306,6 +325,7 @@ impl CheckerKind {
         CheckerKind::Liveness,
         CheckerKind::StrandedLock,
         CheckerKind::Residue,
+        CheckerKind::Fairness,
     ];
 
     /// The stable name.
@@ -319,6 +339,7 @@ impl CheckerKind {
             CheckerKind::Liveness => "liveness",
             CheckerKind::StrandedLock => "stranded-lock",
             CheckerKind::Residue => "residue",
+            CheckerKind::Fairness => "fairness",
         }
     }
 
@@ -339,6 +360,7 @@ impl CheckerKind {
             CheckerKind::Liveness => liveness,
             CheckerKind::StrandedLock => stranded_lock,
             CheckerKind::Residue => residue,
+            CheckerKind::Fairness => fairness,
         }
     }
 }

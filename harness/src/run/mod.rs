@@ -116,7 +116,8 @@ pub fn finish(
 #[must_use]
 pub fn context(scenario: &Scenario, entry: &Entry) -> Context {
     let ttl = std::time::Duration::from_millis(scenario.lock.ttl_ms);
-    let window = entry.protocol(scenario.specimen_scale).dead_waiter_window(ttl);
+    let protocol = entry.protocol(scenario.specimen_scale);
     Context::from_ms(scenario.lock.ttl_ms, scenario.lock.wait_ms, scenario.slack_ms, entry.fenced())
-        .with_dead_waiter(window)
+        .with_dead_waiter(protocol.dead_waiter_window(ttl))
+        .with_fifo(protocol.fifo())
 }

@@ -74,6 +74,8 @@ pub struct Expectations {
     pub stranded_lock: Option<Expect>,
     /// `residue`.
     pub residue: Option<Expect>,
+    /// `fairness`.
+    pub fairness: Option<Expect>,
     /// Why these verdicts are expected (for the reader).
     pub why: Option<String>,
 }
@@ -90,6 +92,7 @@ impl Expectations {
             CheckerKind::Liveness => self.liveness,
             CheckerKind::StrandedLock => self.stranded_lock,
             CheckerKind::Residue => self.residue,
+            CheckerKind::Fairness => self.fairness,
         }
     }
 }

@@ -28,6 +28,8 @@ pub fn faults_for(bug: &KnownBug) -> Faults {
         "release-step-delay" => &[NemesisKind::Delay],
         "crash-holder" => &[NemesisKind::CrashHolder],
         "stale-release" => &[NemesisKind::Pause, NemesisKind::Delay],
+        // Plain contention: a pause may rightly cost a waiter its place in a FIFO queue.
+        "fair-order" => &[],
         _ => &[NemesisKind::Pause],
     })
 }

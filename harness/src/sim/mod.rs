@@ -192,7 +192,10 @@ pub fn play(protocol: &dyn Protocol, cfg: &SimConfig) -> (History, Counters) {
 pub fn simulate(protocol: &dyn Protocol, cfg: &SimConfig) -> SimRun {
     let (history, counters) = play(protocol, cfg);
     let ttl = std::time::Duration::from_millis(cfg.client.ttl_ms);
-    let context = cfg.context(protocol.fenced()).with_dead_waiter(protocol.dead_waiter_window(ttl));
+    let context = cfg
+        .context(protocol.fenced())
+        .with_dead_waiter(protocol.dead_waiter_window(ttl))
+        .with_fifo(protocol.fifo());
     let checked = check_all(&history, &context);
     SimRun { history, context, checked, counters }
 }
@@ -220,6 +223,8 @@ pub fn violations(run: &SimRun, liveness: bool) -> Vec<Violation> {
                 // A lock left to no one while others wait, or keys no one can still need.
                 (C::StrandedLock, _) => liveness,
                 (C::Residue, _) => true,
+                // Grants past an earlier live waiter, for an algorithm that promises FIFO.
+                (C::Fairness, _) => run.context.fifo && liveness,
                 _ => false,
             };
             if counted {

@@ -22,6 +22,7 @@
 //! checker to judge from the history; that is exactly the bug of several specimens.
 
 pub mod clock_fence;
+pub mod fair_lifo;
 pub mod poll_get_del;
 pub mod setnx_getset_expiry;
 pub mod setnx_getset_unchecked;
@@ -37,7 +38,7 @@ use redmutex::proto::{Action, Bytes, Outcome, Reply};
 pub use crate::check::CheckerKind;
 
 /// The scenario names a [`KnownBug`] may name (the scenarios of the harness issue).
-pub const SCENARIOS: [&str; 9] = [
+pub const SCENARIOS: [&str; 10] = [
     "increment-20x100",
     "expiry-mid-section",
     "stale-release",
@@ -47,6 +48,7 @@ pub const SCENARIOS: [&str; 9] = [
     "client-clock-skew",
     "fence-clock-skew",
     "fence-pause-holder",
+    "fair-order",
 ];
 
 /// A bug a specimen is known to have, and where the harness must see it.
@@ -105,7 +107,7 @@ impl std::fmt::Debug for Specimen {
 }
 
 /// Every specimen, in the order of the reference documents.
-pub static SPECIMENS: [Specimen; 7] = [
+pub static SPECIMENS: [Specimen; 8] = [
     Specimen {
         name: setnx_getset_expiry::NAME,
         document: "seed 000",
@@ -173,6 +175,14 @@ pub static SPECIMENS: [Specimen; 7] = [
         bugs: unchecked_resource::BUGS,
         protocol: &unchecked_resource::DOCUMENT,
         scaled: |_| Box::new(unchecked_resource::UncheckedResource),
+    },
+    Specimen {
+        name: fair_lifo::NAME,
+        document: "issue 16",
+        summary: fair_lifo::SUMMARY,
+        bugs: fair_lifo::BUGS,
+        protocol: &fair_lifo::DOCUMENT,
+        scaled: |_| Box::new(fair_lifo::FairLifo),
     },
 ];
 

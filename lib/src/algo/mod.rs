@@ -5,6 +5,7 @@
 //! Each algorithm is a [`Protocol`]: a factory of [`Machine`]s for its acquire, release and
 //! extend operations. The harness adds its own protocols (the specimens) through the same trait.
 
+mod fair;
 mod fenced;
 mod notify;
 pub mod redlock;
@@ -14,6 +15,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+pub use fair::{Fair, acquire_running as fair_acquire_running};
 pub use fenced::Fenced;
 pub use notify::Notify;
 pub use redlock::RedlockAlgorithm;
@@ -97,6 +99,13 @@ pub trait Protocol: Send + Sync + 'static {
         let _ = ttl;
         Duration::ZERO
     }
+    /// Whether the algorithm promises FIFO order: among callers already waiting, the lock goes
+    /// to the one that began to wait first, and no newcomer takes it while anyone waits.
+    /// The harness's `fairness` checker holds such an algorithm to it; for the others it only
+    /// measures how often they break that order.
+    fn fifo(&self) -> bool {
+        false
+    }
     /// The keys the algorithm keeps on the server by design once every holder and waiter is
     /// gone (the fence counter, which must never go back). Anything else of the lock's left
     /// behind is residue.
@@ -120,11 +129,16 @@ pub enum Algorithm {
     /// `token` plus a strictly increasing fence per acquisition, for a resource that rejects
     /// writes carrying an older fence.
     Fenced,
+    /// `notify` with a strict FIFO queue: no fast path, and a free lock goes to the oldest
+    /// live waiter (the acquire script hands it over as a release would), so no newcomer
+    /// takes the lock while anyone waits.
+    Fair,
 }
 
 impl Algorithm {
     /// Every reference algorithm.
-    pub const ALL: [Algorithm; 3] = [Algorithm::Token, Algorithm::Notify, Algorithm::Fenced];
+    pub const ALL: [Algorithm; 4] =
+        [Algorithm::Token, Algorithm::Notify, Algorithm::Fenced, Algorithm::Fair];
 
     /// The algorithm's name.
     #[must_use]
@@ -140,6 +154,7 @@ impl Algorithm {
             Algorithm::Token => &TokenLock,
             Algorithm::Notify => &Notify,
             Algorithm::Fenced => &Fenced,
+            Algorithm::Fair => &Fair,
         }
     }
 }

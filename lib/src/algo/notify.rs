@@ -40,7 +40,9 @@ use super::{
     AcquireParams, ExtendParams, Protocol, ReleaseParams, bad_reply, checked_extend,
     checked_release, grant, lease_end, set_nx, unexpected,
 };
-use crate::proto::{Action, Command, Event, Expiry, Keys, Machine, Outcome, Reply, millis, num};
+use crate::proto::{
+    Action, Command, Event, Expiry, Keys, Machine, Outcome, Reply, Script, millis, num,
+};
 use crate::scripts;
 
 /// The `notify` algorithm.
@@ -114,7 +116,7 @@ enum State {
     Blocked,
 }
 
-struct NotifyAcquire {
+pub(super) struct NotifyAcquire {
     p: AcquireParams,
     deadline: Option<Duration>,
     /// When the last acquire script was sent. Every script empties our signal list unless it
@@ -124,6 +126,9 @@ struct NotifyAcquire {
     state: State,
     fast_first: bool,
     signal: Vec<u8>,
+    /// `fair`'s acquire script (or a specimen's variant of it), which never lets the caller
+    /// pass a live waiter; `None` for notify's.
+    fair: Option<&'static Script>,
 }
 
 impl NotifyAcquire {
@@ -136,7 +141,14 @@ impl NotifyAcquire {
             state: State::New,
             fast_first,
             signal,
+            fair: None,
         }
+    }
+
+    /// `fair`'s acquire: no fast path (a plain `SET NX` would pass the queue), and `script`
+    /// ([`scripts::FAIR_ACQUIRE`]'s keys, arguments and replies) instead of notify's script.
+    pub(super) fn fair(p: AcquireParams, script: &'static Script) -> NotifyAcquire {
+        NotifyAcquire { fair: Some(script), ..NotifyAcquire::new(p, false) }
     }
 
     fn fast(&mut self, now: Duration) -> Action {
@@ -154,9 +166,18 @@ impl NotifyAcquire {
             Mode::GiveUp => "2",
             Mode::LookAgain => "3",
         };
+        let mut keys =
+            vec![self.p.keys.lock.clone(), self.p.keys.waiters.clone(), self.signal.clone()];
+        let script = match self.fair {
+            Some(script) => {
+                keys.push(self.p.keys.signal.clone());
+                script
+            }
+            None => &scripts::NOTIFY_ACQUIRE,
+        };
         Action::Send(Command::Eval {
-            script: &scripts::NOTIFY_ACQUIRE,
-            keys: vec![self.p.keys.lock.clone(), self.p.keys.waiters.clone(), self.signal.clone()],
+            script,
+            keys,
             args: vec![
                 self.p.token.to_bytes(),
                 num(millis(self.p.ttl)),

@@ -29,6 +29,9 @@
 //! - [`Claim::WakesAfterExpiry`] (only with [`Scenario::expiry_slack_ms`]): a client that waits
 //!   on a lock which then expires silently is woken within the slack of the later of the
 //!   expiry and the start of its wait.
+//! - [`Claim::Fifo`]: a client is granted the lock only when no client whose acquire began
+//!   earlier (its first command ran first) is blocked waiting; judged for every protocol,
+//!   promised by those whose [`Protocol::fifo`] says so.
 //! - [`Claim::NothingLeft`]: once every client is done, no key of the lock is left (but the
 //!   fence counter), in executions where no client gave up and no lease can expire; with
 //!   [`Scenario::cancel`], an acquire cancelled mid-flight is cleaned up as `Lock` does first.
@@ -122,6 +125,9 @@ pub enum Claim {
     NoStrandedWaiter,
     /// A client slept on through a silent expiry of the lock for longer than the slack.
     WakesAfterExpiry,
+    /// A client was granted the lock while another, whose acquire began first, was blocked
+    /// waiting for it.
+    Fifo,
     /// Once every client is done, a key of the lock is left (the lock held by no one, a waiter
     /// still queued, a signal list); the fence counter is kept by design. Judged in executions
     /// where no client gave up and the clock cannot reach the ttl.
@@ -244,6 +250,10 @@ struct World {
     gave_up: bool,
     /// Clients neither waiting nor finished.
     running: u64,
+    /// Commands executed so far: the order in which acquires began.
+    executed: u64,
+    /// Each client's current acquire and the count of commands executed before it began.
+    arrivals: Vec<(ClientId, u64)>,
     trace: Vec<String>,
     findings: Vec<Finding>,
 }
@@ -288,6 +298,8 @@ fn execution(protocol: &'static dyn Protocol, scenario: &Scenario) -> Vec<Findin
             clock_done: false,
             gave_up: false,
             running: scenario.clients,
+            executed: 0,
+            arrivals: Vec::new(),
             trace: Vec::new(),
             findings: Vec::new(),
         }),
@@ -423,7 +435,12 @@ fn operate(
         let cancelled = cancel_at == Some(step);
         if step == 0 {
             match role {
-                Role::Acquire { floor } => *floor = w.fences.iter().max().copied(),
+                Role::Acquire { floor } => {
+                    *floor = w.fences.iter().max().copied();
+                    let arrived = w.executed;
+                    w.arrivals.retain(|(c, _)| *c != me);
+                    w.arrivals.push((me, arrived));
+                }
                 Role::Release { .. } => w.inside.retain(|(c, _)| *c != me),
             }
         }
@@ -575,6 +592,7 @@ impl World {
         let before = self.model.string(&self.keys.lock).map(<[u8]>::to_vec);
         let existed = self.model.exists(&self.keys.lock);
         let step = self.model.exec(me, command);
+        self.executed += 1;
         if self.model.exists(&self.keys.lock) {
             self.lock_expiry = self.model.expires_at(&self.keys.lock);
         } else if existed {
@@ -609,8 +627,11 @@ impl World {
         match (role, outcome) {
             (Role::Acquire { floor }, Outcome::Acquired(grant)) => {
                 self.freed_by_release = false;
+                self.judge_order(me);
                 self.judge_grant(me, *floor, grant, now);
+                self.arrivals.retain(|(c, _)| *c != me);
             }
+            (Role::Acquire { .. }, _) => self.arrivals.retain(|(c, _)| *c != me),
             (Role::Release { .. }, Outcome::Released { owned: true, .. }) => {
                 if self.model.exists(&self.keys.lock) {
                     return;
@@ -652,6 +673,25 @@ impl World {
             self.violate(Claim::Fencing, detail);
         }
         self.fences.push(fence);
+    }
+
+    /// A grant to `me` passes no client that began to acquire earlier and is still blocked.
+    fn judge_order(&mut self, me: ClientId) {
+        let arrival = |c: ClientId| self.arrivals.iter().find(|(a, _)| *a == c).map(|(_, n)| *n);
+        let Some(mine) = arrival(me) else { return };
+        let passed: Vec<ClientId> = self
+            .waiting
+            .iter()
+            .filter(|w| w.client != me && w.how == Waiting::Blocked)
+            .filter(|w| self.model.is_blocked(w.client))
+            .filter(|w| arrival(w.client).is_some_and(|theirs| theirs < mine))
+            .map(|w| w.client)
+            .collect();
+        if !passed.is_empty() {
+            let detail =
+                format!("{me:?} was granted the lock past {passed:?}, blocked since earlier");
+            self.violate(Claim::Fifo, detail);
+        }
     }
 
     /// Whether a waiting client has nothing coming to wake it yet.
