@@ -181,6 +181,12 @@ async fn each_specimen_acquires_waits_and_releases() {
     let ttl = 5 * SECOND;
     for specimen in &SPECIMENS {
         let name = specimen.name;
+        // Its waiter blocks in BLPOP (no sleep or wait for the hook to see) and is handed the
+        // lock: its lock side is `fair`'s (lib/tests/lock_fair.rs), its bug is caught in
+        // `fair-order`.
+        if name == contend::specimens::fair_lifo::NAME {
+            continue;
+        }
         let protocol: Arc<dyn Protocol> = Arc::from(specimen.scaled(0.2));
         let a = Client::new(&server, protocol.clone(), name).await;
         let b = Client::new(&server, protocol, name).await;

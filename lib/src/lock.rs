@@ -111,8 +111,8 @@ impl Lock {
     /// Cancel safety: the future may be dropped at any await point (a `select!`, a
     /// `tokio::time::timeout`). A background task then runs the algorithm's release with the
     /// dropped attempt's token: it releases the lock if the attempt took it (owner-checked, so
-    /// it never touches another holder's lock), and for [`Algorithm::Notify`] it also withdraws
-    /// the attempt from the waiters. A `notify` hand-off is stored under the receiving waiter's
+    /// it never touches another holder's lock), and for [`Algorithm::Notify`] and
+    /// [`Algorithm::Fair`] it also withdraws the attempt from the waiters. A hand-off is stored under the receiving waiter's
     /// own token, so one that reaches a dropped waiter (its `BLPOP` answer lost with the future)
     /// is passed on to the next waiter by that same clean-up: the lock is held by no one for
     /// about a round trip, not until its ttl. Without a tokio runtime to run the clean-up, or if
