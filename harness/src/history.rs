@@ -71,7 +71,7 @@ pub enum Op {
     /// The fault proxy struck a single command (`target` the worker slot, `details` what it did).
     Command,
     /// A failover: invoke when the primary was taken away, ok when the Sentinels had promoted a
-    /// replica and the clients were moved to it (`details` say which, or that none was).
+    /// replica and the clients were moved to it (`details` say which), fail when none was.
     Failover,
     /// The heal phase: every fault is undone before liveness is judged (`details`: why, e.g.
     /// [`TIME_LIMIT`]).

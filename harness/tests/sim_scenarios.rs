@@ -198,3 +198,16 @@ fn a_failover_promotes_a_replica_without_the_partitions_writes_and_moves_every_c
     });
     assert!(reset.count() > 0, "no client noticed the move");
 }
+
+#[test]
+fn wait_for_replicas_is_refused_in_simulation_with_the_reason() {
+    // The model has no replicas to acknowledge a WAIT.
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/failover-wait.toml");
+    let scenario = Scenario::load(&shipped).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let entry = registry::find("token").unwrap();
+    let err = run_simulated(&scenario, entry, &options(dir.path(), None, None, None)).unwrap_err();
+    let text = format!("{err:#}");
+    assert!(text.contains("does not model WAIT ([lock] replicas)"), "{text}");
+    assert!(text.contains("--server local"), "{text}");
+}

@@ -11,8 +11,8 @@ use anyhow::Context as _;
 
 pub use html::escape;
 pub use results::{
-    CheckerReport, FailoverRate, Figures, NO_FAILOVER, Percentiles, ROUND_TRIPS_PER_SECTION,
-    Results, Saved, SavedChecker, Stats, expected_name, faults_struck, meets, no_failover, num,
+    CheckerReport, FailoverRate, Figures, Percentiles, ROUND_TRIPS_PER_SECTION, Results, Saved,
+    SavedChecker, Stats, expected_name, faults_struck, meets, num,
 };
 
 use crate::history::Event;

@@ -248,7 +248,6 @@ impl FailoverRate {
         let starts: Vec<u64> = history
             .iter()
             .filter(|e| e.f == Op::Failover && e.kind == Kind::Ok)
-            .filter(|e| !e.details.as_deref().is_some_and(no_failover))
             .map(|e| e.time)
             .collect();
         if starts.is_empty() {
@@ -580,26 +579,22 @@ pub fn unstruck(scenario: &Scenario, history: &[Event]) -> Vec<String> {
     missed
 }
 
-/// Whether a failover's `ok` details say no replica was promoted.
-#[must_use]
-pub fn no_failover(details: &str) -> bool {
-    details.starts_with(NO_FAILOVER)
-}
-
-/// How a failover's `ok` details begin when no replica was promoted.
-pub const NO_FAILOVER: &str = "no replica was promoted";
-
 /// How many times each kind of fault began in `history`.
 #[must_use]
 pub fn faults_struck(history: &[Event]) -> BTreeMap<String, u64> {
     let mut struck = BTreeMap::new();
-    // A failover struck when a replica was promoted (its `ok` says so), not when it was tried.
-    let promoted = |e: &&Event| {
-        e.f == Op::Failover && e.kind == Kind::Ok && !e.details.as_deref().is_some_and(no_failover)
-    };
-    struck.insert("failover".to_string(), history.iter().filter(promoted).count() as u64);
-    struck.retain(|_, n| *n > 0);
-    for e in history.iter().filter(|e| e.kind == Kind::Invoke) {
+    for e in history {
+        // A failover struck when a replica was promoted (its `ok`; `fail` when none was), not
+        // when it was tried.
+        if e.f == Op::Failover {
+            if e.kind == Kind::Ok {
+                *struck.entry("failover".to_string()).or_insert(0) += 1;
+            }
+            continue;
+        }
+        if e.kind != Kind::Invoke {
+            continue;
+        }
         let name = match e.f {
             Op::Kill => "kill-holder",
             Op::Pause => "pause-holder",
@@ -675,5 +670,32 @@ fn stats(history: &[Event], f: &Figures) -> Stats {
             .map(|n| per(n, acquisitions)),
         witness_commands_per_section: per(f.witness_commands_sent, completed),
         latency_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::{Finding, FindingKind};
+
+    #[test]
+    fn a_failover_counts_when_a_replica_was_promoted_and_breaks_when_a_finding_follows_it() {
+        let ev = |time, kind| Event::new(time, kind, Op::Failover);
+        let history = vec![
+            ev(10, Kind::Invoke),
+            ev(20, Kind::Ok),
+            Event::new(25, Kind::Ok, Op::Acquire),
+            ev(30, Kind::Invoke),
+            ev(40, Kind::Fail),
+            ev(50, Kind::Invoke),
+            ev(60, Kind::Ok),
+        ];
+        assert_eq!(faults_struck(&history).get("failover"), Some(&2), "the fail is no strike");
+        let finding =
+            Finding { kind: FindingKind::LeaseViolated, message: String::new(), events: vec![2] };
+        let rate = FailoverRate::of(&history, &[finding], Some(1)).unwrap();
+        assert_eq!(rate, FailoverRate { failovers: 2, broken: 1, wait_replicas: Some(1) });
+        assert_eq!(rate.text(), "1 of 2 failovers (50 %)");
+        assert!(FailoverRate::of(&history[2..3], &[], None).is_none(), "no failover, no rate");
     }
 }

@@ -12,7 +12,6 @@ use crate::clock::monotonic_ns;
 use crate::history::{Event, Kind, Op};
 use crate::plan::HolderStrike;
 use crate::proxy::{self, Proxy, Target};
-use crate::report::NO_FAILOVER;
 use crate::scenario::{Crash, Fault, Persistence, Scenario};
 use crate::server_faults::clock::{self, FaketimeServer};
 use crate::server_faults::restart::Restartable;
@@ -44,8 +43,6 @@ struct Replicated {
     group: Arc<Mutex<SentinelGroup>>,
     /// The failover thread's news, while one is under way.
     news: Option<mpsc::Receiver<News>>,
-    /// When the failover under way began, for the event that ends it.
-    began_ns: u64,
 }
 
 /// What the failover thread tells the coordinator.
@@ -119,7 +116,7 @@ impl Topology {
             upstream = Some(group.direct(primary).context("the primary is not one of ours")?);
             topology.lock_pid = None;
             topology.replicated =
-                Some(Replicated { group: Arc::new(Mutex::new(group)), news: None, began_ns: 0 });
+                Some(Replicated { group: Arc::new(Mutex::new(group)), news: None });
         }
         let jumps = scenario.faults.iter().any(|f| matches!(f, Fault::ServerClockJump { .. }));
         if jumps {
@@ -309,7 +306,6 @@ impl Topology {
                     return Some(e);
                 }
                 r.news = Some(rx);
-                r.began_ns = e.time;
             }
             HolderStrike::Kill | HolderStrike::Pause { .. } => return None,
         }
@@ -336,7 +332,8 @@ impl Topology {
             };
             match news {
                 News::Promoted(promoted) => {
-                    let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Failover);
+                    let kind = if promoted.is_ok() { Kind::Ok } else { Kind::Fail };
+                    let mut e = Event::new(monotonic_ns(), kind, Op::Failover);
                     e.details = Some(match promoted {
                         Ok((f, direct)) => {
                             if let Some(proxy) = self.proxy.as_ref() {
@@ -351,7 +348,7 @@ impl Topology {
                                 f.old
                             )
                         }
-                        Err(err) => format!("{NO_FAILOVER}: {err:#}"),
+                        Err(err) => format!("no replica was promoted: {err:#}"),
                     });
                     events.push(e);
                 }

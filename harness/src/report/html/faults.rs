@@ -101,7 +101,7 @@ pub(super) fn faults(events: &[Event]) -> Vec<Fault> {
                 details: e.details.clone().unwrap_or_default(),
                 events: vec![i],
             });
-        } else if windowed && e.kind == Kind::Ok {
+        } else if windowed && matches!(e.kind, Kind::Ok | Kind::Fail) {
             let Some(waiting) = open.get_mut(&(e.f, e.target)) else { continue };
             if waiting.is_empty() {
                 continue;
