@@ -247,6 +247,7 @@ mod tests {
             every_ms,
             after_acquire_ms: 5,
             count,
+            servers: crate::scenario::ServerSet::ALL,
         }
     }
 

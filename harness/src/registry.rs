@@ -2,11 +2,62 @@
 //! adapters (locks in other processes, declared by a manifest: see [`crate::adapter`]).
 //! Adding an algorithm means adding it to [`all`]'s list; everything else looks it up by name.
 
+use std::time::Duration;
+
+use redmutex::algo::redlock::RedlockAlgorithm;
 use redmutex::algo::{AcquireParams, Algorithm, ExtendParams, Protocol, ReleaseParams};
 use redmutex::proto::Machine;
 
 use crate::adapter::Manifest;
+use crate::scenario::{ClientSettings, Scenario};
 use crate::specimens::{self, KnownBug};
+
+/// The name of the quorum lock over several independent servers.
+pub const REDLOCK: &str = "redlock";
+
+/// What an algorithm's protocol is built with besides its name: a specimen's time scale, and
+/// for a quorum lock the servers it runs over.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Build {
+    /// Scale of a specimen's document time constants.
+    pub scale: f64,
+    /// How many independent lock servers (`[server] count`).
+    pub servers: usize,
+    /// How long a quorum lock awaits each server's answer.
+    pub server_timeout: Duration,
+}
+
+impl Build {
+    /// One lock server, the specimens' time constants scaled by `scale`.
+    #[must_use]
+    pub fn one(scale: f64) -> Build {
+        Build {
+            scale,
+            servers: 1,
+            server_timeout: Duration::from_millis(crate::scenario::SERVER_TIMEOUT_MS),
+        }
+    }
+
+    /// What a run of `scenario` builds.
+    #[must_use]
+    pub fn of(scenario: &Scenario) -> Build {
+        Build {
+            scale: scenario.specimen_scale,
+            servers: scenario.server.count as usize,
+            server_timeout: Duration::from_millis(scenario.server_timeout_ms()),
+        }
+    }
+
+    /// What a client with `client`'s settings builds, specimens scaled by `scale`.
+    #[must_use]
+    pub fn of_client(client: &ClientSettings, scale: f64) -> Build {
+        Build {
+            scale,
+            servers: client.servers as usize,
+            server_timeout: Duration::from_millis(client.server_timeout_ms),
+        }
+    }
+}
 
 /// Whether an algorithm is one we promise things for, or a specimen kept for its bugs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -34,6 +85,8 @@ pub struct Entry {
     pub bugs: &'static [KnownBug],
     /// The manifest of an adapter.
     pub adapter: Option<&'static Manifest>,
+    /// Whether it runs over several independent lock servers (`[server] count`), not one.
+    pub quorum: bool,
 }
 
 impl Class {
@@ -49,16 +102,27 @@ impl Class {
 }
 
 impl Entry {
-    /// The algorithm's protocol, with a specimen's document time constants scaled by `scale`.
+    /// The algorithm's protocol, with a specimen's document time constants scaled by
+    /// `build.scale`, a quorum lock over `build.servers` servers.
     ///
     /// An adapter has no machines in this process: its protocol fails every operation (the run
     /// spine refuses adapters where they cannot run, so this is never reached in a run).
     #[must_use]
-    pub fn protocol(&self, scale: f64) -> Box<dyn Protocol> {
+    pub fn protocol(&self, build: &Build) -> Box<dyn Protocol> {
+        let scale = build.scale;
         if self.adapter.is_some() {
             return Box::new(Static(&crate::adapter::NotHere));
         }
+        if self.name == REDLOCK {
+            return Box::new(RedlockAlgorithm {
+                servers: build.servers,
+                server_timeout: build.server_timeout,
+            });
+        }
         if let Some(s) = specimens::find(self.name) {
+            if let Some(over) = s.over {
+                return over(build);
+            }
             return if (scale - 1.0).abs() < f64::EPSILON {
                 Box::new(Static(s.protocol()))
             } else {
@@ -75,7 +139,7 @@ impl Entry {
     pub fn fenced(&self) -> bool {
         match self.adapter {
             Some(m) => m.supports.fencing,
-            None => self.protocol(1.0).fenced(),
+            None => self.protocol(&Build::one(1.0)).fenced(),
         }
     }
 
@@ -101,16 +165,27 @@ pub fn all() -> Vec<Entry> {
         class: Class::Reference,
         bugs: &[],
         adapter: None,
+        quorum: false,
     });
+    let redlock = Entry {
+        name: REDLOCK,
+        summary: "one lock over N independent servers ([server] count): SET NX PX on all at once, \
+                  won by a majority within the lease less a drift allowance, released on all",
+        class: Class::Reference,
+        bugs: &[],
+        adapter: None,
+        quorum: true,
+    };
     let specimens = specimens::SPECIMENS.iter().map(|s| Entry {
         name: s.name,
         summary: s.summary,
         class: Class::Specimen,
         bugs: s.bugs,
         adapter: None,
+        quorum: s.over.is_some(),
     });
     let adapters = crate::adapter::discovered().into_iter().map(adapter_entry);
-    reference.chain(specimens).chain(adapters).collect()
+    reference.chain(std::iter::once(redlock)).chain(specimens).chain(adapters).collect()
 }
 
 /// The algorithm called `name` (or an adapter named `adapter:MANIFEST`); the error lists the
@@ -137,7 +212,14 @@ pub fn find(name: &str) -> anyhow::Result<Entry> {
 }
 
 fn adapter_entry(m: &'static Manifest) -> Entry {
-    Entry { name: &m.name, summary: &m.summary, class: Class::Adapter, bugs: &[], adapter: Some(m) }
+    Entry {
+        name: &m.name,
+        summary: &m.summary,
+        class: Class::Adapter,
+        bugs: &[],
+        adapter: Some(m),
+        quorum: false,
+    }
 }
 
 /// The default algorithm.
@@ -176,5 +258,8 @@ impl Protocol for Static {
     }
     fn fifo(&self) -> bool {
         self.0.fifo()
+    }
+    fn servers(&self) -> usize {
+        self.0.servers()
     }
 }

@@ -107,7 +107,7 @@ pub fn main() -> anyhow::Result<()> {
 
 async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let entry = registry::find(&cfg.algorithm)?;
-    let protocol = entry.protocol(cfg.scale);
+    let protocol = entry.protocol(&registry::Build::of_client(&cfg.client, cfg.scale));
     let timeouts = Timeouts { connect: Duration::from_secs(3), response: Duration::from_secs(5) };
     let lock = Connection::open(&cfg.lock_url, timeouts)
         .await

@@ -7,7 +7,7 @@
 
 use contend::history::write_jsonl;
 use contend::scenario::{
-    CancelAcquire, ClientSettings, CommandAction, CommandFault, DelayOp, Fault, Window,
+    CancelAcquire, ClientSettings, CommandAction, CommandFault, DelayOp, Fault, ServerSet, Window,
 };
 use contend::sim::{Faults, NemesisKind, SimConfig, counterexample, simulate, violations};
 use proptest::prelude::*;
@@ -135,6 +135,7 @@ proptest! {
             nth_command: Some(nth_command),
             workers: None,
             count: None,
+            servers: ServerSet::ALL,
         });
         let mut cfg = with(sim(seed, workers, iterations, Faults::of(&[])), settings);
         cfg.client.faults = vec![fault];

@@ -40,7 +40,7 @@ pub fn supports(protocol: &dyn Protocol) -> Supports {
 /// A manifest that runs this program's `adapter serve NAME --scale SCALE`, named `served-NAME`.
 pub fn manifest_text(name: &str, scale: f64) -> anyhow::Result<String> {
     let entry = served(name)?;
-    let s = supports(&*entry.protocol(scale));
+    let s = supports(&*entry.protocol(&crate::registry::Build::one(scale)));
     let exe = std::env::current_exe()?;
     let quoted = |t: &str| serde_json::to_string(t).unwrap_or_default();
     Ok(format!(
@@ -62,7 +62,7 @@ pub fn manifest_text(name: &str, scale: f64) -> anyhow::Result<String> {
 pub async fn serve(name: &str, scale: f64) -> anyhow::Result<()> {
     let entry = served(name)?;
     let mut s = Server {
-        protocol: entry.protocol(scale),
+        protocol: entry.protocol(&crate::registry::Build::one(scale)),
         name: entry.name,
         conn: None,
         held: HashMap::new(),

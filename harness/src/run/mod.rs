@@ -65,6 +65,9 @@ pub struct Recorded {
 
 /// Runs `scenario` with algorithm `entry`; answers the results, with their report folder.
 pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow::Result<Results> {
+    if let Some(why) = servers_refusal(scenario, &entry) {
+        anyhow::bail!(why);
+    }
     if let Some(why) = entry
         .adapter
         .and_then(|m| crate::adapter::refusal(m, scenario, opts.server == ServerChoice::Sim))
@@ -81,12 +84,42 @@ pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow
     finish(scenario, entry, recorded, &opts.out)
 }
 
+/// Why `entry` cannot run on `scenario`'s lock servers, if it cannot: a quorum lock needs at
+/// least three independent servers, a single-server lock exactly one.
+#[must_use]
+pub fn servers_refusal(scenario: &Scenario, entry: &Entry) -> Option<String> {
+    let count = scenario.server.count;
+    let path = scenario.path.display();
+    if entry.quorum && count < MIN_QUORUM_SERVERS {
+        return Some(format!(
+            "{path}: `{}` is a quorum lock over independent servers and this scenario has \
+             {count}: set [server] count = 3 or 5 (with fewer, a majority is every server), or \
+             run it on one of the redlock-* scenarios",
+            entry.name
+        ));
+    }
+    if !entry.quorum && count > 1 {
+        return Some(format!(
+            "{path}: `{}` runs on one lock server and this scenario has [server] count = {count} \
+             independent ones: run a quorum lock (`redlock`) on it",
+            entry.name
+        ));
+    }
+    None
+}
+
+/// The fewest independent servers a quorum lock runs over (`redmutex::Redlock`'s minimum).
+pub const MIN_QUORUM_SERVERS: u32 = redmutex::MIN_SERVERS as u32;
+
 /// [`run`] on the simulator (whatever `opts.server` says), without a runtime.
 pub fn run_simulated(
     scenario: &Scenario,
     entry: Entry,
     opts: &RunOptions,
 ) -> anyhow::Result<Results> {
+    if let Some(why) = servers_refusal(scenario, &entry) {
+        anyhow::bail!(why);
+    }
     if let Some(why) = entry.adapter.and_then(|m| crate::adapter::refusal(m, scenario, true)) {
         anyhow::bail!(why);
     }
@@ -116,7 +149,7 @@ pub fn finish(
 #[must_use]
 pub fn context(scenario: &Scenario, entry: &Entry) -> Context {
     let ttl = std::time::Duration::from_millis(scenario.lock.ttl_ms);
-    let protocol = entry.protocol(scenario.specimen_scale);
+    let protocol = entry.protocol(&crate::registry::Build::of(scenario));
     Context::from_ms(scenario.lock.ttl_ms, scenario.lock.wait_ms, scenario.slack_ms, entry.fenced())
         .with_dead_waiter(protocol.dead_waiter_window(ttl))
         .with_fifo(protocol.fifo())

@@ -130,7 +130,7 @@ async fn run_on(
     fin.fence = mark;
     fin.value = Some(crate::witness::outcome(&witness, &keys, entry.fenced()).await?);
     c.history.push(fin);
-    let kept = entry.protocol(scenario.specimen_scale).kept_keys(&keys.lock);
+    let kept = entry.protocol(&crate::registry::Build::of(scenario)).kept_keys(&keys.lock);
     // A connection of its own: the one opened before the run died with a restarted server.
     let listed = match servers::connect(&lock_url).await {
         Ok(mut conn) => super::residue::list(&mut conn, &keys.lock.lock, &kept).await,

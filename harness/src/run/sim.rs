@@ -22,7 +22,7 @@ pub(super) fn record(
     }
     let (workers, iterations) = (scenario.workers, scenario.iterations);
     let cfg = SimConfig::from_scenario(scenario, seed, workers, iterations);
-    let protocol = entry.protocol(scenario.specimen_scale);
+    let protocol = entry.protocol(&crate::registry::Build::of(scenario));
     let started = Instant::now();
     let (history, counters) = play(&*protocol, &cfg);
     let wall = started.elapsed().as_secs_f64();

@@ -101,6 +101,69 @@ pub struct ClockSkew {
     pub workers: Option<Vec<u32>>,
 }
 
+/// Which of a run's independent lock servers (`[server] count`) a server or network fault
+/// strikes: a set of indexes from 0, every one by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ServerSet {
+    /// Bit `i` set: server `i` is struck.
+    mask: u32,
+}
+
+impl Default for ServerSet {
+    fn default() -> ServerSet {
+        ServerSet::ALL
+    }
+}
+
+impl ServerSet {
+    /// Every server.
+    pub const ALL: ServerSet = ServerSet { mask: u32::MAX };
+
+    /// The servers with these indexes; `None` for an index past [`MAX_SERVERS`].
+    #[must_use]
+    pub fn of(indexes: &[u32]) -> Option<ServerSet> {
+        let mut mask = 0;
+        for &i in indexes {
+            if i >= MAX_SERVERS {
+                return None;
+            }
+            mask |= 1 << i;
+        }
+        Some(ServerSet { mask })
+    }
+
+    /// Whether server `i` is in the set.
+    #[must_use]
+    pub fn contains(self, i: usize) -> bool {
+        i < 32 && self.mask & (1 << i) != 0
+    }
+
+    /// Whether the set is every server.
+    #[must_use]
+    pub fn is_all(self) -> bool {
+        self == ServerSet::ALL
+    }
+
+    /// The indexes in the set among `count` servers.
+    #[must_use]
+    pub fn among(self, count: u32) -> Vec<u32> {
+        (0..count).filter(|&i| self.contains(i as usize)).collect()
+    }
+
+    /// The first index in the set that is not below `count`, if the set names one (a set of
+    /// every server names none).
+    #[must_use]
+    pub fn beyond(self, count: u32) -> Option<u32> {
+        if self.is_all() {
+            return None;
+        }
+        (count..MAX_SERVERS).find(|&i| self.contains(i as usize))
+    }
+}
+
+/// The most independent lock servers a scenario may have (`[server] count`).
+pub const MAX_SERVERS: u32 = 9;
+
 /// A fault aimed at whoever holds the lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HolderFault {
@@ -112,6 +175,10 @@ pub struct HolderFault {
     pub after_acquire_ms: u64,
     /// At most this many strikes.
     pub count: Option<u32>,
+    /// Which lock servers a server or network fault strikes (`servers = [0]`; every one by
+    /// default). Holder faults on the worker (kill, pause) strike no server.
+    #[serde(default)]
+    pub servers: ServerSet,
 }
 
 /// A fault of the scenario.
@@ -227,6 +294,9 @@ pub struct CommandFault {
     pub workers: Option<Vec<u32>>,
     /// At most this many strikes (per worker slot named, or in all without `workers`).
     pub count: Option<u32>,
+    /// At the proxies of which lock servers (every one by default).
+    #[serde(default)]
+    pub servers: ServerSet,
 }
 
 /// What a command fault does.
@@ -317,6 +387,20 @@ impl Fault {
             ));
         }
         None
+    }
+
+    /// The lock servers a server or network fault strikes (`servers = [..]`); `None` for a
+    /// fault that strikes no server (on the worker) or the whole group (`failover`).
+    #[must_use]
+    pub fn servers(&self) -> Option<ServerSet> {
+        match self {
+            Fault::RestartServer { strike, .. }
+            | Fault::SlowServer { strike, .. }
+            | Fault::PartitionHolder { strike, .. }
+            | Fault::ServerClockJump { strike, .. } => Some(strike.servers),
+            Fault::Command(c) => Some(c.servers),
+            _ => None,
+        }
     }
 
     /// Whether the fault goes through the fault proxy (then workers mark their operations).

@@ -18,11 +18,14 @@ use serde::{Deserialize, Serialize};
 pub use expect::{Expect, Expectations};
 pub use fault::{
     CancelAcquire, ClockSkew, CommandAction, CommandFault, Crash, DelayOp, Fault, Hold,
-    HolderFault, Persistence, StepDelay, Window,
+    HolderFault, MAX_SERVERS, Persistence, ServerSet, StepDelay, Window,
 };
 pub use settings::ClientSettings;
 
 pub use crate::server_faults::sentinel::Outage;
+
+/// How long a quorum lock awaits each server's answer by default, ms (`redmutex::Redlock`'s).
+pub const SERVER_TIMEOUT_MS: u64 = 50;
 
 /// The most replicas a scenario may start.
 const MAX_REPLICAS: u32 = 4;
@@ -66,7 +69,7 @@ pub struct Scenario {
 }
 
 /// How the harness starts its own lock server (`[server]`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// What survives a restart: `none` (the default), `rdb`, `aof-everysec`, `aof-always`.
@@ -77,6 +80,20 @@ pub struct ServerSettings {
     /// a virtual IP moves.
     #[serde(default)]
     pub replicas: u32,
+    /// How many independent lock servers (1, the default; 3 or 5 for a quorum lock such as
+    /// `redlock`). Server and network faults name theirs with `servers = [..]`.
+    #[serde(default = "one")]
+    pub count: u32,
+}
+
+impl Default for ServerSettings {
+    fn default() -> ServerSettings {
+        ServerSettings { persistence: Persistence::default(), replicas: 0, count: 1 }
+    }
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// The lock's settings.
@@ -100,6 +117,10 @@ pub struct LockSettings {
     /// How long that `WAIT` waits, ms (default 100).
     #[serde(default)]
     pub replicas_timeout_ms: Option<u64>,
+    /// How long a quorum lock awaits each server's answer, ms (default 50, as
+    /// `redmutex::Redlock`'s): small against the ttl.
+    #[serde(default)]
+    pub server_timeout_ms: Option<u64>,
 }
 
 /// Settings the gate uses instead of the scenario's own.
@@ -210,6 +231,9 @@ impl Scenario {
         if let Some(problem) = self.replication_problem() {
             return Some(problem);
         }
+        if let Some(problem) = self.servers_problem() {
+            return Some(problem);
+        }
         for fault in &self.faults {
             let (name, slots) = match fault {
                 Fault::StepDelay(d) => ("step-delay", d.workers.as_ref()),
@@ -226,6 +250,50 @@ impl Scenario {
             }
         }
         None
+    }
+
+    /// What is wrong with the scenario's independent lock servers, if anything.
+    fn servers_problem(&self) -> Option<String> {
+        let count = self.server.count;
+        if count == 0 || count > MAX_SERVERS {
+            return Some(format!(
+                "[server] count must be 1 to {MAX_SERVERS} (independent lock servers; 3 or 5 for \
+                 redlock)"
+            ));
+        }
+        if count > 1 && self.server.replicas > 0 {
+            return Some(
+                "[server] count and replicas do not go together: independent lock servers have \
+                 no replicas (a quorum lock replaces replication)"
+                    .into(),
+            );
+        }
+        if let Some(t) = self.lock.server_timeout_ms {
+            if t == 0 || t >= self.lock.ttl_ms {
+                return Some(format!(
+                    "[lock] server_timeout_ms must be positive and less than ttl_ms ({}): each \
+                     server's wait is taken off the lease",
+                    self.lock.ttl_ms
+                ));
+            }
+        }
+        for fault in &self.faults {
+            if let Some(i) = fault.servers().and_then(|s| s.beyond(count)) {
+                return Some(format!(
+                    "fault `{}`: lock server {i} does not exist (servers are 0 to {} with \
+                     [server] count = {count})",
+                    fault.kind_name(),
+                    count - 1
+                ));
+            }
+        }
+        None
+    }
+
+    /// How long a quorum lock awaits each server's answer, ms.
+    #[must_use]
+    pub fn server_timeout_ms(&self) -> u64 {
+        self.lock.server_timeout_ms.unwrap_or(SERVER_TIMEOUT_MS)
     }
 
     /// What is wrong with the scenario's replicas, `WAIT` and failovers, if anything.

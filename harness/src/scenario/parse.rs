@@ -8,7 +8,7 @@ use anyhow::bail;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::fault::{MAX_FAULT_MS, MAX_SKEW_MS};
+use super::fault::{MAX_FAULT_MS, MAX_SERVERS, MAX_SKEW_MS, ServerSet};
 use super::{
     CancelAcquire, ClockSkew, CommandAction, CommandFault, Crash, DelayOp, Expectations, Fault,
     GateOverride, Hold, HolderFault, LockSettings, Outage, Scenario, ServerSettings, StepDelay,
@@ -42,6 +42,7 @@ impl Scenario {
             drift_ms: None,
             replicas: None,
             replicas_timeout_ms: None,
+            server_timeout_ms: None,
         });
         if lock.ttl_ms == 0 {
             bail!("{}: [lock] ttl_ms must be positive", path.display());
@@ -247,6 +248,7 @@ struct RawFault {
     min_after_ms: Option<u64>,
     max_after_ms: Option<u64>,
     outage: Option<RawOutage>,
+    servers: Option<Vec<u32>>,
 }
 
 /// How a `failover` takes the primary away.
@@ -281,6 +283,7 @@ impl RawFault {
             ("min_after_ms", self.min_after_ms.is_some()),
             ("max_after_ms", self.max_after_ms.is_some()),
             ("outage", self.outage.is_some()),
+            ("servers", self.servers.is_some()),
         ];
         let (name, allowed): (&str, &[&str]) = match kind {
             RawKind::KillHolder => ("kill-holder", &["every_ms", "after_acquire_ms", "count"]),
@@ -291,24 +294,35 @@ impl RawFault {
             RawKind::ClockSkew => ("clock-skew", &["offset_ms", "workers"]),
             RawKind::RestartServer => (
                 "restart-server",
-                &["every_ms", "after_acquire_ms", "count", "crash", "downtime_ms"],
+                &["every_ms", "after_acquire_ms", "count", "crash", "downtime_ms", "servers"],
             ),
             RawKind::SlowServer => {
-                ("slow-server", &["every_ms", "after_acquire_ms", "count", "pause_ms"])
+                ("slow-server", &["every_ms", "after_acquire_ms", "count", "pause_ms", "servers"])
             }
             RawKind::PartitionHolder => {
-                ("partition-holder", &["every_ms", "after_acquire_ms", "count", "pause_ms"])
+                let keys = &["every_ms", "after_acquire_ms", "count", "pause_ms", "servers"];
+                ("partition-holder", keys)
             }
             RawKind::CancelAcquire => {
                 ("cancel-acquire", &["percent", "min_after_ms", "max_after_ms", "workers"])
             }
-            RawKind::ServerClockJump => {
-                ("server-clock-jump", &["every_ms", "after_acquire_ms", "count", "jump_s"])
-            }
+            RawKind::ServerClockJump => (
+                "server-clock-jump",
+                &["every_ms", "after_acquire_ms", "count", "jump_s", "servers"],
+            ),
             RawKind::Failover => ("failover", &["every_ms", "after_acquire_ms", "count", "outage"]),
             RawKind::Command => (
                 "command",
-                &["action", "op", "nth_op", "nth_command", "delay_ms", "workers", "count"],
+                &[
+                    "action",
+                    "op",
+                    "nth_op",
+                    "nth_command",
+                    "delay_ms",
+                    "workers",
+                    "count",
+                    "servers",
+                ],
             ),
         };
         if let Some((key, _)) = set.iter().find(|(k, on)| *on && !allowed.contains(k)) {
@@ -350,11 +364,23 @@ impl RawFault {
         if self.offset_ms.is_some_and(|v| v.unsigned_abs() > MAX_SKEW_MS) {
             return bad(&format!("offset_ms must be within ±{MAX_SKEW_MS} (a day)"));
         }
+        let servers = match &self.servers {
+            None => ServerSet::ALL,
+            Some(list) if list.is_empty() => {
+                return bad("servers = [] names no server (leave `servers` out for all of them)");
+            }
+            Some(list) => ServerSet::of(list).ok_or_else(|| {
+                format!(
+                    "fault `{name}`: servers counts lock servers from 0, and a scenario has at most {MAX_SERVERS}"
+                )
+            })?,
+        };
         let strike = HolderFault {
             window,
             every_ms: self.every_ms,
             after_acquire_ms: self.after_acquire_ms.unwrap_or(0),
             count: self.count,
+            servers,
         };
         Ok(match kind {
             RawKind::KillHolder => Fault::KillHolder(strike),
@@ -443,6 +469,7 @@ impl RawFault {
                     nth_command: self.nth_command,
                     workers: self.workers,
                     count: self.count,
+                    servers,
                 })
             }
         })
@@ -538,6 +565,38 @@ mod tests {
         refused(&format!("{failover}outage = \"sleep\"\n"), "unknown variant `sleep`");
         refused(&format!("{failover}pause_ms = 5\n"), "`pause_ms` does not apply");
         refused("[liveness]\ngive_up_after = 0\n", "give_up_after must be 1 to 100");
+    }
+
+    #[test]
+    fn independent_servers_and_the_faults_that_name_them_are_checked() {
+        let text = "[server]\ncount = 3\n[lock]\nserver_timeout_ms = 200\n[[faults]]\n\
+                    kind = \"restart-server\"\nservers = [0, 2]\ndowntime_ms = 5000\n\
+                    [[faults]]\nkind = \"command\"\naction = \"drop-reply\"\nop = \"acquire\"\n\
+                    servers = [1]\n";
+        let s = parse(text).unwrap();
+        assert_eq!(s.server.count, 3);
+        let c = ClientSettings::of(&s);
+        assert_eq!((c.servers, c.server_timeout_ms), (3, 200));
+        let restart = s.faults[0].servers().unwrap();
+        assert_eq!(restart.among(3), vec![0, 2]);
+        assert_eq!(s.faults[1].servers().unwrap().among(3), vec![1]);
+        let lone = parse("[[faults]]\nkind = \"slow-server\"\npause_ms = 5\n").unwrap();
+        assert!(lone.faults[0].servers().unwrap().is_all(), "every server by default");
+        assert_eq!(lone.server.count, 1);
+        assert_eq!(ClientSettings::of(&lone).server_timeout_ms, 50, "redmutex's default");
+        let refused = |text: &str, says: &str| {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(err.contains(says), "{text:?}: {err}");
+        };
+        let slow = "[[faults]]\nkind = \"slow-server\"\npause_ms = 5\n";
+        refused(&format!("{slow}servers = [1]\n"), "lock server 1 does not exist");
+        refused(&format!("[server]\ncount = 3\n{slow}servers = [3]\n"), "servers are 0 to 2");
+        refused(&format!("{slow}servers = []\n"), "names no server");
+        refused(&format!("{slow}servers = [40]\n"), "at most 9");
+        refused("[[faults]]\nkind = \"kill-holder\"\nservers = [0]\n", "`servers` does not apply");
+        refused("[server]\ncount = 0\n", "count must be 1 to 9");
+        refused("[server]\ncount = 3\nreplicas = 1\n", "do not go together");
+        refused("[lock]\nttl_ms = 100\nserver_timeout_ms = 100\n", "less than ttl_ms");
     }
 
     #[test]

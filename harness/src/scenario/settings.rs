@@ -29,6 +29,20 @@ pub struct ClientSettings {
     /// `WAIT` after each acquire: how many replicas, and how long, ms (`[lock] replicas`).
     #[serde(default)]
     pub replicas: Option<(u32, u64)>,
+    /// How many independent lock servers (`[server] count`).
+    #[serde(default = "one")]
+    pub servers: u32,
+    /// How long a quorum lock awaits each server's answer, ms.
+    #[serde(default = "server_timeout")]
+    pub server_timeout_ms: u64,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn server_timeout() -> u64 {
+    super::SERVER_TIMEOUT_MS
 }
 
 impl ClientSettings {
@@ -47,6 +61,8 @@ impl ClientSettings {
                 .lock
                 .replicas
                 .map(|n| (n, scenario.lock.replicas_timeout_ms.unwrap_or(REPLICAS_TIMEOUT_MS))),
+            servers: scenario.server.count,
+            server_timeout_ms: scenario.server_timeout_ms(),
         }
     }
 

@@ -115,7 +115,7 @@ impl SimArgs {
 pub fn sim(args: &SimArgs) -> anyhow::Result<bool> {
     args.check()?;
     let entry = registry::find(args.algorithm.as_deref().unwrap_or(registry::default_name()))?;
-    let protocol = entry.protocol(1.0);
+    let protocol = entry.protocol(&crate::registry::Build::one(1.0));
     let started = Instant::now();
     let mut events = 0;
     for seed in args.seed..args.seed.saturating_add(args.seeds.max(1)) {

@@ -78,6 +78,8 @@ impl Default for SimConfig {
                 give_up_after: 3,
                 faults: Vec::new(),
                 replicas: None,
+                servers: 1,
+                server_timeout_ms: crate::scenario::SERVER_TIMEOUT_MS,
             },
             slack_ms: 100,
             net_min_us: 10,

@@ -82,6 +82,9 @@ pub struct Specimen {
     pub bugs: &'static [KnownBug],
     protocol: &'static dyn Protocol,
     scaled: fn(f64) -> Box<dyn Protocol>,
+    /// For a specimen of a quorum lock: its protocol over the run's servers (`[server] count`,
+    /// the server timeout, the scale). `None` for a single-server lock.
+    pub over: Option<fn(&crate::registry::Build) -> Box<dyn Protocol>>,
 }
 
 impl Specimen {
@@ -114,6 +117,7 @@ pub static SPECIMENS: [Specimen; 8] = [
         summary: setnx_getset_expiry::SUMMARY,
         bugs: setnx_getset_expiry::BUGS,
         protocol: &setnx_getset_expiry::DOCUMENT,
+        over: None,
         scaled: |f| {
             Box::new(setnx_getset_expiry::SetnxGetsetExpiry::new(
                 setnx_getset_expiry::Params::default().scaled(f),
@@ -126,6 +130,7 @@ pub static SPECIMENS: [Specimen; 8] = [
         summary: poll_get_del::SUMMARY,
         bugs: poll_get_del::BUGS,
         protocol: &poll_get_del::DOCUMENT,
+        over: None,
         scaled: |f| {
             Box::new(poll_get_del::PollGetDel::new(poll_get_del::Params::default().scaled(f)))
         },
@@ -136,6 +141,7 @@ pub static SPECIMENS: [Specimen; 8] = [
         summary: setnx_getset_unchecked::SUMMARY,
         bugs: setnx_getset_unchecked::BUGS,
         protocol: &setnx_getset_unchecked::DOCUMENT,
+        over: None,
         scaled: |f| {
             Box::new(setnx_getset_unchecked::SetnxGetsetUnchecked::new(
                 setnx_getset_unchecked::Params::default().scaled(f),
@@ -148,6 +154,7 @@ pub static SPECIMENS: [Specimen; 8] = [
         summary: token_poll::SUMMARY,
         bugs: token_poll::BUGS,
         protocol: &token_poll::DOCUMENT,
+        over: None,
         scaled: |f| Box::new(token_poll::TokenPoll::new(token_poll::Params::default().scaled(f))),
     },
     Specimen {
@@ -156,6 +163,7 @@ pub static SPECIMENS: [Specimen; 8] = [
         summary: setnx_pubsub::SUMMARY,
         bugs: setnx_pubsub::BUGS,
         protocol: &setnx_pubsub::DOCUMENT,
+        over: None,
         scaled: |f| {
             Box::new(setnx_pubsub::SetnxPubsub::new(setnx_pubsub::Params::default().scaled(f)))
         },
@@ -166,6 +174,7 @@ pub static SPECIMENS: [Specimen; 8] = [
         summary: clock_fence::SUMMARY,
         bugs: clock_fence::BUGS,
         protocol: &clock_fence::DOCUMENT,
+        over: None,
         scaled: |_| Box::new(clock_fence::ClockFence),
     },
     Specimen {
@@ -174,6 +183,7 @@ pub static SPECIMENS: [Specimen; 8] = [
         summary: unchecked_resource::SUMMARY,
         bugs: unchecked_resource::BUGS,
         protocol: &unchecked_resource::DOCUMENT,
+        over: None,
         scaled: |_| Box::new(unchecked_resource::UncheckedResource),
     },
     Specimen {
@@ -182,6 +192,7 @@ pub static SPECIMENS: [Specimen; 8] = [
         summary: fair_lifo::SUMMARY,
         bugs: fair_lifo::BUGS,
         protocol: &fair_lifo::DOCUMENT,
+        over: None,
         scaled: |_| Box::new(fair_lifo::FairLifo),
     },
 ];

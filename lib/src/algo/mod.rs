@@ -106,6 +106,12 @@ pub trait Protocol: Send + Sync + 'static {
     fn fifo(&self) -> bool {
         false
     }
+    /// How many independent servers each operation addresses: 1 for a single-server lock
+    /// (its machines send [`Action::Send`]), N for a quorum lock like `redlock` (its machines
+    /// send [`Action::SendEach`] to N servers, run by `crate::fanout::Servers`).
+    fn servers(&self) -> usize {
+        1
+    }
     /// The keys the algorithm keeps on the server by design once every holder and waiter is
     /// gone (the fence counter, which must never go back). Anything else of the lock's left
     /// behind is residue.

@@ -56,6 +56,10 @@ impl Protocol for RedlockAlgorithm {
     fn extend(&self, p: ExtendParams) -> Option<Box<dyn Machine>> {
         Some(Box::new(extend(*self, &p)))
     }
+
+    fn servers(&self) -> usize {
+        self.servers
+    }
 }
 
 /// The owner-checked release on every server; what [`RedlockAcquire`] sends after a lost round
