@@ -268,14 +268,14 @@ impl Scenario {
                     .into(),
             );
         }
-        if let Some(t) = self.lock.server_timeout_ms {
-            if t == 0 || t >= self.lock.ttl_ms {
-                return Some(format!(
-                    "[lock] server_timeout_ms must be positive and less than ttl_ms ({}): each \
-                     server's wait is taken off the lease",
-                    self.lock.ttl_ms
-                ));
-            }
+        if let Some(t) = self.lock.server_timeout_ms
+            && (t == 0 || t >= self.lock.ttl_ms)
+        {
+            return Some(format!(
+                "[lock] server_timeout_ms must be positive and less than ttl_ms ({}): each \
+                 server's wait is taken off the lease",
+                self.lock.ttl_ms
+            ));
         }
         for fault in &self.faults {
             if let Some(i) = fault.servers().and_then(|s| s.beyond(count)) {

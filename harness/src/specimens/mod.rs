@@ -69,6 +69,9 @@ pub struct KnownBug {
     pub safety: bool,
 }
 
+/// Builds a quorum specimen's protocol over a run's servers.
+pub type Over = fn(&crate::registry::Build) -> Box<dyn Protocol>;
+
 /// One specimen: its protocol with the document's defaults, and what the harness needs to
 /// list it and to judge its runs.
 pub struct Specimen {
@@ -84,7 +87,7 @@ pub struct Specimen {
     scaled: fn(f64) -> Box<dyn Protocol>,
     /// For a specimen of a quorum lock: its protocol over the run's servers (`[server] count`,
     /// the server timeout, the scale). `None` for a single-server lock.
-    pub over: Option<fn(&crate::registry::Build) -> Box<dyn Protocol>>,
+    pub over: Option<Over>,
 }
 
 impl Specimen {
