@@ -9,7 +9,7 @@
 //! share.
 
 use crate::history::Op;
-use crate::scenario::{Crash, Fault, HolderFault, Window};
+use crate::scenario::{Crash, Fault, HolderFault, ServerSet, Window};
 
 /// What a fault timed by the holder does when it strikes: to the holder itself, to its link to
 /// the lock server, or to the lock server while the holder holds.
@@ -209,6 +209,16 @@ impl FaultPlan {
         now_ms: u64,
         mut strike: impl FnMut(u64, HolderStrike) -> bool,
     ) -> bool {
+        self.strike_holders_on(now_ms, |after, what, _| strike(after, what))
+    }
+
+    /// [`strike_holders`](Self::strike_holders) for a run of several lock servers: `strike`
+    /// also gets the servers the fault names (`servers = [..]`, every one by default).
+    pub fn strike_holders_on(
+        &mut self,
+        now_ms: u64,
+        mut strike: impl FnMut(u64, HolderStrike, ServerSet) -> bool,
+    ) -> bool {
         for p in &mut self.holder {
             let Some(due) = p.next_ms else { continue };
             let exhausted = p.fault.count.is_some_and(|c| p.strikes >= c);
@@ -218,7 +228,7 @@ impl FaultPlan {
                 }
                 continue;
             }
-            if !strike(p.fault.after_acquire_ms, p.strike) {
+            if !strike(p.fault.after_acquire_ms, p.strike, p.fault.servers) {
                 continue;
             }
             p.strikes += 1;

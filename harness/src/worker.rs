@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use redmutex::algo::{Protocol, ReleaseParams, Rng};
 use redmutex::driver::{Hooks, Timeouts};
-use redmutex::proto::{Action, Command, Grant, Outcome, Reply, Token};
+use redmutex::fanout::Servers;
+use redmutex::proto::{Action, Command, Grant, Machine, Outcome, Reply, Token};
 use redmutex::{Connection, FencedRead, FencedResource};
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +37,13 @@ pub struct WorkerConfig {
     pub id: u32,
     /// The slot it fills (a replacement keeps the slot of the worker it replaces).
     pub slot: u32,
-    /// The lock server (or this worker's port of the fault proxy in front of it).
+    /// The lock server (or this worker's port of the fault proxy in front of it); with several
+    /// lock servers, the first.
     pub lock_url: String,
+    /// Every lock server, in order, when the run has several (`[server] count`): a quorum lock
+    /// runs over all of them. Empty with one.
+    #[serde(default)]
+    pub lock_urls: Vec<String>,
     /// Whether to mark each operation for the fault proxy (`ECHO contend:w=SLOT:op=…:n=…`).
     pub marks: bool,
     /// The witness server.
@@ -109,9 +115,26 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
     let entry = registry::find(&cfg.algorithm)?;
     let protocol = entry.protocol(&registry::Build::of_client(&cfg.client, cfg.scale));
     let timeouts = Timeouts { connect: Duration::from_secs(3), response: Duration::from_secs(5) };
-    let lock = Connection::open(&cfg.lock_url, timeouts)
-        .await
-        .context("worker: connect to the lock server")?;
+    let lock = if protocol.servers() > 1 {
+        anyhow::ensure!(
+            cfg.lock_urls.len() == protocol.servers(),
+            "worker: {} runs over {} lock servers and was given {}",
+            protocol.name(),
+            protocol.servers(),
+            cfg.lock_urls.len()
+        );
+        LockConn::Many(
+            Servers::open(&cfg.lock_urls, timeouts)
+                .await
+                .context("worker: connect to the lock servers")?,
+        )
+    } else {
+        LockConn::One(
+            Connection::open(&cfg.lock_url, timeouts)
+                .await
+                .context("worker: connect to the lock server")?,
+        )
+    };
     let witness = Connection::open(&cfg.witness_url, timeouts)
         .await
         .context("worker: connect to the witness")?;
@@ -160,10 +183,19 @@ async fn run(cfg: WorkerConfig) -> anyhow::Result<()> {
         resource: &resource,
         ops: [0, 0],
         contended: false,
-        marker: if cfg.marks {
-            Some(Marker::connect(&cfg.lock_url, cfg.slot).await?)
+        markers: if cfg.marks {
+            let urls = if cfg.lock_urls.is_empty() {
+                std::slice::from_ref(&cfg.lock_url)
+            } else {
+                &cfg.lock_urls[..]
+            };
+            let mut markers = Vec::with_capacity(urls.len());
+            for url in urls {
+                markers.push(Marker::connect(url, cfg.slot).await?);
+            }
+            markers
         } else {
-            None
+            Vec::new()
         },
         adapter,
         cancels: 0,
@@ -338,20 +370,65 @@ impl Emitter {
     }
 }
 
+/// The worker's side of the lock: one server's connection, or several servers' for a quorum
+/// lock (`redmutex::fanout::Servers`).
+enum LockConn {
+    One(Connection),
+    Many(Servers),
+}
+
+impl LockConn {
+    /// Runs a machine to completion.
+    async fn run(
+        &self,
+        machine: &mut dyn Machine,
+        hooks: &mut dyn Hooks,
+    ) -> redmutex::Result<Outcome> {
+        match self {
+            LockConn::One(c) => c.run(machine, hooks).await,
+            LockConn::Many(s) => s.run(machine, hooks).await,
+        }
+    }
+
+    /// Commands sent so far, on every server.
+    fn commands_sent(&self) -> u64 {
+        match self {
+            LockConn::One(c) => c.commands_sent(),
+            LockConn::Many(s) => s.commands_sent(),
+        }
+    }
+
+    /// Machine time now.
+    fn now(&self) -> Duration {
+        match self {
+            LockConn::One(c) => c.now(),
+            LockConn::Many(s) => s.now(),
+        }
+    }
+
+    /// The one server's connection; `None` for several.
+    fn single(&self) -> Option<&Connection> {
+        match self {
+            LockConn::One(c) => Some(c),
+            LockConn::Many(_) => None,
+        }
+    }
+}
+
 struct Worker<'a> {
     out: Emitter,
     rng: Rng,
     cfg: &'a WorkerConfig,
     protocol: &'a dyn Protocol,
-    lock: &'a Connection,
+    lock: &'a LockConn,
     witness: &'a Connection,
     keys: &'a RunKeys,
     resource: &'a FencedResource,
     ops: [u32; 2],
     /// Whether the last acquire found the lock busy.
     contended: bool,
-    /// Marks operations for the fault proxy, when the run has one.
-    marker: Option<Marker>,
+    /// Marks operations for the fault proxies, when the run has them (one per lock server).
+    markers: Vec<Marker>,
     /// Acquires dropped so far (`cancel-acquire`): not misses, the loop goes on.
     cancels: u32,
     /// Acquires that took the lock but had too few replicas acknowledge it (`[lock]
@@ -364,6 +441,7 @@ struct Worker<'a> {
 }
 
 /// The worker's own connection to its port of the fault proxy, for the operation markers.
+#[derive(Clone)]
 struct Marker {
     conn: redis::aio::MultiplexedConnection,
     slot: u32,
@@ -509,7 +587,10 @@ impl<'a> Worker<'a> {
     /// `WAIT wanted timeout_ms` on the lock's connection: how many replicas acknowledged.
     async fn replicated(&self, wanted: u32, timeout_ms: u64) -> Result<u32, String> {
         let wait = Command::Wait { replicas: wanted, timeout: Duration::from_millis(timeout_ms) };
-        match self.lock.exec(&wait).await {
+        let Some(lock) = self.lock.single() else {
+            return Err("WAIT needs one lock server with replicas".into());
+        };
+        match lock.exec(&wait).await {
             Ok(Reply::Int(n)) => Ok(u32::try_from(n).unwrap_or(0)),
             Ok(other) => Err(format!("the reply was {}", other.describe())),
             Err(e) => Err(e.to_string()),
@@ -749,9 +830,16 @@ impl<'a> Worker<'a> {
     /// Marks the operation `op` about to begin for the fault proxy, if the run has one.
     async fn mark(&mut self, op: DelayOp) {
         let n = self.ops[usize::from(op == DelayOp::Release)];
-        if let Some(marker) = self.marker.as_mut() {
-            marker.mark(op, n).await;
+        if let [marker] = &mut self.markers[..] {
+            return marker.mark(op, n).await;
         }
+        // Several proxies: marked at once, each bounded as one is.
+        let mut marks = tokio::task::JoinSet::new();
+        for marker in &self.markers {
+            let mut marker = marker.clone();
+            marks.spawn(async move { marker.mark(op, n).await });
+        }
+        while marks.join_next().await.is_some() {}
     }
 
     fn hold(&mut self) -> Duration {
@@ -798,7 +886,7 @@ impl WorkerHooks<'_> {
 impl Hooks for WorkerHooks<'_> {
     fn before(&mut self, step: usize, action: &Action) -> Option<Duration> {
         let delay = if step == 0 && self.invoked { None } else { self.delay(step) };
-        if matches!(action, Action::Send(_)) {
+        if matches!(action, Action::Send(_) | Action::SendEach { .. }) {
             // The command goes out right after the delay.
             let after = delay.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(0));
             self.last_send = Some(monotonic_ns() + after);

@@ -82,6 +82,7 @@ async fn run_on(
         id: 0,
         slot: 0,
         lock_url: servers.lock_url.clone(),
+        lock_urls: Vec::new(),
         marks: false,
         witness_url: servers.witness_url.clone(),
         prefix: servers.prefix.clone(),

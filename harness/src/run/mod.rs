@@ -6,6 +6,7 @@
 //! writes the report folder and decides whether the run went as expected. A backend only
 //! produces a history and the figures it measured outside it.
 
+mod lockset;
 mod pipe;
 mod real;
 mod residue;
@@ -76,6 +77,14 @@ pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow
     }
     if opts.server == ServerChoice::Sim {
         return run_simulated(scenario, entry, opts);
+    }
+    let count = scenario.server.count;
+    if count > 1 && opts.server != ServerChoice::Local {
+        anyhow::bail!(
+            "{}: [server] count = {count} starts independent lock servers as processes of this \
+             machine, each behind a fault proxy of the harness: run it with --server local",
+            scenario.path.display()
+        );
     }
     let scenario = &scenario.overridden(opts.workers, opts.iterations, opts.scale)?;
     report::check_out(&opts.out)?;

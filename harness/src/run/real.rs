@@ -12,8 +12,8 @@ use redmutex::testing::RedisServer;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
 
+use super::lockset::Lockset;
 use super::pipe::EventPipe;
-use super::topology::Topology;
 use super::{Interrupted, Recorded, RunOptions};
 use crate::clock::{median_us, monotonic_ns, ms};
 use crate::history::{self, Event, History, Kind, Op};
@@ -21,7 +21,7 @@ use crate::plan::{FaultPlan, HolderStrike, WindowEdge};
 use crate::progress::Progress;
 use crate::registry::Entry;
 use crate::report::Figures;
-use crate::scenario::{ClientSettings, Fault, Scenario};
+use crate::scenario::{ClientSettings, Fault, Scenario, ServerSet};
 use crate::servers::{self, ServerChoice, Servers};
 use crate::witness::RunKeys;
 use crate::worker::WorkerConfig;
@@ -58,16 +58,16 @@ async fn run_on(
     servers: &Servers,
 ) -> anyhow::Result<Recorded> {
     let keys = RunKeys::new(&servers.prefix);
-    let topology = Topology::start(
+    let topology = Lockset::start(
         scenario,
         &servers.lock_url,
         servers.local.first().and_then(RedisServer::pid),
         &opts.server,
     )?;
-    let lock_url = topology.lock_url.clone();
+    let lock_url = topology.first_url().to_string();
     let mut lock_raw = servers::connect(&lock_url).await?;
-    let ping = crate::ping::measure(&mut lock_raw, topology.lock_pid).await?;
-    let stats_before = servers::commandstats(&mut lock_raw).await.ok();
+    let ping = crate::ping::measure(&mut lock_raw, topology.first_pid()).await?;
+    let stats_before = commandstats(&topology.urls()).await;
     let (workers, iterations) = (scenario.workers, scenario.iterations);
     // The running binary itself, even if a rebuild replaced the file meanwhile: on Linux the
     // child resolves /proc/self/exe before exec, while it is still a copy of us.
@@ -91,7 +91,8 @@ async fn run_on(
     let base = WorkerConfig {
         id: 0,
         slot: 0,
-        lock_url: topology.lock_url.clone(),
+        lock_url: lock_url.clone(),
+        lock_urls: Vec::new(),
         marks: topology.marks(),
         witness_url: servers.witness_url.clone(),
         prefix: servers.prefix.clone(),
@@ -131,20 +132,16 @@ async fn run_on(
     fin.value = Some(crate::witness::outcome(&witness, &keys, entry.fenced()).await?);
     c.history.push(fin);
     let kept = entry.protocol(&crate::registry::Build::of(scenario)).kept_keys(&keys.lock);
-    // A connection of its own: the one opened before the run died with a restarted server.
-    let listed = match servers::connect(&lock_url).await {
-        Ok(mut conn) => super::residue::list(&mut conn, &keys.lock.lock, &kept).await,
-        Err(e) => Err(e),
-    };
-    match listed {
+    let urls = c.topology.urls();
+    match super::residue::list_all(&urls, &keys.lock.lock, &kept).await {
         Ok(events) => c.history.extend(events),
-        Err(e) => {
-            c.failures.push(format!("could not list what the run left on the lock server: {e:#}"))
-        }
+        Err(e) => c.failures.push(format!("could not list what the run left: {e:#}")),
     }
-    let stats_after = servers::commandstats(&mut lock_raw).await.ok();
+    let stats_after = commandstats(&urls).await;
     let internal = match (servers.shared, stats_before, stats_after) {
-        (false, Some(b), Some(a)) => Some(servers::calls_between(&b, &a)),
+        (false, Some(b), Some(a)) => {
+            Some(b.iter().zip(&a).map(|(b, a)| servers::calls_between(b, a)).sum())
+        }
         _ => None,
     };
 
@@ -179,6 +176,16 @@ async fn run_on(
     Ok(Recorded { history, figures })
 }
 
+/// `INFO commandstats` of every lock server, in order; `None` if any cannot answer.
+async fn commandstats(urls: &[String]) -> Option<Vec<std::collections::BTreeMap<String, u64>>> {
+    let mut all = Vec::with_capacity(urls.len());
+    for url in urls {
+        let mut conn = servers::connect(url).await.ok()?;
+        all.push(servers::commandstats(&mut conn).await.ok()?);
+    }
+    Some(all)
+}
+
 enum Msg {
     Exited(usize, Option<i32>, Option<i32>, String),
 }
@@ -207,7 +214,7 @@ struct Coordinator {
     history: History,
     next_id: u32,
     plan: FaultPlan,
-    topology: Topology,
+    topology: Lockset,
     resumes: Vec<(u64, usize)>,
     progress: Progress,
     lock_commands: u64,
@@ -225,7 +232,7 @@ impl Coordinator {
         base: WorkerConfig,
         exe: PathBuf,
         scenario: &Scenario,
-        topology: Topology,
+        topology: Lockset,
         progress: bool,
     ) -> Coordinator {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -263,7 +270,8 @@ impl Coordinator {
         let mut cfg = self.base.clone();
         cfg.id = id;
         cfg.slot = slot;
-        cfg.lock_url = self.topology.worker_url(slot);
+        cfg.lock_urls = self.topology.worker_urls(slot);
+        cfg.lock_url = cfg.lock_urls[0].clone();
         cfg.iterations = iterations;
         cfg.seed = self.base.seed.wrapping_mul(1_000_003).wrapping_add(u64::from(id));
         let (events, writer) = EventPipe::new()?;
@@ -529,13 +537,21 @@ impl Coordinator {
             self.record_edge(edge);
         }
         let mut plan = std::mem::take(&mut self.plan);
-        plan.strike_holders(now, |after_ms, what| self.strike_holder(now, after_ms, what));
+        plan.strike_holders_on(now, |after_ms, what, on| {
+            self.strike_holder(now, after_ms, what, on)
+        });
         self.plan = plan;
         Ok(())
     }
 
     /// Strikes a live holder that has held the lock for at least `after_ms`; false if none.
-    fn strike_holder(&mut self, now: u64, after_ms: u64, what: HolderStrike) -> bool {
+    fn strike_holder(
+        &mut self,
+        now: u64,
+        after_ms: u64,
+        what: HolderStrike,
+        on: ServerSet,
+    ) -> bool {
         let t = monotonic_ns();
         let Some(h) = self.live.iter().position(|l| {
             l.alive
@@ -547,8 +563,11 @@ impl Coordinator {
         };
         if !matches!(what, HolderStrike::Kill | HolderStrike::Pause { .. }) {
             let (slot, id) = (self.live[h].slot, self.live[h].id);
-            let Some(e) = self.topology.strike(what, slot, id, now) else { return false };
-            self.history.push(e);
+            let events = self.topology.strike(what, on, slot, id, now);
+            if events.is_empty() {
+                return false;
+            }
+            self.history.extend(events);
             return true;
         }
         let l = &mut self.live[h];

@@ -4,9 +4,39 @@
 use crate::clock::monotonic_ns;
 use crate::history::{Event, Kind, Op};
 
-/// The lock's keys left on the lock server (`SCAN MATCH` on the lock key's name), each with its
-/// PTTL and whether the algorithm keeps it by design, then a closing event with their count.
-pub(super) async fn list(
+/// The lock's keys left on the lock servers at `urls` (`SCAN MATCH` on the lock key's name),
+/// each with its PTTL and whether the algorithm keeps it by design (named `KEY (server I)` when
+/// there are several servers), then one closing event with their count. Each server gets a
+/// connection of its own: one opened before the run died with a restarted server.
+pub(super) async fn list_all(
+    urls: &[String],
+    lock: &[u8],
+    kept: &[Vec<u8>],
+) -> anyhow::Result<Vec<Event>> {
+    let mut events = Vec::new();
+    for (i, url) in urls.iter().enumerate() {
+        let mut conn = crate::servers::connect(url)
+            .await
+            .map_err(|e| e.context(format!("lock server {i} ({})", crate::servers::redact(url))))?;
+        let mut keys = list(&mut conn, lock, kept).await?;
+        if urls.len() > 1 {
+            for e in &mut keys {
+                if let Some(key) = e.details.as_mut() {
+                    key.push_str(&format!(" (server {i})"));
+                }
+            }
+        }
+        events.extend(keys);
+    }
+    let mut close = Event::new(monotonic_ns(), Kind::Ok, Op::Residue);
+    close.value = i64::try_from(events.len()).ok();
+    events.push(close);
+    Ok(events)
+}
+
+/// The lock's keys left on one lock server, each with its PTTL and whether the algorithm keeps
+/// it by design (no closing event).
+async fn list(
     conn: &mut redis::aio::MultiplexedConnection,
     lock: &[u8],
     kept: &[Vec<u8>],
@@ -44,8 +74,5 @@ pub(super) async fn list(
         e.kept = Some(kept.contains(key));
         events.push(e);
     }
-    let mut close = Event::new(monotonic_ns(), Kind::Ok, Op::Residue);
-    close.value = i64::try_from(events.len()).ok();
-    events.push(close);
     Ok(events)
 }

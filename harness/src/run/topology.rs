@@ -65,24 +65,36 @@ enum Undo {
 
 impl Topology {
     /// The lock server of a run of `scenario` whose servers are `lock_url` (from `choice`, with
-    /// process `lock_pid`): unchanged when no fault needs more, otherwise a server of our own
-    /// (a container in docker mode) with the scenario's persistence and debug commands, and the
-    /// proxy for `workers` slots when a fault strikes through it.
+    /// process `lock_pid`): unchanged when no fault needs more and `own` is false, otherwise a
+    /// server of our own (a container in docker mode) with the scenario's persistence and debug
+    /// commands, and the proxy for `workers` slots when a fault strikes through it. `scenario`'s
+    /// faults are the ones that strike this server (see `Lockset`).
     pub(super) fn start(
         scenario: &Scenario,
         lock_url: &str,
         lock_pid: Option<u32>,
         choice: &ServerChoice,
+        own: bool,
     ) -> anyhow::Result<Topology> {
         let replicas = scenario.server.replicas > 0;
         let needs_server = scenario.faults.iter().any(Fault::needs_own_server)
             || scenario.server.persistence != Persistence::None
-            || replicas;
+            || replicas
+            || own;
         let in_docker = *choice == ServerChoice::Docker;
         let owned = in_docker || *choice == ServerChoice::Local;
         if needs_server && !owned {
             let what = scenario.faults.iter().find(|f| f.needs_own_server()).map_or_else(
-                || if replicas { "[server] replicas" } else { "[server] persistence" }.into(),
+                || {
+                    if own {
+                        "[server] count (independent lock servers)"
+                    } else if replicas {
+                        "[server] replicas"
+                    } else {
+                        "[server] persistence"
+                    }
+                    .into()
+                },
                 |f| format!("fault `{}`", f.kind_name()),
             );
             bail!(

@@ -168,6 +168,13 @@ pub fn unsimulable(scenario: &crate::scenario::Scenario) -> Option<String> {
                 .into(),
         );
     }
+    if server.count > 1 {
+        return Some(format!(
+            "the simulator runs one lock server, and this scenario has [server] count = {}: run \
+             it on real servers (--server local)",
+            server.count
+        ));
+    }
     None
 }
 

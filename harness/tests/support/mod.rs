@@ -290,6 +290,57 @@ pub fn run_with(
     (output, results)
 }
 
+/// A shipped scenario's run: its results, its history, its output.
+pub struct Shipped {
+    /// results.json.
+    pub results: serde_json::Value,
+    /// history.jsonl, one event a value.
+    pub history: Vec<serde_json::Value>,
+    /// What `contend` printed.
+    pub output: Output,
+}
+
+/// Runs the shipped scenario `scenarios/NAME.toml` with `algorithm` in a session of its own;
+/// answers the run after checking that it went as the scenario expects (exit 0) and that no
+/// process of the session outlived it.
+pub fn run_shipped(name: &str, algorithm: &str) -> Shipped {
+    use std::os::unix::process::CommandExt as _;
+    need_redis();
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(format!("{name}.toml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_dir = dir.path().join("reports");
+    let mut cmd = contend();
+    cmd.arg("run").arg(scenario).args(["-a", algorithm, "--out"]).arg(&out_dir);
+    // SAFETY: setsid is async-signal-safe and touches nothing of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = child.spawn().expect("run contend");
+    let sid = child.id();
+    let output = child.wait_with_output().expect("wait for contend");
+    let left = session_members(sid);
+    assert!(left.is_empty(), "processes of the run outlived it: {left:?}\n{}", text(&output));
+    let read = |file: &str| std::fs::read_to_string(out_dir.join("latest").join(file)).ok();
+    let results: serde_json::Value = read("results.json")
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| panic!("no results: {}", text(&output)));
+    assert_eq!(results["as_expected"], true, "{}", text(&output));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let history = read("history.jsonl")
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a history line"))
+        .collect();
+    Shipped { results, history, output }
+}
+
 /// The verdict of checker `name` in results.json.
 pub fn verdict(results: &serde_json::Value, name: &str) -> String {
     results["checkers"][name]["verdict"].as_str().unwrap_or("?").to_string()
