@@ -371,7 +371,8 @@ impl Emitter {
 }
 
 /// The worker's side of the lock: one server's connection, or several servers' for a quorum
-/// lock (`redmutex::fanout::Servers`).
+/// lock (`redmutex::fanout::Servers`). One of each lives per worker: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum LockConn {
     One(Connection),
     Many(Servers),
