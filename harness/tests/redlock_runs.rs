@@ -94,6 +94,16 @@ fn a_quorum_lock_and_a_single_server_lock_each_refuse_the_others_servers() {
     refused(&three, "token", &[], "runs on one lock server");
     let url = "redis://127.0.0.1:1";
     refused(&three, "redlock", &["--server", url], "run it with --server local");
+    // The bench runs every cell on one lock server: refused before it makes its folder.
+    let out = dir.path().join("bench");
+    let bench = support::contend()
+        .args(["bench", "--quick", "-a", "token", "-a", "redlock", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(bench.status.code(), Some(2), "{}", support::text(&bench));
+    assert!(support::text(&bench).contains("quorum lock"), "{}", support::text(&bench));
+    assert!(!out.exists(), "the refused bench left {}", out.display());
 }
 
 #[test]

@@ -230,6 +230,14 @@ pub fn median(mut v: Vec<f64>) -> Option<f64> {
 pub async fn bench(opts: &BenchOptions) -> anyhow::Result<(BenchReport, PathBuf)> {
     let entries: Vec<Entry> =
         opts.algorithms.iter().map(|a| registry::find(a)).collect::<anyhow::Result<_>>()?;
+    if let Some(quorum) = entries.iter().find(|e| e.quorum) {
+        anyhow::bail!(
+            "`{}` is a quorum lock over independent servers, and the bench runs every cell on one \
+             lock server: leave it out, and measure it with `contend run` on a scenario with \
+             [server] count = 3 (e.g. scenarios/redlock-minority-down.toml)",
+            quorum.name
+        );
+    }
     anyhow::ensure!(
         !entries.is_empty() && !opts.workers.is_empty() && !opts.holds_ms.is_empty(),
         "a bench needs at least one algorithm, worker count and hold time"
