@@ -7,12 +7,12 @@
 
 pub mod adapter;
 pub mod bench;
-pub mod check;
+pub use contend_check::check;
 pub mod clock;
 #[cfg(feature = "docker")]
 pub mod docker;
 pub mod gate;
-pub mod history;
+pub use contend_check::history;
 pub mod ping;
 pub mod plan;
 pub mod progress;

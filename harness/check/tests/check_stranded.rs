@@ -1,11 +1,9 @@
 //! The stranded-lock checker: hand-made histories of a lock free of every holder while workers
 //! waited, and of the cases that only look like it.
 
-mod support;
-
-use contend::check::{CheckResult, Timeline, Verdict, stranded_lock};
-use contend::history::{Event, Op};
-use support::{H, ctx};
+use contend_check::check::{CheckResult, Timeline, Verdict, stranded_lock};
+use contend_check::history::{Event, Op};
+use contend_check::testkit::{H, ctx};
 
 fn check(h: &[Event]) -> CheckResult {
     stranded_lock(&Timeline::new(h), &ctx(false))
@@ -152,8 +150,10 @@ fn a_completed_release_frees_the_lock_at_once() {
 fn a_release_that_ended_unsure_may_leave_the_lease_running() {
     let mut h = H::new();
     h.acquire(1, 0, 1, None).invoke(1, 6, Op::Release);
-    h.events
-        .push(Event::new(7 * support::MS, contend::history::Kind::Info, Op::Release).by(1, 1001));
+    h.events.push(
+        Event::new(7 * contend_check::testkit::MS, contend_check::history::Kind::Info, Op::Release)
+            .by(1, 1001),
+    );
     let h = h.acquire(2, 3, 601, None).won_at(600).done();
     assert_eq!(check(&h).verdict, Verdict::Valid);
 }

@@ -390,8 +390,8 @@ pub fn merge(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
     verdicts.into_iter().max().unwrap_or(Verdict::Valid)
 }
 
-/// Milliseconds of a nanosecond span, for messages.
-pub(crate) fn ms(ns: u64) -> f64 {
+/// Milliseconds of a nanosecond span, rounded to 0.1 ms, for messages.
+pub fn ms(ns: u64) -> f64 {
     // Precision loss is irrelevant for a message.
     let v = ns as f64 / 1e6;
     (v * 10.0).round() / 10.0

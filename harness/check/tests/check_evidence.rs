@@ -2,11 +2,11 @@
 //! lock handed over, a holder killed during its release or acquire. Each case was judged wrong
 //! before the checkers learnt it; the guard cases keep the verdicts that were already right.
 
-mod support;
-
-use contend::check::{CheckResult, Timeline, Verdict, liveness, lost_updates, mutual_exclusion};
-use contend::history::{Event, Op};
-use support::{H, ctx};
+use contend_check::check::{
+    CheckResult, Timeline, Verdict, liveness, lost_updates, mutual_exclusion,
+};
+use contend_check::history::{Event, Op};
+use contend_check::testkit::{H, ctx};
 
 fn exclusion(h: &[Event]) -> CheckResult {
     mutual_exclusion(&Timeline::new(h), &ctx(false))
@@ -138,7 +138,7 @@ fn an_overlap_after_a_broken_hand_off_is_a_lease_violation() {
         .section(3, 1051, 1200, 1, &[])
         .done();
     let t = Timeline::new(&h);
-    assert_eq!(t.lease_start(&t.acquisitions[1]), 900 * support::MS);
+    assert_eq!(t.lease_start(&t.acquisitions[1]), 900 * contend_check::testkit::MS);
     assert_eq!(kinds(&exclusion(&h)), ["lease-violated"]);
 }
 
@@ -152,7 +152,7 @@ fn a_hand_off_named_by_a_release_that_answered_after_the_waiter_still_bounds_its
         .acquire_handed(2, 0, 911, "fresh")
         .done();
     let t = Timeline::new(&h);
-    assert_eq!(t.lease_start(&t.acquisitions[1]), 900 * support::MS);
+    assert_eq!(t.lease_start(&t.acquisitions[1]), 900 * contend_check::testkit::MS);
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn an_older_history_naming_the_hand_off_on_the_release_invocation_gives_the_same
         .acquire_handed(2, 0, 911, "fresh")
         .done();
     let t = Timeline::new(&h);
-    assert_eq!(t.lease_start(&t.acquisitions[1]), 900 * support::MS);
+    assert_eq!(t.lease_start(&t.acquisitions[1]), 900 * contend_check::testkit::MS);
 }
 
 #[test]
@@ -342,32 +342,7 @@ fn a_release_within_the_drift_margin_of_the_others_lease_end_proves_no_stale_rel
             .release(1, done - 5, done, true)
             .done()
     };
-    let check = |h: &[Event]| contend::check::ownership(&Timeline::new(h), &ctx(false));
+    let check = |h: &[Event]| contend_check::check::ownership(&Timeline::new(h), &ctx(false));
     assert_eq!(check(&h(1995)).verdict, Verdict::Valid);
     assert_eq!(kinds(&check(&h(1900))), ["stale-release"]);
-}
-
-/// On real Redis, `notify`'s releases name the waiter they handed the lock to, and the
-/// checkers bound those waiters' leases by the release (not by when they began to wait).
-#[test]
-fn notify_on_real_redis_names_its_hand_offs_and_they_bound_the_leases() {
-    support::need_redis();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let more = ["--workers", "4", "--iterations", "25"];
-    let (output, _) =
-        support::run_with(dir.path(), &scenario.join("increment-20x100.toml"), "notify", &more);
-    assert!(output.status.success(), "{}", support::text(&output));
-    let history = dir.path().join("reports/latest/history.jsonl");
-    let file = std::fs::File::open(history).expect("a history");
-    let history = contend::history::read_jsonl(std::io::BufReader::new(file)).expect("readable");
-    let t = Timeline::new(&history);
-    let handed: Vec<_> = t.acquisitions.iter().filter(|a| a.handed_by.is_some()).collect();
-    assert!(!handed.is_empty(), "no acquisition of 4 contending workers was a hand-off");
-    for a in handed {
-        let release = a.handed_by.expect("handed");
-        assert_eq!(history[release].f, Op::Release);
-        assert_ne!(history[release].worker, Some(a.worker), "a worker handed the lock to itself");
-        assert!(t.lease_start(a) >= history[release].time, "the bound is the release");
-    }
 }

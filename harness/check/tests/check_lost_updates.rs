@@ -1,9 +1,7 @@
-//! The lost-updates checker: hand-made histories, and real algorithms on real Redis.
+//! The lost-updates checker: hand-made histories (its real-Redis catches are in contend's tests/catches_lost_updates.rs).
 
-mod support;
-
-use contend::check::{Timeline, Verdict, lost_updates};
-use support::{H, ctx};
+use contend_check::check::{Timeline, Verdict, lost_updates};
+use contend_check::testkit::{H, ctx};
 
 #[test]
 fn a_counter_equal_to_the_writes_is_valid() {
@@ -39,10 +37,10 @@ fn a_crashed_section_may_or_may_not_have_written() {
     let mut h = H::new();
     h.acquire(1, 0, 1, None).section(1, 2, 3, 0, &[]).acquire(2, 0, 1200, None);
     h.events.push(
-        contend::history::Event::new(
-            1201 * support::MS,
-            contend::history::Kind::Invoke,
-            contend::history::Op::Section,
+        contend_check::history::Event::new(
+            1201 * contend_check::testkit::MS,
+            contend_check::history::Kind::Invoke,
+            contend_check::history::Op::Section,
         )
         .by(2, 2),
     );
@@ -67,23 +65,4 @@ fn a_fenced_lock_counts_only_accepted_writes() {
 fn no_final_read_is_unknown() {
     let h = H::new().acquire(1, 0, 1, None).section(1, 2, 3, 0, &[]).done();
     assert_eq!(lost_updates(&Timeline::new(&h), &ctx(false)).verdict, Verdict::Unknown);
-}
-
-/// On real Redis: `setnx-getset-unchecked`'s late bare DEL lets a third worker in while the
-/// second is between its read and its write, and an increment is lost; `fenced`, whose holders
-/// all outlive their leases in `expiry-mid-section`, refuses the stale writes and loses none.
-#[test]
-fn catches_the_lost_update_of_a_stale_del_and_passes_fenced() {
-    support::need_redis();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scenarios = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let (out, results) =
-        support::run(dir.path(), &scenarios.join("stale-release.toml"), "setnx-getset-unchecked");
-    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
-    assert_eq!(support::verdict(&results, "lost-updates"), "invalid", "{}", support::text(&out));
-    let (out, results) =
-        support::run(dir.path(), &scenarios.join("expiry-mid-section.toml"), "fenced");
-    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
-    assert_eq!(support::verdict(&results, "lost-updates"), "valid", "{}", support::text(&out));
-    assert_eq!(support::verdict(&results, "fencing"), "valid", "{}", support::text(&out));
 }

@@ -1,10 +1,8 @@
 //! The residue checker on hand-made histories: what the run left on the lock server.
 
-mod support;
-
-use contend::check::{Timeline, Verdict, residue};
-use contend::history::{Event, History, Kind, Op};
-use support::{H, MS, ctx};
+use contend_check::check::{Timeline, Verdict, residue};
+use contend_check::history::{Event, History, Kind, Op};
+use contend_check::testkit::{H, MS, ctx};
 
 /// A clean run of worker 1, then the listing of `keys` (key, pttl, kept) at 5000 ms.
 fn listed(keys: &[(&str, i64, bool)], crash_at: Option<u64>) -> History {

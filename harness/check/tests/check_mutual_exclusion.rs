@@ -1,11 +1,9 @@
-//! The mutual-exclusion checker: hand-made histories, and real algorithms on real Redis.
+//! The mutual-exclusion checker: hand-made histories (its real-Redis catches are in contend's tests/catches_mutual_exclusion.rs).
 
-mod support;
+use contend_check::check::{Timeline, Verdict, mutual_exclusion};
+use contend_check::testkit::{H, ctx};
 
-use contend::check::{Timeline, Verdict, mutual_exclusion};
-use support::{H, ctx};
-
-fn check(h: &[contend::history::Event]) -> contend::check::CheckResult {
+fn check(h: &[contend_check::history::Event]) -> contend_check::check::CheckResult {
     mutual_exclusion(&Timeline::new(h), &ctx(false))
 }
 
@@ -79,26 +77,4 @@ fn the_witness_seeing_a_crashed_worker_inside_proves_nothing() {
 fn no_completed_section_is_unknown() {
     let h = H::new().acquire(1, 0, 1, None).done();
     assert_eq!(check(&h).verdict, Verdict::Unknown);
-}
-
-/// A real algorithm's bug on real Redis: a worker with a fast clock takes over live locks of
-/// `setnx-getset-expiry`; `token` never reads the client's clock and passes.
-#[test]
-fn catches_a_skewed_clock_takeover_and_passes_token() {
-    support::need_redis();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../scenarios/client-clock-skew.toml");
-    let (out, results) = support::run(dir.path(), &scenario, "setnx-getset-expiry");
-    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
-    assert_eq!(
-        support::verdict(&results, "mutual-exclusion"),
-        "invalid",
-        "{}",
-        support::text(&out)
-    );
-    let (out, results) = support::run(dir.path(), &scenario, "token");
-    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
-    assert_eq!(support::verdict(&results, "mutual-exclusion"), "valid", "{}", support::text(&out));
-    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
 }

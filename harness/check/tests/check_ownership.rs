@@ -1,12 +1,10 @@
-//! The ownership checker: hand-made histories, and real algorithms on real Redis.
+//! The ownership checker: hand-made histories (its real-Redis catches are in contend's tests/catches_ownership.rs).
 
-mod support;
+use contend_check::check::{Timeline, Verdict, ownership};
+use contend_check::history::{Kind, Op};
+use contend_check::testkit::{H, ctx};
 
-use contend::check::{Timeline, Verdict, ownership};
-use contend::history::{Kind, Op};
-use support::{H, ctx};
-
-fn check(h: &[contend::history::Event]) -> contend::check::CheckResult {
+fn check(h: &[contend_check::history::Event]) -> contend_check::check::CheckResult {
     ownership(&Timeline::new(h), &ctx(false))
 }
 
@@ -79,20 +77,4 @@ fn a_stale_release_is_timed_from_the_victims_lease_not_from_its_wait() {
     let r = check(&h);
     assert_eq!(r.findings[0].kind, "stale-release");
     assert!(r.findings[0].message.contains("sent 151 ms into 2's lease"), "{r:?}");
-}
-
-/// On real Redis: `setnx-getset-unchecked`'s bare DEL removes the next holder's lock when its
-/// holder releases late; `token`'s owner-checked release removes nothing.
-#[test]
-fn catches_a_bare_del_after_the_lease_and_passes_token() {
-    support::need_redis();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scenario =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/stale-release.toml");
-    let (out, results) = support::run(dir.path(), &scenario, "setnx-getset-unchecked");
-    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
-    assert_eq!(support::verdict(&results, "ownership"), "invalid", "{}", support::text(&out));
-    let (out, results) = support::run(dir.path(), &scenario, "token");
-    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
-    assert_eq!(support::verdict(&results, "ownership"), "valid", "{}", support::text(&out));
 }

@@ -1,11 +1,9 @@
-//! The liveness checker: hand-made histories, and real algorithms on real Redis.
+//! The liveness checker: hand-made histories (its real-Redis catches are in contend's tests/catches_liveness.rs).
 
-mod support;
+use contend_check::check::{Timeline, Verdict, liveness};
+use contend_check::testkit::{H, ctx};
 
-use contend::check::{Timeline, Verdict, liveness};
-use support::{H, ctx};
-
-fn check(h: &[contend::history::Event]) -> contend::check::CheckResult {
+fn check(h: &[contend_check::history::Event]) -> contend_check::check::CheckResult {
     liveness(&Timeline::new(h), &ctx(false))
 }
 
@@ -57,7 +55,7 @@ fn a_waiter_that_died_in_the_queue_extends_the_retake_deadline_by_its_window_and
     // Worker 3 died only after worker 2's retake was due: it excuses nothing.
     let late = H::new()
         .acquire(1, 0, 1, None)
-        .invoke(3, 2, contend::history::Op::Acquire)
+        .invoke(3, 2, contend_check::history::Op::Acquire)
         .acquire(2, 5, 2050, None)
         .crash(1, 10)
         .crash(3, 1200)
@@ -123,25 +121,8 @@ fn fairness_counts_only_while_every_worker_was_still_trying() {
 
 #[test]
 fn jain_index_is_one_for_equal_shares_and_one_over_n_for_one_winner() {
-    assert!((contend::check::jain_index(&[3.0, 3.0, 3.0]) - 1.0).abs() < 1e-9);
-    assert!((contend::check::jain_index(&[9.0, 0.0, 0.0]) - 1.0 / 3.0).abs() < 1e-9);
-}
-
-/// On real Redis: `setnx-pubsub` waiters sleep through the silent expiry of a killed holder's
-/// lock; `notify` retakes it within ttl + slack.
-#[test]
-fn catches_a_silent_expiry_and_passes_notify() {
-    support::need_redis();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let scenario =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/crash-holder.toml");
-    let (out, results) = support::run(dir.path(), &scenario, "setnx-pubsub");
-    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
-    assert_eq!(support::verdict(&results, "liveness"), "invalid", "{}", support::text(&out));
-    let (out, results) = support::run(dir.path(), &scenario, "notify");
-    let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
-    assert_eq!(support::verdict(&results, "liveness"), "valid", "{}", support::text(&out));
-    assert_eq!(out.status.code(), Some(0), "{}", support::text(&out));
+    assert!((contend_check::check::jain_index(&[3.0, 3.0, 3.0]) - 1.0).abs() < 1e-9);
+    assert!((contend_check::check::jain_index(&[9.0, 0.0, 0.0]) - 1.0 / 3.0).abs() < 1e-9);
 }
 
 /// The million-event timing, as a test (run it in release: `cargo test -p contend --release
@@ -159,27 +140,7 @@ fn a_million_events_are_checked_and_the_time_printed() {
     }
     let events = h.fin(u64::MAX / 2_000_000, 1_000_000 / 6).done();
     let started = std::time::Instant::now();
-    let results = contend::check::check_all(&events, &ctx(false));
+    let results = contend_check::check::check_all(&events, &ctx(false));
     println!("checked {} events in {:.3} s", events.len(), started.elapsed().as_secs_f64());
     assert!(results.values().all(|r| r.verdict != Verdict::Invalid), "{results:?}");
-}
-
-#[test]
-fn the_commands_of_killed_workers_are_counted() {
-    // One slot, every holder killed in its section: no worker ever ends on its own, yet what
-    // they sent is counted.
-    let Some((_dir, _, results)) = support::run_text(
-        "all-killed",
-        "workers = 1\niterations = 3\n[lock]\nttl_ms = 1000\n\
-         [section]\nhold = { distribution = \"fixed\", ms = 1000 }\n\
-         [[faults]]\nkind = \"kill-holder\"\nevery_ms = 10\nafter_acquire_ms = 50\n",
-        "token",
-    ) else {
-        return;
-    };
-    let stats = &results["stats"];
-    assert_eq!(stats["completed"], 0, "{stats}");
-    let sent = stats["server_commands_per_acquisition"].as_f64().unwrap_or(0.0);
-    let ran = stats["server_commands_per_acquisition_incl_scripts"].as_f64().unwrap_or(0.0);
-    assert!(sent >= 1.0 && sent <= ran, "sent {sent}, ran {ran}: {stats}");
 }

@@ -1,10 +1,8 @@
 //! The fairness-order checker: hand-made histories of grants in and out of arrival order.
 
-mod support;
-
-use contend::check::{CheckResult, Timeline, Verdict, fairness};
-use contend::history::{Event, Op};
-use support::{H, ctx};
+use contend_check::check::{CheckResult, Timeline, Verdict, fairness};
+use contend_check::history::{Event, Op};
+use contend_check::testkit::{H, ctx};
 
 fn check(h: &[Event], fifo: bool) -> CheckResult {
     fairness(&Timeline::new(h), &ctx(false).with_fifo(fifo))
