@@ -55,5 +55,8 @@ fn single_server_digest() -> String {
 #[test]
 fn the_single_server_seeds_are_unchanged() {
     let got = single_server_digest();
-    assert_eq!(got, "88c199a934303fa9c7069835f5ec83fba35f3098", "the histories of single-server runs changed");
+    assert_eq!(
+        got, "88c199a934303fa9c7069835f5ec83fba35f3098",
+        "the histories of single-server runs changed"
+    );
 }

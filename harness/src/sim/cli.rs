@@ -67,6 +67,10 @@ pub struct SimArgs {
     /// Write the (last) history here as JSON lines.
     #[arg(long)]
     pub history: Option<PathBuf>,
+    /// Independent model lock servers: 3 by default for a quorum lock (`redlock`), which
+    /// needs at least 3; 1, the only choice, for every other algorithm.
+    #[arg(long)]
+    pub servers: Option<u32>,
 }
 
 impl SimArgs {
@@ -89,7 +93,30 @@ impl SimArgs {
         anyhow::bail!("{problem}")
     }
 
-    /// The run's configuration for `seed`.
+    /// How many lock servers a run of `entry` has: `--servers`, else 3 for a quorum lock and
+    /// 1 for any other; refused as `contend run` refuses a scenario's `[server] count`.
+    pub fn servers_for(&self, entry: &registry::Entry) -> anyhow::Result<u32> {
+        let min = crate::run::MIN_QUORUM_SERVERS;
+        let servers = self.servers.unwrap_or(if entry.quorum { min } else { 1 });
+        let max = crate::scenario::MAX_SERVERS;
+        if entry.quorum && !(min..=max).contains(&servers) {
+            anyhow::bail!(
+                "`{}` is a quorum lock over independent servers: --servers must be {min} to {max} \
+                 (with fewer, a majority is every server), not {servers}",
+                entry.name
+            );
+        }
+        if !entry.quorum && servers != 1 {
+            anyhow::bail!(
+                "`{}` runs on one lock server: --servers {servers} is for a quorum lock \
+                 (`redlock`); leave it out",
+                entry.name
+            );
+        }
+        Ok(servers)
+    }
+
+    /// The run's configuration for `seed` (one lock server; see [`SimArgs::servers_for`]).
     #[must_use]
     pub fn config(&self, seed: u64) -> SimConfig {
         SimConfig {
@@ -115,11 +142,16 @@ impl SimArgs {
 pub fn sim(args: &SimArgs) -> anyhow::Result<bool> {
     args.check()?;
     let entry = registry::find(args.algorithm.as_deref().unwrap_or(registry::default_name()))?;
-    let protocol = entry.protocol(&crate::registry::Build::one(1.0));
+    let servers = args.servers_for(&entry)?;
+    let base = SimConfig {
+        client: ClientSettings { servers, ..args.config(args.seed).client },
+        ..args.config(args.seed)
+    };
+    let protocol = entry.protocol(&crate::registry::Build::of_client(&base.client, 1.0));
     let started = Instant::now();
     let mut events = 0;
     for seed in args.seed..args.seed.saturating_add(args.seeds.max(1)) {
-        let cfg = args.config(seed);
+        let cfg = SimConfig { seed, ..base.clone() };
         let run = simulate(&*protocol, &cfg);
         events += run.history.len();
         let found = violations(&run, cfg.judges_liveness());
@@ -135,11 +167,12 @@ pub fn sim(args: &SimArgs) -> anyhow::Result<bool> {
         }
         let struck: u64 = crate::report::faults_struck(&run.history).values().sum();
         say!(
-            "sim {} seed {seed}: {} clients x {} rounds, faults {} ({struck} struck): {} events, \
+            "sim {} seed {seed}: {} clients x {} rounds{}, faults {} ({struck} struck): {} events, \
              {} ms simulated{}",
             entry.name,
             cfg.workers,
             cfg.iterations,
+            if servers > 1 { format!(" over {servers} lock servers") } else { String::new() },
             cfg.faults,
             run.history.len(),
             run.counters.sim_ms,

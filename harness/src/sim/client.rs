@@ -10,11 +10,12 @@ use redmutex::proto::{Action, Bytes, Event as MEvent, Failure, Machine, Outcome,
 use redmutex::sim::ClientId;
 
 use super::SimConfig;
+use super::each::Round;
 use super::engine::{Engine, Ev, ReplyFate};
 use super::section::SectionRun;
 use crate::history::{Event, Kind, Op};
 use crate::proxy;
-use crate::scenario::{DelayOp, Hold};
+use crate::scenario::{DelayOp, Hold, ServerSet};
 
 /// One worker slot's current incarnation.
 pub(super) struct Client {
@@ -35,7 +36,7 @@ pub(super) struct Client {
     pub(super) delay_step: usize,
     /// A nemesis delay is being slept.
     pub(super) delay_open: bool,
-    epoch: u64,
+    pub(super) epoch: u64,
     /// Whether this client's last acquire found the lock busy.
     contended: bool,
     ops: [u32; 2],
@@ -45,11 +46,16 @@ pub(super) struct Client {
     pub(super) blocked: Option<u64>,
     /// A dropped acquire whose blocking command may still reach the server.
     pub(super) dropped: Option<u64>,
-    /// When the last non-blocking command reaches the lock server (µs): one connection
+    /// When the last non-blocking command reaches each lock server (µs): one connection
     /// delivers in order.
-    lock_arrival: u64,
-    /// Until when a partition cuts this client off from the lock server, µs; 0 when none.
+    pub(super) lock_arrival: Vec<u64>,
+    /// Until when a partition cuts this client off from the lock servers of `cut_servers`,
+    /// µs; 0 when none.
     pub(super) cut_until: u64,
+    /// The lock servers the partition cuts this client off from.
+    pub(super) cut_servers: ServerSet,
+    /// Rounds of [`Action::SendEach`] begun (their answers carry the number).
+    pub(super) rounds: u64,
     /// The token of the acquire under way, and after how long its caller drops it, if it does.
     acquiring: Option<(Bytes, Option<u64>)>,
     pub(super) pending: Option<Op>,
@@ -69,8 +75,8 @@ pub(super) enum Stage {
 }
 
 pub(super) struct OpRun {
-    kind: DelayOp,
-    seq: u64,
+    pub(super) kind: DelayOp,
+    pub(super) seq: u64,
     machine: Box<dyn Machine>,
     step: usize,
     /// The completion event under construction (a release carries token and fence).
@@ -78,18 +84,24 @@ pub(super) struct OpRun {
     /// The invocation, emitted once a step-0 delay has been slept.
     invoke: Option<Event>,
     delayed_ms: u64,
-    last_send: Option<u64>,
+    pub(super) last_send: Option<u64>,
     /// Commands sent to the lock server.
-    sends: u32,
+    pub(super) sends: u32,
+    /// Commands sent to each lock server by [`Action::SendEach`] (their proxies count them).
+    pub(super) sends_to: Vec<u64>,
+    /// The round of [`Action::SendEach`] whose answers are awaited.
+    pub(super) round: Option<Round>,
     parked: Option<Action>,
-    waiting: Waiting,
+    pub(super) waiting: Waiting,
     sub: Option<Sub>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Waiting {
+pub(super) enum Waiting {
     Nothing,
     Reply,
+    /// The answers of a round of [`Action::SendEach`] (its timer is the round's timeout).
+    Answers,
     /// The step-0 delay before the invocation.
     Start,
     /// A step delay before the parked action.
@@ -132,8 +144,10 @@ impl Client {
             op_seq: 0,
             blocked: None,
             dropped: None,
-            lock_arrival: 0,
+            lock_arrival: vec![0; cfg.client.servers.max(1) as usize],
             cut_until: 0,
+            cut_servers: ServerSet::ALL,
+            rounds: 0,
             acquiring: None,
             pending: None,
             stage: Stage::Idle,
@@ -178,7 +192,7 @@ impl Engine<'_> {
         &mut self.clients[slot as usize]
     }
 
-    fn op(&mut self, slot: u32) -> Option<&mut OpRun> {
+    pub(super) fn op(&mut self, slot: u32) -> Option<&mut OpRun> {
         match &mut self.clients[slot as usize].stage {
             Stage::Op(op) => Some(op),
             _ => None,
@@ -255,6 +269,9 @@ impl Engine<'_> {
                 self.finish_op(slot, Outcome::Failed(redmutex::proto::Failure::Other(why)));
             }
             Ev::Cancel { op, after, .. } => self.cancel(slot, op, after),
+            Ev::Answer { op, round, server, answer, .. } => {
+                self.on_answer(slot, op, round, server, answer);
+            }
             _ => {}
         }
     }
@@ -280,6 +297,7 @@ impl Engine<'_> {
                 }
             }
             Waiting::Slept => self.feed(slot, MEvent::Slept),
+            Waiting::Answers => self.answers_due(slot),
             Waiting::Message => self.feed(slot, MEvent::TimedOut),
             other => {
                 if let Some(op) = self.op(slot) {
@@ -330,6 +348,7 @@ impl Engine<'_> {
         invoke: Event,
         done: Event,
     ) {
+        let servers = self.servers.len();
         let c = self.client(slot);
         c.ops[usize::from(kind == DelayOp::Release)] += 1;
         c.op_seq += 1;
@@ -344,6 +363,8 @@ impl Engine<'_> {
             delayed_ms: 0,
             last_send: None,
             sends: 0,
+            sends_to: vec![0; servers],
+            round: None,
             parked: None,
             waiting: Waiting::Nothing,
             sub: None,
@@ -385,7 +406,7 @@ impl Engine<'_> {
     }
 
     /// Feeds the machine, and keeps feeding while its actions need no waiting.
-    fn feed(&mut self, slot: u32, mut event: MEvent) {
+    pub(super) fn feed(&mut self, slot: u32, mut event: MEvent) {
         loop {
             let now = self.machine_now();
             let Some(op) = self.op(slot) else { return };
@@ -431,7 +452,7 @@ impl Engine<'_> {
                 if !blocking {
                     // A command fault strikes what the proxy would: the shared connection's
                     // commands (a waiter's blocking command has a connection of its own).
-                    match self.command_fault(slot, kind, nth_command, &cmd) {
+                    match self.command_fault(slot, kind, nth_command, &cmd, 0) {
                         Some(proxy::Action::DropCommand) => {
                             let why = "the command never reached the server (drop-command)";
                             self.send(Ev::Reset { slot, id, op: seq, why });
@@ -446,12 +467,12 @@ impl Engine<'_> {
                         Some(_) | None => {}
                     }
                     // The shared connection delivers in order; a blocking command has its own.
-                    arrive = self.arrival_for(slot, arrive);
+                    arrive = self.arrival_for(slot, 0, arrive);
                     let c = self.client(slot);
-                    arrive = arrive.max(c.lock_arrival + 1);
-                    c.lock_arrival = arrive;
+                    arrive = arrive.max(c.lock_arrival[0] + 1);
+                    c.lock_arrival[0] = arrive;
                 }
-                let arrive = if blocking { self.arrival_for(slot, arrive) } else { arrive };
+                let arrive = if blocking { self.arrival_for(slot, 0, arrive) } else { arrive };
                 self.push(arrive, Ev::Lock { slot, id, op: seq, cmd, reply });
                 None
             }
@@ -465,11 +486,7 @@ impl Engine<'_> {
                 Some(MEvent::Clock(self.wall_ms().saturating_add_signed(skew)))
             }
             Action::Wait { channel, timeout } => self.wait(slot, channel, timeout),
-            // One model server: an algorithm over several is refused, as by the real driver.
-            Action::SendEach { .. } => {
-                self.finish_op(slot, Outcome::Failed(Failure::single_server()));
-                None
-            }
+            Action::SendEach { commands, timeout } => self.send_each(slot, commands, timeout),
         }
     }
 
@@ -493,7 +510,7 @@ impl Engine<'_> {
             }
             _ => {
                 if let Some(old) = op.sub.take() {
-                    self.lock.unsubscribe(ClientId(old.id), &old.channel);
+                    self.servers[0].model.unsubscribe(ClientId(old.id), &old.channel);
                 }
                 let sub = self.fresh_sub(slot, id);
                 let op = self.op(slot)?;
@@ -539,14 +556,15 @@ impl Engine<'_> {
     }
 
     /// The scenario's command fault that strikes command `nth_command` (1-based) of the client's
-    /// current operation of `kind`, if one does: picked and recorded as the proxy picks and
-    /// records a strike (its rules are the proxy's own).
-    fn command_fault(
+    /// current operation of `kind` to lock server `server`, if one does: picked and recorded as
+    /// that server's proxy picks and records a strike (its rules are the proxy's own).
+    pub(super) fn command_fault(
         &mut self,
         slot: u32,
         kind: DelayOp,
         nth_command: u64,
         cmd: &redmutex::proto::Command,
+        server: usize,
     ) -> Option<proxy::Action> {
         let nth_op = u64::from(self.client(slot).ops[usize::from(kind == DelayOp::Release)]);
         let op = if kind == DelayOp::Acquire { "acquire" } else { "release" };
@@ -556,9 +574,12 @@ impl Engine<'_> {
             nth_command: Some(nth_command),
             command: command_name(cmd),
         };
-        let rule = self.command_rules.pick(&info)?;
+        let rule = self.command_rules[server].pick(&info)?;
         let strike = proxy::Strike { time: 0, rule: rule.0, info, action: rule.1.clone() };
-        let details = strike.describe();
+        let mut details = strike.describe();
+        if self.servers.len() > 1 {
+            details.push_str(&format!(" at lock server {server}"));
+        }
         self.nemesis_event(Kind::Invoke, Op::Command, None, Some(details.clone()));
         self.nemesis_event(Kind::Ok, Op::Command, None, Some(details));
         Some(rule.1)
@@ -582,12 +603,12 @@ impl Engine<'_> {
         let own = c.acquiring.take().map(|(token, _)| token).unwrap_or_default();
         if c.blocked == Some(seq) {
             c.blocked = None;
-            self.lock.disconnect(ClientId(u64::from(id)));
+            self.servers[0].model.disconnect(ClientId(u64::from(id)));
         } else {
             c.dropped = Some(seq);
         }
         if let Some(s) = &op.sub {
-            self.lock.unsubscribe(ClientId(s.id), &s.channel);
+            self.servers[0].model.unsubscribe(ClientId(s.id), &s.channel);
         }
         let mut ev = Event::new(time, Kind::Info, Op::Acquire).by(id, 0);
         ev.delayed_ms = (op.delayed_ms > 0).then_some(op.delayed_ms);
@@ -610,7 +631,7 @@ impl Engine<'_> {
         self.begin_release(slot, grant);
     }
 
-    fn finish_op(&mut self, slot: u32, outcome: Outcome) {
+    pub(super) fn finish_op(&mut self, slot: u32, outcome: Outcome) {
         let c = &mut self.clients[slot as usize];
         let id = c.id;
         let Stage::Op(op) = std::mem::replace(&mut c.stage, Stage::Idle) else { return };
@@ -623,7 +644,7 @@ impl Engine<'_> {
             c.contended = op.sends > 1;
         }
         if let Some(s) = &op.sub {
-            self.lock.unsubscribe(ClientId(s.id), &s.channel);
+            self.servers[0].model.unsubscribe(ClientId(s.id), &s.channel);
         }
         let mut ev = op.done;
         ev.time = self.stamp();
@@ -712,7 +733,7 @@ impl Engine<'_> {
         if let Stage::Op(op) = stage
             && let Some(s) = &op.sub
         {
-            self.lock.unsubscribe(ClientId(s.id), &s.channel);
+            self.servers[0].model.unsubscribe(ClientId(s.id), &s.channel);
         }
         if let Some(op) = pending {
             let mut info = Event::new(self.stamp(), Kind::Info, op).by(id, 0);
@@ -732,7 +753,7 @@ impl Engine<'_> {
         if delayed {
             self.nemesis_event(Kind::Ok, Op::StepDelay, Some(id), None);
         }
-        self.lock.disconnect(ClientId(u64::from(id)));
+        self.disconnect_everywhere(id);
         self.forget_inside(id);
         self.holders.remove(&slot);
         if remaining == 0 {

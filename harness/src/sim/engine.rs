@@ -13,14 +13,16 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use redmutex::algo::{Protocol, Rng};
-use redmutex::proto::{Bytes, Command, Reply, num};
+use redmutex::proto::{Answer, Bytes, Command, Reply, num};
 use redmutex::scripts;
-use redmutex::sim::{ClientId, Model, Persistence, Step};
+use redmutex::sim::{ClientId, Model, Step};
 
 use super::SimConfig;
 use super::client::{Client, Stage};
 use super::faults::Plans;
+use super::servers::{LockServer, Sent};
 use crate::history::{Event, History, Kind, Op};
+use crate::scenario::ServerSet;
 use crate::specimens::unchecked_resource::resource_checks_fences;
 use crate::witness::RunKeys;
 
@@ -65,8 +67,17 @@ pub(super) enum Ev {
     Resume { slot: u32, id: u32 },
     /// A client's partition from the lock server heals.
     PartitionEnds { slot: u32, id: u32 },
-    /// The lock server wakes from its `DEBUG SLEEP`.
-    ServerWakes,
+    /// These lock servers wake from their `DEBUG SLEEP`.
+    ServerWakes { servers: ServerSet },
+    /// These lock servers are up again after a restart's downtime.
+    ServerUp { servers: ServerSet },
+    /// A command of round `round` of a client's operation `op` (an [`Action::SendEach`])
+    /// reaches lock server `server`.
+    ///
+    /// [`Action::SendEach`]: redmutex::proto::Action::SendEach
+    Each { slot: u32, id: u32, op: u64, round: u64, server: usize, cmd: Command, reply: ReplyFate },
+    /// Lock server `server`'s answer to its command of round `round` reaches the client.
+    Answer { slot: u32, id: u32, op: u64, round: u64, server: usize, answer: Answer },
     /// The Sentinels promote the replica of a `failover`, and the clients are moved to it.
     Promote,
     /// A client's skewed clock is set right.
@@ -174,7 +185,9 @@ pub(super) struct Engine<'a> {
     last_stamp: u64,
     seq: u64,
     queue: BinaryHeap<Reverse<Item>>,
-    pub(super) lock: Model,
+    /// The independent lock servers (`[server] count`); every single-server algorithm uses
+    /// server 0.
+    pub(super) servers: Vec<LockServer>,
     witness: Model,
     inside: BTreeSet<u32>,
     pub(super) keys: RunKeys,
@@ -190,12 +203,9 @@ pub(super) struct Engine<'a> {
     pub(super) history: History,
     pub(super) plans: Plans,
     pub(super) counters: Counters,
-    /// The scenario's command faults as the proxy's rules, with their strikes so far.
-    pub(super) command_rules: crate::proxy::RuleBook,
-    /// Until when the lock server sleeps (`DEBUG SLEEP`), µs; 0 when awake.
-    pub(super) server_asleep_until: u64,
-    /// How far `server-clock-jump` faults stepped the lock server's wall clock, ms.
-    pub(super) server_clock_offset_ms: i64,
+    /// The scenario's command faults as the proxy of each lock server has them (the faults
+    /// whose `servers` name it), with their strikes so far.
+    pub(super) command_rules: Vec<crate::proxy::RuleBook>,
     /// The replica of a `failover` under way, as replication last reached it.
     pub(super) replica: Option<Model>,
     /// Workers whose connection to the lock server was reset by a failover's move: their next
@@ -216,7 +226,7 @@ impl<'a> Engine<'a> {
             last_stamp: 0,
             seq: 0,
             queue: BinaryHeap::new(),
-            lock: Model::starting_at(T0_MS),
+            servers: (0..cfg.client.servers.max(1)).map(|_| LockServer::new()).collect(),
             witness: Model::starting_at(T0_MS),
             inside: BTreeSet::new(),
             keys: RunKeys::new("sim:"),
@@ -229,12 +239,18 @@ impl<'a> Engine<'a> {
             history: History::new(),
             plans: Plans::new(cfg),
             counters: Counters::default(),
-            command_rules: crate::proxy::RuleBook::new(crate::proxy::scenario_rules(
-                &cfg.client.faults,
-                cfg.workers,
-            )),
-            server_asleep_until: 0,
-            server_clock_offset_ms: 0,
+            command_rules: (0..cfg.client.servers.max(1) as usize)
+                .map(|i| {
+                    let faults: Vec<_> = cfg
+                        .client
+                        .faults
+                        .iter()
+                        .filter(|f| f.servers().is_none_or(|s| s.contains(i)))
+                        .cloned()
+                        .collect();
+                    crate::proxy::RuleBook::new(crate::proxy::scenario_rules(&faults, cfg.workers))
+                })
+                .collect(),
             replica: None,
             moved: BTreeSet::new(),
         }
@@ -279,7 +295,7 @@ impl<'a> Engine<'a> {
             Ev::Subscribe { sub } => self.at_subscribe(sub),
             Ev::Witness { slot, id, op } => self.at_witness(slot, id, op),
             Ev::BlockTimeout => {
-                self.lock.advance_to(self.lock_clock());
+                self.advance(0);
                 self.drain_lock();
             }
             Ev::Nemesis => self.nemesis(),
@@ -287,11 +303,10 @@ impl<'a> Engine<'a> {
             Ev::Window { index, open } => self.window(index, open),
             Ev::Resume { slot, id } => self.resume(slot, id),
             Ev::PartitionEnds { slot, id } => self.partition_ends(slot, id),
-            Ev::ServerWakes => {
-                if self.server_asleep_until > 0 && self.server_asleep_until <= self.now_us {
-                    self.server_asleep_until = 0;
-                    self.nemesis_event(Kind::Ok, Op::SlowServer, None, None);
-                }
+            Ev::ServerWakes { servers } => self.servers_wake(servers),
+            Ev::ServerUp { servers } => self.servers_up(servers),
+            Ev::Each { slot, id, op, round, server, cmd, reply } => {
+                self.at_each(Sent { slot, id, op, round, server }, &cmd, reply);
             }
             Ev::SkewEnd { slot, id } => self.skew_end(slot, id),
             Ev::Promote => self.promote(),
@@ -304,6 +319,7 @@ impl<'a> Engine<'a> {
                     | Ev::WReply { slot, id, .. }
                     | Ev::Timer { slot, id, .. }
                     | Ev::Reset { slot, id, .. }
+                    | Ev::Answer { slot, id, .. }
                     | Ev::Cancel { slot, id, .. } => (*slot, *id),
                     _ => return,
                 };
@@ -324,6 +340,11 @@ impl<'a> Engine<'a> {
         self.clients
             .get(slot as usize)
             .filter(|c| c.id == id && !matches!(c.stage, Stage::Finished))
+    }
+
+    /// The next event on the queue, with its instant.
+    pub(super) fn pop(&mut self) -> Option<(u64, Ev)> {
+        self.queue.pop().map(|Reverse(item)| (item.at, item.ev))
     }
 
     pub(super) fn push(&mut self, at: u64, ev: Ev) {
@@ -402,9 +423,9 @@ impl<'a> Engine<'a> {
     }
 
     fn at_lock(&mut self, slot: u32, id: u32, op: u64, cmd: &Command, fate: ReplyFate) {
-        if self.server_asleep_until > self.now_us {
+        if self.servers[0].asleep_until > self.now_us {
             // A sleeping server reads nothing; commands wait their turn, in arrival order.
-            let at = self.server_asleep_until;
+            let at = self.servers[0].asleep_until;
             self.push(at, Ev::Lock { slot, id, op, cmd: cmd.clone(), reply: fate });
             return;
         }
@@ -416,14 +437,22 @@ impl<'a> Engine<'a> {
             }
             return;
         }
-        self.lock.advance_to(self.lock_clock());
+        if self.servers[0].down_until > self.now_us {
+            // A server that is down loses the command, and the connection is reset.
+            if self.current(slot, id).is_some() {
+                let why = "the connection was refused: the lock server is down";
+                self.send(Ev::Reset { slot, id, op, why });
+            }
+            return;
+        }
+        self.advance(0);
         let client = ClientId(u64::from(id));
-        let step = self.lock.exec(client, cmd);
+        let step = self.servers[0].model.exec(client, cmd);
         let live = self.current(slot, id).is_some();
         if !live {
             // A dead client's last command still runs; then the server sees its connection
             // close.
-            self.lock.disconnect(client);
+            self.servers[0].model.disconnect(client);
         }
         match step {
             Step::Reply(_) if live && fate == ReplyFate::Lost => {
@@ -432,13 +461,13 @@ impl<'a> Engine<'a> {
             Step::Reply(reply) if live => {
                 let late = if let ReplyFate::Delayed(us) = fate { us } else { 0 };
                 let at = self.now_us + self.delay() + late;
-                let at = self.arrival_for(slot, at);
+                let at = self.arrival_for(slot, 0, at);
                 self.push(at, Ev::Reply { slot, id, op, reply });
             }
             Step::Reply(_) => {}
             Step::Blocked if live && self.client(slot).dropped == Some(op) => {
                 // The blocking command of a dropped acquire: its connection closes behind it.
-                self.lock.disconnect(client);
+                self.servers[0].model.disconnect(client);
             }
             Step::Blocked => {
                 if live {
@@ -446,10 +475,10 @@ impl<'a> Engine<'a> {
                 }
                 if let Command::BLPop { timeout, .. } = cmd {
                     // The model times a blocked client out once its clock passes the deadline.
-                    let deadline = self.lock.now() + redmutex::proto::millis(*timeout);
+                    let deadline = self.servers[0].model.now() + redmutex::proto::millis(*timeout);
                     // The model's deadline on its own (possibly stepped) clock, in ours.
                     let at = i64::try_from(deadline + 1).unwrap_or(i64::MAX)
-                        - self.server_clock_offset_ms;
+                        - self.servers[0].clock_offset_ms;
                     let at = u64::try_from(at).unwrap_or(0).saturating_mul(1000).max(self.now_us);
                     self.push(at, Ev::BlockTimeout);
                 }
@@ -458,56 +487,29 @@ impl<'a> Engine<'a> {
         self.drain_lock();
     }
 
-    /// The lock server's wall clock, ms: ours plus the steps a `server-clock-jump` made.
-    pub(super) fn lock_clock(&self) -> u64 {
-        let now = i64::try_from(self.now_us / 1000).unwrap_or(i64::MAX);
-        u64::try_from(now.saturating_add(self.server_clock_offset_ms)).unwrap_or(0)
-    }
-
-    /// Steps the lock server's wall clock by `secs` (as libfaketime does to a real one): keys
-    /// expire by the new time at once.
-    pub(super) fn jump_server_clock(&mut self, secs: i64) {
-        self.server_clock_offset_ms = self.server_clock_offset_ms.saturating_add(secs * 1000);
-        self.lock.set_clock(self.lock_clock());
-        let off = self.server_clock_offset_ms / 1000;
-        let details =
-            format!("the lock server's wall clock stepped {secs:+} s (now {off:+} s off)");
-        self.nemesis_event(Kind::Invoke, Op::ServerClock, None, Some(details));
-        // A step, not a window: it ends at once, and the heal leaves the clock where it is.
-        self.nemesis_event(Kind::Ok, Op::ServerClock, None, None);
-        self.drain_lock();
-    }
-
-    /// When a message between the lock server and the client in `slot` that would arrive at
-    /// `at` does arrive: not before a partition of that client heals.
-    pub(super) fn arrival_for(&mut self, slot: u32, at: u64) -> u64 {
-        let cut = self.clients.get(slot as usize).map_or(0, |c| c.cut_until);
-        if cut > self.now_us { at.max(cut + self.delay()) } else { at }
-    }
-
     fn at_subscribe(&mut self, sub: u64) {
         let Some((slot, id)) = self.sub_owner(sub) else { return };
         let Some(channel) = self.current(slot, id).and_then(|c| c.subscription(sub)) else {
             return;
         };
-        self.lock.subscribe(ClientId(sub), &channel);
+        self.servers[0].model.subscribe(ClientId(sub), &channel);
         self.send(Ev::Subscribed { slot, id, sub });
     }
 
     /// Replies of unblocked clients and pub/sub messages go out.
-    fn drain_lock(&mut self) {
-        for (client, reply) in self.lock.take_unblocked() {
+    pub(super) fn drain_lock(&mut self) {
+        for (client, reply) in self.servers[0].model.take_unblocked() {
             let Ok(id) = u32::try_from(client.0) else { continue };
             let Some(&slot) = self.slot_of.get(id as usize) else { continue };
             if self.current(slot, id).is_some()
                 && let Some(op) = self.client(slot).blocked.take()
             {
                 let at = self.now_us + self.delay();
-                let at = self.arrival_for(slot, at);
+                let at = self.arrival_for(slot, 0, at);
                 self.push(at, Ev::Reply { slot, id, op, reply });
             }
         }
-        for d in self.lock.take_deliveries() {
+        for d in self.servers[0].model.take_deliveries() {
             let Some((slot, id)) = self.sub_owner(d.client.0) else { continue };
             self.send(Ev::Message { slot, id, sub: d.client.0, message: d.message });
         }
@@ -646,8 +648,8 @@ impl<'a> Engine<'a> {
         if self.replica.is_some() {
             return false;
         }
-        self.lock.advance_to(self.lock_clock());
-        self.replica = Some(self.lock.clone());
+        self.advance(0);
+        self.replica = Some(self.servers[0].model.clone());
         let kill = outage == crate::scenario::Outage::Kill;
         let details = if kill {
             "SIGKILL the primary"
@@ -667,8 +669,8 @@ impl<'a> Engine<'a> {
     /// it (connections dropped, as when a virtual IP moves).
     pub(super) fn promote(&mut self) {
         let Some(replica) = self.replica.take() else { return };
-        self.lock.advance_to(self.lock_clock());
-        let dropped = self.lock.promote(&replica);
+        self.advance(0);
+        let dropped = self.servers[0].model.promote(&replica);
         // Every other connection is reset too: its next command fails.
         self.moved = self.clients.iter().map(|c| c.id).collect();
         for client in &dropped {
@@ -684,21 +686,9 @@ impl<'a> Engine<'a> {
         self.connections_lost(dropped, "ERR connection lost: the clients moved to a new primary");
     }
 
-    pub(super) fn restart_server(&mut self, persistence: Persistence) {
-        self.lock.advance_to(self.lock_clock());
-        let dropped = self.lock.restart(persistence);
-        let details = match persistence {
-            Persistence::None => "lock server restarted without persistence: every key lost",
-            Persistence::Aof => "lock server restarted with appendfsync always: keys kept",
-        };
-        self.nemesis_event(Kind::Invoke, Op::Restart, None, Some(details.into()));
-        self.connections_lost(dropped, "ERR connection lost: the server restarted");
-        self.nemesis_event(Kind::Ok, Op::Restart, None, None);
-    }
-
     /// The lock server dropped the connections of `dropped`: a blocked client gets `error`,
     /// a subscriber loses its subscription.
-    fn connections_lost(&mut self, dropped: Vec<ClientId>, error: &str) {
+    pub(super) fn connections_lost(&mut self, dropped: Vec<ClientId>, error: &str) {
         for client in dropped {
             if client.0 >= SUB_BASE {
                 if let Some((slot, id)) = self.sub_owner(client.0) {
@@ -749,31 +739,7 @@ impl<'a> Engine<'a> {
             }
         }
         self.emit(fin);
+        self.flush_commands();
         self.list_residue();
-    }
-
-    /// What the run left on the lock server, listed as a real run lists it: each of the lock's
-    /// keys with its PTTL and whether the algorithm keeps it by design, then their count.
-    fn list_residue(&mut self) {
-        self.lock.advance_to(self.lock_clock());
-        let prefix = self.keys.lock.lock.clone();
-        let kept = self.protocol.kept_keys(&self.keys.lock);
-        let mut keys: Vec<Bytes> =
-            self.lock.live_keys().into_iter().filter(|k| k.starts_with(&prefix)).collect();
-        keys.sort();
-        let now = self.lock.now();
-        for key in &keys {
-            let mut e = Event::new(self.stamp(), Kind::Ok, Op::Residue);
-            e.details = Some(String::from_utf8_lossy(key).into_owned());
-            e.value = Some(match self.lock.expires_at(key) {
-                Some(at) => i64::try_from(at.saturating_sub(now)).unwrap_or(i64::MAX),
-                None => -1,
-            });
-            e.kept = Some(kept.contains(key));
-            self.emit(e);
-        }
-        let mut close = Event::new(self.stamp(), Kind::Ok, Op::Residue);
-        close.value = i64::try_from(keys.len()).ok();
-        self.emit(close);
     }
 }

@@ -168,13 +168,6 @@ pub fn unsimulable(scenario: &crate::scenario::Scenario) -> Option<String> {
                 .into(),
         );
     }
-    if server.count > 1 {
-        return Some(format!(
-            "the simulator runs one lock server, and this scenario has [server] count = {}: run \
-             it on real servers (--server local)",
-            server.count
-        ));
-    }
     None
 }
 
@@ -206,7 +199,7 @@ impl Plans {
     /// Strikes the holder where a plan is due; answers whether any plan may strike again.
     pub(super) fn tick(&mut self, e: &mut Engine<'_>) -> bool {
         let now = e.run_ms();
-        self.0.strike_holders(now, |after_ms, what| {
+        self.0.strike_holders_on(now, |after_ms, what, servers| {
             let after_us = after_ms.saturating_mul(1000);
             let now_us = e.now_us;
             let holder = e.holders.iter().find(|&(&slot, &since)| {
@@ -217,14 +210,18 @@ impl Plans {
             match what {
                 HolderStrike::Pause { ms } => e.pause(slot, ms),
                 HolderStrike::Kill => e.kill(slot, "killed by the nemesis"),
-                // The model restarts at once: a downtime is not modelled.
-                HolderStrike::Restart { .. } => e.restart_server(match e.cfg.server.persistence {
-                    Persistence::None => ModelPersistence::None,
-                    _ => ModelPersistence::Aof,
-                }),
-                HolderStrike::Partition { ms } => e.partition(slot, ms),
-                HolderStrike::Slow { ms } => e.sleep_server(ms),
-                HolderStrike::ClockJump { secs } => e.jump_server_clock(secs),
+                // One server restarts at once (its downtime is not modelled); several stay down
+                // for it.
+                HolderStrike::Restart { downtime_ms, .. } => {
+                    let persistence = match e.cfg.server.persistence {
+                        Persistence::None => ModelPersistence::None,
+                        _ => ModelPersistence::Aof,
+                    };
+                    return e.restart_servers(persistence, servers, downtime_ms);
+                }
+                HolderStrike::Partition { ms } => e.partition(slot, ms, servers),
+                HolderStrike::Slow { ms } => e.sleep_servers(ms, servers),
+                HolderStrike::ClockJump { secs } => e.jump_server_clocks(secs, servers),
                 HolderStrike::Failover { outage } => return e.fail_primary(outage),
             }
             true

@@ -18,10 +18,12 @@ pub mod cli;
 mod client;
 mod counterexample;
 mod coverage;
+mod each;
 mod engine;
 mod faults;
 mod nemesis;
 mod section;
+mod servers;
 
 use std::collections::BTreeMap;
 
@@ -139,6 +141,7 @@ impl SimConfig {
         opt("wait-ms", self.client.wait_ms, d.client.wait_ms);
         opt("fault-every-ms", self.fault_every_ms, d.fault_every_ms);
         opt("slack-ms", self.slack_ms, d.slack_ms);
+        opt("servers", u64::from(self.client.servers), 1);
         if let Hold::Uniform { min_ms: 0, max_ms } = self.client.hold {
             opt("hold-ms", max_ms, 50);
         }

@@ -7,6 +7,7 @@ use super::client::{Client, Stage};
 use super::engine::{Engine, Ev};
 use super::faults::NemesisKind;
 use crate::history::{Kind, Op};
+use crate::scenario::ServerSet;
 
 impl Engine<'_> {
     /// Applies one fault of the random nemesis, and schedules the next.
@@ -26,8 +27,15 @@ impl Engine<'_> {
     fn strike(&mut self, kind: NemesisKind) {
         let ttl = self.cfg.client.ttl_ms.max(1);
         match kind {
-            NemesisKind::Restart => self.restart_server(Persistence::Aof),
-            NemesisKind::RestartVolatile => self.restart_server(Persistence::None),
+            // With several lock servers, a minority of them, at once (see `minority`).
+            NemesisKind::Restart => {
+                let set = self.minority();
+                self.restart_servers(Persistence::Aof, set, 0);
+            }
+            NemesisKind::RestartVolatile => {
+                let set = self.minority();
+                self.restart_servers(Persistence::None, set, 0);
+            }
             NemesisKind::Pause => {
                 let Some(slot) = self.victim() else { return };
                 let ms = ttl / 2 + self.rng.below(ttl * 5 / 2 + 1);
@@ -108,15 +116,17 @@ impl Engine<'_> {
         self.nemesis_event(Kind::Ok, Op::Pause, Some(id), None);
     }
 
-    /// Cuts the client in `slot` off from the lock server for `ms` (both ways, nothing closed):
-    /// what it sends and what is sent to it arrives once the partition heals, as through the
-    /// proxy.
-    pub(super) fn partition(&mut self, slot: u32, ms: u64) {
+    /// Cuts the client in `slot` off from the lock servers of `set` for `ms` (both ways,
+    /// nothing closed): what it sends them and what they send it arrives once the partition
+    /// heals, as through the proxy.
+    pub(super) fn partition(&mut self, slot: u32, ms: u64, set: ServerSet) {
+        let names = self.server_names(&self.struck(set));
         let c = &mut self.clients[slot as usize];
         let id = c.id;
         c.cut_until = self.now_us + ms * 1000;
+        c.cut_servers = set;
         let at = c.cut_until;
-        let details = format!("worker slot {slot} cut off from the lock server for {ms} ms");
+        let details = format!("worker slot {slot} cut off from {names} for {ms} ms");
         self.nemesis_event(Kind::Invoke, Op::Partition, Some(id), Some(details));
         self.push(at, Ev::PartitionEnds { slot, id });
     }
@@ -128,14 +138,6 @@ impl Engine<'_> {
         }
         self.clients[slot as usize].cut_until = 0;
         self.nemesis_event(Kind::Ok, Op::Partition, Some(id), None);
-    }
-
-    /// The lock server sleeps `ms` (`DEBUG SLEEP`): it takes up no command until it wakes.
-    pub(super) fn sleep_server(&mut self, ms: u64) {
-        self.server_asleep_until = self.now_us + ms * 1000;
-        let details = format!("DEBUG SLEEP {ms} ms on the lock server");
-        self.nemesis_event(Kind::Invoke, Op::SlowServer, None, Some(details));
-        self.push(self.server_asleep_until, Ev::ServerWakes);
     }
 
     fn skew(&mut self, slot: u32, offset: i64, until: u64) {
@@ -197,6 +199,8 @@ impl Engine<'_> {
                 self.nemesis_event(Kind::Ok, Op::Partition, Some(id), None);
             }
         }
+        // Servers down after a restart come back, as a real run's heal waits for them.
+        self.servers_heal();
         // The failover under way ends, as a real run's heal waits for it.
         self.promote();
         let mut plans = std::mem::take(&mut self.plans);
