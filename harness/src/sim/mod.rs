@@ -30,7 +30,10 @@ use std::collections::BTreeMap;
 use redmutex::algo::Protocol;
 
 pub use counterexample::{counterexample, timeline_lines};
-pub use coverage::{Coverage, coverage, faults_for, minimize, reference_config, search};
+pub use coverage::{
+    Coverage, REDLOCK_SERVERS, coverage, faults_for, minimize, reference_config,
+    reference_config_over, search,
+};
 pub use engine::Counters;
 pub use faults::{Faults, NemesisKind, unsimulable};
 
