@@ -21,10 +21,13 @@ pub enum NemesisKind {
     /// Kill the client that holds the lock (the `crash-holder` scenario's fault), if any.
     CrashHolder,
     /// Restart the lock server with `appendfsync always`: keys survive; blocked clients and
-    /// subscribers lose their connection.
+    /// subscribers lose their connection. With several lock servers: a minority of them, drawn
+    /// at random (one of three, one or two of five), restarted at once.
     Restart,
     /// Restart the lock server without persistence: every key is lost. No lock can stay safe
-    /// through this; it shows what happens.
+    /// through this; it shows what happens. With several lock servers, a drawn minority as for
+    /// `Restart`: a quorum lock whose holder won a bare majority including a restarted server
+    /// can then be taken by a second client (the classic Redlock failure).
     RestartVolatile,
     /// Skew a client's wall clock by ±1 to 3 ttl for a while (algorithms that read it).
     Skew,

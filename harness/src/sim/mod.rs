@@ -13,6 +13,12 @@
 //! persistence, skews client clocks and delays single steps; a scenario's own faults
 //! (`kill-holder`, `pause-holder`, `step-delay`, `clock-skew`) are played on the simulated clock
 //! the way the coordinator plays them on the real one.
+//!
+//! With `client.servers` above 1 the run has that many independent model lock servers, and a
+//! quorum lock's [`redmutex::proto::Action::SendEach`] sends a command to each as
+//! `redmutex::fanout` does (see `each.rs`); server and network faults strike the servers their
+//! `servers = [..]` names, and the nemesis restarts a drawn minority of them. With one server a
+//! seed replays exactly the history it always gave.
 
 pub mod cli;
 mod client;
