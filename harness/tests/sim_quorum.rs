@@ -404,3 +404,24 @@ fn contend_sim_runs_redlock_over_three_servers_and_refuses_mismatches() {
     let (ok, text) = run(&["-a", "token", "--servers", "3"]);
     assert!(!ok && text.contains("runs on one lock server"), "{text}");
 }
+
+#[test]
+fn a_partition_cuts_the_holder_off_from_its_servers_only() {
+    for seed in 0..10 {
+        let cut = Fault::PartitionHolder { strike: once_on(&[0], 5), pause_ms: 3000 };
+        let mut cfg = over(3, seed, 1, 2, vec![cut]);
+        cfg.client.hold = Hold::Fixed { ms: 20 };
+        let run = simulate(&redlock(3), &cfg);
+        assert_no_violation(&run, &cfg, true);
+        let h = &run.history;
+        let cut = h.iter().find(|e| e.f == Op::Partition && e.kind == Kind::Invoke).unwrap();
+        assert!(cut.details.as_deref().unwrap().contains("cut off from lock server 0"));
+        // Servers 1 and 2 still answer at once: both rounds finish long before the partition
+        // heals, each release owning its lock.
+        let releases: Vec<&Event> =
+            h.iter().filter(|e| e.f == Op::Release && e.kind == Kind::Ok).collect();
+        assert_eq!(releases.len(), 2, "seed {seed}");
+        assert!(releases.iter().all(|e| e.owned == Some(true)), "seed {seed}");
+        assert!(releases[1].time < 1_000_000_000, "seed {seed}: {} ns", releases[1].time);
+    }
+}
