@@ -351,7 +351,7 @@ impl Engine<'_> {
             for (key, expires) in listed {
                 let mut e = Event::new(self.stamp(), Kind::Ok, Op::Residue);
                 let name = String::from_utf8_lossy(&key).into_owned();
-                e.details = Some(if several { format!("{name} (lock server {i})") } else { name });
+                e.details = Some(if several { format!("{name} (server {i})") } else { name });
                 e.value = Some(match expires {
                     Some(at) => i64::try_from(at.saturating_sub(now)).unwrap_or(i64::MAX),
                     None => -1,
