@@ -39,10 +39,10 @@ pub enum HolderStrike {
         /// How long it sleeps.
         ms: u64,
     },
-    /// Step the lock server's wall clock by `secs`.
+    /// Step the lock server's wall clock by `ms`.
     ClockJump {
-        /// The step, seconds.
-        secs: i64,
+        /// The step, ms.
+        ms: i64,
     },
     /// Take the primary away and move the clients to the replica the Sentinels promote.
     Failover {
@@ -111,8 +111,8 @@ impl FaultPlan {
                 Fault::SlowServer { strike, pause_ms } => {
                     Some((*strike, HolderStrike::Slow { ms: *pause_ms }))
                 }
-                Fault::ServerClockJump { strike, jump_s } => {
-                    Some((*strike, HolderStrike::ClockJump { secs: *jump_s }))
+                Fault::ServerClockJump { strike, jump_ms } => {
+                    Some((*strike, HolderStrike::ClockJump { ms: *jump_ms }))
                 }
                 Fault::Failover { strike, outage } => {
                     Some((*strike, HolderStrike::Failover { outage: *outage }))

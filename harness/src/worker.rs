@@ -736,7 +736,7 @@ impl<'a> Worker<'a> {
         };
         let read: i64 = read.map_or(Ok(0), |s| s.parse()).context("the counter is not a number")?;
         ev.read = Some(read);
-        let hold = self.hold();
+        let hold = self.hold(grant);
         if !hold.is_zero() {
             tokio::time::sleep(hold).await;
         }
@@ -843,8 +843,10 @@ impl<'a> Worker<'a> {
         while marks.join_next().await.is_some() {}
     }
 
-    fn hold(&mut self) -> Duration {
-        self.cfg.client.hold.draw(&mut self.rng)
+    /// The hold for a holder of `grant`, whose lease ends at its `valid_until`.
+    fn hold(&mut self, grant: &Grant) -> Duration {
+        let left = grant.valid_until.saturating_sub(self.lock.now());
+        self.cfg.client.hold.draw(&mut self.rng, left)
     }
 }
 

@@ -52,7 +52,7 @@ async fn a_forward_jump_expires_a_key_with_ttl_left() {
         .await
         .unwrap();
 
-    server.jump(20).unwrap();
+    server.jump_ms(20_000).unwrap();
     assert!(server_time(&mut conn).await - now() >= 18, "the server's clock moved");
     let ttl: i64 = redis::cmd("TTL").arg("lock").query_async(&mut conn).await.unwrap();
     assert_eq!(ttl, -2, "10 s of ttl left, 20 s jumped: the key is gone");
@@ -73,13 +73,13 @@ async fn a_backward_jump_stretches_a_keys_ttl() {
         .await
         .unwrap();
     let begin = Instant::now();
-    server.jump(-20).unwrap();
+    server.jump_ms(-20_000).unwrap();
     let ttl: i64 = redis::cmd("TTL").arg("lock").query_async(&mut conn).await.unwrap();
     assert!(
         ttl > 20 || begin.elapsed() > Duration::from_secs(5),
         "ttl {ttl} after a 20 s jump back"
     );
-    assert_eq!(server.offset(), -20);
+    assert_eq!(server.offset_ms(), -20_000);
 }
 
 #[test]
@@ -112,7 +112,7 @@ async fn every_reference_lock_runs_on_the_faketime_server_and_a_jump_frees_it() 
         let guard = holder.acquire().await.unwrap();
         let other = lock().await.unwrap();
         assert!(other.try_acquire().await.unwrap().is_none(), "{algorithm:?}: held");
-        server.jump(20).unwrap();
+        server.jump_ms(20_000).unwrap();
         // The holder's lease has 10 s left by its own clock, yet another takes the lock.
         assert!(other.try_acquire().await.unwrap().is_some(), "{algorithm:?}: the jump expired it");
         drop(guard);

@@ -248,13 +248,13 @@ fn the_same_restart_delayed_by_a_ttl_is_safe() {
 
 #[test]
 fn a_forward_clock_jump_on_one_server_can_give_two_holders() {
-    let jump = Fault::ServerClockJump { strike: once_on(&[1], 10), jump_s: 2 };
+    let jump = Fault::ServerClockJump { strike: once_on(&[1], 10), jump_ms: 2000 };
     for seed in 0..10 {
         let run = bare_majority_then(seed, jump.clone(), Persistence::AofAlways);
         assert!(lease_violations(&run) >= 1, "seed {seed}: no lease handed out twice");
     }
     // The same jump on the server the holder never reached changes nothing.
-    let beside = Fault::ServerClockJump { strike: once_on(&[2], 10), jump_s: 2 };
+    let beside = Fault::ServerClockJump { strike: once_on(&[2], 10), jump_ms: 2000 };
     for seed in 0..10 {
         let run = bare_majority_then(seed, beside.clone(), Persistence::AofAlways);
         assert_eq!(lease_violations(&run), 0, "seed {seed}");

@@ -118,26 +118,26 @@ impl Lockset {
         now: u64,
     ) -> Vec<Event> {
         let several = self.several();
-        let mut events = Vec::new();
+        let mut struck = Vec::new();
         for (i, side) in self.sides.iter_mut().enumerate() {
             if several && !on.contains(i) {
                 continue;
             }
             if let Some(e) = side.strike(what, slot, id, now) {
-                events.push(named(several, i, e));
+                struck.push((i, e));
             }
         }
-        events
+        merged(several, struck)
     }
 
     /// Undoes what is due by `now` on every server (everything with `u64::MAX`).
     pub(super) fn undo_due(&mut self, now: u64) -> Vec<Event> {
         let several = self.several();
-        let mut events = Vec::new();
+        let mut undone = Vec::new();
         for (i, side) in self.sides.iter_mut().enumerate() {
-            events.extend(side.undo_due(now).into_iter().map(|e| named(several, i, e)));
+            undone.extend(side.undo_due(now).into_iter().map(|e| (i, e)));
         }
-        events
+        merged(several, undone)
     }
 
     /// What the proxies struck, as history events.
@@ -160,4 +160,55 @@ fn named(several: bool, server: usize, mut e: Event) -> Event {
         });
     }
     e
+}
+
+/// The events of one strike (or of the undoing due at one tick) on several servers, as one
+/// event per operation, kind and target naming every server it struck — one strike is one
+/// strike, however many servers it hits, as the simulator records it: `lock servers 0, 1, 2:
+/// DETAILS` when every server said the same, else each server's words after its number.
+fn merged(several: bool, events: Vec<(usize, Event)>) -> Vec<Event> {
+    if !several {
+        return events.into_iter().map(|(_, e)| e).collect();
+    }
+    let mut groups: Vec<(Vec<usize>, Event, Vec<Option<String>>)> = Vec::new();
+    for (i, e) in events {
+        let same = groups
+            .iter_mut()
+            .find(|(_, g, _)| g.f == e.f && g.kind == e.kind && g.target == e.target);
+        match same {
+            Some((servers, first, details)) => {
+                servers.push(i);
+                details.push(e.details);
+                first.time = first.time.max(e.time);
+            }
+            None => {
+                let details = vec![e.details.clone()];
+                groups.push((vec![i], e, details));
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(servers, mut e, details)| {
+            if let [only] = servers[..] {
+                return named(true, only, e);
+            }
+            let list: Vec<String> = servers.iter().map(usize::to_string).collect();
+            let names = format!("lock servers {}", list.join(", "));
+            e.details = Some(if details.iter().all(|d| *d == details[0]) {
+                match &details[0] {
+                    Some(d) => format!("{names}: {d}"),
+                    None => names,
+                }
+            } else {
+                let each: Vec<String> = servers
+                    .iter()
+                    .zip(&details)
+                    .map(|(i, d)| format!("{i}: {}", d.as_deref().unwrap_or("done")))
+                    .collect();
+                format!("{names}: {}", each.join("; "))
+            });
+            e
+        })
+        .collect()
 }

@@ -263,13 +263,14 @@ impl Topology {
                     Some(format!("worker slot {slot} cut off from the lock server for {pause} ms"));
                 self.pending.push((now + pause, Undo::Heal(slot, id)));
             }
-            HolderStrike::ClockJump { secs } => {
+            HolderStrike::ClockJump { ms } => {
                 let server = self.faketime.as_mut()?;
                 e.f = Op::ServerClock;
-                e.details = Some(match server.jump(secs) {
+                e.details = Some(match server.jump_ms(ms) {
                     Ok(()) => format!(
-                        "the lock server's wall clock stepped {secs:+} s (now {:+} s off)",
-                        server.offset()
+                        "the lock server's wall clock stepped {} (now {} off)",
+                        clock::step_words(ms),
+                        clock::step_words(server.offset_ms())
                     ),
                     Err(err) => format!("the lock server's clock did not move: {err}"),
                 });

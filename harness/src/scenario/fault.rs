@@ -27,14 +27,29 @@ pub enum Hold {
         /// The mean.
         mean_ms: u64,
     },
+    /// Until `margin_ms` before the lease ends as the algorithm computed it (the grant's
+    /// validity, drift allowance and time to acquire already off): a holder that uses all the
+    /// time its lock says it has, as Redlock's validity time invites.
+    Lease {
+        /// How long before the lease's end the holder writes.
+        margin_ms: u64,
+    },
 }
 
 impl Hold {
-    /// One hold time, drawn with `rng` (workers and the simulator draw alike).
-    pub fn draw(self, rng: &mut redmutex::algo::Rng) -> std::time::Duration {
+    /// One hold time, drawn with `rng` (workers and the simulator draw alike), for a holder
+    /// whose lease has `lease_left` to run by its own clock.
+    pub fn draw(
+        self,
+        rng: &mut redmutex::algo::Rng,
+        lease_left: std::time::Duration,
+    ) -> std::time::Duration {
         let unit = |n: u64| n as f64 / (1u64 << 53) as f64;
         let ms = match self {
             Hold::None => 0,
+            Hold::Lease { margin_ms } => {
+                return lease_left.saturating_sub(std::time::Duration::from_millis(margin_ms));
+            }
             Hold::Fixed { ms } => ms,
             Hold::Uniform { min_ms, max_ms } => min_ms + rng.below(max_ms - min_ms + 1),
             Hold::Exponential { mean_ms } => {
@@ -228,13 +243,14 @@ pub enum Fault {
     /// `select!`; the worker then cleans up as `redmutex::Lock` does (a release with the dropped
     /// acquire's token) and goes on with its loop.
     CancelAcquire(CancelAcquire),
-    /// Step the lock server's wall clock by `jump_s` seconds while someone holds the lock (the
-    /// server runs under libfaketime; Redis expires keys by its wall clock).
+    /// Step the lock server's wall clock by `jump_ms` while someone holds the lock (the server
+    /// runs under libfaketime; Redis expires keys by its wall clock). Scenario files give it as
+    /// `jump_s` or `jump_ms`.
     ServerClockJump {
         /// When and how often.
         strike: HolderFault,
         /// The step, seconds (forward if positive).
-        jump_s: i64,
+        jump_ms: i64,
     },
     /// Take the primary of a Sentinel group (`[server] replicas`) away while someone holds the
     /// lock, let the Sentinels promote a replica, then move the workers to it (the front proxy

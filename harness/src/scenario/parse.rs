@@ -151,6 +151,7 @@ enum Distribution {
     Fixed,
     Uniform,
     Exponential,
+    Lease,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +162,7 @@ struct RawHold {
     min_ms: Option<u64>,
     max_ms: Option<u64>,
     mean_ms: Option<u64>,
+    margin_ms: Option<u64>,
 }
 
 impl RawHold {
@@ -171,6 +173,7 @@ impl RawHold {
             ("min_ms", h.min_ms.is_some()),
             ("max_ms", h.max_ms.is_some()),
             ("mean_ms", h.mean_ms.is_some()),
+            ("margin_ms", h.margin_ms.is_some()),
         ];
         let (hold, allowed): (Option<Hold>, &[&str]) = match h.distribution {
             Distribution::None => (Some(Hold::None), &[]),
@@ -186,6 +189,9 @@ impl RawHold {
             },
             Distribution::Exponential => {
                 (h.mean_ms.map(|mean_ms| Hold::Exponential { mean_ms }), &["mean_ms"])
+            }
+            Distribution::Lease => {
+                (Some(Hold::Lease { margin_ms: h.margin_ms.unwrap_or(0) }), &["margin_ms"])
             }
         };
         if let Some((key, _)) = fields.iter().find(|(k, set)| *set && !allowed.contains(k)) {
@@ -244,6 +250,7 @@ struct RawFault {
     nth_op: Option<u64>,
     nth_command: Option<u64>,
     jump_s: Option<i64>,
+    jump_ms: Option<i64>,
     percent: Option<u32>,
     min_after_ms: Option<u64>,
     max_after_ms: Option<u64>,
@@ -279,6 +286,7 @@ impl RawFault {
             ("nth_op", self.nth_op.is_some()),
             ("nth_command", self.nth_command.is_some()),
             ("jump_s", self.jump_s.is_some()),
+            ("jump_ms", self.jump_ms.is_some()),
             ("percent", self.percent.is_some()),
             ("min_after_ms", self.min_after_ms.is_some()),
             ("max_after_ms", self.max_after_ms.is_some()),
@@ -308,7 +316,7 @@ impl RawFault {
             }
             RawKind::ServerClockJump => (
                 "server-clock-jump",
-                &["every_ms", "after_acquire_ms", "count", "jump_s", "servers"],
+                &["every_ms", "after_acquire_ms", "count", "jump_s", "jump_ms", "servers"],
             ),
             RawKind::Failover => ("failover", &["every_ms", "after_acquire_ms", "count", "outage"]),
             RawKind::Command => (
@@ -433,11 +441,18 @@ impl RawFault {
                 })
             }
             RawKind::ServerClockJump => {
-                let jump_s = self.jump_s.ok_or_else(|| need("jump_s"))?;
-                if jump_s == 0 || jump_s.unsigned_abs() > MAX_SKEW_MS / 1000 {
-                    return bad("jump_s must be a step of at least one second and at most a day");
+                let jump_ms = match (self.jump_s, self.jump_ms) {
+                    (Some(s), None) => s.saturating_mul(1000),
+                    (None, Some(ms)) => ms,
+                    (None, None) => return Err(need("jump_s` or `jump_ms")),
+                    (Some(_), Some(_)) => {
+                        return bad("give the step as jump_s or jump_ms, not both");
+                    }
+                };
+                if jump_ms == 0 || jump_ms.unsigned_abs() > MAX_SKEW_MS {
+                    return bad("the step must be at least 1 ms and at most a day");
                 }
-                Fault::ServerClockJump { strike, jump_s }
+                Fault::ServerClockJump { strike, jump_ms }
             }
             RawKind::Failover => Fault::Failover {
                 strike,
@@ -595,6 +610,14 @@ mod tests {
         refused(&format!("{slow}servers = [40]\n"), "at most 9");
         refused("[[faults]]\nkind = \"kill-holder\"\nservers = [0]\n", "`servers` does not apply");
         refused("[server]\ncount = 0\n", "count must be 1 to 9");
+        let jump = "[[faults]]\nkind = \"server-clock-jump\"\n";
+        let ms = parse(&format!("{jump}jump_ms = 60\n")).unwrap();
+        assert!(matches!(ms.faults[0], Fault::ServerClockJump { jump_ms: 60, .. }));
+        let s = parse(&format!("{jump}jump_s = -2\n")).unwrap();
+        assert!(matches!(s.faults[0], Fault::ServerClockJump { jump_ms: -2000, .. }));
+        refused(&format!("{jump}jump_s = 1\njump_ms = 5\n"), "not both");
+        refused(jump, "needs `jump_s` or `jump_ms`");
+        refused(&format!("{jump}jump_ms = 0\n"), "at least 1 ms");
         refused("[server]\ncount = 3\nreplicas = 1\n", "do not go together");
         refused("[lock]\nttl_ms = 100\nserver_timeout_ms = 100\n", "less than ttl_ms");
     }

@@ -112,7 +112,7 @@ pub struct FaketimeServer {
     dir: tempfile::TempDir,
     binary: PathBuf,
     allocator: String,
-    offset_secs: i64,
+    offset_ms: i64,
 }
 
 impl FaketimeServer {
@@ -132,9 +132,9 @@ impl FaketimeServer {
             dir,
             binary: binary.to_path_buf(),
             allocator,
-            offset_secs: 0,
+            offset_ms: 0,
         };
-        server.set_offset(0)?;
+        server.set_offset_ms(0)?;
         server.process = Some(server.spawn(&library)?);
         Ok(server)
     }
@@ -163,24 +163,27 @@ impl FaketimeServer {
         &self.allocator
     }
 
-    /// How far its wall clock is from the real one, in seconds.
+    /// How far its wall clock is from the real one, ms.
     #[must_use]
-    pub fn offset(&self) -> i64 {
-        self.offset_secs
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms
     }
 
-    /// Moves its wall clock by `secs` (forward if positive), from now on.
-    pub fn jump(&mut self, secs: i64) -> io::Result<()> {
-        self.set_offset(self.offset_secs.saturating_add(secs))
+    /// Moves its wall clock by `ms` milliseconds (forward if positive), from now on.
+    pub fn jump_ms(&mut self, ms: i64) -> io::Result<()> {
+        self.set_offset_ms(self.offset_ms.saturating_add(ms))
     }
 
-    /// Sets its wall clock to real time plus `secs`.
-    pub fn set_offset(&mut self, secs: i64) -> io::Result<()> {
+    /// Sets its wall clock to real time plus `ms` milliseconds (libfaketime takes a fractional
+    /// offset in seconds).
+    pub fn set_offset_ms(&mut self, ms: i64) -> io::Result<()> {
         // Written whole and renamed in, so the server never reads half a file.
         let staged = self.dir.path().join("faketime.new");
-        std::fs::write(&staged, format!("{secs:+}s\n"))?;
+        let sign = if ms < 0 { "-" } else { "+" };
+        let abs = ms.unsigned_abs();
+        std::fs::write(&staged, format!("{sign}{}.{:03}s\n", abs / 1000, abs % 1000))?;
         std::fs::rename(&staged, self.control())?;
-        self.offset_secs = secs;
+        self.offset_ms = ms;
         Ok(())
     }
 
@@ -215,5 +218,33 @@ impl FaketimeServer {
     #[must_use]
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+/// A clock step or offset in words: `+30 s`, `-1.5 s`, `+60 ms`.
+#[must_use]
+pub fn step_words(ms: i64) -> String {
+    let sign = if ms < 0 { '-' } else { '+' };
+    let abs = ms.unsigned_abs();
+    match (abs >= 1000, abs % 1000) {
+        (true, 0) => format!("{sign}{} s", abs / 1000),
+        (true, frac) => {
+            format!("{sign}{}.{} s", abs / 1000, format!("{frac:03}").trim_end_matches('0'))
+        }
+        (false, _) => format!("{sign}{abs} ms"),
+    }
+}
+
+#[cfg(test)]
+mod step_tests {
+    use super::step_words;
+
+    #[test]
+    fn steps_read_in_the_unit_that_fits() {
+        assert_eq!(step_words(30_000), "+30 s");
+        assert_eq!(step_words(-1_500), "-1.5 s");
+        assert_eq!(step_words(1_250), "+1.25 s");
+        assert_eq!(step_words(60), "+60 ms");
+        assert_eq!(step_words(0), "+0 ms");
     }
 }

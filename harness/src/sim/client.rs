@@ -162,9 +162,10 @@ impl Client {
         }
     }
 
-    /// The hold between the section's read and write (the worker's formula).
-    pub(super) fn hold(&mut self, hold: Hold) -> Duration {
-        hold.draw(&mut self.rng)
+    /// The hold between the section's read and write (the worker's formula), for a holder
+    /// whose lease has `lease_left` to run.
+    pub(super) fn hold(&mut self, hold: Hold, lease_left: Duration) -> Duration {
+        hold.draw(&mut self.rng, lease_left)
     }
 }
 

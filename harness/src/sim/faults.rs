@@ -224,7 +224,7 @@ impl Plans {
                 }
                 HolderStrike::Partition { ms } => e.partition(slot, ms, servers),
                 HolderStrike::Slow { ms } => e.sleep_servers(ms, servers),
-                HolderStrike::ClockJump { secs } => e.jump_server_clocks(secs, servers),
+                HolderStrike::ClockJump { ms } => e.jump_server_clocks(ms, servers),
                 HolderStrike::Failover { outage } => return e.fail_primary(outage),
             }
             true

@@ -75,7 +75,11 @@ impl Engine<'_> {
             }
             (Sec::Read, WReply::Value(Ok(v))) => {
                 let hold = self.cfg.client.hold;
-                let d = self.client(slot).hold(hold);
+                let now = self.machine_now();
+                let left = self
+                    .section(slot)
+                    .map_or(Duration::ZERO, |s| s.grant.valid_until.saturating_sub(now));
+                let d = self.client(slot).hold(hold, left);
                 let Some(s) = self.section(slot) else { return };
                 s.read = v.unwrap_or(0);
                 s.ev.read = Some(s.read);

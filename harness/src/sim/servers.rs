@@ -17,6 +17,7 @@ use redmutex::sim::{ClientId, Model, Persistence, Step};
 use super::engine::{Engine, Ev, ReplyFate, T0_MS};
 use crate::history::{Event, Kind, Op};
 use crate::scenario::ServerSet;
+use crate::server_faults::clock::step_words;
 
 /// One independent lock server.
 pub(super) struct LockServer {
@@ -267,23 +268,22 @@ impl Engine<'_> {
         }
     }
 
-    /// Steps the wall clocks of the lock servers of `set` by `secs` (as libfaketime does to a
+    /// Steps the wall clocks of the lock servers of `set` by `ms` (as libfaketime does to a
     /// real one): keys expire by the new time at once.
-    pub(super) fn jump_server_clocks(&mut self, secs: i64, set: ServerSet) {
+    pub(super) fn jump_server_clocks(&mut self, ms: i64, set: ServerSet) {
         let struck = self.struck(set);
         for &i in &struck {
             let s = &mut self.servers[i];
-            s.clock_offset_ms = s.clock_offset_ms.saturating_add(secs * 1000);
+            s.clock_offset_ms = s.clock_offset_ms.saturating_add(ms);
             let clock = self.server_clock(i);
             self.servers[i].model.set_clock(clock);
         }
-        let offs: Vec<String> = struck
-            .iter()
-            .map(|&i| format!("{:+} s", self.servers[i].clock_offset_ms / 1000))
-            .collect();
+        let offs: Vec<String> =
+            struck.iter().map(|&i| step_words(self.servers[i].clock_offset_ms)).collect();
         let details = format!(
-            "{}'s wall clock stepped {secs:+} s (now {} off)",
+            "{}'s wall clock stepped {} (now {} off)",
             self.server_names(&struck),
+            step_words(ms),
             offs.join(", ")
         );
         self.nemesis_event(Kind::Invoke, Op::ServerClock, None, Some(details));

@@ -119,6 +119,12 @@ impl RedlockGuard {
     /// servers are asked again twice while fewer than a majority answered; then the error is
     /// [`Error::NoQuorum`], and what is left expires within the ttl.
     ///
+    /// `false` means *not confirmed*, not *taken*: a server that stayed silent to the first
+    /// release and answers the second may have run both, in order, and the second then finds
+    /// nothing to delete. With a majority confirmed only by such a server, `owned` is `false`
+    /// although no one else held the lock (one server down, another slow: measured in the
+    /// simulator). It never says `true` for a lock a majority did not confirm.
+    ///
     /// Dropping this future before it finishes leaves the release to the guard's background
     /// clean-up, as dropping the guard does.
     pub async fn release(mut self) -> Result<Released> {
