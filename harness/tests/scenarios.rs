@@ -72,3 +72,30 @@ fn a_delay_between_get_and_del_removes_the_next_holders_lock() {
     let reference = run("release-step-delay", "notify");
     assert_eq!(support::verdict(&reference, "ownership"), "valid");
 }
+
+/// `fair-client-clock` (Redisson's fair lock: waiters' places expire at client wall-clock
+/// deadlines) grants in arrival order while the clocks agree, and breaks that order, leaving
+/// the lock free while dropped waiters sleep, once one worker's clock runs ahead: the shipped
+/// scenario, and the same without its clock-skew fault, on real Redis and in the simulator.
+#[test]
+fn a_fair_queue_timed_by_client_clocks_is_fifo_until_one_clock_runs_ahead() {
+    support::need_redis();
+    let shipped = std::fs::read_to_string(scenario("fair-client-clock-skew")).expect("scenario");
+    let skew = "[[faults]]\nkind = \"clock-skew\"\noffset_ms = 60000\nworkers = [0]\n";
+    assert!(shipped.contains(skew), "the scenario's skew changed: update this test");
+    for server in ["local", "sim"] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let without = support::scenario(dir.path(), "no-skew", &shipped.replace(skew, ""));
+        let more = ["--server", server, "--iterations", "10"];
+        for (path, skewed) in [(scenario("fair-client-clock-skew"), true), (without, false)] {
+            let (out, results) = support::run_with(dir.path(), &path, "fair-client-clock", &more);
+            let results = results.unwrap_or_else(|| panic!("no results: {}", support::text(&out)));
+            let broken = if skewed { "invalid" } else { "valid" };
+            let why = format!("{server}, skewed {skewed}: {}", support::text(&out));
+            assert_eq!(support::verdict(&results, "fairness"), broken, "{why}");
+            assert_eq!(support::verdict(&results, "stranded-lock"), broken, "{why}");
+            assert_eq!(support::verdict(&results, "mutual-exclusion"), "valid", "{why}");
+            assert_eq!(support::verdict(&results, "ownership"), "valid", "{why}");
+        }
+    }
+}

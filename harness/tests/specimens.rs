@@ -496,3 +496,111 @@ async fn script_model_faces_answer_like_their_lua() {
         }
     }
 }
+
+/// `fair-client-clock`'s scripts on a real server and on the model, one call after another
+/// from the same state: a queue built, a head woken, live waiters dropped by a fast clock, a
+/// give-up, a try. The replies and the state after each call (holder, queue, deadlines) must
+/// agree, up to the few milliseconds the real lease ran meanwhile (a deadline behind nobody
+/// counts from the lease's `PTTL`).
+#[tokio::test]
+async fn fair_client_clock_scripts_answer_like_their_model_faces() {
+    use contend::specimens::fair_client_clock::{ACQUIRE, GIVE_UP, RELEASE, deadlines};
+
+    let server = server();
+    let conn = Connection::open(&server.url(), Timeouts::default()).await.expect("connect");
+    let mut raw = redis::Client::open(server.url())
+        .expect("url")
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let mut model = Model::new();
+    let keys = Keys::new("diff:", "fair-client-clock");
+    let prefix = deadlines(&keys);
+    let id = |n: u128| Token::from_u128(n).to_bytes();
+    let now: u64 = 1_700_000_000_000;
+    let (lease, step, ahead) = (2_000, 10_000, 60_000);
+    let acquire = |who: u128, clock: u64, mode: &str| Command::Eval {
+        script: &ACQUIRE,
+        keys: vec![keys.lock.clone(), keys.waiters.clone(), prefix.clone()],
+        args: vec![
+            id(who),
+            lease.to_string().into(),
+            step.to_string().into(),
+            clock.to_string().into(),
+            mode.into(),
+        ],
+    };
+    let release = |who: u128, clock: u64| Command::Eval {
+        script: &RELEASE,
+        keys: vec![keys.lock.clone(), keys.waiters.clone(), prefix.clone(), keys.channel.clone()],
+        args: vec![id(who), clock.to_string().into()],
+    };
+    let give_up = |who: u128| Command::Eval {
+        script: &GIVE_UP,
+        keys: vec![keys.waiters.clone(), prefix.clone()],
+        args: vec![id(who), step.to_string().into()],
+    };
+    let (h, a, b, s) = (1, 2, 3, 4);
+    let steps = [
+        acquire(h, now, "1"),
+        acquire(a, now, "1"),
+        acquire(b, now, "1"),
+        acquire(a, now, "1"),
+        release(h, now),
+        acquire(s, now + ahead, "1"),
+        acquire(a, now, "1"),
+        acquire(b, now, "1"),
+        give_up(a),
+        give_up(s),
+        release(s, now),
+        acquire(s, now, "0"),
+        acquire(s, now, "1"),
+        acquire(b, now, "1"),
+        release(s, now),
+        release(b, now - ahead),
+    ];
+    // Two numbers that agree up to how long the real lease has run.
+    let close = |real: i64, model: i64| (real - model).abs() < 500;
+    for (i, command) in steps.iter().enumerate() {
+        let Step::Reply(expected) = model.exec(ClientId(0), command) else { panic!("blocked") };
+        let real = conn.exec(command).await.expect("eval");
+        let same = match (&real, &expected) {
+            (Reply::Int(r), Reply::Int(m)) => close(*r, *m),
+            _ => real == expected,
+        };
+        assert!(same, "step {i}: the server answered {real:?}, the model {expected:?}");
+
+        let real_holder = conn.exec(&Command::Get { key: keys.lock.clone() }).await.expect("GET");
+        let Step::Reply(model_holder) =
+            model.exec(ClientId(0), &Command::Get { key: keys.lock.clone() })
+        else {
+            panic!()
+        };
+        assert_eq!(real_holder, model_holder, "step {i}: holder");
+        let real_queue: Vec<Bytes> = redis::cmd("LRANGE")
+            .arg(&keys.waiters)
+            .arg(0)
+            .arg(-1)
+            .query_async(&mut raw)
+            .await
+            .expect("LRANGE");
+        let mut copy = model.clone();
+        let mut model_queue = Vec::new();
+        while let Step::Reply(Reply::Bulk(item)) =
+            copy.exec(ClientId(0), &Command::LPop { key: keys.waiters.clone() })
+        {
+            model_queue.push(item);
+        }
+        assert_eq!(real_queue, model_queue, "step {i}: queue");
+        for who in [h, a, b, s] {
+            let key = [prefix.as_slice(), b":", &id(who)].concat();
+            let real = conn.exec(&Command::Get { key: key.clone() }).await.expect("GET");
+            let model = model.string(&key).map(|v| Reply::Bulk(v.to_vec())).unwrap_or(Reply::Nil);
+            let same = match (real.as_int(), model.as_int()) {
+                (Some(r), Some(m)) => close(r, m),
+                _ => real == model,
+            };
+            assert!(same, "step {i}: deadline of {who}: server {real:?}, model {model:?}");
+        }
+    }
+}

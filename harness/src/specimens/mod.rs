@@ -22,6 +22,7 @@
 //! checker to judge from the history; that is exactly the bug of several specimens.
 
 pub mod clock_fence;
+pub mod fair_client_clock;
 pub mod fair_lifo;
 pub mod poll_get_del;
 pub mod setnx_getset_expiry;
@@ -38,7 +39,7 @@ use redmutex::proto::{Action, Bytes, Outcome, Reply};
 pub use crate::check::CheckerKind;
 
 /// The scenario names a [`KnownBug`] may name (the scenarios of the harness issue).
-pub const SCENARIOS: [&str; 10] = [
+pub const SCENARIOS: [&str; 11] = [
     "increment-20x100",
     "expiry-mid-section",
     "stale-release",
@@ -49,6 +50,7 @@ pub const SCENARIOS: [&str; 10] = [
     "fence-clock-skew",
     "fence-pause-holder",
     "fair-order",
+    "fair-client-clock-skew",
 ];
 
 /// A bug a specimen is known to have, and where the harness must see it.
@@ -113,7 +115,7 @@ impl std::fmt::Debug for Specimen {
 }
 
 /// Every specimen, in the order of the reference documents.
-pub static SPECIMENS: [Specimen; 8] = [
+pub static SPECIMENS: [Specimen; 9] = [
     Specimen {
         name: setnx_getset_expiry::NAME,
         document: "seed 000",
@@ -197,6 +199,15 @@ pub static SPECIMENS: [Specimen; 8] = [
         protocol: &fair_lifo::DOCUMENT,
         over: None,
         scaled: |_| Box::new(fair_lifo::FairLifo),
+    },
+    Specimen {
+        name: fair_client_clock::NAME,
+        document: "issue 16",
+        summary: fair_client_clock::SUMMARY,
+        bugs: fair_client_clock::BUGS,
+        protocol: &fair_client_clock::DOCUMENT,
+        over: None,
+        scaled: |_| Box::new(fair_client_clock::FairClientClock),
     },
 ];
 
@@ -302,7 +313,7 @@ mod tests {
             assert!(!names[..i].contains(&s.name), "{} listed twice", s.name);
             assert!(!s.summary.is_empty() && !s.summary.contains('\n'));
         }
-        assert_eq!(all().len(), 8);
+        assert_eq!(all().len(), 9);
         assert!(find("poll-get-del").is_some() && find("token").is_none());
     }
 
@@ -315,7 +326,7 @@ mod tests {
         }
         // Every specimen but the correct one has a safety or liveness bug for the gate.
         let buggy = SPECIMENS.iter().filter(|s| !s.bugs.is_empty()).count();
-        assert_eq!(buggy, 7);
+        assert_eq!(buggy, 8);
     }
 
     #[test]
