@@ -28,8 +28,15 @@
 //! client, finding the queue emptied and the lock free, takes the lock at once. The lock claims
 //! FIFO order ([`Protocol::fifo`], as Redisson documents its fair lock) and breaks it. A client
 //! whose clock lags keeps a dead waiter at the head long after its deadline, and a free lock
-//! then waits for it. With true clocks and holds shorter than a step, nothing is dropped
-//! early and grants follow the queue.
+//! then waits for it. A dropped waiter is not woken either (a release publishes to the head
+//! only): it sleeps out the time it was told to wait while the lock may lie free.
+//!
+//! With true clocks, grants follow the queue as long as it has not stayed non-empty for more
+//! than a lease and a step: a newcomer's deadline is the last one's plus a step and every
+//! grant takes a step off every deadline, so under unbroken contention the head's deadline
+//! stands still while time passes, and once it is passed the next look drops a live head
+//! (Redisson issue 3004 reports live waiters dropped after `threadWaitTime`). The scenarios
+//! keep their runs well inside that.
 //!
 //! **Faithful to.** Redisson's fair lock (`RedissonFairLock`, 3.x): the queue list, the timeout
 //! sorted set scored by `System.currentTimeMillis()` passed in as an argument, the eviction at
@@ -44,7 +51,8 @@
 //!
 //! **Where the harness sees it.** `fair-client-clock-skew`: one worker's clock runs a minute
 //! ahead; the `fairness` checker reports grants to later waiters while earlier ones still
-//! wait (`bypass`).
+//! wait (`bypass`), and the `stranded-lock` checker the free lock the dropped waiters sleep
+//! on. The same scenario without the skew is FIFO (`harness/tests/scenarios.rs`).
 
 use std::time::Duration;
 
@@ -645,7 +653,11 @@ mod tests {
         }
 
         fn deadline(&self, who: u128) -> Option<u64> {
-            let key = deadline_key(&deadlines(&self.keys), &id(who));
+            self.deadline_of(&id(who))
+        }
+
+        fn deadline_of(&self, token: &[u8]) -> Option<u64> {
+            let key = deadline_key(&deadlines(&self.keys), token);
             std::str::from_utf8(self.model.string(&key)?).ok()?.parse().ok()
         }
 
@@ -749,6 +761,35 @@ mod tests {
         assert_eq!(lagging.queue(), [id(d), id(S)]);
         // A true clock drops D and takes the lock.
         assert_eq!(lock.acquire(S, 0), Reply::Nil);
+    }
+
+    #[test]
+    fn with_true_clocks_unbroken_contention_longer_than_a_lease_and_a_step_drops_a_live_head() {
+        let mut lock = a_and_b_queued_behind_a_release();
+        let first = lock.deadline(A).unwrap();
+        // Every second the head takes the lock, a newcomer queues, the holder releases: the
+        // queue never empties, and whoever heads it has the first head's deadline.
+        let mut next = 10;
+        while lock.model.now() < first {
+            let head = lock_head(&lock);
+            assert_eq!(lock.acquire(head, 0), Reply::Nil);
+            assert_eq!(lock.deadline(lock_head(&lock)), Some(first));
+            assert!(matches!(lock.acquire(next, 0), Reply::Int(_)));
+            next += 1;
+            lock.model.advance(1_000);
+            let woken = lock_head(&lock);
+            assert_eq!(lock.release(head, 0), Reply::Int(1));
+            // Once the clock passes that deadline, the release drops the live head it was
+            // about to wake.
+            let dropped = !lock.queue().contains(&id(woken));
+            assert_eq!(dropped, lock.model.now() >= first, "at {}", lock.model.now() - T0);
+        }
+        assert!(lock.model.now() - T0 > LEASE + STEP);
+    }
+
+    fn lock_head(lock: &Lock) -> u128 {
+        let head = lock.queue()[0].clone();
+        (1..1_000).find(|&n| id(n) == head).unwrap()
     }
 
     #[test]
