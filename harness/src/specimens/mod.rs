@@ -10,6 +10,11 @@
 //! | [`token-poll`](token_poll) | seed 003 | SET NX PX token, 0.1 s polling, owner-checked Lua release and extend |
 //! | [`setnx-pubsub`](setnx_pubsub) | seed 004 | SET NX EX, retry only on a pub/sub message (bounded wait), publishing release |
 //!
+//! Besides the documents' locks, a few mistakes the issues asked for: [`clock-fence`](clock_fence)
+//! and [`unchecked-resource`](unchecked_resource) (fences), [`fair-lifo`](fair_lifo) (a FIFO
+//! queue served from the wrong end) and [`fair-client-clock`](fair_client_clock) (Redisson's
+//! fair lock: a queue whose places expire at client wall-clock deadlines).
+//!
 //! **Time constants.** Each specimen keeps the time constants of its document (retry sleeps,
 //! poll delays, grace periods) in a small params struct whose `Default` is the document's value;
 //! [`Specimen::scaled`] multiplies them, because a 1 s retry sleep makes a 2000-acquisition run
