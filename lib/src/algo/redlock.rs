@@ -115,8 +115,9 @@ impl Tally {
     }
 
     /// Counts `answer` into the tally; `yes` reads a reply as granted (`Some(true)`), refused
-    /// (`Some(false)`) or not understood (`None`). Answers `Some(granted)` when it counted.
-    fn add(&mut self, answer: &Answer, yes: fn(&Reply) -> Option<bool>) -> Option<bool> {
+    /// (`Some(false)`) or not understood (`None`): [`set_granted`] for a `SET NX`,
+    /// [`one_or_zero`] for the scripts. Answers `Some(granted)` when it counted.
+    pub fn add(&mut self, answer: &Answer, yes: fn(&Reply) -> Option<bool>) -> Option<bool> {
         let counted = match answer {
             Answer::Reply(reply) => {
                 let read = yes(reply);
@@ -140,7 +141,8 @@ impl Tally {
     }
 
     /// The failure of `op` when fewer than a majority answered.
-    fn no_quorum(&self, op: &'static str) -> Failure {
+    #[must_use]
+    pub fn no_quorum(&self, op: &'static str) -> Failure {
         Failure::NoQuorum {
             op,
             answered: self.answered(),
@@ -205,11 +207,7 @@ impl RedlockAcquire {
     fn on_answers(&mut self, now: Duration, sent_at: Duration, answers: &[Answer]) -> Action {
         let mut tally = Tally { servers: self.r.servers, ..Tally::default() };
         for answer in answers {
-            tally.add(answer, |reply| match reply {
-                r if r.is_ok() => Some(true),
-                Reply::Nil => Some(false),
-                _ => None,
-            });
+            tally.add(answer, set_granted);
         }
         let valid_until = lease_end(sent_at, self.p.ttl, self.p.drift);
         let won = tally.yes >= quorum(self.r.servers) && now < valid_until;
@@ -340,12 +338,27 @@ impl Machine for Fan {
     }
 }
 
-fn release_command(key: &[u8], token: Vec<u8>) -> Command {
+/// The owner-checked release of `key` held with `token` on one server: what every release of
+/// [`RedlockAlgorithm`] sends.
+#[must_use]
+pub fn release_command(key: &[u8], token: Vec<u8>) -> Command {
     Command::Eval { script: &scripts::RELEASE, keys: vec![key.to_vec()], args: vec![token] }
 }
 
+/// A `SET NX`'s reply: `OK` granted, nil refused (the key was held), anything else not
+/// understood.
+#[must_use]
+pub fn set_granted(reply: &Reply) -> Option<bool> {
+    match reply {
+        r if r.is_ok() => Some(true),
+        Reply::Nil => Some(false),
+        _ => None,
+    }
+}
+
 /// A script's 1 (ours) or 0 (not ours).
-fn one_or_zero(reply: &Reply) -> Option<bool> {
+#[must_use]
+pub fn one_or_zero(reply: &Reply) -> Option<bool> {
     match reply {
         Reply::Int(1) => Some(true),
         Reply::Int(0) => Some(false),
