@@ -187,6 +187,11 @@ async fn each_specimen_acquires_waits_and_releases() {
         if name == contend::specimens::fair_lifo::NAME {
             continue;
         }
+        // A quorum specimen runs over several servers; a connection to one refuses its
+        // machines (tests/redlock_specimens.rs runs them over three).
+        if specimen.over.is_some() {
+            continue;
+        }
         let protocol: Arc<dyn Protocol> = Arc::from(specimen.scaled(0.2));
         let a = Client::new(&server, protocol.clone(), name).await;
         let b = Client::new(&server, protocol, name).await;
