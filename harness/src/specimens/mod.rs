@@ -13,7 +13,10 @@
 //! Besides the documents' locks, a few mistakes the issues asked for: [`clock-fence`](clock_fence)
 //! and [`unchecked-resource`](unchecked_resource) (fences), [`fair-lifo`](fair_lifo) (a FIFO
 //! queue served from the wrong end) and [`fair-client-clock`](fair_client_clock) (Redisson's
-//! fair lock: a queue whose places expire at client wall-clock deadlines).
+//! fair lock: a queue whose places expire at client wall-clock deadlines); and three mistakes
+//! of Redlock ports, quorum specimens over a run's servers ([`Specimen::over`]):
+//! [`redlock-no-drift`](redlock_no_drift), [`redlock-sequential`](redlock_sequential) and
+//! [`redlock-answered-release`](redlock_answered_release).
 //!
 //! **Time constants.** Each specimen keeps the time constants of its document (retry sleeps,
 //! poll delays, grace periods) in a small params struct whose `Default` is the document's value;
