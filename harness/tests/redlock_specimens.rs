@@ -1,5 +1,6 @@
 //! The quorum specimens on real servers: each acquires, excludes and releases over three
-//! servers, and each shipped scenario catches its specimen's mistake while `redlock` passes it.
+//! servers, and each shipped scenario catches its specimen's mistake (and `redlock` passes the
+//! two scenarios made for them; `redlock-drift` is `redlock`'s own).
 
 mod support;
 
@@ -101,4 +102,13 @@ fn a_release_of_only_the_answered_servers_strands_the_lock_and_leaves_a_key_behi
     for checker in ["stranded-lock", "residue", "mutual-exclusion", "liveness"] {
         assert_eq!(support::verdict(r, checker), "valid", "redlock {checker}: {r}");
     }
+}
+
+/// Needs the libc-malloc `redis-server` libfaketime can step (`server_clock.rs` says how).
+#[test]
+fn a_lease_with_no_drift_allowance_is_handed_out_twice_when_the_servers_clocks_step() {
+    let specimen = support::run_shipped("redlock-drift", "redlock-no-drift");
+    let r = &specimen.results;
+    assert_eq!(support::verdict(r, "mutual-exclusion"), "invalid", "{r}");
+    assert!(r["faults_struck"]["server-clock-jump"].as_u64().is_some_and(|n| n > 0), "{r}");
 }

@@ -51,7 +51,7 @@ use redmutex::proto::{Action, Bytes, Outcome, Reply};
 pub use crate::check::CheckerKind;
 
 /// The scenario names a [`KnownBug`] may name (the scenarios of the harness issue).
-pub const SCENARIOS: [&str; 13] = [
+pub const SCENARIOS: [&str; 14] = [
     "increment-20x100",
     "expiry-mid-section",
     "stale-release",
@@ -65,6 +65,7 @@ pub const SCENARIOS: [&str; 13] = [
     "fair-client-clock-skew",
     "redlock-slow-replies",
     "redlock-lost-reply",
+    "redlock-drift",
 ];
 
 /// A bug a specimen is known to have, and where the harness must see it.
@@ -97,8 +98,7 @@ pub struct Specimen {
     pub document: &'static str,
     /// One line for `contend list`.
     pub summary: &'static str,
-    /// Its known bugs; empty for a specimen that is correct (if slow), or whose mistake needs a
-    /// fault the harness cannot strike yet (its module says which).
+    /// Its known bugs; empty for a specimen that is correct (if slow).
     pub bugs: &'static [KnownBug],
     protocol: &'static dyn Protocol,
     scaled: fn(f64) -> Box<dyn Protocol>,
@@ -380,10 +380,9 @@ mod tests {
                 assert!(SCENARIOS.contains(&bug.scenario), "{}: scenario {}", s.name, bug.scenario);
             }
         }
-        // Every specimen but the correct one (token-poll) and the one whose bug needs a fault
-        // the harness lacks (redlock-no-drift) has a safety or liveness bug for the gate.
+        // Every specimen but the correct one has a safety or liveness bug for the gate.
         let buggy = SPECIMENS.iter().filter(|s| !s.bugs.is_empty()).count();
-        assert_eq!(buggy, 10);
+        assert_eq!(buggy, 11);
     }
 
     #[test]

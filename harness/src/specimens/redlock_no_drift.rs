@@ -15,15 +15,14 @@
 //! from the first Redlock page adds the 2 ms instead of taking them off. Leaving the allowance
 //! out, or setting its factor to 0, is the plain form of the same mistake.
 //!
-//! **Where the harness sees it: nowhere yet.** A worker holds the lock for its scenario's hold,
-//! not until its grant's validity ends, so a validity that ends too late changes nothing a run
-//! records; the allowance only changes whether a round whose answers came between `ttl − drift`
-//! and `ttl` after the send is won, and answers are awaited at most the server timeout, far
-//! below that. Catching it needs a worker that works until its validity ends (a hold of "the
-//! grant's validity, less a margin") and a forward step of a majority's clocks by less than the
-//! allowance while it works (`server-clock-jump` steps whole seconds: a step in milliseconds,
-//! or a clock rate, e.g. libfaketime's `x1.008`), so it has no known bug the gate can demand;
-//! the model tests below show the mistake.
+//! **Where the harness sees it.** `redlock-drift`: every server's clock steps 25 ms forward
+//! during each lease (4 s), and each holder works until 2 ms before its lease ends as the
+//! algorithm computed it (`hold = { distribution = "lease" }`). `redlock` took 42 ms off and
+//! stops 19 ms before the stepped servers let the key go; this specimen works on 23 ms past it,
+//! another worker wins the servers meanwhile, and `mutual-exclusion` reports the lock handed
+//! out twice. With a hold shorter than the lease, or a step larger than the allowance, the two
+//! cannot be told apart: the allowance only changes when the client stops counting itself the
+//! holder, and whether a round whose answers came between `ttl − drift` and `ttl` is won.
 
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ use redmutex::algo::redlock::{self, RedlockAcquire, RedlockAlgorithm};
 use redmutex::algo::{AcquireParams, ExtendParams, Protocol, ReleaseParams};
 use redmutex::proto::Machine;
 
-use super::KnownBug;
+use super::{CheckerKind, KnownBug};
 
 /// The specimen's name.
 pub const NAME: &str = "redlock-no-drift";
@@ -39,8 +38,15 @@ pub const NAME: &str = "redlock-no-drift";
 /// One line for `contend list`.
 pub const SUMMARY: &str = "redlock with no clock-drift allowance (validity = ttl − elapsed): a server clock a little fast ends the keys on a majority while the client still counts itself the holder";
 
-/// No bug the harness can provoke yet: see the module documentation for the fault it needs.
-pub const BUGS: &[KnownBug] = &[];
+/// The known bug.
+pub const BUGS: &[KnownBug] = &[KnownBug {
+    id: "no-drift-allowance",
+    what: "its validity runs to ttl − elapsed: a holder that works to the end of it works on after servers whose clocks stepped a little forward let the key go, and another client wins a majority",
+    checker: CheckerKind::MutualExclusion,
+    scenario: "redlock-drift",
+    fault: "every server's clock steps 25 ms forward during each 4 s lease; holders work until 2 ms before their lease ends",
+    safety: true,
+}];
 
 /// The protocol: `redlock` over the given servers, with no drift allowance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
