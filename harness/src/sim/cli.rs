@@ -227,6 +227,10 @@ pub struct CoverageArgs {
     /// Threads for the reference seeds (default: the machine's cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Where the scenarios are: a bug the random faults cannot provoke (a quorum specimen's, a
+    /// client clock's that runs far ahead) is searched with its own scenario's faults.
+    #[arg(long, default_value = "scenarios")]
+    pub scenarios: std::path::PathBuf,
 }
 
 /// `contend sim-coverage`: prints the figures.
@@ -237,8 +241,9 @@ pub fn sim_coverage(args: &CoverageArgs) -> anyhow::Result<bool> {
         reference_seeds: args.reference_seeds,
         specimen_seeds: args.specimen_seeds,
         threads,
+        scenarios: args.scenarios.clone(),
     };
-    let (text, ok) = coverage(budget);
+    let (text, ok) = coverage(&budget);
     say_raw!("{text}");
     Ok(ok)
 }
