@@ -15,10 +15,10 @@
 //! from the first Redlock page adds the 2 ms instead of taking them off. Leaving the allowance
 //! out, or setting its factor to 0, is the plain form of the same mistake.
 //!
-//! **Where the harness sees it.** `redlock-drift`: every server's clock steps 25 ms forward
-//! during each lease (4 s), and each holder works until 2 ms before its lease ends as the
-//! algorithm computed it (`hold = { distribution = "lease" }`). `redlock` took 42 ms off and
-//! stops 19 ms before the stepped servers let the key go; this specimen works on 23 ms past it,
+//! **Where the harness sees it.** `redlock-drift`: every server's clock steps 40 ms forward
+//! during each lease (6 s), and each holder works until 2 ms before its lease ends as the
+//! algorithm computed it (`hold = { distribution = "lease" }`). `redlock` took 62 ms off and
+//! stops 24 ms before the stepped servers let the key go; this specimen works on 38 ms past it,
 //! another worker wins the servers meanwhile, and `mutual-exclusion` reports the lock handed
 //! out twice. With a hold shorter than the lease, or a step larger than the allowance, the two
 //! cannot be told apart: the allowance only changes when the client stops counting itself the
@@ -44,7 +44,7 @@ pub const BUGS: &[KnownBug] = &[KnownBug {
     what: "its validity runs to ttl − elapsed: a holder that works to the end of it works on after servers whose clocks stepped a little forward let the key go, and another client wins a majority",
     checker: CheckerKind::MutualExclusion,
     scenario: "redlock-drift",
-    fault: "every server's clock steps 25 ms forward during each 4 s lease; holders work until 2 ms before their lease ends",
+    fault: "every server's clock steps 40 ms forward during each 6 s lease; holders work until 2 ms before their lease ends",
     safety: true,
 }];
 

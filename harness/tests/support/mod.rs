@@ -97,6 +97,11 @@ pub struct Shipped {
 /// answers the run after checking that it went as the scenario expects (exit 0) and that no
 /// process of the session outlived it.
 pub fn run_shipped(name: &str, algorithm: &str) -> Shipped {
+    run_shipped_with(name, algorithm, &[])
+}
+
+/// As [`run_shipped`], with more arguments (`--iterations 1`, ...).
+pub fn run_shipped_with(name: &str, algorithm: &str, more: &[&str]) -> Shipped {
     use std::os::unix::process::CommandExt as _;
     need_redis();
     let scenario =
@@ -104,7 +109,7 @@ pub fn run_shipped(name: &str, algorithm: &str) -> Shipped {
     let dir = tempfile::tempdir().expect("tempdir");
     let out_dir = dir.path().join("reports");
     let mut cmd = contend();
-    cmd.arg("run").arg(scenario).args(["-a", algorithm, "--out"]).arg(&out_dir);
+    cmd.arg("run").arg(scenario).args(["-a", algorithm]).args(more).arg("--out").arg(&out_dir);
     // SAFETY: setsid is async-signal-safe and touches nothing of the parent.
     unsafe {
         cmd.pre_exec(|| {
