@@ -45,8 +45,11 @@ pub fn fairness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             next += 1;
         }
         let still = |a: &Attempt| {
+            // Alive unless its crash is on record by the grant (a crash is stamped once the
+            // worker is dead). Not `alive_until`: that is the history's end for a live worker,
+            // and a grant that is the history's last event would find every waiter gone.
             a.invoke < g.ok
-                && t.alive_until(a.worker) > granted
+                && t.crashed.get(&a.worker).is_none_or(|&c| t.time(c) > granted)
                 && match a.done {
                     None => true,
                     Some(d) if t.events[d].kind == Kind::Ok => d > g.ok,
