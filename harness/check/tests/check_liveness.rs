@@ -94,7 +94,9 @@ fn a_worker_whose_acquires_keep_failing_with_errors_starves() {
         .unfinished(2, 40, 50)
         .done();
     let r = check(&h);
-    assert!(r.findings.iter().any(|f| f.kind == "starved"), "{r:?}");
+    let starved: Vec<_> = r.findings.iter().filter(|f| f.kind == "starved").collect();
+    assert_eq!(starved.len(), 1, "{r:?}");
+    assert!(starved[0].message.contains("worker 2 tried 3 time(s)"), "{r:?}");
 }
 
 #[test]
@@ -143,4 +145,40 @@ fn a_million_events_are_checked_and_the_time_printed() {
     let results = contend_check::check::check_all(&events, &ctx(false));
     println!("checked {} events in {:.3} s", events.len(), started.elapsed().as_secs_f64());
     assert!(results.values().all(|r| r.verdict != Verdict::Invalid), "{results:?}");
+}
+
+#[test]
+fn an_acquire_that_took_exactly_wait_plus_slack_ended_in_time() {
+    // wait 2000 ms + slack 100 ms
+    assert_eq!(check(&H::new().acquire(1, 0, 2100, None).done()).verdict, Verdict::Valid);
+    assert_eq!(check(&H::new().acquire(1, 0, 2101, None).done()).verdict, Verdict::Invalid);
+}
+
+#[test]
+fn acquire_failures_count_the_acquires_that_failed() {
+    let h = H::new()
+        .timeout(1, 0, 10)
+        .unfinished(1, 20, 30)
+        .acquire(1, 40, 41, None)
+        .release(1, 42, 43, true)
+        .timeout(2, 0, 50)
+        .acquire(2, 60, 61, None)
+        .done();
+    assert_eq!(check(&h).figures["acquire_failures"], 2.0);
+}
+
+/// Worker 1 releases at 12 ms; worker 2, waiting since 5 ms, gets the lock at 20 ms (8 ms
+/// idle); it releases at 25 ms and worker 3, who only began at 100 ms, gets it at 101 ms (the
+/// lock lay free, but no one waited).
+#[test]
+fn the_idle_figure_counts_a_free_lock_only_while_the_next_holder_waited() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .release(1, 10, 12, true)
+        .acquire(2, 5, 20, None)
+        .release(2, 24, 25, true)
+        .acquire(3, 100, 101, None)
+        .release(3, 102, 103, true)
+        .done();
+    assert_eq!(check(&h).figures["longest_idle_with_waiter_ms"], 8.0);
 }
