@@ -157,3 +157,18 @@ fn a_release_that_ended_unsure_may_leave_the_lease_running() {
     let h = h.acquire(2, 3, 601, None).won_at(600).done();
     assert_eq!(check(&h).verdict, Verdict::Valid);
 }
+
+#[test]
+fn an_acquire_with_no_completion_on_record_may_hold_the_lock_for_a_ttl_after_its_worker_died() {
+    // Worker 3's acquire never completed: its worker died at 20 ms, and the acquire may have
+    // won the lock, which then lies with it for a ttl.
+    let h = |w3: fn(&mut H) -> &mut H| {
+        let mut h = H::new();
+        h.acquire(1, 0, 1, None).release(1, 2, 3, true);
+        w3(&mut h);
+        h.acquire(2, 5, 1000, None).won_at(990).done()
+    };
+    assert_eq!(check(&h(|h| h.invoke(3, 4, Op::Acquire).crash(3, 20))).verdict, Verdict::Valid);
+    // Without it, the lock lay free from 3 ms while worker 2 waited.
+    assert_eq!(check(&h(|h| h)).verdict, Verdict::Invalid);
+}
