@@ -44,12 +44,13 @@ pub fn fairness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             waiting.insert(a.invoke, next);
             next += 1;
         }
+        // Whether an attempt in `waiting` (each invoked before this grant's `ok`) still waited
+        // at the grant: alive, unless its crash is on record by then (a crash is stamped once
+        // the worker is dead; not `alive_until`, which is the history's end for a live worker,
+        // so that at a grant that is the last event every waiter would seem gone), and not yet
+        // answered.
         let still = |a: &Attempt| {
-            // Alive unless its crash is on record by the grant (a crash is stamped once the
-            // worker is dead). Not `alive_until`: that is the history's end for a live worker,
-            // and a grant that is the history's last event would find every waiter gone.
-            a.invoke < g.ok
-                && t.crashed.get(&a.worker).is_none_or(|&c| t.time(c) > granted)
+            t.crashed.get(&a.worker).is_none_or(|&c| t.time(c) > granted)
                 && match a.done {
                     None => true,
                     Some(d) if t.events[d].kind == Kind::Ok => d > g.ok,
