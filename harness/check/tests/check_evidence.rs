@@ -358,3 +358,16 @@ fn two_sections_cut_right_after_entering_at_the_same_instant_were_inside_togethe
         .done();
     assert_eq!(kinds(&exclusion(&h)), ["lease-violated"]);
 }
+
+#[test]
+fn a_section_with_no_completion_may_have_been_inside_until_its_worker_died() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .invoke(1, 2, Op::Section)
+        .crash(1, 30)
+        .acquire(2, 5, 10, None)
+        .section(2, 11, 20, 0, &[])
+        .done();
+    let r = exclusion(&h);
+    assert_eq!(r.verdict, Verdict::Unknown, "{r:?}");
+}

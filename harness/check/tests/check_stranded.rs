@@ -197,3 +197,15 @@ fn the_step_delay_a_waiter_slept_is_not_waiting_for_the_lock() {
     assert_eq!(check(&one_waiter_gave_up(550, Some(450))).verdict, Verdict::Valid);
     assert_eq!(check(&one_waiter_gave_up(550, Some(300))).verdict, Verdict::Invalid);
 }
+
+#[test]
+fn a_holder_with_no_release_on_record_holds_the_lock_while_its_worker_lives() {
+    // Worker 1 works (paused) until the run ends, well past its lease; worker 2 waits.
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .section(1, 2, 3000, 0, &[])
+        .acquire(2, 5, 3010, None)
+        .won_at(3005)
+        .done();
+    assert_eq!(check(&h).verdict, Verdict::Valid);
+}
