@@ -346,3 +346,28 @@ fn a_release_within_the_drift_margin_of_the_others_lease_end_proves_no_stale_rel
     assert_eq!(check(&h(1995)).verdict, Verdict::Valid);
     assert_eq!(kinds(&check(&h(1900))), ["stale-release"]);
 }
+
+#[test]
+fn two_sections_cut_right_after_entering_at_the_same_instant_were_inside_together() {
+    // Each recorded only the instant its `enter` answered (15 ms), the same instant for both.
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .info_section(1, 2, 50, Some(15), None, Some(0), None)
+        .acquire(2, 5, 10, None)
+        .info_section(2, 11, 40, Some(15), None, Some(0), None)
+        .done();
+    assert_eq!(kinds(&exclusion(&h)), ["lease-violated"]);
+}
+
+#[test]
+fn a_section_with_no_completion_may_have_been_inside_until_its_worker_died() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .invoke(1, 2, Op::Section)
+        .crash(1, 30)
+        .acquire(2, 5, 10, None)
+        .section(2, 11, 20, 0, &[])
+        .done();
+    let r = exclusion(&h);
+    assert_eq!(r.verdict, Verdict::Unknown, "{r:?}");
+}

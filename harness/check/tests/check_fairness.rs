@@ -65,6 +65,8 @@ fn grants_in_arrival_order_pass() {
 fn acquires_invoked_within_the_tolerance_are_not_ordered() {
     // 15 ms apart: within the 20 ms tolerance, either order is fine.
     assert_eq!(check(&queue(25, 3), true).verdict, Verdict::Valid);
+    // 20 ms apart: not more than the tolerance, still not ordered.
+    assert_eq!(check(&queue(30, 3), true).verdict, Verdict::Valid);
     // 30 ms apart: ordered.
     assert_eq!(check(&queue(40, 3), true).verdict, Verdict::Invalid);
 }
@@ -85,4 +87,57 @@ fn a_waiter_that_died_or_gave_up_before_the_grant_is_not_passed() {
     // Still waiting well after the grant, then timed out: passed over.
     let passed = with(|h| h.timeout(2, 10, 500));
     assert_eq!(check(&passed, true).verdict, Verdict::Invalid);
+}
+
+/// Worker 1 holds until 100 ms; worker 2 begins to wait at 10 ms and its acquire then goes as
+/// `w2` says; worker 3, invoked at 50 ms, is granted the lock at 102 ms.
+fn passing(w2: fn(&mut H) -> &mut H) -> Vec<Event> {
+    let mut h = H::new();
+    h.acquire(1, 0, 1, None).section(1, 2, 99, 0, &[]).release(1, 100, 101, true);
+    w2(&mut h);
+    h.acquire(3, 50, 102, None).section(3, 103, 104, 1, &[]).release(3, 105, 106, true).done()
+}
+
+#[test]
+fn a_waiter_that_gave_up_no_more_than_the_tolerance_after_the_grant_is_not_passed() {
+    // Its last look at the queue may have come before the grant.
+    let soon = passing(|h| h.timeout(2, 10, 107));
+    assert_eq!(check(&soon, true).verdict, Verdict::Valid);
+    let at_the_tolerance = passing(|h| h.timeout(2, 10, 122));
+    assert_eq!(check(&at_the_tolerance, true).verdict, Verdict::Valid);
+    let past_it = passing(|h| h.timeout(2, 10, 123));
+    assert_eq!(check(&past_it, true).verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_waiter_granted_right_after_a_bypassing_grant_was_passed_over() {
+    // Worker 2 gets the lock 8 ms after worker 3's grant: it was still waiting at that grant,
+    // whatever the tolerance (which only excuses waiters that gave up).
+    let h = passing(|h| h.acquire(2, 10, 110, None));
+    let r = check(&h, true);
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    assert_eq!(r.figures["bypasses"], 1.0, "{r:?}");
+}
+
+#[test]
+fn a_bypass_by_the_last_event_of_the_history_is_still_a_bypass() {
+    // Worker 2 is still waiting (the run ended) when worker 3 is granted the lock, the history's
+    // last event.
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .section(1, 2, 99, 0, &[])
+        .release(1, 100, 101, true)
+        .invoke(2, 10, Op::Acquire)
+        .acquire(3, 50, 102, None)
+        .done();
+    assert_eq!(check(&h, true).verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_waiter_whose_crash_is_stamped_at_the_grant_no_longer_waited() {
+    // The crash is recorded once the worker is dead: at the grant's instant it waited no more.
+    let at_the_grant = passing(|h| h.invoke(2, 10, Op::Acquire).crash(2, 102));
+    assert_eq!(check(&at_the_grant, true).verdict, Verdict::Valid);
+    let after_it = passing(|h| h.invoke(2, 10, Op::Acquire).crash(2, 103));
+    assert_eq!(check(&after_it, true).verdict, Verdict::Invalid);
 }

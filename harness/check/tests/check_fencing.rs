@@ -54,7 +54,12 @@ fn a_paused_holders_stale_write_accepted_over_a_newer_read_is_invalid() {
     let r = fencing(&Timeline::new(&h), &ctx(true));
     assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
     assert_eq!(r.findings[0].kind, "older-fence-accepted");
-    assert!(r.findings[0].message.contains("fence 1"), "{r:?}");
+    let message = &r.findings[0].message;
+    assert!(message.contains("worker 1's write with fence 1"), "{r:?}");
+    assert!(message.contains("worker 2 had read the same value 0 with the newer fence 2"), "{r:?}");
+    // The newer fence's section first, then the stale write it should have barred.
+    let workers: Vec<_> = r.findings[0].events.iter().map(|&i| h[i].worker).collect();
+    assert_eq!(workers, [Some(2), Some(1)], "{r:?}");
 }
 
 #[test]
@@ -101,4 +106,47 @@ fn a_fence_handed_out_twice_is_invalid() {
 fn an_unfenced_algorithm_is_unknown() {
     let h = H::new().acquire(1, 0, 1, None).done();
     assert_eq!(fencing(&Timeline::new(&h), &ctx(false)).verdict, Verdict::Unknown);
+}
+
+#[test]
+fn an_acquisition_of_a_fenced_lock_without_a_fence_is_missing_fence() {
+    let h = H::new()
+        .acquire(1, 0, 1, Some(1))
+        .fenced_section(1, 2, 10, 0, 1, true)
+        .acquire(2, 20, 21, None)
+        .done();
+    let r = fencing(&Timeline::new(&h), &ctx(true));
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    let kinds: Vec<_> = r.findings.iter().map(|f| f.kind.as_str()).collect();
+    assert_eq!(kinds, ["missing-fence"], "{r:?}");
+    assert_eq!(r.findings[0].events, [5], "{r:?}");
+}
+
+#[test]
+fn a_fence_below_the_largest_handed_out_before_is_not_increasing() {
+    // Fences 3, then 5, then 4: above the first, below the second.
+    let h = H::new()
+        .acquire(1, 0, 1, Some(3))
+        .acquire(2, 2, 3, Some(5))
+        .acquire(3, 10, 11, Some(4))
+        .done();
+    let r = fencing(&Timeline::new(&h), &ctx(true));
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    assert_eq!(r.findings.len(), 1, "{r:?}");
+    assert_eq!(r.findings[0].kind, "fence-not-increasing");
+    assert!(r.findings[0].message.contains("worker 3 got fence 4 after worker 2's"), "{r:?}");
+}
+
+#[test]
+fn a_fence_handed_out_twice_is_not_also_an_older_fence_accepted() {
+    // The second holder's write carries the same fence as the first's, not an older one.
+    let h = H::new()
+        .acquire(1, 0, 1, Some(7))
+        .fenced_section(1, 2, 10, 0, 7, true)
+        .acquire(2, 20, 21, Some(7))
+        .fenced_section(2, 22, 30, 1, 7, true)
+        .done();
+    let r = fencing(&Timeline::new(&h), &ctx(true));
+    let kinds: Vec<_> = r.findings.iter().map(|f| f.kind.as_str()).collect();
+    assert_eq!(kinds, ["fence-not-increasing"], "{r:?}");
 }

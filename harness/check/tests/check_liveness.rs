@@ -1,6 +1,7 @@
 //! The liveness checker: hand-made histories (its real-Redis catches are in contend's tests/catches_liveness.rs).
 
 use contend_check::check::{Timeline, Verdict, liveness};
+use contend_check::history::Op;
 use contend_check::testkit::{H, ctx};
 
 fn check(h: &[contend_check::history::Event]) -> contend_check::check::CheckResult {
@@ -55,7 +56,7 @@ fn a_waiter_that_died_in_the_queue_extends_the_retake_deadline_by_its_window_and
     // Worker 3 died only after worker 2's retake was due: it excuses nothing.
     let late = H::new()
         .acquire(1, 0, 1, None)
-        .invoke(3, 2, contend_check::history::Op::Acquire)
+        .invoke(3, 2, Op::Acquire)
         .acquire(2, 5, 2050, None)
         .crash(1, 10)
         .crash(3, 1200)
@@ -94,7 +95,9 @@ fn a_worker_whose_acquires_keep_failing_with_errors_starves() {
         .unfinished(2, 40, 50)
         .done();
     let r = check(&h);
-    assert!(r.findings.iter().any(|f| f.kind == "starved"), "{r:?}");
+    let starved: Vec<_> = r.findings.iter().filter(|f| f.kind == "starved").collect();
+    assert_eq!(starved.len(), 1, "{r:?}");
+    assert!(starved[0].message.contains("worker 2 tried 3 time(s)"), "{r:?}");
 }
 
 #[test]
@@ -143,4 +146,150 @@ fn a_million_events_are_checked_and_the_time_printed() {
     let results = contend_check::check::check_all(&events, &ctx(false));
     println!("checked {} events in {:.3} s", events.len(), started.elapsed().as_secs_f64());
     assert!(results.values().all(|r| r.verdict != Verdict::Invalid), "{results:?}");
+}
+
+#[test]
+fn an_acquire_that_took_exactly_wait_plus_slack_ended_in_time() {
+    // wait 2000 ms + slack 100 ms
+    assert_eq!(check(&H::new().acquire(1, 0, 2100, None).done()).verdict, Verdict::Valid);
+    assert_eq!(check(&H::new().acquire(1, 0, 2101, None).done()).verdict, Verdict::Invalid);
+}
+
+#[test]
+fn acquire_failures_count_the_acquires_that_failed() {
+    let h = H::new()
+        .timeout(1, 0, 10)
+        .unfinished(1, 20, 30)
+        .acquire(1, 40, 41, None)
+        .release(1, 42, 43, true)
+        .timeout(2, 0, 50)
+        .acquire(2, 60, 61, None)
+        .done();
+    assert_eq!(check(&h).figures["acquire_failures"], 2.0);
+}
+
+/// Worker 1 releases at 12 ms; worker 2, waiting since 5 ms, gets the lock at 20 ms (8 ms
+/// idle); it releases at 25 ms and worker 3, who only began at 100 ms, gets it at 101 ms (the
+/// lock lay free, but no one waited).
+#[test]
+fn the_idle_figure_counts_a_free_lock_only_while_the_next_holder_waited() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .release(1, 10, 12, true)
+        .acquire(2, 5, 20, None)
+        .release(2, 24, 25, true)
+        .acquire(3, 100, 101, None)
+        .release(3, 102, 103, true)
+        .done();
+    assert_eq!(check(&h).figures["longest_idle_with_waiter_ms"], 8.0);
+}
+
+fn kinds(r: &contend_check::check::CheckResult) -> Vec<&str> {
+    r.findings.iter().map(|f| f.kind.as_str()).collect()
+}
+
+/// The retake is the first acquisition by another worker after the dead holder's: worker 3's
+/// turn before worker 1 took the lock retakes nothing. Worker 1 got the lock at 5 ms (retake due
+/// by 5 + ttl 1000 + slack 100 ms) and died at 10 ms; worker 2, waiting since 6 ms, got it at
+/// 1900 ms.
+#[test]
+fn a_not_retaken_finding_names_the_first_retake_after_the_dead_holders_acquisition() {
+    let h = H::new()
+        .acquire(3, 0, 1, None)
+        .release(3, 2, 3, true)
+        .acquire(1, 4, 5, None)
+        .crash(1, 10)
+        .acquire(2, 6, 1900, None)
+        .done();
+    let r = check(&h);
+    assert_eq!(kinds(&r), ["not-retaken"], "{r:?}");
+    let f = &r.findings[0];
+    assert!(f.message.contains("taken again 1890 ms after the crash"), "{f:?}");
+    let retake = h.iter().rposition(|e| e.worker == Some(2)).expect("worker 2's ok");
+    assert!(f.events.contains(&retake), "{f:?}");
+}
+
+#[test]
+fn a_crashed_holders_lock_nobody_waited_for_by_the_deadline_need_not_be_retaken() {
+    // Retake due by 1 + 1000 + 100 ms; worker 2 only began to wait at 1500 ms.
+    let h = H::new().acquire(1, 0, 1, None).crash(1, 10).acquire(2, 1500, 1501, None).done();
+    let r = check(&h);
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+}
+
+#[test]
+fn a_waiter_that_gave_up_by_the_retake_deadline_did_not_wait_past_it() {
+    // Retake due by 1101 ms; worker 2's first acquire timed out at `gave_up`, its next one won.
+    let h = |gave_up: u64| {
+        H::new()
+            .acquire(1, 0, 1, None)
+            .crash(1, 10)
+            .timeout(2, 5, gave_up)
+            .acquire(2, 1200, 1201, None)
+            .done()
+    };
+    let r = check(&h(1101));
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+    let r = check(&h(1102));
+    assert_eq!(kinds(&r), ["not-retaken"], "{r:?}");
+}
+
+/// Worker 1 was paused past its lease (it works until 1400 ms) and killed at 1300 ms; worker 2,
+/// waiting since 5 ms, got the lock at 1200 ms: before the crash, but past the acquisition's
+/// lease + slack (1101 ms).
+#[test]
+fn a_late_retake_is_late_even_when_it_came_before_the_crash() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .invoke(1, 2, Op::Section)
+        .acquire(2, 5, 1200, None)
+        .killed_during(1, 1300, Op::Section)
+        .done();
+    assert_eq!(kinds(&check(&h)), ["not-retaken"]);
+}
+
+#[test]
+fn a_worker_killed_after_its_release_completed_held_nothing() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .release(1, 2, 3, true)
+        .crash(1, 10)
+        .acquire(2, 5, 1500, None)
+        .done();
+    let r = check(&h);
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+}
+
+#[test]
+fn a_holder_that_released_then_died_in_its_next_acquire_may_hold_the_lock_again() {
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .release(1, 2, 3, true)
+        .invoke(1, 4, Op::Acquire)
+        .killed_during(1, 10, Op::Acquire)
+        .acquire(2, 5, 1500, None)
+        .done();
+    assert_eq!(kinds(&check(&h)), ["not-retaken"]);
+}
+
+#[test]
+fn a_worker_that_died_in_an_acquire_with_no_completion_on_record_may_hold_the_lock() {
+    let h = H::new().invoke(1, 0, Op::Acquire).crash(1, 5).acquire(2, 2, 1500, None).done();
+    assert_eq!(kinds(&check(&h)), ["not-retaken"]);
+}
+
+#[test]
+fn a_worker_killed_after_its_acquire_failed_held_nothing() {
+    let h = H::new().timeout(1, 0, 100).crash(1, 110).acquire(2, 50, 1500, None).done();
+    // (Worker 1 starved: it was answered and never won.)
+    assert_eq!(kinds(&check(&h)), ["starved"]);
+}
+
+#[test]
+fn a_worker_killed_while_idle_after_an_unsure_acquire_was_not_killed_in_it() {
+    // The acquire ended `info` at 100 ms (an error) and its worker lived on until 500 ms: the
+    // kill struck no acquire, so it asks for no retake.
+    let h = H::new().unfinished(1, 0, 100).crash(1, 500).acquire(2, 50, 1700, None).done();
+    let r = check(&h);
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
 }

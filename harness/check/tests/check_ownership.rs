@@ -24,10 +24,11 @@ fn a_release_that_removes_a_live_holders_lock_is_a_stale_release() {
 
 #[test]
 fn an_owner_checked_release_that_finds_another_holder_is_valid() {
+    // Worker 2's lease (from 1040 ms) runs over worker 1's release, which removed nothing.
     let h = H::new()
         .acquire(1, 0, 1, None)
         .section(1, 2, 1100, 0, &[])
-        .acquire(2, 0, 1050, None)
+        .acquire(2, 1040, 1050, None)
         .section(2, 1051, 1400, 0, &[])
         .release(1, 1200, 1201, false)
         .release(2, 1401, 1402, true)
@@ -56,7 +57,9 @@ fn a_lock_gone_before_its_lease_ended_was_removed_by_someone() {
         .done();
     let r = check(&h);
     assert_eq!(r.verdict, Verdict::Invalid);
-    assert!(r.findings.iter().any(|f| f.kind == "lock-removed-under-holder"), "{r:?}");
+    let f = r.findings.iter().find(|f| f.kind == "lock-removed-under-holder").expect("{r:?}");
+    // Worker 1's release, which removed a lock meanwhile, is named as a suspect.
+    assert!(f.message.contains("(releases that removed a lock meanwhile: workers [1])"), "{f:?}");
 }
 
 #[test]
@@ -77,4 +80,28 @@ fn a_stale_release_is_timed_from_the_victims_lease_not_from_its_wait() {
     let r = check(&h);
     assert_eq!(r.findings[0].kind, "stale-release");
     assert!(r.findings[0].message.contains("sent 151 ms into 2's lease"), "{r:?}");
+}
+
+/// Worker 2 holds from 10 ms and finds its lock gone at 610 ms. Suspects are releases by other
+/// workers that removed a lock while it held it: worker 1's (100..900 ms). Not worker 3's, over
+/// before worker 2 acquired, nor worker 4's, which removed nothing (`owned: false`).
+#[test]
+fn the_suspects_of_a_lock_removed_under_its_holder_are_the_removals_while_it_held_it() {
+    let h = H::new()
+        .acquire(3, 0, 1, None)
+        .release(3, 2, 3, true)
+        .acquire(1, 4, 5, None)
+        .release(1, 100, 900, true)
+        .acquire(4, 6, 7, None)
+        .release(4, 550, 560, false)
+        .acquire(2, 10, 500, None)
+        .release(2, 600, 610, false)
+        .done();
+    let r = check(&h);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.kind == "lock-removed-under-holder" && f.message.starts_with("worker 2's"))
+        .expect("worker 2's lock removed under it");
+    assert!(f.message.ends_with("(releases that removed a lock meanwhile: workers [1])"), "{f:?}");
 }

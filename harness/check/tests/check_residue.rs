@@ -85,3 +85,51 @@ fn a_run_that_did_not_list_the_server_is_unknown() {
     h.acquire(1, 0, 10, None).release(1, 20, 30, true).fin(100, 0);
     assert_eq!(verdict(&h.done()).0, Verdict::Unknown);
 }
+
+#[test]
+fn a_crash_explains_a_key_up_to_a_ttl_plus_the_drift_margin_before_the_listing() {
+    // Listing at 5000 ms; ttl 1000 ms + margin (ttl/100 + 2 ms = 12 ms).
+    let key = [("p{lock}", 900, false)];
+    assert_eq!(verdict(&listed(&key, Some(3988))), (Verdict::Valid, 0));
+    assert_eq!(verdict(&listed(&key, Some(3987))), (Verdict::Invalid, 1));
+}
+
+#[test]
+fn an_acquire_that_ended_unsure_within_a_ttl_explains_a_key() {
+    let key = [("p{lock}", 900, false)];
+    let h = listed_after(&key, |h| {
+        h.unfinished(2, 4800, 4900);
+    });
+    assert_eq!(verdict(&h), (Verdict::Valid, 0));
+    // A section that ended unsure touches the witness, not the lock: it explains nothing.
+    let h = listed_after(&key, |h| {
+        h.acquire(2, 4700, 4710, None)
+            .info_section(2, 4800, 4900, None, None, None, None)
+            .release(2, 4910, 4920, true);
+    });
+    assert_eq!(verdict(&h), (Verdict::Invalid, 1));
+}
+
+#[test]
+fn a_waiter_that_died_in_the_queue_explains_a_key_for_its_window_and_a_ttl() {
+    // A crash at 3000 ms: with a 1000 ms dead-waiter window a release may have handed it the
+    // lock until 4000 ms, which then lived until about 5012 ms.
+    let h = listed(&[("p{lock}", 900, false)], Some(3000));
+    let window = std::time::Duration::from_millis(1000);
+    let r = residue(&Timeline::new(&h), &ctx(false).with_dead_waiter(window));
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+    assert_eq!(verdict(&h), (Verdict::Invalid, 1));
+}
+
+#[test]
+fn a_key_with_no_time_left_still_expires_but_one_whose_ttl_is_not_on_record_may_not() {
+    let excused = Some(4900);
+    assert_eq!(verdict(&listed(&[("p{lock}", 0, false)], excused)), (Verdict::Valid, 0));
+    let mut h = listed(&[("p{lock}", 0, false)], excused);
+    let key =
+        h.iter_mut().find(|e| e.f == Op::Residue && e.details.is_some()).expect("the key's event");
+    key.value = None;
+    let r = residue(&Timeline::new(&h), &ctx(false));
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    assert!(r.findings[0].message.contains("with no ttl"), "{r:?}");
+}

@@ -157,3 +157,55 @@ fn a_release_that_ended_unsure_may_leave_the_lease_running() {
     let h = h.acquire(2, 3, 601, None).won_at(600).done();
     assert_eq!(check(&h).verdict, Verdict::Valid);
 }
+
+#[test]
+fn an_acquire_with_no_completion_on_record_may_hold_the_lock_for_a_ttl_after_its_worker_died() {
+    // Worker 3's acquire never completed: its worker died at 20 ms, and the acquire may have
+    // won the lock, which then lies with it for a ttl.
+    let h = |w3: fn(&mut H) -> &mut H| {
+        let mut h = H::new();
+        h.acquire(1, 0, 1, None).release(1, 2, 3, true);
+        w3(&mut h);
+        h.acquire(2, 5, 1000, None).won_at(990).done()
+    };
+    assert_eq!(check(&h(|h| h.invoke(3, 4, Op::Acquire).crash(3, 20))).verdict, Verdict::Valid);
+    // Without it, the lock lay free from 3 ms while worker 2 waited.
+    assert_eq!(check(&h(|h| h)).verdict, Verdict::Invalid);
+}
+
+/// The lock lies free from 7 ms (worker 1's release) until worker 3 takes it at 999 ms; worker
+/// 2's acquire, invoked at 50 ms, gave up at `gave_up` ms: it waited for a free lock only if that
+/// took longer than the 100 ms slack (less any step delay it slept, `slept_ms`).
+fn one_waiter_gave_up(gave_up: u64, slept_ms: Option<u64>) -> Vec<Event> {
+    let mut h = H::new();
+    h.acquire(1, 0, 1, None).release(1, 6, 7, true).timeout(2, 50, gave_up);
+    h.events.last_mut().expect("the fail").delayed_ms = slept_ms;
+    h.acquire(3, 999, 1000, None).done()
+}
+
+#[test]
+fn a_waiter_is_stranded_only_past_the_slack() {
+    assert_eq!(check(&one_waiter_gave_up(150, None)).verdict, Verdict::Valid);
+    let r = check(&one_waiter_gave_up(151, None));
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    assert!(r.findings[0].message.contains("while workers [2] waited"), "{r:?}");
+}
+
+#[test]
+fn the_step_delay_a_waiter_slept_is_not_waiting_for_the_lock() {
+    // 500 ms of which it slept 450 ms in a step delay: 50 ms of waiting.
+    assert_eq!(check(&one_waiter_gave_up(550, Some(450))).verdict, Verdict::Valid);
+    assert_eq!(check(&one_waiter_gave_up(550, Some(300))).verdict, Verdict::Invalid);
+}
+
+#[test]
+fn a_holder_with_no_release_on_record_holds_the_lock_while_its_worker_lives() {
+    // Worker 1 works (paused) until the run ends, well past its lease; worker 2 waits.
+    let h = H::new()
+        .acquire(1, 0, 1, None)
+        .section(1, 2, 3000, 0, &[])
+        .acquire(2, 5, 3010, None)
+        .won_at(3005)
+        .done();
+    assert_eq!(check(&h).verdict, Verdict::Valid);
+}

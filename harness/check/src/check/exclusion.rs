@@ -92,20 +92,27 @@ fn spans(t: &Timeline<'_>) -> (Vec<Span>, Vec<Span>) {
     for (a, acq) in t.acquisitions.iter().enumerate() {
         let Some(si) = acq.section_invoke else { continue };
         let Some(d) = acq.section_done else {
-            unsure.push((t.time(si), t.alive_until(acq.worker).max(t.time(si) + 1), a));
+            unsure.push(stretch(t.time(si), t.alive_until(acq.worker), a));
             continue;
         };
         let e = &t.events[d];
         match (e.enter, e.exit) {
             (Some(enter), Some(exit)) => proven.push((enter, exit, a)),
             (Some(enter), None) => {
-                proven.push((enter, enter + 1, a));
-                unsure.push((enter, e.time.max(enter + 1), a));
+                proven.push(stretch(enter, enter, a));
+                unsure.push(stretch(enter, e.time, a));
             }
-            (None, _) => unsure.push((t.time(si), e.time.max(t.time(si) + 1), a)),
+            (None, _) => unsure.push(stretch(t.time(si), e.time, a)),
         }
     }
     (proven, unsure)
+}
+
+/// The span of acquisition `a` from `from` to `to`, at least 1 ns long: a section known to be
+/// inside only at one instant (or whose stretch ended as it began) still meets, under the strict
+/// overlap tests, every span that covers that instant.
+fn stretch(from: u64, to: u64, a: usize) -> Span {
+    (from, to.max(from + 1), a)
 }
 
 /// Pairs of acquisitions the witness saw inside together.

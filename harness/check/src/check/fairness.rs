@@ -44,9 +44,13 @@ pub fn fairness(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             waiting.insert(a.invoke, next);
             next += 1;
         }
+        // Whether an attempt in `waiting` (each invoked before this grant's `ok`) still waited
+        // at the grant: alive, unless its crash is on record by then (a crash is stamped once
+        // the worker is dead; not `alive_until`, which is the history's end for a live worker,
+        // so that at a grant that is the last event every waiter would seem gone), and not yet
+        // answered.
         let still = |a: &Attempt| {
-            a.invoke < g.ok
-                && t.alive_until(a.worker) > granted
+            t.crashed.get(&a.worker).is_none_or(|&c| t.time(c) > granted)
                 && match a.done {
                     None => true,
                     Some(d) if t.events[d].kind == Kind::Ok => d > g.ok,

@@ -12,6 +12,7 @@
 //! resource that forgets or never records the fences it has seen would take an older one, even
 //! in a run where no paused holder came back to try.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use super::{CheckResult, Context, Finding, FindingKind, Timeline};
@@ -96,10 +97,11 @@ pub fn fencing(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
             continue;
         };
         let Some(o) = writes.iter().find(|x| x.at == other) else { continue };
-        if o.fence == w.fence {
-            continue;
-        }
-        let (older, newer) = if o.fence < w.fence { (o, &w) } else { (&w, o) };
+        let (older, newer) = match o.fence.cmp(&w.fence) {
+            Ordering::Less => (o, &w),
+            Ordering::Greater => (&w, o),
+            Ordering::Equal => continue,
+        };
         let (a, b) = (&t.acquisitions[older.at], &t.acquisitions[newer.at]);
         let (Some(da), Some(db)) = (a.section_done, b.section_done) else { continue };
         total += 1;
@@ -177,9 +179,9 @@ fn earlier_with_greater(items: &[Item], or_equal: bool) -> Vec<(Item, Item)> {
     let mut p = 0;
     let mut out = Vec::new();
     for y in by_start {
-        while p < by_end.len() && by_end[p].to < y.from {
-            if best.is_none_or(|b| by_end[p].fence > b.fence) {
-                best = Some(by_end[p]);
+        while let Some(&x) = by_end.get(p).filter(|x| x.to < y.from) {
+            if best.is_none_or(|b| x.fence > b.fence) {
+                best = Some(x);
             }
             p += 1;
         }

@@ -420,6 +420,17 @@ mod tests {
     }
 
     #[test]
+    fn a_finding_kind_equals_its_own_stable_name_only() {
+        for kind in FindingKind::ALL {
+            let name: &str = kind.as_str();
+            assert!(kind == *name && kind == name, "{kind:?}");
+            assert!(kind != *"lease-violated " && kind != "", "{kind:?}");
+        }
+        assert!(FindingKind::Residue != *"bypass");
+        assert!(FindingKind::Bypass != "residue");
+    }
+
+    #[test]
     fn verdicts_print_as_the_reports_spell_them() {
         let printed: Vec<String> = [Verdict::Valid, Verdict::Unknown, Verdict::Invalid]
             .iter()
@@ -444,6 +455,7 @@ mod tests {
             assert_eq!(CheckerKind::named(kind.as_str()), Some(kind));
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(json, format!("\"{}\"", kind.as_str()));
+            assert_eq!(kind.to_string(), kind.as_str());
         }
         assert_eq!(CheckerKind::named("nope"), None);
     }

@@ -71,7 +71,7 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     if t.acquisitions.is_empty() {
         return CheckResult::unknown("no acquisition completed");
     }
-    for (b, acq) in t.acquisitions.iter().enumerate() {
+    for acq in &t.acquisitions {
         let (Some(ri), Some(rd)) = (acq.release_invoke, acq.release_done) else { continue };
         let done = &t.events[rd];
         if done.kind != Kind::Ok || done.owned != Some(false) {
@@ -91,9 +91,8 @@ pub fn ownership(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
         let suspects: Vec<u32> = t
             .acquisitions
             .iter()
-            .enumerate()
-            .filter(|(a, other)| *a != b && other.worker != acq.worker)
-            .filter_map(|(_, other)| {
+            .filter(|other| other.worker != acq.worker)
+            .filter_map(|other| {
                 let (oi, od) = (other.release_invoke?, other.release_done?);
                 let removed = t.events[od].kind == Kind::Ok && t.events[od].owned == Some(true);
                 (removed && t.time(od) > t.time(acq.ok) && t.time(oi) < t.time(ri)).then(|| {

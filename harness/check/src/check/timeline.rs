@@ -175,15 +175,6 @@ impl<'h> Timeline<'h> {
             .map_or_else(|| self.events.last().map_or(0, |e| e.time), |&c| self.time(c))
     }
 
-    /// The events with `f == op` in completion `kind`, as indices.
-    pub fn indices(&self, op: Op, kind: Kind) -> impl Iterator<Item = usize> + '_ {
-        self.events
-            .iter()
-            .enumerate()
-            .filter(move |(_, e)| e.f == op && e.kind == kind)
-            .map(|(i, _)| i)
-    }
-
     fn invoke(&mut self, s: &mut WorkerState, worker: u32, e: &Event, i: usize) {
         let op = e.f;
         s.pending = Some((op, i));
