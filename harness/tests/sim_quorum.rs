@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use contend::check::{CheckerKind, FindingKind};
@@ -20,16 +19,8 @@ use redmutex::algo::redlock::RedlockAlgorithm;
 
 /// Every simulable scenario of `scenarios/` (one lock server each).
 fn single_server_scenarios() -> Vec<Scenario> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|f| Scenario::load(f).unwrap())
+    support::shipped_scenarios()
+        .into_iter()
         .filter(|s| contend::sim::unsimulable(s).is_none() && s.server.count == 1)
         .collect()
 }

@@ -1,7 +1,9 @@
 //! `contend run SCENARIO --server sim`: every scenario of `scenarios/` meets every algorithm's
 //! stated expectations in simulation, and a run replays byte for byte from its seed.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 
 use contend::registry;
 use contend::run::RunOptions;
@@ -10,19 +12,10 @@ use contend::scenario::Scenario;
 use contend::servers::ServerChoice;
 
 fn scenarios() -> Vec<Scenario> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 7, "the scenarios are missing from {}", dir.display());
     // Restarts the simulator cannot model (RDB, everysec) run on real servers only; `contend
     // run --server sim` refuses them, as a test below shows.
-    files
-        .iter()
-        .map(|f| Scenario::load(f).unwrap())
+    support::shipped_scenarios()
+        .into_iter()
         .filter(|s| contend::sim::unsimulable(s).is_none())
         .collect()
 }

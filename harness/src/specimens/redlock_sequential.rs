@@ -33,7 +33,8 @@
 use std::time::Duration;
 
 use redmutex::algo::redlock::{
-    self, RedlockAlgorithm, Tally, one_or_zero, quorum, release_command, set_granted,
+    self, RedlockAlgorithm, Tally, after_lost_round, one_or_zero, quorum, release_command,
+    set_granted,
 };
 use redmutex::algo::{
     AcquireParams, ExtendParams, Protocol, ReleaseParams, Rng, grant, lease_end, set_nx, unexpected,
@@ -196,22 +197,14 @@ impl Acquire {
 
     /// As `redlock`'s: give up at the deadline (no quorum if too few answered), else sleep.
     fn after_release(&mut self, now: Duration) -> Action {
-        let gave_up = match self.deadline {
-            None => Some(Outcome::Busy),
-            Some(deadline) if now >= deadline => Some(Outcome::TimedOut),
-            Some(_) => None,
-        };
-        if let Some(outcome) = gave_up {
-            if self.last.answered() < quorum(self.r.servers) {
-                return Action::Done(Outcome::Failed(self.last.no_quorum("acquire")));
-            }
-            return Action::Done(outcome);
-        }
-        let left = self.deadline.map_or(Duration::ZERO, |d| d - now);
-        let delay = self.p.backoff.delay(self.attempts, &mut self.rng);
-        self.attempts += 1;
-        self.sleeping = true;
-        Action::Sleep(delay.min(left))
+        let (backoff, attempts, rng) = (&self.p.backoff, &mut self.attempts, &mut self.rng);
+        let action = after_lost_round(self.deadline, now, &self.last, || {
+            let delay = backoff.delay(*attempts, rng);
+            *attempts += 1;
+            delay
+        });
+        self.sleeping = matches!(action, Action::Sleep(_));
+        action
     }
 }
 

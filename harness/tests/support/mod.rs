@@ -83,6 +83,19 @@ pub fn run_with(
     (output, results)
 }
 
+/// Every scenario of `scenarios/`, parsed, in file-name order (there are at least seven).
+pub fn shipped_scenarios() -> Vec<contend::scenario::Scenario> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 7, "the scenarios are missing from {}", dir.display());
+    files.iter().map(|f| contend::scenario::Scenario::load(f).unwrap()).collect()
+}
+
 /// A shipped scenario's run: its results, its history, its output.
 pub struct Shipped {
     /// results.json.

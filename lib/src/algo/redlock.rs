@@ -222,22 +222,16 @@ impl RedlockAcquire {
     }
 
     fn after_release(&mut self, now: Duration) -> Action {
-        let gave_up = match self.deadline {
-            None => Some(Outcome::Busy),
-            Some(deadline) if now >= deadline => Some(Outcome::TimedOut),
-            Some(_) => None,
-        };
-        if let Some(outcome) = gave_up {
-            if self.last.answered() < quorum(self.r.servers) {
-                return Action::Done(Outcome::Failed(self.last.no_quorum("acquire")));
-            }
-            return Action::Done(outcome);
+        let (backoff, attempts, rng) = (&self.p.backoff, &mut self.attempts, &mut self.rng);
+        let action = after_lost_round(self.deadline, now, &self.last, || {
+            let delay = backoff.delay(*attempts, rng);
+            *attempts += 1;
+            delay
+        });
+        if matches!(action, Action::Sleep(_)) {
+            self.state = AcquireState::Sleeping;
         }
-        let left = self.deadline.map_or(Duration::ZERO, |d| d - now);
-        let delay = self.p.backoff.delay(self.attempts, &mut self.rng);
-        self.attempts += 1;
-        self.state = AcquireState::Sleeping;
-        Action::Sleep(delay.min(left))
+        action
     }
 }
 
@@ -260,6 +254,31 @@ impl Machine for RedlockAcquire {
             (_, other) => Action::Done(super::unexpected(&other)),
         }
     }
+}
+
+/// What an acquire does once a lost round is released everywhere: at its deadline (or at once
+/// for a try) it gives up — [`Failure::NoQuorum`] when fewer than a majority answered the round
+/// (`last`), else busy or timed out — otherwise it sleeps the `delay` drawn (at most until the
+/// deadline) before the next round. Shared with the quorum specimens of the harness.
+pub fn after_lost_round(
+    deadline: Option<Duration>,
+    now: Duration,
+    last: &Tally,
+    delay: impl FnOnce() -> Duration,
+) -> Action {
+    let gave_up = match deadline {
+        None => Some(Outcome::Busy),
+        Some(deadline) if now >= deadline => Some(Outcome::TimedOut),
+        Some(_) => None,
+    };
+    if let Some(outcome) = gave_up {
+        if last.answered() < quorum(last.servers) {
+            return Action::Done(Outcome::Failed(last.no_quorum("acquire")));
+        }
+        return Action::Done(outcome);
+    }
+    let left = deadline.map_or(Duration::ZERO, |d| d - now);
+    Action::Sleep(delay().min(left))
 }
 
 /// One command on every server, sent again to the silent ones (after 20 ms, then 200 ms) while
