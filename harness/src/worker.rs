@@ -322,13 +322,13 @@ struct Emitter {
 }
 
 impl Emitter {
-    /// Writes one event line to stdout at once: the history then holds every operation a
+    /// Writes one event line (behind any that wait, see [`Emitter::defer`]) to stdout at
+    /// once: the history then holds every operation a
     /// worker began, even one under way when the worker dies, and the coordinator knows of
     /// every operation that can write before it has any effect. The coordinator reads the pipe
     /// on its own tick, so a write wakes nobody. A closed stdout (the coordinator is gone) ends
     /// the process.
     fn emit(&mut self, event: Event) {
-        self.buf.clear();
         self.push(event);
         self.write();
     }
@@ -336,7 +336,17 @@ impl Emitter {
     /// Writes `event` (if any) and a `stats` line with the commands sent since the last one,
     /// in one write: so the counts of a worker killed later are not lost, at no extra cost.
     fn emit_with_counts(&mut self, event: Option<Event>, lock_sent: u64, witness_sent: u64) {
-        self.buf.clear();
+        self.defer_with_counts(event, lock_sent, witness_sent);
+        self.write();
+    }
+
+    /// [`Emitter::emit_with_counts`], but the lines wait for the next write: for an event
+    /// that ends an operation when the next one begins at once, with nothing awaited between
+    /// them (an acquire that took the lock and its section; a section and its release; a
+    /// release and the next acquire). The two lines then go out in one write, a system call
+    /// less on the lock's critical path, and no later than before anything the second
+    /// operation does. Whatever may wait first calls [`Emitter::flush`].
+    fn defer_with_counts(&mut self, event: Option<Event>, lock_sent: u64, witness_sent: u64) {
         if let Some(event) = event {
             self.push(event);
         }
@@ -345,6 +355,17 @@ impl Emitter {
         stats.details = Some(witness_sent.saturating_sub(self.reported.1).to_string());
         self.reported = (lock_sent, witness_sent);
         self.push(stats);
+    }
+
+    /// [`Emitter::emit`], but the line waits for the next write (see
+    /// [`Emitter::defer_with_counts`]).
+    fn defer(&mut self, event: Event) {
+        self.push(event);
+    }
+
+    /// Writes what waits, if anything: before anything that may take time (a delay, a mark at
+    /// the proxy, an adapter's call), so the coordinator is not told late.
+    fn flush(&mut self) {
         self.write();
     }
 
@@ -357,16 +378,25 @@ impl Emitter {
 
     fn write(&mut self) {
         if self.buf.is_empty() || self.silent {
+            self.buf.clear();
             return;
         }
         let mut out = std::io::stdout().lock();
         if out.write_all(&self.buf).and_then(|()| out.flush()).is_err() {
             std::process::exit(3);
         }
+        self.buf.clear();
     }
 
     fn now(&self, kind: Kind, f: Op) -> Event {
         Event::new(monotonic_ns(), kind, f)
+    }
+}
+
+impl Drop for Emitter {
+    /// A worker that ends on an error still writes what waits.
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -503,7 +533,7 @@ impl<'a> Worker<'a> {
         };
         let sent_before = self.lock.commands_sent();
         let mut hooks = self.hooks(DelayOp::Acquire);
-        hooks.before_invoke().await;
+        hooks.before_invoke(&mut self.out).await;
         self.mark(DelayOp::Acquire).await;
         self.out.emit(self.out.now(Kind::Invoke, Op::Acquire));
         let run = self.lock.run(&mut *machine, &mut hooks);
@@ -575,13 +605,19 @@ impl<'a> Worker<'a> {
                 self.unreplicated += 1;
                 let grant = grant.expect("checked above");
                 self.release(grant).await?;
+                self.out.flush();
                 // A client's retry policy would back off before trying again.
                 tokio::time::sleep(Duration::from_millis(timeout_ms)).await;
                 return Ok(None);
             }
         }
         let (lock_sent, witness_sent) = (self.lock.commands_sent(), self.witness.commands_sent());
-        self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
+        if grant.is_some() {
+            // Its section begins at once: written with the section's invocation.
+            self.out.defer_with_counts(Some(ev), lock_sent, witness_sent);
+        } else {
+            self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
+        }
         Ok(grant)
     }
 
@@ -650,7 +686,8 @@ impl<'a> Worker<'a> {
             }
         };
         ev.time = monotonic_ns();
-        self.out.emit(ev);
+        // The release begins at once: written with the release's invocation.
+        self.out.defer(ev);
         done
     }
 
@@ -793,7 +830,7 @@ impl<'a> Worker<'a> {
         };
         let mut machine = self.protocol.release(params);
         let mut hooks = self.hooks(DelayOp::Release);
-        hooks.before_invoke().await;
+        hooks.before_invoke(&mut self.out).await;
         self.mark(DelayOp::Release).await;
         ev.time = monotonic_ns();
         self.out.emit(ev.clone());
@@ -818,7 +855,9 @@ impl<'a> Worker<'a> {
             }
         }
         let (lock_sent, witness_sent) = (self.lock.commands_sent(), self.witness.commands_sent());
-        self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
+        // The main loop's next step is the next acquire (or the last stats line): written with
+        // its invocation.
+        self.out.defer_with_counts(Some(ev), lock_sent, witness_sent);
         Ok(())
     }
 
@@ -831,6 +870,9 @@ impl<'a> Worker<'a> {
     /// Marks the operation `op` about to begin for the fault proxy, if the run has one.
     async fn mark(&mut self, op: DelayOp) {
         let n = self.ops[usize::from(op == DelayOp::Release)];
+        if !self.markers.is_empty() {
+            self.out.flush(); // a mark is a round trip: what waits is not held back by it
+        }
         if let [marker] = &mut self.markers[..] {
             return marker.mark(op, n).await;
         }
@@ -867,8 +909,9 @@ impl WorkerHooks<'_> {
 
     /// A delay before step 0 is the client being slow to start the operation: it is slept
     /// before the invocation is recorded, so the history shows when the operation really began.
-    async fn before_invoke(&mut self) {
+    async fn before_invoke(&mut self, out: &mut Emitter) {
         if let Some(d) = self.delay(0) {
+            out.flush(); // what waits is not held back by the delay
             tokio::time::sleep(d).await;
         }
         self.invoked = true;

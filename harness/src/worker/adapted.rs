@@ -22,7 +22,7 @@ impl Worker<'_> {
         let key = self.lock_key();
         let (ttl_ms, wait_ms) = (self.cfg.client.ttl_ms, self.cfg.client.wait_ms);
         let mut hooks = self.hooks(DelayOp::Acquire);
-        hooks.before_invoke().await;
+        hooks.before_invoke(&mut self.out).await;
         self.mark(DelayOp::Acquire).await;
         self.out.emit(self.out.now(Kind::Invoke, Op::Acquire));
         let Some(adapter) = self.adapter.as_mut() else { return Ok(None) };
@@ -66,7 +66,7 @@ impl Worker<'_> {
         ev.token = Some(token.clone());
         ev.fence = grant.fence;
         let mut hooks = self.hooks(DelayOp::Release);
-        hooks.before_invoke().await;
+        hooks.before_invoke(&mut self.out).await;
         self.mark(DelayOp::Release).await;
         ev.time = crate::clock::monotonic_ns();
         self.out.emit(ev.clone());
