@@ -109,7 +109,7 @@ model-diff CASES="10000":
 
 # loom over the real machines against the model: reference claims, and every specimen bug found.
 loom:
-    RUSTFLAGS="--cfg redmutex_loom" CARGO_TARGET_DIR={{target_dir}}/loom LOOM_MAX_PREEMPTIONS=2 cargo test --release -p redmutex -p contend --test loom_locks --test loom_specimens -- --nocapture
+    LOOM_MAX_PREEMPTIONS=2 cargo test --release -p redmutex -p contend --features redmutex/loom,contend/loom --test loom_locks --test loom_specimens -- --nocapture
 
 # Mutation score of the checkers: cargo-mutants over harness/check/src/check/ (the crate
 # contend-check) with its own tests, the hand-made histories (`cargo install --locked

@@ -1,8 +1,8 @@
 //! loom over the specimens (the reference documents' algorithms, bugs kept): each known bug
 //! must be **found**, and the correct specimen must pass. Run with
-//! `RUSTFLAGS="--cfg redmutex_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p contend
-//! --test loom_specimens` (`just loom`); see `redmutex::sim::loom_support`.
-#![cfg(redmutex_loom)]
+//! `LOOM_MAX_PREEMPTIONS=2 cargo test --release -p contend --features loom --test loom_specimens`
+//! (`just loom`); see `redmutex::sim::loom_support`.
+#![cfg(feature = "loom")]
 
 use std::time::Duration;
 

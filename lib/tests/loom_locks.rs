@@ -1,9 +1,9 @@
 //! loom over the reference algorithms' real machines, against the model of Redis.
 //!
-//! Run with `RUSTFLAGS="--cfg redmutex_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p redmutex
-//! --test loom_locks` (`just loom`). Each test explores every interleaving of two or three
+//! Run with `LOOM_MAX_PREEMPTIONS=2 cargo test --release -p redmutex --features loom --test
+//! loom_locks` (`just loom`). Each test explores every interleaving of two or three
 //! clients and a clock thread; see `redmutex::sim::loom_support`.
-#![cfg(redmutex_loom)]
+#![cfg(feature = "loom")]
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! loom over the lock machines (only with `RUSTFLAGS="--cfg redmutex_loom"`).
+//! loom over the lock machines (only with the feature `loom`: `just loom`).
 //!
 //! [`explore`] runs a [`Protocol`]'s real machines in a few client threads against one
 //! [`Model`] behind a loom `Mutex`, while the test's main thread is a clock that advances

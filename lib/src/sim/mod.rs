@@ -51,7 +51,7 @@
 //! seed replays the same history.
 
 mod index;
-#[cfg(redmutex_loom)]
+#[cfg(feature = "loom")]
 pub mod loom_support;
 mod model;
 mod run;
