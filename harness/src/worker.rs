@@ -311,6 +311,17 @@ fn fake_clock(cfg: &WorkerConfig) -> anyhow::Result<Option<FakeClock>> {
     Ok(Some(clock))
 }
 
+/// What a dropped or failed acquire's clean-up releases: its token, no lease of its own.
+fn abandoned(token: Vec<u8>) -> Grant {
+    Grant {
+        token,
+        fence: None,
+        acquired_at: Duration::ZERO,
+        valid_until: Duration::ZERO,
+        clock_ms: None,
+    }
+}
+
 struct Emitter {
     id: u32,
     pid: u32,
@@ -550,6 +561,15 @@ impl<'a> Worker<'a> {
         self.contended = self.lock.commands_sent() - sent_before > 1;
         let mut ev = self.out.now(Kind::Info, Op::Acquire);
         ev.delayed_ms = hooks.delayed_ms();
+        // As `redmutex::Lock` does (its clean-up stays armed when an acquire fails): an acquire
+        // that failed, in transit or on a reply it could not read, may have taken the lock or
+        // queued its token; a release with its token cleans up. (`Redlock`'s machine releases
+        // its lost rounds itself, and `Redlock` runs no clean-up after a failure.)
+        let cleanup = self.protocol.servers() == 1
+            && !matches!(result, Ok(Outcome::Acquired(_) | Outcome::Busy | Outcome::TimedOut));
+        if cleanup {
+            ev.token = Some(String::from_utf8_lossy(&own).into_owned());
+        }
         let grant = match result {
             Ok(Outcome::Acquired(grant)) => {
                 ev.kind = Kind::Ok;
@@ -618,6 +638,11 @@ impl<'a> Worker<'a> {
         } else {
             self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
         }
+        if cleanup {
+            self.release(abandoned(own)).await?;
+            // The run loop pauses before the next try: what waits is not held back by it.
+            self.out.flush();
+        }
         Ok(grant)
     }
 
@@ -655,14 +680,7 @@ impl<'a> Worker<'a> {
         fault.kind = Kind::Ok;
         self.out.emit(fault);
         self.cancels += 1;
-        let grant = Grant {
-            token: own,
-            fence: None,
-            acquired_at: Duration::ZERO,
-            valid_until: Duration::ZERO,
-            clock_ms: None,
-        };
-        self.release(grant).await
+        self.release(abandoned(own)).await
     }
 
     fn since_start_ms(&self) -> u64 {

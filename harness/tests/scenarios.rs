@@ -99,3 +99,77 @@ fn a_fair_queue_timed_by_client_clocks_is_fifo_until_one_clock_runs_ahead() {
         }
     }
 }
+
+/// A `notify` waiter whose acquire script ran (its token joined the waiters) but whose reply was
+/// lost fails its acquire in transit; its worker then cleans up as `redmutex::Lock` does, with a
+/// release under the failed attempt's token that withdraws it from the queue. On real Redis
+/// behind the proxy and in the simulator alike: without that clean-up the holder's release
+/// hands the lock to the lost token, and it lies there for a ttl while the retry waits.
+#[test]
+fn a_waiter_whose_acquire_reply_is_lost_is_withdrawn_by_its_workers_clean_up() {
+    support::need_redis();
+    // Whoever loses the race for the lock sends `SET NX` and then the acquire script. On a
+    // fresh server the driver's first `EVALSHA` of a script gets `NOSCRIPT` and the script goes
+    // again as `EVAL`, the third command on the wire; the simulator has no script cache.
+    for (server, nth_command) in [("local", 3), ("sim", 2)] {
+        let text = format!(
+            r#"description = "a queued waiter's acquire reply is lost"
+workers = 2
+iterations = 2
+
+[lock]
+ttl_ms = 5000
+wait_ms = 10000
+
+[section]
+hold = {{ distribution = "fixed", ms = 500 }}
+
+[[faults]]
+kind = "command"
+action = "drop-reply"
+op = "acquire"
+nth_op = 1
+nth_command = {nth_command}
+
+[expect.notify]
+mutual-exclusion = "valid"
+ownership = "valid"
+liveness = "valid"
+stranded-lock = "valid"
+residue = "valid"
+"#
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = support::scenario(dir.path(), "lost-waiter-reply", &text);
+        let (out, results) = support::run_with(dir.path(), &path, "notify", &["--server", server]);
+        let why = format!("{server}: {}", support::text(&out));
+        let results = results.unwrap_or_else(|| panic!("no results: {why}"));
+        assert_eq!(results["as_expected"], true, "{why}");
+        let history = std::fs::read_to_string(dir.path().join("reports/latest/history.jsonl"));
+        let history: Vec<serde_json::Value> = history
+            .expect("history")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a history line"))
+            .collect();
+        let struck = history.iter().filter(|e| e["f"] == "command" && e["type"] == "ok");
+        let struck: Vec<_> = struck.map(|e| e["details"].as_str().unwrap_or("")).collect();
+        assert!(struck.iter().all(|d| d.starts_with("DropReply on EVAL")), "{struck:?}: {why}");
+        let lost = history
+            .iter()
+            .position(|e| e["f"] == "acquire" && e["type"] == "info")
+            .unwrap_or_else(|| panic!("no acquire failed: {why}"));
+        let (worker, token) = (&history[lost]["worker"], &history[lost]["token"]);
+        assert!(token.is_string(), "the failed acquire names its token: {why}");
+        let next: Vec<_> = history[lost + 1..].iter().filter(|e| e["worker"] == *worker).collect();
+        let release = |kind: &str| serde_json::json!([kind, "release", token]);
+        let shape = |e: &serde_json::Value| serde_json::json!([e["type"], e["f"], e["token"]]);
+        assert_eq!(
+            shape(next[0]),
+            release("invoke"),
+            "no clean-up after the failed acquire: {why}"
+        );
+        assert_eq!(shape(next[1]), release("ok"), "the clean-up did not end ok: {why}");
+        let handed = history.iter().filter(|e| e["handed"] == *token).count();
+        assert_eq!(handed, 0, "a release handed the lock to the lost token: {why}");
+    }
+}

@@ -281,3 +281,33 @@ fn a_lock_possibly_taken_by_a_dying_acquire_is_no_liveness_failure() {
         counterexample(&run.history, &found[0], &cfg.replay_command("token"))
     );
 }
+
+#[test]
+fn notify_leaves_no_waiter_behind_when_an_acquires_reply_is_lost() {
+    // Found by the proptest: four workers' acquire scripts ran (each token joined the waiters
+    // list) but their replies were lost and the acquires failed in transit. The simulated
+    // worker then tried again with a new token and no clean-up, unlike `redmutex::Lock`, whose
+    // clean-up releases with a failed attempt's token; releases that no longer owned the lock
+    // popped nothing, and two live waiters' looks renewed the list until after the last lost
+    // reply's ttl: the list outlived every worker, holding only the lost tokens.
+    let fault = Fault::Command(CommandFault {
+        action: CommandAction::DropReply,
+        delay_ms: 0,
+        op: DelayOp::Acquire,
+        nth_op: Some(2),
+        nth_command: Some(1),
+        workers: None,
+        count: None,
+        servers: ServerSet::ALL,
+    });
+    let mut cfg = with(sim(368_768_693_805_181_113, 5, 3, Faults::of(&[])), (699, 1040));
+    cfg.client.faults = vec![fault];
+    let run = simulate(Algorithm::Notify.protocol(), &cfg);
+    assert!(run.history.iter().any(|e| e.f == contend::history::Op::Command));
+    let found = violations(&run, false);
+    assert!(
+        found.is_empty(),
+        "{}",
+        counterexample(&run.history, &found[0], &cfg.replay_command("notify"))
+    );
+}

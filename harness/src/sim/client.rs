@@ -622,14 +622,7 @@ impl Engine<'_> {
         fault.kind = Kind::Ok;
         fault.time = self.stamp();
         self.emit(fault);
-        let grant = redmutex::proto::Grant {
-            token: own,
-            fence: None,
-            acquired_at: Duration::ZERO,
-            valid_until: Duration::ZERO,
-            clock_ms: None,
-        };
-        self.begin_release(slot, grant);
+        self.begin_cleanup(slot, own);
     }
 
     pub(super) fn finish_op(&mut self, slot: u32, outcome: Outcome) {
@@ -638,8 +631,8 @@ impl Engine<'_> {
         let Stage::Op(op) = std::mem::replace(&mut c.stage, Stage::Idle) else { return };
         let op = *op;
         c.pending = None;
+        let own = c.acquiring.take().map(|(token, _)| token);
         if op.kind == DelayOp::Acquire {
-            c.acquiring = None;
             // As the harness worker and `redmutex::Lock` do: after meeting a busy lock, notify
             // skips its plain-SET fast path next time.
             c.contended = op.sends > 1;
@@ -662,16 +655,25 @@ impl Engine<'_> {
                     self.holders.insert(slot, self.now_us);
                     self.begin_section(slot, grant);
                 }
-                other => {
-                    if matches!(other, Outcome::Busy | Outcome::TimedOut) {
-                        ev.kind = Kind::Fail;
-                        ev.details = Some("timed out".into());
-                    } else {
-                        ev.details = Some(format!("{other:?}"));
-                    }
+                Outcome::Busy | Outcome::TimedOut => {
+                    ev.kind = Kind::Fail;
+                    ev.details = Some("timed out".into());
                     self.emit(ev.by(id, 0));
                     self.client(slot).misses += 1;
                     self.next_iteration(slot);
+                }
+                other => {
+                    ev.details = Some(format!("{other:?}"));
+                    // As the worker does: a failed acquire of a single-server lock may have
+                    // taken the lock or queued its token; a release with its token cleans up.
+                    let cleanup = own.filter(|_| self.protocol.servers() == 1);
+                    ev.token = cleanup.as_ref().map(|t| String::from_utf8_lossy(t).into_owned());
+                    self.emit(ev.by(id, 0));
+                    self.client(slot).misses += 1;
+                    match cleanup {
+                        Some(token) => self.begin_cleanup(slot, token),
+                        None => self.next_iteration(slot),
+                    }
                 }
             },
             DelayOp::Release => {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use redmutex::algo::ReleaseParams;
-use redmutex::proto::{Grant, Token};
+use redmutex::proto::{Bytes, Grant, Token};
 
 use super::client::{Stage, micros};
 use super::engine::{Engine, Ev, WOp, WReply};
@@ -162,5 +162,19 @@ impl Engine<'_> {
         };
         let machine = self.protocol.release(params);
         self.begin_op(slot, DelayOp::Release, machine, invoke, done);
+    }
+
+    /// The clean-up of an acquire that was dropped or failed, as the worker runs it: a release
+    /// with the attempt's token, which frees what it may have taken (for `notify` and `fair`
+    /// it also withdraws the token from the waiters).
+    pub(super) fn begin_cleanup(&mut self, slot: u32, token: Bytes) {
+        let grant = Grant {
+            token,
+            fence: None,
+            acquired_at: Duration::ZERO,
+            valid_until: Duration::ZERO,
+            clock_ms: None,
+        };
+        self.begin_release(slot, grant);
     }
 }

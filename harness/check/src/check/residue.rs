@@ -3,8 +3,8 @@
 //! it by design, and a closing event with their count). A key kept by design is fine; any other
 //! is a finding unless someone who could not clean up may have left it: a worker that crashed,
 //! or an operation that ended unsure, within a ttl (and a drift margin) of the listing — its
-//! key then expires by itself. A dropped acquire whose worker then ran its clean-up release to
-//! the end (`ok`) excuses nothing. A key with no ttl that is not kept by design never goes.
+//! key then expires by itself. A dropped or failed acquire whose worker then ran its clean-up
+//! release to the end (`ok`) excuses nothing. A key with no ttl that is not kept by design never goes.
 
 use super::{CheckResult, Context, Finding, FindingKind, Timeline, ms};
 use crate::history::{Kind, Op};
@@ -23,7 +23,7 @@ pub fn residue(t: &Timeline<'_>, ctx: &Context) -> CheckResult {
     let margin = ctx.ttl_ns / 100 + 2_000_000;
     // The last moment someone who could not clean up was last heard of.
     // An acquire that ended `info` but whose worker then ran its clean-up release to the end
-    // (a dropped acquire) left nothing behind.
+    // (a dropped or failed acquire) left nothing behind.
     let cleaned: std::collections::HashSet<usize> =
         t.attempts.iter().filter(|a| t.cleaned_up_at(a).is_some()).filter_map(|a| a.done).collect();
     let unclean = events
