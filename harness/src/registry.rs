@@ -256,6 +256,9 @@ impl Protocol for Static {
     fn dead_waiter_window(&self, ttl: std::time::Duration) -> std::time::Duration {
         self.0.dead_waiter_window(ttl)
     }
+    fn renewed_keys(&self, keys: &redmutex::proto::Keys) -> Vec<redmutex::proto::Bytes> {
+        self.0.renewed_keys(keys)
+    }
     fn fifo(&self) -> bool {
         self.0.fifo()
     }

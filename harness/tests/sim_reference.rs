@@ -311,3 +311,26 @@ fn notify_leaves_no_waiter_behind_when_an_acquires_reply_is_lost() {
         counterexample(&run.history, &found[0], &cfg.replay_command("notify"))
     );
 }
+
+#[test]
+fn a_waiter_killed_in_the_queue_stays_there_while_live_waiters_look() {
+    // Found by the proptest with more cases: a worker was killed while it waited, its token on
+    // the waiters list; the live waiters' looks kept renewing the list for more than a ttl
+    // after the crash, and it outlived every worker by less than a ttl after the last acquire
+    // (as `notify` and `fair` say it may: `Protocol::renewed_keys`). No clean-up can come
+    // from a killed process, and no finding is due.
+    let faults: Faults = "crash,skew".parse().unwrap();
+    for (algorithm, seed) in [(Algorithm::Notify, 1715), (Algorithm::Fair, 2856)] {
+        let cfg = with(sim(seed, 5, 4, faults.clone()), (200, 300));
+        let run = simulate(algorithm.protocol(), &cfg);
+        let left = run.history.iter().find(|e| e.f == contend::history::Op::Residue);
+        let left = left.and_then(|e| e.details.as_deref());
+        assert!(left.is_some_and(|k| k.ends_with(":waiters")), "{algorithm}: {left:?}");
+        let found = violations(&run, false);
+        assert!(
+            found.is_empty(),
+            "{}",
+            counterexample(&run.history, &found[0], &cfg.replay_command(algorithm.name()))
+        );
+    }
+}

@@ -142,6 +142,11 @@ pub struct Event {
     /// Residue: whether the algorithm keeps this key by design.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kept: Option<bool>,
+    /// Residue: `true` for a key every waiter's look renews for a ttl (a queue of waiters:
+    /// `notify`'s and `fair`'s list), which a dead waiter's entry keeps alive until a ttl after
+    /// the last look; absent for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renewed: Option<bool>,
     /// Section: the other workers the witness saw inside when this one entered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub others: Vec<u32>,

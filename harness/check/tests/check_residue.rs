@@ -133,3 +133,39 @@ fn a_key_with_no_time_left_still_expires_but_one_whose_ttl_is_not_on_record_may_
     assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
     assert!(r.findings[0].message.contains("with no ttl"), "{r:?}");
 }
+
+/// A queue of waiters (`renewed`, 300 ms to live) left at the listing (5000 ms), after
+/// worker 2 was killed while it waited (at 1000 ms) if `crash`, and worker 3 waited from 950 ms
+/// until it gave up at `waited_until`, its looks renewing the queue.
+fn queue_left(renewed: bool, crash: bool, waited_until: u64) -> History {
+    let mut h = listed_after(&[("p{lock}:waiters", 300, false)], |h| {
+        if crash {
+            h.invoke(2, 900, Op::Acquire).killed_during(2, 1000, Op::Acquire);
+        }
+        h.timeout(3, 950, waited_until);
+    });
+    let key = h.iter_mut().find(|e| e.f == Op::Residue && e.details.is_some()).expect("the key");
+    key.renewed = renewed.then_some(true);
+    h
+}
+
+#[test]
+fn a_queue_renewed_by_live_waiters_keeps_a_dead_waiter_until_a_ttl_after_the_last_acquire() {
+    // ttl 1000 ms + margin 12 ms: the last acquire ended at 4000 ms, the queue may live until
+    // about 5012 ms.
+    assert_eq!(verdict(&queue_left(true, true, 4000)), (Verdict::Valid, 0));
+    // Listed more than a ttl and the margin after the last acquire ended: residue, and the
+    // finding says why the looks do not explain it.
+    let message = |h: &History| residue(&Timeline::new(h), &ctx(false)).findings[0].message.clone();
+    let late = queue_left(true, true, 3987);
+    assert_eq!(verdict(&late), (Verdict::Invalid, 1));
+    assert!(message(&late).contains("looks that renew it ended"), "{}", message(&late));
+    // A key no look renews gets no more than a ttl after the crash.
+    let plain = queue_left(false, true, 4000);
+    assert_eq!(verdict(&plain), (Verdict::Invalid, 1));
+    assert!(!message(&plain).contains("looks"), "{}", message(&plain));
+    // With no one dead, every waiter left the queue and it went as it emptied.
+    let clean = queue_left(true, false, 4000);
+    assert_eq!(verdict(&clean), (Verdict::Invalid, 1));
+    assert!(!message(&clean).contains("looks"), "{}", message(&clean));
+}

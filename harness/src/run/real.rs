@@ -131,9 +131,13 @@ async fn run_on(
     fin.fence = mark;
     fin.value = Some(crate::witness::outcome(&witness, &keys, entry.fenced()).await?);
     c.history.push(fin);
-    let kept = entry.protocol(&crate::registry::Build::of(scenario)).kept_keys(&keys.lock);
+    let protocol = entry.protocol(&crate::registry::Build::of(scenario));
+    let roles = super::residue::KeyRoles {
+        kept: protocol.kept_keys(&keys.lock),
+        renewed: protocol.renewed_keys(&keys.lock),
+    };
     let urls = c.topology.urls();
-    match super::residue::list_all(&urls, &keys.lock.lock, &kept).await {
+    match super::residue::list_all(&urls, &keys.lock.lock, &roles).await {
         Ok(events) => c.history.extend(events),
         Err(e) => c.failures.push(format!("could not list what the run left: {e:#}")),
     }

@@ -4,21 +4,30 @@
 use crate::clock::monotonic_ns;
 use crate::history::{Event, Kind, Op};
 
+/// The algorithm's say on its keys: those it keeps by design, and those waiters' looks renew
+/// (`redmutex::algo::Protocol::kept_keys`, `renewed_keys`).
+pub(super) struct KeyRoles {
+    /// Kept by design.
+    pub kept: Vec<Vec<u8>>,
+    /// Renewed by every waiter's look.
+    pub renewed: Vec<Vec<u8>>,
+}
+
 /// The lock's keys left on the lock servers at `urls` (`SCAN MATCH` on the lock key's name),
-/// each with its PTTL and whether the algorithm keeps it by design (named `KEY (server I)` when
-/// there are several servers), then one closing event with their count. Each server gets a
-/// connection of its own: one opened before the run died with a restarted server.
+/// each with its PTTL and its roles (named `KEY (server I)` when there are several servers),
+/// then one closing event with their count. Each server gets a connection of its own: one
+/// opened before the run died with a restarted server.
 pub(super) async fn list_all(
     urls: &[String],
     lock: &[u8],
-    kept: &[Vec<u8>],
+    roles: &KeyRoles,
 ) -> anyhow::Result<Vec<Event>> {
     let mut events = Vec::new();
     for (i, url) in urls.iter().enumerate() {
         let mut conn = crate::servers::connect(url)
             .await
             .map_err(|e| e.context(format!("lock server {i} ({})", crate::servers::redact(url))))?;
-        let mut keys = list(&mut conn, lock, kept).await?;
+        let mut keys = list(&mut conn, lock, roles).await?;
         if urls.len() > 1 {
             for e in &mut keys {
                 if let Some(key) = e.details.as_mut() {
@@ -34,12 +43,12 @@ pub(super) async fn list_all(
     Ok(events)
 }
 
-/// The lock's keys left on one lock server, each with its PTTL and whether the algorithm keeps
-/// it by design (no closing event).
+/// The lock's keys left on one lock server, each with its PTTL and its roles (no closing
+/// event).
 async fn list(
     conn: &mut redis::aio::MultiplexedConnection,
     lock: &[u8],
-    kept: &[Vec<u8>],
+    roles: &KeyRoles,
 ) -> anyhow::Result<Vec<Event>> {
     let mut pattern = lock.to_vec();
     pattern.push(b'*');
@@ -71,7 +80,8 @@ async fn list(
         let mut e = Event::new(monotonic_ns(), Kind::Ok, Op::Residue);
         e.details = Some(String::from_utf8_lossy(key).into_owned());
         e.value = Some(pttl);
-        e.kept = Some(kept.contains(key));
+        e.kept = Some(roles.kept.contains(key));
+        e.renewed = roles.renewed.contains(key).then_some(true);
         events.push(e);
     }
     Ok(events)

@@ -332,11 +332,13 @@ impl Engine<'_> {
     }
 
     /// What the run left on the lock servers, listed as a real run lists it: each of the
-    /// lock's keys with its PTTL and whether the algorithm keeps it by design (with several
-    /// servers, which server it is on), then their count over every server.
+    /// lock's keys with its PTTL, whether the algorithm keeps it by design and whether waiters'
+    /// looks renew it (with several servers, which server it is on), then their count over
+    /// every server.
     pub(super) fn list_residue(&mut self) {
         let prefix = self.keys.lock.lock.clone();
         let kept = self.protocol.kept_keys(&self.keys.lock);
+        let renewed = self.protocol.renewed_keys(&self.keys.lock);
         let several = self.servers.len() > 1;
         let mut count = 0;
         for i in 0..self.servers.len() {
@@ -357,6 +359,7 @@ impl Engine<'_> {
                     None => -1,
                 });
                 e.kept = Some(kept.contains(&key));
+                e.renewed = renewed.contains(&key).then_some(true);
                 self.emit(e);
                 count += 1;
             }

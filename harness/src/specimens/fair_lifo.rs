@@ -91,6 +91,10 @@ impl Protocol for FairLifo {
         Algorithm::Fair.protocol().dead_waiter_window(ttl)
     }
 
+    fn renewed_keys(&self, keys: &redmutex::proto::Keys) -> Vec<redmutex::proto::Bytes> {
+        Algorithm::Fair.protocol().renewed_keys(keys)
+    }
+
     /// It claims what `fair` promises; the checker finds that it does not keep it.
     fn fifo(&self) -> bool {
         true

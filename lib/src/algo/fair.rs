@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use super::notify::NotifyAcquire;
 use super::{AcquireParams, ExtendParams, Notify, Protocol, ReleaseParams};
-use crate::proto::{Machine, Script};
+use crate::proto::{Bytes, Keys, Machine, Script};
 use crate::scripts;
 
 /// The `fair` algorithm.
@@ -65,6 +65,11 @@ impl Protocol for Fair {
     /// As `notify`: a waiter's mark lasts a ttl after its last look.
     fn dead_waiter_window(&self, ttl: Duration) -> Duration {
         Notify.dead_waiter_window(ttl)
+    }
+
+    /// The waiters list: every acquire script that does not take the lock renews it for a ttl.
+    fn renewed_keys(&self, keys: &Keys) -> Vec<Bytes> {
+        vec![keys.waiters.clone()]
     }
 
     fn fifo(&self) -> bool {

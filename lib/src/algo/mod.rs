@@ -119,6 +119,14 @@ pub trait Protocol: Send + Sync + 'static {
         let _ = keys;
         Vec::new()
     }
+    /// The keys every waiter's look renews for a ttl: a queue of waiters. A waiter that dies
+    /// without clean-up stays in the queue (a release skips it once its mark has expired), so
+    /// the key outlives it while others wait, until a ttl after the last look. The harness's
+    /// residue checker allows for that, for these keys only.
+    fn renewed_keys(&self, keys: &Keys) -> Vec<Bytes> {
+        let _ = keys;
+        Vec::new()
+    }
 }
 
 /// The reference algorithms of this crate.

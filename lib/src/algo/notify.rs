@@ -32,7 +32,9 @@
 //! the lock lies with it for one more ttl); after that it is skipped.
 //!
 //! What stays on the server: nothing once every acquire has ended (the waiters list, signal
-//! lists and marks are deleted as they empty, and expire after a ttl without a look).
+//! lists and marks are deleted as they empty, and expire after a ttl without a look). A waiter
+//! that died without clean-up stays on the waiters list, which the others' looks keep alive:
+//! the list then goes a ttl after the last look ([`Protocol::renewed_keys`]).
 
 use std::time::Duration;
 
@@ -41,7 +43,7 @@ use super::{
     checked_release, grant, lease_end, set_nx, unexpected,
 };
 use crate::proto::{
-    Action, Command, Event, Expiry, Keys, Machine, Outcome, Reply, Script, millis, num,
+    Action, Bytes, Command, Event, Expiry, Keys, Machine, Outcome, Reply, Script, millis, num,
 };
 use crate::scripts;
 
@@ -71,6 +73,11 @@ impl Protocol for Notify {
     /// waits); a release skips waiters whose mark has expired.
     fn dead_waiter_window(&self, ttl: Duration) -> Duration {
         ttl
+    }
+
+    /// The waiters list: each look that does not take the lock renews it for a ttl.
+    fn renewed_keys(&self, keys: &Keys) -> Vec<Bytes> {
+        vec![keys.waiters.clone()]
     }
 
     /// Hands the lock to the oldest waiter, or deletes it. Run with a token that does not hold
