@@ -88,8 +88,11 @@ pub async fn gate(
                 Ok(entry) => {
                     eprintln!("gate: {} × {} ...", scenario.name, algorithm);
                     let started = Instant::now();
-                    match run(&scenario, entry, opts).await {
-                        Ok(r) => Cell::Ran(Box::new(r), started.elapsed().as_secs_f64()),
+                    let ran = run(&scenario, entry, opts).await;
+                    let secs = started.elapsed().as_secs_f64();
+                    tracing::info!(scenario = %scenario.name, %algorithm, secs, ok = ran.is_ok(), "gate cell done");
+                    match ran {
+                        Ok(r) => Cell::Ran(Box::new(r), secs),
                         Err(e) if e.is::<Interrupted>() => return Err(e),
                         Err(e) => Cell::Error(format!("{e:#}")),
                     }

@@ -22,6 +22,10 @@ use contend::servers::ServerChoice;
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    /// Say what the coordinator does, on stderr: `-v` the runs, cells and faults struck;
+    /// `-vv` also the servers and every worker started and ended; `-vvv` everything.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
 }
 
 #[derive(Subcommand)]
@@ -181,6 +185,23 @@ enum AdapterCmd {
     },
 }
 
+/// `-v` logs on stderr (nothing below a warning without it), with colour only on a terminal.
+fn logs(verbose: u8) {
+    use std::io::IsTerminal as _;
+    let level = match verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        2 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Cmd::Worker = &cli.command {
@@ -205,6 +226,7 @@ fn main() -> ExitCode {
             }
         };
     }
+    logs(cli.verbose);
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -89,6 +89,7 @@ impl Servers {
                 let start = || RedisServer::start().context("cannot start a local redis-server");
                 let lock = start()?;
                 let witness = start()?;
+                tracing::debug!(lock = %lock.url(), witness = %witness.url(), "local servers started");
                 Ok(Servers {
                     lock_url: lock.url(),
                     witness_url: witness.url(),

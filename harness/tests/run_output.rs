@@ -80,3 +80,32 @@ fn a_fault_that_never_strikes_makes_the_run_not_as_expected_and_says_so() {
         assert!(text.contains("NOT AS EXPECTED"), "{server}: {text}");
     }
 }
+
+/// A real run with `-v`/`-vv` says what the coordinator did on stderr; without it, nothing of
+/// that.
+#[test]
+fn verbose_says_what_the_coordinator_did_and_quiet_says_nothing_of_it() {
+    let real = |extra: &[&str], scenario: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios").join(scenario);
+        let output = contend()
+            .args(extra)
+            .arg("run")
+            .arg(&file)
+            .args(["-a", "token", "--workers", "2", "--iterations", "2", "--out"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let quiet = real(&[], "increment-20x100.toml");
+    assert!(!quiet.contains("worker started") && !quiet.contains("run started"), "{quiet}");
+    let chatty = real(&["-vv"], "increment-20x100.toml");
+    for said in ["run started", "local servers started", "worker started", "worker ended", "run ended"]
+    {
+        assert!(chatty.contains(said), "`{said}` missing from -vv:\n{chatty}");
+    }
+    let info = real(&["-v"], "pause-holder.toml");
+    assert!(info.contains("fault: the holder struck"), "{info}");
+    assert!(!info.contains("worker started"), "-v is not -vv:\n{info}");
+}

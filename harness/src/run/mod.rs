@@ -89,8 +89,23 @@ pub async fn run(scenario: &Scenario, entry: Entry, opts: &RunOptions) -> anyhow
     let scenario = &scenario.overridden(opts.workers, opts.iterations, opts.scale)?;
     report::check_out(&opts.out)?;
     let seed = opts.seed.unwrap_or(scenario.seed);
+    tracing::info!(
+        scenario = %scenario.name,
+        algorithm = entry.name,
+        workers = scenario.workers,
+        iterations = scenario.iterations,
+        seed,
+        "run started"
+    );
     let recorded = real::record(scenario, entry, seed, opts).await?;
-    finish(scenario, entry, recorded, &opts.out)
+    let results = finish(scenario, entry, recorded, &opts.out)?;
+    tracing::info!(
+        scenario = %scenario.name,
+        algorithm = entry.name,
+        as_expected = results.as_expected,
+        "run ended"
+    );
+    Ok(results)
 }
 
 /// Why `entry` cannot run on `scenario`'s lock servers, if it cannot: a quorum lock needs at

@@ -301,6 +301,7 @@ impl Coordinator {
             .spawn()
             .with_context(|| format!("cannot start worker process {}", self.exe.display()))?;
         let pid = child.id().unwrap_or(0);
+        tracing::debug!(worker = id, pid, slot, iterations, "worker started");
         let index = self.live.len();
         self.live.push(Live {
             id,
@@ -463,6 +464,7 @@ impl Coordinator {
     ) -> anyhow::Result<()> {
         let l = &mut self.live[i];
         l.alive = false;
+        tracing::debug!(worker = l.id, pid = l.pid, ?code, ?signal, "worker ended");
         // Whatever the worker left in its group (an adapter, the adapter's own children) goes
         // with it.
         signal_group(l.pid, libc::SIGKILL);
@@ -571,6 +573,9 @@ impl Coordinator {
             if events.is_empty() {
                 return false;
             }
+            for e in &events {
+                tracing::info!(at_ms = now, op = ?e.f, kind = ?e.kind, details = e.details.as_deref().unwrap_or(""), "fault");
+            }
             self.history.extend(events);
             return true;
         }
@@ -579,6 +584,7 @@ impl Coordinator {
         let mut e = Event::new(monotonic_ns(), Kind::Invoke, op);
         e.target = Some(l.id);
         e.pid = l.pid;
+        tracing::info!(at_ms = now, worker = l.id, pid = l.pid, op = ?op, "fault: the holder struck");
         match what {
             HolderStrike::Pause { ms: pause_ms } => {
                 signal_group(l.pid, libc::SIGSTOP);
@@ -604,6 +610,12 @@ impl Coordinator {
     /// A fault window opened or closed: into the history.
     fn record_edge(&mut self, edge: WindowEdge) {
         let kind = if edge.open { Kind::Invoke } else { Kind::Ok };
+        tracing::info!(
+            op = ?edge.op,
+            open = edge.open,
+            details = edge.details.as_deref().unwrap_or(""),
+            "fault window"
+        );
         let mut e = Event::new(monotonic_ns(), kind, edge.op);
         e.details = edge.details;
         self.history.push(e);
@@ -636,6 +648,7 @@ impl Coordinator {
 
     /// The heal phase: every paused worker continues, every fault window closes.
     fn heal(&mut self, why: &str) {
+        tracing::debug!(why, "healing every fault");
         for h in 0..self.live.len() {
             self.resume(h);
         }
