@@ -101,7 +101,8 @@ fn verbose_says_what_the_coordinator_did_and_quiet_says_nothing_of_it() {
     let quiet = real(&[], "increment-20x100.toml");
     assert!(!quiet.contains("worker started") && !quiet.contains("run started"), "{quiet}");
     let chatty = real(&["-vv"], "increment-20x100.toml");
-    for said in ["run started", "local servers started", "worker started", "worker ended", "run ended"]
+    for said in
+        ["run started", "local servers started", "worker started", "worker ended", "run ended"]
     {
         assert!(chatty.contains(said), "`{said}` missing from -vv:\n{chatty}");
     }
