@@ -165,11 +165,17 @@ impl RedisServer {
                 ),
             )
         })?;
+        let pid = child.id();
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if ping(self.port).is_ok() {
-                return Ok(());
+            match ping_ours(self.port, pid) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    self.kill();
+                    return Err(e);
+                }
+                Err(_) => {}
             }
             if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
                 self.child = None;
@@ -249,6 +255,41 @@ pub fn ping(port: u16) -> io::Result<()> {
     let mut buf = [0u8; 7];
     s.read_exact(&mut buf)?;
     if &buf == b"+PONG\r\n" { Ok(()) } else { Err(io::Error::other("not PONG")) }
+}
+
+/// [`ping`], and the server that answers is process `pid` (`INFO server`'s `process_id`): a
+/// server restarted on its old port must not take another server that took the port meanwhile
+/// (another test's, say) for itself. Fails with [`io::ErrorKind::AddrInUse`] when another
+/// process answers.
+pub fn ping_ours(port: u16, pid: u32) -> io::Result<()> {
+    ping(port)?;
+    let mut s =
+        TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))?;
+    s.set_read_timeout(Some(Duration::from_millis(500)))?;
+    s.write_all(b"*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")?;
+    let mut reader = io::BufReader::new(s);
+    let mut head = String::new();
+    io::BufRead::read_line(&mut reader, &mut head)?;
+    let len: usize = head
+        .strip_prefix('$')
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| io::Error::other(format!("INFO server answered {head:?}")))?;
+    let mut body = vec![0; len + 2];
+    reader.read_exact(&mut body)?;
+    let answered = String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:").and_then(|p| p.trim().parse::<u32>().ok()))
+        .ok_or_else(|| io::Error::other("INFO server has no process_id"))?;
+    if answered == pid {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "port {port} is answered by another redis-server (pid {answered}), not ours                  (pid {pid}): someone took the port"
+            ),
+        ))
+    }
 }
 
 /// Makes a child started with `cmd` die with the thread that starts it (Linux), so a killed

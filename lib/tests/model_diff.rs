@@ -625,3 +625,16 @@ impl Resp {
         })
     }
 }
+
+/// A server restarted on its old port while another server has taken the port must fail, not
+/// take the other for itself: this test's `FLUSHALL` once went to another test's server that
+/// way (a run of the harness saw its lock vanish mid-lease).
+#[test]
+fn a_server_started_on_a_port_another_server_answers_fails_instead_of_using_it() {
+    let theirs = RedisServer::start().expect("redis-server");
+    let err = RedisServer::builder().port(theirs.port()).start().err().expect("the port is taken");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    assert!(err.to_string().contains("another redis-server"), "{err}");
+    let pid = theirs.pid().expect("running");
+    redmutex::testing::ping_ours(theirs.port(), pid).expect("still theirs, and answering");
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use redmutex::testing::{die_with_parent, ping};
+use redmutex::testing::{die_with_parent, ping_ours};
 
 /// A running process serving RESP on a loopback port.
 #[derive(Debug)]
@@ -24,11 +24,17 @@ impl Process {
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         die_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(|e| anyhow::anyhow!("cannot run {program}: {e}"))?;
+        let pid = child.id();
         let mut process = Process { child: Some(child), port, log };
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if ping(port).is_ok() {
-                return Ok(process);
+            match ping_ours(port, pid) {
+                Ok(()) => return Ok(process),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                    process.kill();
+                    anyhow::bail!("{program}: {e}");
+                }
+                Err(_) => {}
             }
             if let Some(Ok(Some(status))) = process.child.as_mut().map(Child::try_wait) {
                 process.child = None;
