@@ -632,7 +632,9 @@ impl Resp {
 #[test]
 fn a_server_started_on_a_port_another_server_answers_fails_instead_of_using_it() {
     let theirs = RedisServer::start().expect("redis-server");
-    let err = RedisServer::builder().port(theirs.port()).start().err().expect("the port is taken");
+    let Err(err) = RedisServer::builder().port(theirs.port()).start() else {
+        panic!("started on a port another server answers");
+    };
     assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
     assert!(err.to_string().contains("another redis-server"), "{err}");
     let pid = theirs.pid().expect("running");
