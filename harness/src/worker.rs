@@ -311,17 +311,6 @@ fn fake_clock(cfg: &WorkerConfig) -> anyhow::Result<Option<FakeClock>> {
     Ok(Some(clock))
 }
 
-/// What a dropped or failed acquire's clean-up releases: its token, no lease of its own.
-fn abandoned(token: Vec<u8>) -> Grant {
-    Grant {
-        token,
-        fence: None,
-        acquired_at: Duration::ZERO,
-        valid_until: Duration::ZERO,
-        clock_ms: None,
-    }
-}
-
 struct Emitter {
     id: u32,
     pid: u32,
@@ -340,15 +329,15 @@ impl Emitter {
     /// on its own tick, so a write wakes nobody. A closed stdout (the coordinator is gone) ends
     /// the process.
     fn emit(&mut self, event: Event) {
-        self.push(event);
-        self.write();
+        self.defer(event);
+        self.flush();
     }
 
     /// Writes `event` (if any) and a `stats` line with the commands sent since the last one,
     /// in one write: so the counts of a worker killed later are not lost, at no extra cost.
     fn emit_with_counts(&mut self, event: Option<Event>, lock_sent: u64, witness_sent: u64) {
         self.defer_with_counts(event, lock_sent, witness_sent);
-        self.write();
+        self.flush();
     }
 
     /// [`Emitter::emit_with_counts`], but the lines wait for the next write: for an event
@@ -359,35 +348,27 @@ impl Emitter {
     /// operation does. Whatever may wait first calls [`Emitter::flush`].
     fn defer_with_counts(&mut self, event: Option<Event>, lock_sent: u64, witness_sent: u64) {
         if let Some(event) = event {
-            self.push(event);
+            self.defer(event);
         }
         let mut stats = Event::new(monotonic_ns(), Kind::Ok, Op::Stats);
         stats.value = i64::try_from(lock_sent.saturating_sub(self.reported.0)).ok();
         stats.details = Some(witness_sent.saturating_sub(self.reported.1).to_string());
         self.reported = (lock_sent, witness_sent);
-        self.push(stats);
+        self.defer(stats);
     }
 
     /// [`Emitter::emit`], but the line waits for the next write (see
     /// [`Emitter::defer_with_counts`]).
     fn defer(&mut self, event: Event) {
-        self.push(event);
-    }
-
-    /// Writes what waits, if anything: before anything that may take time (a delay, a mark at
-    /// the proxy, an adapter's call), so the coordinator is not told late.
-    fn flush(&mut self) {
-        self.write();
-    }
-
-    fn push(&mut self, event: Event) {
         let event = event.by(self.id, self.pid);
         if serde_json::to_writer(&mut self.buf, &event).is_ok() {
             self.buf.push(b'\n');
         }
     }
 
-    fn write(&mut self) {
+    /// Writes what waits, if anything: before anything that may take time (a delay, a mark at
+    /// the proxy, an adapter's call), so the coordinator is not told late.
+    fn flush(&mut self) {
         if self.buf.is_empty() || self.silent {
             self.buf.clear();
             return;
@@ -639,7 +620,7 @@ impl<'a> Worker<'a> {
             self.out.emit_with_counts(Some(ev), lock_sent, witness_sent);
         }
         if cleanup {
-            self.release(abandoned(own)).await?;
+            self.release(Grant::for_cleanup(own)).await?;
             // The run loop pauses before the next try: what waits is not held back by it.
             self.out.flush();
         }
@@ -680,7 +661,7 @@ impl<'a> Worker<'a> {
         fault.kind = Kind::Ok;
         self.out.emit(fault);
         self.cancels += 1;
-        self.release(abandoned(own)).await
+        self.release(Grant::for_cleanup(own)).await
     }
 
     fn since_start_ms(&self) -> u64 {

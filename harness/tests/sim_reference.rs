@@ -9,7 +9,7 @@ use contend::history::write_jsonl;
 use contend::scenario::{
     CancelAcquire, ClientSettings, CommandAction, CommandFault, DelayOp, Fault, ServerSet, Window,
 };
-use contend::sim::{Faults, NemesisKind, SimConfig, counterexample, simulate, violations};
+use contend::sim::{Faults, NemesisKind, SimConfig, SimRun, counterexample, simulate, violations};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use redmutex::algo::Algorithm;
@@ -38,6 +38,14 @@ fn promises_hold(algorithm: Algorithm, cfg: &SimConfig) -> Result<(), TestCaseEr
             v,
             &cfg.replay_command(algorithm.name()),
         ))),
+    }
+}
+
+/// Panics with the first violation's counterexample and replay command, if `run` has one
+/// (liveness judged when `liveness`).
+fn no_violation(run: &SimRun, cfg: &SimConfig, algorithm: Algorithm, liveness: bool) {
+    if let Some(v) = violations(run, liveness).first() {
+        panic!("{}", counterexample(&run.history, v, &cfg.replay_command(algorithm.name())));
     }
 }
 
@@ -239,12 +247,7 @@ fn a_holder_that_crashes_after_its_lease_was_retaken_is_no_liveness_failure() {
             with(sim(seed, workers, iterations, Faults::of(&[NemesisKind::Crash])), (ttl, hold));
         assert!(cfg.judges_liveness());
         let run = simulate(algorithm.protocol(), &cfg);
-        let found = violations(&run, true);
-        assert!(
-            found.is_empty(),
-            "{}",
-            counterexample(&run.history, &found[0], &cfg.replay_command(algorithm.name()))
-        );
+        no_violation(&run, &cfg, algorithm, true);
     }
 }
 
@@ -259,12 +262,7 @@ fn notify_skips_a_waiter_that_died_in_its_queue() {
     let cfg = sim(11_034_691_950_398_283_940, 2, 7, faults);
     let run = simulate(Algorithm::Notify.protocol(), &cfg);
     assert!(run.history.iter().any(|e| e.f == contend::history::Op::Crash));
-    let found = violations(&run, true);
-    assert!(
-        found.is_empty(),
-        "{}",
-        counterexample(&run.history, &found[0], &cfg.replay_command("notify"))
-    );
+    no_violation(&run, &cfg, Algorithm::Notify, true);
 }
 
 #[test]
@@ -274,12 +272,7 @@ fn a_lock_possibly_taken_by_a_dying_acquire_is_no_liveness_failure() {
     // `info` (it may or may not have happened), so the history proves no liveness failure.
     let cfg = sim(7_360_623_094_211_523_969, 5, 4, Faults::of(&[NemesisKind::Crash]));
     let run = simulate(Algorithm::Token.protocol(), &cfg);
-    let found = violations(&run, true);
-    assert!(
-        found.is_empty(),
-        "{}",
-        counterexample(&run.history, &found[0], &cfg.replay_command("token"))
-    );
+    no_violation(&run, &cfg, Algorithm::Token, true);
 }
 
 #[test]
@@ -304,12 +297,7 @@ fn notify_leaves_no_waiter_behind_when_an_acquires_reply_is_lost() {
     cfg.client.faults = vec![fault];
     let run = simulate(Algorithm::Notify.protocol(), &cfg);
     assert!(run.history.iter().any(|e| e.f == contend::history::Op::Command));
-    let found = violations(&run, false);
-    assert!(
-        found.is_empty(),
-        "{}",
-        counterexample(&run.history, &found[0], &cfg.replay_command("notify"))
-    );
+    no_violation(&run, &cfg, Algorithm::Notify, false);
 }
 
 #[test]
@@ -326,11 +314,6 @@ fn a_waiter_killed_in_the_queue_stays_there_while_live_waiters_look() {
         let left = run.history.iter().find(|e| e.f == contend::history::Op::Residue);
         let left = left.and_then(|e| e.details.as_deref());
         assert!(left.is_some_and(|k| k.ends_with(":waiters")), "{algorithm}: {left:?}");
-        let found = violations(&run, false);
-        assert!(
-            found.is_empty(),
-            "{}",
-            counterexample(&run.history, &found[0], &cfg.replay_command(algorithm.name()))
-        );
+        no_violation(&run, &cfg, algorithm, false);
     }
 }

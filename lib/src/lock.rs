@@ -344,13 +344,7 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let Some(lock) = self.lock.take() else { return };
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
-        let grant = Grant {
-            token: self.token.to_bytes(),
-            fence: None,
-            acquired_at: Duration::ZERO,
-            valid_until: Duration::ZERO,
-            clock_ms: None,
-        };
+        let grant = Grant::for_cleanup(self.token.to_bytes());
         rt.spawn(async move {
             let _ = lock.release_grant(grant).await;
         });

@@ -168,13 +168,6 @@ impl Engine<'_> {
     /// with the attempt's token, which frees what it may have taken (for `notify` and `fair`
     /// it also withdraws the token from the waiters).
     pub(super) fn begin_cleanup(&mut self, slot: u32, token: Bytes) {
-        let grant = Grant {
-            token,
-            fence: None,
-            acquired_at: Duration::ZERO,
-            valid_until: Duration::ZERO,
-            clock_ms: None,
-        };
-        self.begin_release(slot, grant);
+        self.begin_release(slot, Grant::for_cleanup(token));
     }
 }

@@ -354,6 +354,22 @@ pub struct Grant {
     pub clock_ms: Option<u64>,
 }
 
+impl Grant {
+    /// A grant that knows only its token: what the clean-up of a dropped or failed acquire
+    /// releases with (no fence, no lease of its own). The release frees what the attempt may
+    /// have taken, and for `notify` and `fair` withdraws the token from the waiters.
+    #[must_use]
+    pub fn for_cleanup(token: Bytes) -> Grant {
+        Grant {
+            token,
+            fence: None,
+            acquired_at: Duration::ZERO,
+            valid_until: Duration::ZERO,
+            clock_ms: None,
+        }
+    }
+}
+
 /// A state machine for one lock operation (acquire, release or extend).
 pub trait Machine: Send {
     /// Feed the next event at driver time `now`; answers the next action. Call first with

@@ -400,13 +400,7 @@ fn clean_up(
     me: ClientId,
     token: Token,
 ) {
-    let grant = Grant {
-        token: token.to_bytes(),
-        fence: None,
-        acquired_at: Duration::ZERO,
-        valid_until: Duration::ZERO,
-        clock_ms: None,
-    };
+    let grant = Grant::for_cleanup(token.to_bytes());
     let release = ReleaseParams {
         keys: Keys::new("loom:", "lock"),
         grant,
