@@ -212,3 +212,33 @@ fn a_run_whose_lock_broke_updates_no_document() {
     assert!(e.to_string().contains("lock broke in 1 cell"), "{e}");
     assert_eq!(std::fs::read_to_string(&doc).expect("doc"), before);
 }
+
+#[test]
+fn a_readme_beside_a_docs_folder_gets_its_plot_in_docs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("docs")).expect("docs");
+    let doc = dir.path().join("README.md");
+    std::fs::write(&doc, format!("{BEGIN}\nold\n{END}\n")).expect("write doc");
+    contend::bench::choosing::update_docs(&report(), &doc).expect("updated");
+    let text = std::fs::read_to_string(&doc).expect("doc");
+    assert!(text.contains("(docs/bench-choosing.svg)"), "{text}");
+    assert!(dir.path().join("docs/bench-choosing.svg").is_file(), "the plot in docs/");
+    assert!(!dir.path().join("bench-choosing.svg").exists(), "no plot beside the README");
+}
+
+#[test]
+fn the_readme_and_docs_bench_md_carry_the_same_generated_run() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let generated = |name: &str| {
+        let text = std::fs::read_to_string(root.join(name)).expect(name);
+        let (_, rest) = text.split_once(BEGIN).expect("begin marker");
+        let (section, _) = rest.split_once(END).expect("end marker");
+        // The one difference: where the plot is, seen from each document.
+        section.replace("(docs/bench-choosing.svg)", "(bench-choosing.svg)")
+    };
+    assert_eq!(
+        generated("README.md"),
+        generated("docs/bench.md"),
+        "regenerate both from one bench.json"
+    );
+}

@@ -314,7 +314,8 @@ pub fn replace_between_markers(doc: &str, generated: &str) -> anyhow::Result<Str
 }
 
 /// Replaces the generated section of the document at `path` with the one of `r`, and writes
-/// its throughput plot beside the document as `bench-choosing.svg`.
+/// its throughput plot as `bench-choosing.svg` into the `docs` folder beside the document if
+/// there is one (a README at the top of a repository), else beside the document.
 /// Refuses a run whose lock broke: its figures measure a broken lock.
 pub fn update_docs(r: &BenchReport, path: &Path) -> anyhow::Result<()> {
     let broken = r.broken().count();
@@ -326,12 +327,14 @@ pub fn update_docs(r: &BenchReport, path: &Path) -> anyhow::Result<()> {
     }
     let doc = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read {} to update it", path.display()))?;
-    let text = section(r, "bench-choosing.svg", None);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let plot =
+        if dir.join("docs").is_dir() { "docs/bench-choosing.svg" } else { "bench-choosing.svg" };
+    let text = section(r, plot, None);
     let new = replace_between_markers(&doc, &text)
         .with_context(|| format!("cannot update {}", path.display()))?;
     let svg = super::plots::throughput(r)?;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::write(dir.join("bench-choosing.svg"), svg)
+    std::fs::write(dir.join(plot), svg)
         .with_context(|| format!("cannot write the plot beside {}", path.display()))?;
     std::fs::write(path, new).with_context(|| format!("cannot write {}", path.display()))
 }
